@@ -1,0 +1,1 @@
+"""toolace_mt.generation"""

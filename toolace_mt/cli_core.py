@@ -1,0 +1,73 @@
+"""Core subcommands: `envs` (domains, tools, schemas) and `validate` (check a recipe without running it)."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub, bench_sub) -> None:
+    p = sub.add_parser("envs", help="list tool environments, their tools and schemas")
+    p.add_argument("--json", action="store_true", help="print domains, tools and JSON schemas as JSON")
+    p.add_argument("--domain", help="only this domain")
+    p.set_defaults(func=cmd_envs)
+
+    p = sub.add_parser("validate", help="check recipes (keys, types, values, referenced files) without running them")
+    p.add_argument("recipes", nargs="+", help="recipe YAML files")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_validate)
+
+
+def envs_listing(domain: str | None = None) -> list[dict]:
+    from .envs import all_envs
+
+    out = []
+    for name, cls in all_envs().items():
+        if domain and name != domain:
+            continue
+        tools = []
+        for spec in cls.tool_specs().values():
+            tools.append({"name": spec.name, "writes": spec.writes, "consumes": spec.consumes,
+                          "produces": spec.produces, "schema": spec.schema})
+        out.append({"domain": name, "description": cls.description, "tools": tools})
+    return out
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    from .cli import print_json
+
+    listing = envs_listing(args.domain)
+    if args.json:
+        print_json({"domains": listing, "n_domains": len(listing), "n_tools": sum(len(d["tools"]) for d in listing)})
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{len(listing)} domains, {sum(len(d['tools']) for d in listing)} tools")
+    t.add_column("domain")
+    t.add_column("tool")
+    t.add_column("rw")
+    t.add_column("parameters")
+    for d in listing:
+        for tl in d["tools"]:
+            params = tl["schema"]["function"]["parameters"]
+            req = set(params.get("required", []))
+            ps = ", ".join(k + ("" if k in req else "?") for k in params.get("properties", {}))
+            t.add_row(d["domain"], tl["name"], "w" if tl["writes"] else "r", ps)
+    Console().print(t)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .config import RecipeError, load_recipe
+
+    bad = 0
+    for path in args.recipes:
+        try:
+            kind, cfg, _ = load_recipe(path, args.overrides)
+            check = getattr(cfg, "check", None)
+            if callable(check):
+                check()  # deeper checks: referenced files exist, models resolvable, ...
+            print(f"ok    {path} ({kind})")
+        except (RecipeError, FileNotFoundError, ValueError) as e:
+            bad += 1
+            print(f"FAIL  {path}: {e}")
+    return 1 if bad else 0

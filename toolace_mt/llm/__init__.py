@@ -1,0 +1,1 @@
+"""LLM client layer (ARCHITECTURE.md §5)."""
