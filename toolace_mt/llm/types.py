@@ -1,0 +1,91 @@
+"""The client protocol: a batch of chat requests in, a batch of responses out (ARCHITECTURE.md §5).
+
+Every LLM-driven stage (generation, MAS agents, simulated users, model-based verifiers, LLM policies) builds
+`ChatRequest`s and sends them all at once through `LLMClient.chat(requests)`. Backends implement
+`Backend.generate(requests) -> responses`; the client wraps any backend with the disk cache, the usage
+ledger and JSON handling. This file holds only the data types and the backend protocol, so it is cheap
+to import.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Protocol, runtime_checkable
+
+
+@dataclass
+class SamplingParams:
+    temperature: float = 0.0  # chosen: greedy by default so reruns are reproducible (and cacheable)
+    top_p: float = 1.0
+    max_tokens: int = 1024  # chosen: vLLM's own default is 16 (stack.md P9); always set it
+    seed: Optional[int] = None
+    stop: Optional[list[str]] = None
+
+
+@dataclass
+class ChatRequest:
+    """One chat completion request.
+
+    * ``messages``/``tools``: OpenAI format (tools as ``{"type": "function", "function": {...}}`` dicts).
+    * ``json_schema``: if set, the answer must be JSON valid against it (structured output where the backend
+      supports it; parsed, repaired, validated and retried by the client in any case).
+    * ``stage``/``method``: labels for the usage ledger (e.g. stage="refine", method="toolace_mt").
+    * ``payload``: structured data the prompt was rendered from. Backends that answer from structure
+      (the `simulated` backend) read it; real backends ignore it. Never part of the cache key.
+    """
+
+    messages: list[dict[str, Any]]
+    tools: Optional[list[dict[str, Any]]] = None
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    json_schema: Optional[dict[str, Any]] = None
+    stage: str = "default"
+    method: str = "default"
+    payload: Optional[dict[str, Any]] = None
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class ChatResponse:
+    """One answer. ``tool_calls`` are OpenAI-shaped dicts with dict arguments; ``parsed`` holds the
+    validated JSON when the request had a ``json_schema``; ``error`` is a typed failure (never raised)."""
+
+    text: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    finish_reason: str = "stop"  # stop | length | tool_calls | error
+    usage: Usage = field(default_factory=Usage)
+    latency_s: float = 0.0
+    cached: bool = False
+    parsed: Any = None
+    error: Optional["LLMFailure"] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class LLMFailure:
+    """Why a request produced no usable answer: kind in {transport, timeout, http_status, bad_response,
+    invalid_json, schema_mismatch, backend}. ``raw`` keeps the model's text when there was one."""
+
+    kind: str
+    message: str
+    raw: Optional[str] = None
+    attempts: int = 1
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model behind the protocol. ``name`` and ``model`` enter the cache key."""
+
+    name: str
+    model: str
+
+    def generate(self, requests: list[ChatRequest]) -> list[ChatResponse]:
+        """Answer every request, in order. Must not raise for a bad answer of the model: return a
+        ChatResponse with ``error`` set instead. May raise for a misconfiguration (missing extra, bad path)."""
+        ...
