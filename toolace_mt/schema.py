@@ -176,10 +176,18 @@ def _validator(schema: dict[str, Any]):
     return v
 
 
+_checked_schemas: set[str] = set()  # schemas already found valid: meta-validation is costly (~2 ms each)
+
+
 def check_schema(schema: dict[str, Any]) -> None:
     """Raise jsonschema.SchemaError if `schema` is not a valid JSON Schema."""
+    key = json.dumps(schema, sort_keys=True)
+    if key in _checked_schemas:
+        return
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     cls.check_schema(schema)
+    if len(_checked_schemas) < 100_000:
+        _checked_schemas.add(key)
 
 
 def argument_errors(tool: Tool, arguments: dict[str, Any]) -> list[str]:

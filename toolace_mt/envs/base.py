@@ -158,6 +158,18 @@ def extract(obj: Any, path: str) -> list[Any]:
     return cur
 
 
+def unique_ids(rng: random.Random, prefix: str, n: int, lo: int, hi: int, taken: Any = ()) -> list[str]:
+    """`n` distinct ids ``prefix + number`` (number in [lo, hi)) not in `taken`: seeded and collision-free."""
+    taken = set(taken)
+    out: list[str] = []
+    while len(out) < n:
+        v = f"{prefix}{rng.randrange(lo, hi)}"
+        if v not in taken:
+            taken.add(v)
+            out.append(v)
+    return out
+
+
 def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
@@ -175,6 +187,8 @@ class Env:
     description: ClassVar[str] = ""
     ENTITIES: ClassVar[dict[str, str]] = {}
     VALUE_POOLS: ClassVar[dict[str, list[Any]]] = {}
+    # State paths (lists) where `add_distractors` appends bulk records (BFCL long_context style).
+    LONG_CONTEXT_KEYS: ClassVar[list[str]] = []
     _specs: ClassVar[dict[str, ToolSpec]]
 
     def __init__(self, state: Optional[dict[str, Any]] = None, seed: Optional[int] = None):
@@ -195,6 +209,15 @@ class Env:
     @classmethod
     def sample_state(cls, rng: random.Random) -> dict[str, Any]:
         raise NotImplementedError
+
+    @classmethod
+    def add_distractors(cls, state: dict[str, Any], rng: random.Random, n: int) -> dict[str, Any]:
+        """Append `n` realistic, irrelevant records under `LONG_CONTEXT_KEYS` (in place; returns `state`).
+
+        Used by long-context injection: the records must not collide with existing ids, so every call that
+        succeeded before still succeeds after.
+        """
+        raise NotImplementedError(f"{cls.__name__} does not support long-context distractors")
 
     def state_hash(self) -> str:
         return hashlib.sha256(canonical_json(self.state).encode()).hexdigest()

@@ -12,13 +12,36 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Protocol, runtime_checkable
 
 
+# Fallbacks for sampling fields a request leaves unset and no `LLMConfig` sets either.
+DEFAULT_TEMPERATURE = 0.0  # chosen: greedy by default so reruns are reproducible (and cacheable)
+DEFAULT_TOP_P = 1.0
+DEFAULT_MAX_TOKENS = 1024  # chosen: vLLM's own default is 16 (stack.md P9); always set it
+
+
 @dataclass
 class SamplingParams:
-    temperature: float = 0.0  # chosen: greedy by default so reruns are reproducible (and cacheable)
-    top_p: float = 1.0
-    max_tokens: int = 1024  # chosen: vLLM's own default is 16 (stack.md P9); always set it
+    """Decoding settings of one request. A field left ``None`` is taken from the client's `LLMConfig`
+    (recipe block ``llm:``), then from the DEFAULT_* fallbacks above; backends always see resolved values."""
+
+    temperature: Optional[float] = None
+    top_p: Optional[float] = None
+    max_tokens: Optional[int] = None
     seed: Optional[int] = None
     stop: Optional[list[str]] = None
+
+    def resolved(self, defaults: Optional["SamplingParams"] = None) -> "SamplingParams":
+        d = defaults or SamplingParams()
+
+        def pick(name, fallback):
+            v = getattr(self, name)
+            if v is None:
+                v = getattr(d, name)
+            return fallback if v is None else v
+
+        return SamplingParams(temperature=float(pick("temperature", DEFAULT_TEMPERATURE)),
+                              top_p=float(pick("top_p", DEFAULT_TOP_P)),
+                              max_tokens=int(pick("max_tokens", DEFAULT_MAX_TOKENS)),
+                              seed=pick("seed", None), stop=list(pick("stop", None) or []) or None)
 
 
 @dataclass
@@ -61,6 +84,9 @@ class ChatResponse:
     cached: bool = False
     parsed: Any = None
     error: Optional["LLMFailure"] = None
+    raw_text: Optional[str] = None  # the model's full text when ``text`` had tool-call blocks removed
+    warnings: list[str] = field(default_factory=list)  # e.g. tool-call blocks that could not be parsed
+    attempts: int = 1  # answers it took (JSON re-asks included)
 
     @property
     def ok(self) -> bool:
@@ -70,7 +96,8 @@ class ChatResponse:
 @dataclass
 class LLMFailure:
     """Why a request produced no usable answer: kind in {transport, timeout, http_status, bad_response,
-    invalid_json, schema_mismatch, backend}. ``raw`` keeps the model's text when there was one."""
+    invalid_json, schema_mismatch, invalid_tool_call, backend}. ``raw`` keeps the model's text (or the
+    unparseable tool-call arguments) when there was one."""
 
     kind: str
     message: str

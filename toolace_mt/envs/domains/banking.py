@@ -5,11 +5,12 @@ import random
 from typing import Any, Literal, Optional
 
 from .. import register
-from ..base import Env, ToolFailure, tool
+from ..base import Env, ToolFailure, tool, unique_ids
 
 _FIRST = ["Ava", "Liam", "Noah", "Mia", "Zoe", "Omar", "Ines", "Kenji", "Priya", "Lucas", "Sofia", "Ethan"]
 _LAST = ["Garcia", "Okafor", "Tanaka", "Rossi", "Novak", "Haddad", "Silva", "Kim", "Meyer", "Dubois"]
 _KINDS = ["checking", "savings", "credit"]
+_MEMOS = ["grocery", "coffee", "fuel", "books", "pharmacy", "streaming", "bakery", "parking", "hardware store"]
 
 
 @register
@@ -30,21 +31,38 @@ class BankingEnv(Env):
         "limit": [500.0, 1000.0, 2500.0],
     }
 
+    LONG_CONTEXT_KEYS = ["transactions", "payees"]
+
+    @classmethod
+    def add_distractors(cls, state: dict[str, Any], rng: random.Random, n: int) -> dict[str, Any]:
+        """Old card transactions (and a few payees) spread over the customer's accounts."""
+        taken = {t["transaction_id"] for t in state["transactions"]}
+        accs = [a["account_id"] for a in state["accounts"]]
+        for tid in unique_ids(rng, "TX", n, 100000, 1000000, taken):
+            if rng.random() < 0.1:
+                pid = unique_ids(rng, "PAY", 1, 1000, 10000, {p["payee_id"] for p in state["payees"]})[0]
+                state["payees"].append({"payee_id": pid, "name": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
+                                        "iban": rng.choice(cls.VALUE_POOLS["iban"])})
+            state["transactions"].insert(0, {"transaction_id": tid, "account_id": rng.choice(accs),
+                                             "amount": -round(rng.uniform(2, 300), 2), "memo": rng.choice(_MEMOS)})
+        return state
+
     @classmethod
     def sample_state(cls, rng: random.Random) -> dict[str, Any]:
         n = rng.randint(2, 4)
         accounts = []
-        for i in range(n):
+        for i, acc_id in enumerate(unique_ids(rng, "ACC", n, 10000, 100000)):
             kind = _KINDS[i % 3] if i < 3 else rng.choice(_KINDS)
-            accounts.append({"account_id": f"ACC{rng.randint(10000, 99999)}", "kind": kind,
+            accounts.append({"account_id": acc_id, "kind": kind,
                              "balance": round(rng.uniform(300, 6000), 2), "currency": "USD"})
-        payees = [{"payee_id": f"PAY{rng.randint(100, 999)}", "name": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
-                   "iban": rng.choice(cls.VALUE_POOLS["iban"])} for _ in range(rng.randint(1, 3))]
+        payees = [{"payee_id": pid, "name": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
+                   "iban": rng.choice(cls.VALUE_POOLS["iban"])}
+                  for pid in unique_ids(rng, "PAY", rng.randint(1, 3), 100, 1000)]
         cards = [{"card_id": f"CARD{rng.randint(1000, 9999)}", "account_id": accounts[0]["account_id"],
                   "frozen": False, "daily_limit": 1000.0}]
-        txs = [{"transaction_id": f"TX{rng.randint(100000, 999999)}", "account_id": rng.choice(accounts)["account_id"],
-                "amount": -round(rng.uniform(5, 150), 2), "memo": rng.choice(["grocery", "coffee", "fuel", "books"])}
-               for _ in range(rng.randint(2, 5))]
+        txs = [{"transaction_id": tid, "account_id": rng.choice(accounts)["account_id"],
+                "amount": -round(rng.uniform(5, 150), 2), "memo": rng.choice(_MEMOS)}
+               for tid in unique_ids(rng, "TX", rng.randint(2, 5), 100000, 1000000)]
         return {"customer": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}", "accounts": accounts, "payees": payees,
                 "cards": cards, "transactions": txs, "next_tx": 1}
 
@@ -116,7 +134,8 @@ class BankingEnv(Env):
         """
         if any(p["iban"] == iban and p["name"] == nickname for p in self.state["payees"]):
             raise ToolFailure("conflict", f"payee {nickname} with IBAN {iban} already exists")
-        pid = f"PAY{len(self.state['payees']) + 101 + self.state['next_tx']}"
+        pid = f"PAYN{self.state['next_tx']:04d}"
+        self.state["next_tx"] += 1
         self.state["payees"].append({"payee_id": pid, "name": nickname, "iban": iban})
         return {"payee_id": pid, "name": nickname}
 
@@ -169,7 +188,7 @@ class BankingEnv(Env):
         return {"cards": [dict(c) for c in self.state["cards"]]}
 
     @tool(writes=True, consumes={"card_id": "card_id"},
-          phrases=["Please {action} my card {card_id}.", "I need card {card_id} to be {action}d."])
+          phrases=["Please {action} my card {card_id}.", "Can you {action} the card {card_id} for me?"])
     def set_card_status(self, card_id: str, action: Literal["freeze", "unfreeze"]) -> dict:
         """Freeze or unfreeze a payment card.
 
@@ -179,6 +198,8 @@ class BankingEnv(Env):
         """
         for c in self.state["cards"]:
             if c["card_id"] == card_id:
+                if c["frozen"] == (action == "freeze"):
+                    raise ToolFailure("conflict", f"card {card_id} is already {'frozen' if c['frozen'] else 'active'}")
                 c["frozen"] = action == "freeze"
                 return {"card_id": card_id, "frozen": c["frozen"]}
         raise ToolFailure("not_found", f"no card with id {card_id}")

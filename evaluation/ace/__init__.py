@@ -1,0 +1,1 @@
+"""ACEBench-style evaluation: normal, special and agent categories, on our own tasks and the official items."""

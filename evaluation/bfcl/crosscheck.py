@@ -1,0 +1,124 @@
+"""Cross-check: our BFCL verdicts vs the official `multi_turn_checker` on the same trajectories.
+
+For every entry, the trajectory's calls are written as the official decoder's output (one list of
+``f(k=v)`` strings per step that made calls; steps without calls dropped, as its runner drops them), the
+runner's turn-count rule is applied (a length mismatch is ``force_terminated``), and the official checker
+runs with a fresh model name (its env instances are cached in module globals per name and entry, so each
+verdict gets its own name and the cache is cleared afterwards). Agreement must be total.
+
+Sources: a finished evaluation run on ``source: official`` (``run_dir``), or -- by default -- fresh oracle
+trajectories plus seeded perturbations of a fraction of them (`perturb.py`).
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from toolace_mt.pycalls import format_python_call
+
+from . import CATEGORIES, official_category
+from .checker import check_entry, decode_turns
+
+_counter = [0]
+
+
+def official_verdict(task: dict[str, Any], turns: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """The official checker's verdict on our trajectory turns: {"valid", "error_type"}."""
+    from . import official
+
+    official.ensure_project_root()
+    from bfcl_eval.eval_checker.multi_turn_eval import multi_turn_utils
+    from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker import multi_turn_checker
+
+    gts = task["ground_truth"]
+    if len(turns) != len(gts):  # the official runner's rule, applied before its checker
+        return {"valid": False, "error_type": "multi_turn:force_terminated"}
+    decoded = [[[format_python_call(c["name"], c.get("arguments") or {}) for c in st["tool_calls"]]
+                for st in turn if st.get("tool_calls")] for turn in turns]
+    _counter[0] += 1
+    name = f"toolacexchk{_counter[0]}"
+    entry = {"id": task["id"], "initial_config": task["initial_config"], "involved_classes": task["involved_classes"]}
+    try:
+        res = multi_turn_checker(decoded, gts, entry, official_category(task["category"]), name)
+    except AssertionError as e:  # the official checker asserts on inconsistent instance sets
+        res = {"valid": False, "error_type": f"assertion: {e}"}
+    finally:
+        g = vars(multi_turn_utils)
+        for k in [k for k in g if k.startswith(name)]:
+            del g[k]
+    return {"valid": bool(res.get("valid")), "error_type": res.get("error_type")}
+
+
+def compare(task: dict[str, Any], traj: dict[str, Any], variant: str) -> dict[str, Any]:
+    ours = check_entry(task, decode_turns(traj["turns"]))
+    theirs = official_verdict(task, traj["turns"])
+    return {"id": task["id"], "category": task["category"], "variant": variant,
+            "perturbation": traj.get("perturbation"), "ours": ours["valid"], "ours_error": ours["error_type"],
+            "official": theirs["valid"], "official_error": theirs["error_type"],
+            "agree": ours["valid"] == theirs["valid"]}
+
+
+def _fresh(categories, limit, perturb_frac, seed):
+    from ..policies import PolicyConfig, make_policy
+    from .harness import play
+    from .official import load_tasks
+    from .perturb import perturb
+
+    tasks = load_tasks(categories)
+    if limit:
+        per: dict[str, int] = {}
+        kept = []
+        for t in tasks:
+            if per.get(t["category"], 0) < limit:
+                per[t["category"]] = per.get(t["category"], 0) + 1
+                kept.append(t)
+        tasks = kept
+    trajs = play(make_policy(PolicyConfig(kind="oracle")), tasks, progress=False)
+    rng = random.Random(seed)
+    pairs = [(t, tr, "oracle") for t, tr in zip(tasks, trajs)]
+    for t, tr in zip(tasks, trajs):
+        if rng.random() < perturb_frac:
+            _, p = perturb(tr, rng)
+            pairs.append((t, p, "perturbed"))
+    return pairs
+
+
+def _from_run(run_dir):
+    from toolace_mt.config import load_recipe
+
+    from ..run import select_tasks
+    from ..suites import get_suite, load_trajectories
+
+    _, cfg, _ = load_recipe(Path(run_dir) / "recipe.yaml", expect="evaluate")
+    if cfg.suite != "bfcl" or cfg.source != "official":
+        raise ValueError("crosscheck --run needs a bfcl run on source: official (the official checker runs only "
+                         "on the official env classes)")
+    tasks = {t["id"]: t for t in select_tasks(get_suite("bfcl").load_tasks(cfg), cfg)}
+    return [(tasks[tr["task_id"]], tr, "run") for tr in load_trajectories(run_dir) if tr["task_id"] in tasks]
+
+
+def crosscheck(run_dir: Optional[str] = None, categories: Optional[list[str]] = None, limit: Optional[int] = None,
+               perturb: float = 0.5, seed: int = 0, out: Optional[str] = None, progress: bool = True) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    cats = categories or CATEGORIES
+    t0 = time.perf_counter()
+    pairs = _from_run(run_dir) if run_dir else _fresh(cats, limit, perturb, seed)
+    rows = [compare(t, tr, v) for t, tr, v in tqdm(pairs, desc="crosscheck", disable=not progress, leave=False)]
+    by: dict[str, dict[str, int]] = {}
+    for r in rows:
+        b = by.setdefault(r["variant"], {"n": 0, "agree": 0, "ours_correct": 0, "official_correct": 0})
+        b["n"] += 1
+        b["agree"] += r["agree"]
+        b["ours_correct"] += r["ours"]
+        b["official_correct"] += r["official"]
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return {"n": len(rows), "agree": sum(r["agree"] for r in rows),
+            "disagreements": sum(not r["agree"] for r in rows), "by_variant": by,
+            "disagreeing_ids": [f"{r['id']}:{r['variant']}:{r['perturbation']}" for r in rows if not r["agree"]][:50],
+            "seconds": round(time.perf_counter() - t0, 2), "entries": rows}

@@ -1,0 +1,139 @@
+"""The ``bfcl`` suite: BFCL-v3-style multi-turn (base, miss_param, miss_func, long_context).
+
+Recipe keys (`EvaluateConfig`): ``source: official`` (the `bfcl-eval` package's entries, executed on its env
+classes) or ``source: own`` with ``tasks: <task file or directory from toolace-mt bfcl-tasks>`` (executed on
+our `toolace_mt.envs`); ``categories`` (default all four); ``max_steps`` (default 20); ``options``:
+``strict`` (also require abstention on ``[]`` turns; not official, default false), ``max_parallel``
+(tasks played at once, default 256), ``build`` (own source only: keyword arguments of
+`build.build_task_set` -- per_category, seed, domains, heldout_domains, n_distractors -- used to build the
+task set at ``tasks`` when it does not exist yet, so an own-task recipe runs from a fresh clone).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ...config import RecipeError
+from ..suites import Suite, mean, register_suite
+from . import CATEGORIES
+from .checker import check_entry, decode_turns
+
+OPTIONS = {"strict", "max_parallel", "build"}
+BUILD_KEYS = {"per_category", "seed", "domains", "heldout_domains", "n_distractors", "categories"}
+
+
+def own_task_file(path: str | Path) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "tasks.jsonl"
+    if not p.is_file():
+        raise RecipeError(f"bfcl own task set {p} not found (build one with `toolace-mt bfcl-tasks --out DIR`)")
+    return p
+
+
+def load_own_tasks(path: str | Path) -> list[dict[str, Any]]:
+    p = own_task_file(path)
+    out = []
+    with open(p, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            t = json.loads(line)
+            for k in ("id", "category", "question", "initial_config", "involved_classes", "ground_truth"):
+                if k not in t:
+                    raise RecipeError(f"{p}:{n}: task lacks {k!r}")
+            t.setdefault("backend", "own")
+            out.append(t)
+    return out
+
+
+@register_suite("bfcl")
+class BFCLSuite(Suite):
+    def check_config(self, cfg) -> None:
+        bad = set(cfg.options) - OPTIONS
+        if bad:
+            raise RecipeError(f"options: unknown bfcl option(s) {sorted(bad)}; known: {sorted(OPTIONS)}")
+        cats = [c for c in cfg.categories if c not in CATEGORIES]
+        if cats:
+            raise RecipeError(f"categories: {cats} are not BFCL multi-turn categories {CATEGORIES}")
+        if cfg.source not in ("official", "own"):
+            raise RecipeError(f"source: {cfg.source!r} must be 'official' or 'own' for the bfcl suite")
+        if cfg.source == "own" and not cfg.tasks:
+            raise RecipeError("source 'own' needs tasks: <task file or directory>")
+        build = cfg.options.get("build")
+        if build is not None and (not isinstance(build, dict) or set(build) - BUILD_KEYS):
+            raise RecipeError(f"options.build must be a mapping with keys from {sorted(BUILD_KEYS)}")
+        if cfg.source == "official":
+            from . import official
+
+            if not official.available():
+                raise RecipeError("source 'official' needs the bfcl-eval package: .venv/bin/pip install --no-deps "
+                                  f"bfcl-eval=={official.PINNED_VERSION}")
+
+    def load_tasks(self, cfg) -> list[dict[str, Any]]:
+        self.check_config(cfg)
+        cats = list(cfg.categories) or CATEGORIES
+        if cfg.source == "official":
+            from . import official
+
+            tasks = official.load_tasks(cats)
+        else:
+            self._maybe_build(cfg)
+            tasks = [t for t in load_own_tasks(cfg.tasks) if t["category"] in cats]
+        if cfg.options.get("strict"):
+            for t in tasks:
+                t["strict"] = True
+        return tasks
+
+    @staticmethod
+    def _maybe_build(cfg) -> None:
+        build = cfg.options.get("build")
+        p = Path(cfg.tasks)
+        if build is None or (p / "tasks.jsonl" if p.suffix != ".jsonl" else p).exists():
+            return
+        if p.suffix == ".jsonl":
+            raise RecipeError("options.build needs tasks: to be a directory")
+        from .build import build_task_set
+
+        build_task_set(p, **build)
+
+    def version(self, cfg) -> str:
+        if cfg.source == "official":
+            from . import official
+
+            return f"bfcl-eval=={official.version()} (BFCL v3 multi-turn, v4 files)"
+        p = own_task_file(cfg.tasks)
+        man = p.parent / "manifest.json"
+        tag = json.loads(man.read_text()).get("version", "") if man.exists() else ""
+        return f"own:{tag or p.name}:sha256={hashlib.sha256(p.read_bytes()).hexdigest()[:12]}"
+
+    def run(self, policy, tasks, cfg, out_dir, trial: int = 0):
+        from .harness import play
+
+        return play(policy, tasks, out_dir=out_dir, trial=trial, max_steps=cfg.max_steps,
+                    max_parallel=int(cfg.options.get("max_parallel", 256)), progress=cfg.progress)
+
+    def score(self, task: dict[str, Any], trajectory: dict[str, Any]) -> dict[str, Any]:
+        verdict = check_entry(task, decode_turns(trajectory.get("turns") or []), strict=bool(task.get("strict")))
+        return {"task_id": task["id"], "category": task["category"], "trial": trajectory.get("trial", 0),
+                "correct": verdict["valid"], "score": 1.0 if verdict["valid"] else 0.0,
+                "error_type": verdict["error_type"], "reasons": verdict["reasons"],
+                "force_quit": bool(trajectory.get("force_quit"))}
+
+    def summarize(self, scores: list[dict[str, Any]]) -> dict[str, Any]:
+        cats: dict[str, list[float]] = {}
+        errors: dict[str, Counter] = {}
+        for s in scores:
+            cats.setdefault(s["category"], []).append(s["score"])
+            if not s["correct"]:
+                errors.setdefault(s["category"], Counter())[s.get("error_type") or "other"] += 1
+        order = [c for c in CATEGORIES if c in cats] + sorted(c for c in cats if c not in CATEGORIES)
+        categories = {c: mean(cats[c]) for c in order}
+        return {"categories": categories, "counts": {c: len(cats[c]) for c in order},
+                "correct": {c: int(sum(cats[c])) for c in order},
+                # multi-turn overall = unweighted mean of the categories run (benchmarks.md §1.7)
+                "overall": mean(categories.values()), "n_tasks": len(scores),
+                "errors": {c: dict(v) for c, v in errors.items()}}

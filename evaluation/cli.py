@@ -1,0 +1,99 @@
+"""Evaluation subcommands: evaluate, rescore, crosscheck, bfcl-tasks, and `bench evaluation`.
+
+Heavy imports happen inside the handlers so `toolace-mt --help` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub, bench_sub) -> None:
+    from toolace_mt.cli import add_recipe_args
+
+    p = sub.add_parser("evaluate", help="run a policy on a suite (BFCL/tau/ACE-style) and score it")
+    add_recipe_args(p)
+    p.add_argument("--restart", action="store_true", help="discard an existing run directory")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("rescore", help="re-score a finished evaluation run from its saved trajectories")
+    p.add_argument("run_dir")
+    p.set_defaults(func=cmd_rescore)
+
+    p = sub.add_parser("crosscheck", help="score the same BFCL trajectories with our checker and the official one")
+    p.add_argument("--run", dest="run_dir", help="an evaluation run dir on source=official (default: fresh oracle "
+                   "+ perturbed trajectories)")
+    p.add_argument("--categories", nargs="*", default=None, help="BFCL multi-turn categories (default: all four)")
+    p.add_argument("--limit", type=int, default=None, help="entries per category")
+    p.add_argument("--perturb", type=float, default=0.5, help="fraction of entries perturbed (fresh mode)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="write per-entry agreement JSONL here")
+    p.set_defaults(func=cmd_crosscheck)
+
+    p = sub.add_parser("bfcl-tasks", help="build a BFCL-layout multi-turn task set from our environments")
+    p.add_argument("--out", required=True, help="output directory (tasks.jsonl + manifest.json)")
+    p.add_argument("--per-category", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--domains", nargs="*", default=None, help="domains to use (default: all)")
+    p.add_argument("--heldout-domains", nargs="*", default=None, help="domains recorded as held out")
+    p.add_argument("--distractors", type=int, default=40, help="distractor records per env for long_context")
+    p.set_defaults(func=cmd_bfcl_tasks)
+
+    if bench_sub is not None:
+        p = bench_sub.add_parser("evaluation", help="time BFCL scoring of the official entries with the oracle")
+        p.add_argument("--n", type=int, default=800, help="entries (spread over the four categories)")
+        p.add_argument("--official-checker", action="store_true", help="also time the official checker")
+        p.set_defaults(func=cmd_bench)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from toolace_mt.cli import print_json
+    from toolace_mt.config import load_recipe
+
+    from .run import run_evaluation
+
+    _, cfg, raw = load_recipe(args.recipe, args.overrides, expect="evaluate")
+    out = Path(args.out or f"runs/evaluate/{raw['name']}")
+    summary = run_evaluation(cfg, out, restart=args.restart)
+    print((out / "report.md").read_text())
+    print_json({"out": str(out), "overall": summary["overall"], "categories": summary["categories"]})
+    return 0
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from .run import REPORT, rescore
+
+    rescore(Path(args.run_dir))
+    print((Path(args.run_dir) / REPORT).read_text())
+    return 0
+
+
+def cmd_crosscheck(args: argparse.Namespace) -> int:
+    from toolace_mt.cli import print_json
+
+    from .bfcl.crosscheck import crosscheck
+
+    rep = crosscheck(run_dir=args.run_dir, categories=args.categories, limit=args.limit,
+                     perturb=args.perturb, seed=args.seed, out=args.out)
+    print_json({k: v for k, v in rep.items() if k != "entries"})
+    return 0 if rep["disagreements"] == 0 else 1
+
+
+def cmd_bfcl_tasks(args: argparse.Namespace) -> int:
+    from toolace_mt.cli import print_json
+
+    from .bfcl.build import build_task_set
+
+    manifest = build_task_set(Path(args.out), per_category=args.per_category, seed=args.seed, domains=args.domains,
+                              heldout_domains=args.heldout_domains, n_distractors=args.distractors)
+    print_json(manifest)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from toolace_mt.cli import print_json
+
+    from .bfcl.bench import bench_oracle
+
+    print_json(bench_oracle(n=args.n, official=args.official_checker))
+    return 0

@@ -1,0 +1,100 @@
+"""Policies (model adapters) and `make_policy(cfg)`, built from a recipe's ``policy:`` block.
+
+Kinds (ARCHITECTURE.md §8):
+
+* ``oracle``: replays ``PolicyInput.gold`` (the harness's expected next action) -- must score 100%;
+* ``null``: never calls a tool, always answers the same neutral text -- the floor of every suite;
+* ``transformers``: a local checkpoint (+ optional PEFT adapter), per-row chat template with tools,
+  batched greedy decoding, tool calls parsed from text with `toolace_mt.llm.toolparse`;
+* ``openai``: an OpenAI-compatible server through `toolace_mt.llm` (native tool calls, or prompted);
+* ``vllm``: the same client path with the `vllm` backend (imported lazily, GPU machines only).
+
+Every policy implements `evaluation.policy.Policy`: ``act(batch: list[PolicyInput]) -> list[PolicyOutput]``.
+New kinds register with `register_policy(kind)`.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Optional
+
+from ...config import RecipeError
+from ..policy import Policy, PolicyInput, PolicyOutput
+
+_FACTORIES: dict[str, Callable[["PolicyConfig"], Policy]] = {}
+# kind -> module that registers it (imported on first use so heavy deps load only when needed)
+_LAZY = {"oracle": "simple", "null": "simple", "transformers": "hf", "openai": "client", "vllm": "client"}
+
+NULL_ANSWER = "I'm sorry, but I can't help with that right now."  # chosen: neutral, no tool call, no claim
+
+
+@dataclass
+class PolicyConfig:
+    """Recipe block ``policy:``.
+
+    * ``model``: checkpoint path / hub id (transformers, vllm) or served model name (openai);
+    * ``adapter``: optional PEFT adapter directory (transformers, vllm with LoRA);
+    * ``tool_call_format``: how tool calls are written in text: auto | hermes | llama3 | pythonic
+      (``native`` = use the server's tool-call API, openai/vllm only);
+    * ``max_new_tokens``, ``batch_size``, ``temperature``: decoding (greedy at 0);
+    * ``system_prompt``: optional system message prepended when the conversation has none;
+    * ``base_url``, ``api_key_env``: for openai; ``dtype``, ``device``: for transformers;
+    * ``name``: label in reports (defaults to kind[:model]);
+    * ``extra``: backend-specific keys passed through.
+    """
+
+    kind: Literal["oracle", "null", "transformers", "openai", "vllm"] = "oracle"
+    model: str = ""
+    adapter: Optional[str] = None
+    tool_call_format: Literal["auto", "hermes", "llama3", "pythonic", "native"] = "auto"
+    max_new_tokens: int = 512  # chosen: a multi-call step fits in 512 tokens; long answers are truncated
+    batch_size: int = 8
+    temperature: float = 0.0
+    system_prompt: Optional[str] = None
+    base_url: Optional[str] = None
+    api_key_env: str = "OPENAI_API_KEY"
+    dtype: str = "auto"
+    device: str = "auto"
+    name: str = ""
+    null_answer: str = NULL_ANSWER
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.kind in ("transformers", "openai", "vllm") and not self.model:
+            raise ValueError(f"model is required for policy kind {self.kind!r}")
+        if self.batch_size < 1 or self.max_new_tokens < 1:
+            raise ValueError("batch_size and max_new_tokens must be >= 1")
+        if self.tool_call_format == "native" and self.kind not in ("openai", "vllm"):
+            raise ValueError("tool_call_format 'native' needs an openai or vllm policy")
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        return self.kind + (f":{self.model}" if self.model else "") + (f"+{self.adapter}" if self.adapter else "")
+
+
+def register_policy(kind: str):
+    """Decorator for a factory ``(PolicyConfig) -> Policy``."""
+
+    def deco(factory):
+        _FACTORIES[kind] = factory
+        return factory
+
+    return deco
+
+
+def make_policy(cfg: PolicyConfig | dict) -> Policy:
+    """Build the policy a recipe asks for (a dict is parsed strictly into a `PolicyConfig`)."""
+    if isinstance(cfg, dict):
+        from ...config import dataclass_from_dict
+
+        cfg = dataclass_from_dict(PolicyConfig, cfg, where="policy.")
+    if cfg.kind not in _FACTORIES and cfg.kind in _LAZY:
+        importlib.import_module(f"{__name__}.{_LAZY[cfg.kind]}")
+    if cfg.kind not in _FACTORIES:
+        raise RecipeError(f"unknown policy kind {cfg.kind!r}; known: {', '.join(sorted(set(_LAZY) | set(_FACTORIES)))}")
+    return _FACTORIES[cfg.kind](cfg)
+
+
+__all__ = ["PolicyConfig", "make_policy", "register_policy", "Policy", "PolicyInput", "PolicyOutput", "NULL_ANSWER"]

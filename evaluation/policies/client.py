@@ -1,0 +1,66 @@
+"""`openai` and `vllm` policies: any `toolace_mt.llm` backend behind `LLMClient.chat(requests)`.
+
+With ``tool_call_format: native`` the tools go to the server's tool-call API and its parsed calls are used;
+otherwise the tools are described in a system prompt and the text is parsed with `toolace_mt.llm.toolparse`.
+One `chat` call per batch, so a vLLM backend gets the whole batch at once.
+"""
+from __future__ import annotations
+
+import json
+
+from ..policy import PolicyInput, PolicyOutput
+from . import PolicyConfig, register_policy
+from .prompting import chat_messages, text_to_output, tool_prompt
+
+
+class ClientPolicy:
+    def __init__(self, cfg: PolicyConfig):
+        from toolace_mt.llm.client import LLMConfig, make_client
+
+        self.cfg = cfg
+        self.name = cfg.label
+        self.native = cfg.tool_call_format == "native"
+        self.client = make_client(LLMConfig(backend=cfg.kind, model=cfg.model, base_url=cfg.base_url,
+                                            api_key_env=cfg.api_key_env, temperature=cfg.temperature,
+                                            max_tokens=cfg.max_new_tokens, extra=dict(cfg.extra)))
+
+    def request(self, inp: PolicyInput):
+        from toolace_mt.llm.types import ChatRequest, SamplingParams
+
+        sys_prompt = self.cfg.system_prompt
+        if not self.native and inp.tools:
+            sys_prompt = tool_prompt(inp.tools, self.cfg.tool_call_format) + ("\n\n" + sys_prompt if sys_prompt else "")
+        return ChatRequest(messages=chat_messages(inp.messages, sys_prompt),
+                           tools=(inp.tools or None) if self.native else None,
+                           sampling=SamplingParams(temperature=self.cfg.temperature, max_tokens=self.cfg.max_new_tokens),
+                           stage="evaluate", method=self.name)
+
+    def act(self, batch: list[PolicyInput]) -> list[PolicyOutput]:
+        resps = self.client.chat([self.request(inp) for inp in batch])
+        outs = []
+        for r in resps:
+            if r.error is not None:
+                outs.append(PolicyOutput(content=r.error.raw or "", raw=r.error.raw or "",
+                                         parse_errors=[f"{r.error.kind}: {r.error.message}"]))
+                continue
+            if self.native:
+                calls, errors = [], []
+                for c in r.tool_calls:
+                    fn = c.get("function", c)
+                    args = fn.get("arguments") or {}
+                    if isinstance(args, str):
+                        try:
+                            args = json.loads(args)
+                        except json.JSONDecodeError as e:
+                            errors.append(f"{fn.get('name')}: arguments are not JSON: {e}")
+                            continue
+                    calls.append({"name": fn.get("name", ""), "arguments": args})
+                outs.append(PolicyOutput(content=r.text, tool_calls=calls, raw=r.text, parse_errors=errors,
+                                         prompt_tokens=r.usage.prompt_tokens, completion_tokens=r.usage.completion_tokens))
+            else:
+                outs.append(text_to_output(r.text, self.cfg.tool_call_format, r.usage.prompt_tokens, r.usage.completion_tokens))
+        return outs
+
+
+register_policy("openai")(ClientPolicy)
+register_policy("vllm")(ClientPolicy)

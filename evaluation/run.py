@@ -1,0 +1,122 @@
+"""`run_evaluation(cfg, out_dir, restart=False) -> summary`: play, save, score, summarize, report.
+
+Run directory layout::
+
+    recipe.yaml          the resolved recipe (a changed recipe is refused; see toolace_mt.runs)
+    trajectories.jsonl   one line per finished (task, trial), appended as they finish -> resume
+    results.jsonl        one score dict per (task, trial): correct, score, reasons
+    summary.json         category metrics in [0, 1], overall, task-set version, policy, machine, timings
+    report.md            the same as a Markdown table in percentages
+
+Scoring reads only tasks and saved trajectories, so `rescore(run_dir)` re-scores a finished run offline
+(after a checker fix) without touching the model.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from ..config import to_plain
+from ..runs import atomic_write_json, atomic_write_jsonl, atomic_write_text, machine_info, prepare_run_dir
+from .config import EvaluateConfig
+from .suites import Suite, get_suite, load_trajectories
+
+RESULTS = "results.jsonl"
+SUMMARY = "summary.json"
+REPORT = "report.md"
+
+
+def select_tasks(tasks: list[dict[str, Any]], cfg: EvaluateConfig) -> list[dict[str, Any]]:
+    """Keep the configured categories (all when empty) and at most ``limit`` tasks per category, in order."""
+    out, seen = [], {}
+    for t in tasks:
+        c = t.get("category", "")
+        if cfg.categories and c not in cfg.categories:
+            continue
+        if cfg.limit is not None and seen.get(c, 0) >= cfg.limit:
+            continue
+        seen[c] = seen.get(c, 0) + 1
+        out.append(t)
+    return out
+
+
+def score_all(suite: Suite, tasks: list[dict[str, Any]], trajs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Score every saved trajectory of a known task; a checker exception becomes a recorded wrong verdict."""
+    by_id = {t["id"]: t for t in tasks}
+    scores = []
+    for tr in sorted(trajs, key=lambda t: (str(t.get("task_id")), t.get("trial", 0))):
+        task = by_id.get(tr.get("task_id"))
+        if task is None:
+            continue
+        try:
+            s = suite.score(task, tr)
+        except Exception as e:  # a checker bug must not lose the run: record it on the task
+            s = {"task_id": task["id"], "category": task.get("category", ""), "trial": tr.get("trial", 0),
+                 "correct": False, "score": 0.0, "reasons": [f"scoring_error: {type(e).__name__}: {e}"]}
+        scores.append(s)
+    return scores
+
+
+def render_report(summary: dict[str, Any]) -> str:
+    lines = [f"# Evaluation: {summary.get('suite')} ({summary.get('source')})", "",
+             f"- policy: `{summary.get('policy')}`", f"- task set: `{summary.get('task_set_version')}`",
+             f"- tasks: {summary.get('n_tasks')} (trials: {summary.get('n_trials', 1)})", "",
+             "| category | n | score |", "|---|---:|---:|"]
+    counts = summary.get("counts", {})
+    for c, v in summary.get("categories", {}).items():
+        lines.append(f"| {c} | {counts.get(c, '')} | {100 * v:.2f}% |")
+    lines.append(f"| **overall** | {summary.get('n_tasks')} | **{100 * summary.get('overall', 0.0):.2f}%** |")
+    extra = {k: v for k, v in summary.items() if k.startswith("pass^")}
+    for k, v in extra.items():
+        lines.append(f"| {k} | | {100 * v:.2f}% |")
+    return "\n".join(lines) + "\n"
+
+
+def finalize(suite: Suite, cfg: EvaluateConfig, tasks: list[dict[str, Any]], out: Path,
+             extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    trajs = load_trajectories(out)
+    scores = score_all(suite, tasks, trajs)
+    atomic_write_jsonl(out / RESULTS, scores)
+    summary = suite.summarize(scores)
+    summary.update({"suite": cfg.suite, "source": cfg.source, "task_set_version": suite.version(cfg),
+                    "policy": cfg.policy.label, "n_trials": cfg.n_trials, "n_expected": len(tasks) * cfg.n_trials,
+                    "n_scored": len(scores), "machine": machine_info()})
+    summary.update(extra or {})
+    atomic_write_json(out / SUMMARY, summary)
+    atomic_write_text(out / REPORT, render_report(summary))
+    return summary
+
+
+def run_evaluation(cfg: EvaluateConfig, out_dir: Path, restart: bool = False) -> dict[str, Any]:
+    out = prepare_run_dir(out_dir, {"task": "evaluate", **to_plain(cfg)}, restart=restart, ignore_keys=("progress",))
+    suite = get_suite(cfg.suite)
+    tasks = select_tasks(suite.load_tasks(cfg), cfg)
+    t0 = time.perf_counter()
+    policy = None
+    done = {(t.get("task_id"), t.get("trial", 0)) for t in load_trajectories(out)}
+    n_new = 0
+    for trial in range(cfg.n_trials):
+        pending = [t for t in tasks if (t["id"], trial) not in done]
+        if not pending:
+            continue
+        if policy is None:
+            from .policies import make_policy
+
+            policy = make_policy(cfg.policy)
+        suite.run(policy, pending, cfg, out, trial=trial)
+        n_new += len(pending)
+    elapsed = time.perf_counter() - t0
+    return finalize(suite, cfg, tasks, out, extra={"run_seconds_this_session": round(elapsed, 3),
+                                                    "n_run_this_session": n_new})
+
+
+def rescore(run_dir: Path) -> dict[str, Any]:
+    """Re-score a run directory's saved trajectories with the current checker (no model needed)."""
+    from ..config import load_recipe
+
+    run_dir = Path(run_dir)
+    _, cfg, _ = load_recipe(run_dir / "recipe.yaml", expect="evaluate")
+    suite = get_suite(cfg.suite)
+    tasks = select_tasks(suite.load_tasks(cfg), cfg)
+    return finalize(suite, cfg, tasks, run_dir, extra={"rescored": True})

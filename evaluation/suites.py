@@ -1,0 +1,127 @@
+"""Suite registry (lm-eval-harness style) and the contract every suite implements.
+
+A suite is a class registered under a name::
+
+    @register_suite("bfcl")
+    class BFCLSuite(Suite): ...
+
+and implements four steps, so that running and scoring are separate and saved trajectories can be
+re-scored offline (`toolace-mt rescore RUN_DIR`):
+
+* ``load_tasks(cfg) -> list[dict]``: every task is a JSON-able dict with at least ``id`` and ``category``;
+* ``run(policy, tasks, cfg, out_dir, trial=0) -> list[dict]``: plays the tasks with the policy (batched across
+  tasks), returns one trajectory dict per task (``task_id``, ``category``, ``trial`` + suite-specific fields)
+  and appends each finished one to ``out_dir/trajectories.jsonl`` with `save_trajectory` (so a killed run
+  resumes from the finished ones);
+* ``score(task, trajectory) -> dict``: PURE (no policy, no global state): ``task_id``, ``category``, ``trial``,
+  ``correct`` (bool), ``score`` (float in [0, 1]) and ``reasons`` (list of str, empty when correct);
+* ``summarize(scores) -> dict``: ``categories`` {name: metric in [0, 1]}, ``overall`` (float) and anything
+  else the suite reports (counts, pass^k, ...). The default is per-category mean of ``score`` and the
+  unweighted mean of the categories as ``overall``.
+
+``version(cfg)`` names the task set (file hash / package version) for the summary.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..config import RecipeError
+
+TRAJECTORIES = "trajectories.jsonl"
+_SUITES: dict[str, type["Suite"]] = {}
+# suites that live in subpackages, imported on first use
+_LAZY = {"bfcl": "toolace_mt.evaluation.bfcl.suite", "tau": "toolace_mt.evaluation.tau.suite",
+         "ace": "toolace_mt.evaluation.ace.suite"}
+_lock = threading.Lock()
+
+
+def register_suite(name: str):
+    def deco(cls):
+        cls.name = name
+        _SUITES[name] = cls
+        return cls
+
+    return deco
+
+
+def get_suite(name: str) -> "Suite":
+    """An instance of the suite registered as `name` (RecipeError if unknown)."""
+    if name not in _SUITES and name in _LAZY:
+        import importlib
+
+        importlib.import_module(_LAZY[name])
+    if name not in _SUITES:
+        raise RecipeError(f"unknown suite {name!r}; known: {', '.join(sorted(set(_SUITES) | set(_LAZY)))}")
+    return _SUITES[name]()
+
+
+def suite_names() -> list[str]:
+    return sorted(set(_SUITES) | set(_LAZY))
+
+
+def save_trajectory(out_dir: str | Path | None, traj: dict[str, Any]) -> None:
+    """Append one finished trajectory to ``out_dir/trajectories.jsonl`` (flushed at once; thread-safe)."""
+    if out_dir is None:
+        return
+    p = Path(out_dir) / TRAJECTORIES
+    line = json.dumps(traj, ensure_ascii=False, default=str) + "\n"
+    with _lock:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with open(p, "a+b") as f:
+            f.seek(0, 2)
+            if f.tell() > 0:  # a killed run may have left a torn last line: start on a fresh one
+                f.seek(-1, 2)
+                if f.read(1) != b"\n":
+                    line = "\n" + line
+            f.write(line.encode("utf-8"))
+            f.flush()
+
+
+def load_trajectories(out_dir: str | Path) -> list[dict[str, Any]]:
+    """Saved trajectories, last one wins per (task_id, trial); a torn last line (killed run) is skipped."""
+    p = Path(out_dir) / TRAJECTORIES
+    if not p.exists():
+        return []
+    by_key: dict[tuple, dict] = {}
+    with open(p, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                t = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            by_key[(t.get("task_id"), t.get("trial", 0))] = t
+    return list(by_key.values())
+
+
+def mean(xs) -> float:
+    xs = list(xs)
+    return sum(xs) / len(xs) if xs else 0.0
+
+
+class Suite:
+    name: str = ""
+
+    def load_tasks(self, cfg) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def version(self, cfg) -> str:
+        return "unknown"
+
+    def run(self, policy, tasks: list[dict[str, Any]], cfg, out_dir: Path | None, trial: int = 0) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def score(self, task: dict[str, Any], trajectory: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def summarize(self, scores: list[dict[str, Any]]) -> dict[str, Any]:
+        cats: dict[str, list[float]] = {}
+        for s in scores:
+            cats.setdefault(s["category"], []).append(float(s["score"]))
+        categories = {c: mean(v) for c, v in sorted(cats.items())}
+        return {"categories": categories, "counts": {c: len(v) for c, v in sorted(cats.items())},
+                "overall": mean(categories.values()), "n_tasks": len(scores)}

@@ -1,0 +1,64 @@
+"""tau-style reward and pass^k (benchmarks.md §2.1), pure functions of a task and a saved trajectory.
+
+reward = 1 iff (a) the database after replaying the trajectory's tool calls on a fresh database has the same
+canonical hash as after replaying the gold actions, and (b) every required output appears (case-insensitive,
+commas removed) in some agent reply. Replaying the recorded calls (instead of trusting a hash stored in the
+trajectory) keeps scoring pure and lets saved runs be re-scored after a domain fix. An episode cut by the step
+cap scores 0 (tau-bench computes no reward for an unfinished episode).
+"""
+from __future__ import annotations
+
+from math import comb
+from typing import Any
+
+from .domain import TERMINATE_TOOLS, Task
+from .domains import get_domain
+
+FINISHED = ("user_stop", "transfer")  # termination reasons that allow a reward
+
+
+def replay_hash(domain: str, actions: list[dict[str, Any]]) -> str:
+    """Hash of a fresh database after running `actions` ([{name, kwargs}]) in order (failures change nothing)."""
+    env = get_domain(domain).fresh()
+    for a in actions:
+        if a["name"] in TERMINATE_TOOLS:
+            continue
+        env.execute(a["name"], a.get("kwargs") or {})
+    return env.state_hash()
+
+
+def _norm(s: str) -> str:
+    return s.lower().replace(",", "")
+
+
+def outputs_missing(outputs: list[str], replies: list[str]) -> list[str]:
+    texts = [_norm(r or "") for r in replies]
+    return [o for o in outputs if not any(_norm(o) in t for t in texts)]
+
+
+def score_tau(task: Task, traj: dict[str, Any]) -> dict[str, Any]:
+    reasons: list[str] = []
+    term = traj.get("termination", "")
+    if term not in FINISHED:
+        reasons.append(f"episode not finished: {term}")
+    h_agent = replay_hash(task.domain, traj.get("actions", []))
+    h_gold = replay_hash(task.domain, task.actions)
+    db_ok = h_agent == h_gold
+    if not db_ok:
+        reasons.append("database differs from the gold replay")
+    missing = outputs_missing(task.outputs, traj.get("replies", []))
+    if missing:
+        reasons.append("required outputs not said: " + ", ".join(missing))
+    ok = not reasons
+    return {"task_id": task.task_id, "category": task.domain, "trial": traj.get("trial", 0), "correct": ok,
+            "score": 1.0 if ok else 0.0, "reasons": reasons, "db_match": db_ok, "outputs_ok": not missing,
+            "termination": term}
+
+
+def pass_hat_k(successes: dict[str, int], n: int, k: int) -> float:
+    """pass^k = mean over tasks of C(c_t, k) / C(n, k): the chance that k i.i.d. trials all succeed."""
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in 1..{n}")
+    if not successes:
+        return 0.0
+    return sum(comb(c, k) / comb(n, k) for c in successes.values()) / len(successes)

@@ -1,0 +1,83 @@
+"""The `tau` suite: our policy-bound domains (retail, airline) played with a simulated user.
+
+Recipe keys used: ``source: own`` (the only one: tau-bench's own data is not installable offline), ``tasks``
+(optional JSONL of task dicts, `Task.to_dict` shape; default = the built-in deterministic tasks),
+``categories`` (domains), ``n_trials`` (pass^k needs > 1), ``max_steps`` (default 30 agent actions), and
+``options``: ``user`` = scripted | llm, ``user_llm`` = an LLMConfig dict for the llm user.
+Summary: per-domain pass^1, their mean as ``overall`` (the paper reports the retail/airline average), pass^k
+for k = 1..n_trials, and the count of each termination reason.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from ...config import RecipeError
+from ..suites import Suite, mean, register_suite, save_trajectory
+from .domain import Task
+from .domains import DOMAINS, own_tasks
+from .orchestrator import DEFAULT_MAX_STEPS, run_episodes
+from .scoring import pass_hat_k, score_tau
+from .users import make_user
+
+_OPTION_KEYS = {"user", "user_llm"}
+
+
+def _task_dict(t: Task) -> dict[str, Any]:
+    return {"id": t.task_id, "category": t.domain, **t.to_dict()}
+
+
+@register_suite("tau")
+class TauSuite(Suite):
+    def check_config(self, cfg) -> None:
+        if cfg.source != "own":
+            raise RecipeError(f"suite tau: source must be 'own' (got {cfg.source!r})")
+        bad = set(cfg.options) - _OPTION_KEYS
+        if bad:
+            raise RecipeError(f"suite tau: unknown options {sorted(bad)}; known: {sorted(_OPTION_KEYS)}")
+        if cfg.options.get("user", "scripted") not in ("scripted", "llm"):
+            raise RecipeError("suite tau: options.user must be 'scripted' or 'llm'")
+        unknown = set(cfg.categories) - set(DOMAINS)
+        if unknown:
+            raise RecipeError(f"suite tau: unknown domains {sorted(unknown)}; known: {list(DOMAINS)}")
+
+    def load_tasks(self, cfg) -> list[dict[str, Any]]:
+        self.check_config(cfg)
+        if cfg.tasks:
+            rows = [json.loads(line) for line in Path(cfg.tasks).read_text().splitlines() if line.strip()]
+            return [_task_dict(Task.from_dict(r)) for r in rows]
+        return [_task_dict(t) for t in own_tasks()]
+
+    def version(self, cfg) -> str:
+        blob = json.dumps(self.load_tasks(cfg), sort_keys=True).encode()
+        return "tau-own-" + hashlib.sha256(blob).hexdigest()[:12]
+
+    def run(self, policy, tasks, cfg, out_dir, trial: int = 0):
+        user = make_user(cfg.options)
+        return run_episodes(policy, [Task.from_dict(t) for t in tasks], user, trial=trial,
+                            max_steps=cfg.max_steps or DEFAULT_MAX_STEPS,
+                            on_done=lambda tr: save_trajectory(out_dir, tr), progress=cfg.progress)
+
+    def score(self, task, trajectory):
+        return score_tau(Task.from_dict(task), trajectory)
+
+    def summarize(self, scores):
+        by_dom: dict[str, list[float]] = {}
+        succ: dict[str, int] = {}
+        trials: dict[str, int] = {}
+        terms: dict[str, int] = {}
+        for s in scores:
+            by_dom.setdefault(s["category"], []).append(s["score"])
+            succ[s["task_id"]] = succ.get(s["task_id"], 0) + int(s["correct"])
+            trials[s["task_id"]] = trials.get(s["task_id"], 0) + 1
+            terms[s.get("termination") or "none"] = terms.get(s.get("termination") or "none", 0) + 1
+        categories = {d: mean(v) for d, v in sorted(by_dom.items())}
+        out = {"categories": categories, "counts": {d: len(v) for d, v in sorted(by_dom.items())},
+               "overall": mean(categories.values()), "n_tasks": len(succ), "terminations": terms}
+        n = min(trials.values()) if trials else 0
+        for k in range(1, n + 1):
+            out[f"pass^{k}"] = pass_hat_k(succ, n, k) if n == max(trials.values()) else \
+                mean(pass_hat_k({t: c}, trials[t], k) for t, c in succ.items())
+        return out

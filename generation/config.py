@@ -1,0 +1,153 @@
+"""The `generate` recipe: `GenerateConfig` and its strict parser (`parse_recipe`).
+
+One dataclass holds every knob of the ToolACE-MT pipeline (and of the MAS baseline, which reuses stage-1
+plans, the verifier and the run directory). Paper constants are marked ``# paper §x`` (section numbers of
+/work/shared/notes/paper.md); everything the paper leaves open is marked ``# chosen: <reason>``.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from toolace_mt.config import RecipeError, dataclass_from_dict
+from toolace_mt.llm.client import LLMConfig
+
+INJECTION_TYPES = ("clarification", "tool_awareness", "error_simulation", "non_function_call", "long_context")
+MODEL_VERIFIERS = ("argument_grounding", "cross_turn_consistency", "task_completion", "naturalness")
+METHOD_MODULES = {"toolace_mt": "toolace_mt.generation.pipeline", "mas": "toolace_mt.generation.mas"}
+
+
+def _pair(name: str, v: Any, lo: int, hi: Optional[int] = None) -> tuple[int, int]:
+    if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in v)):
+        raise ValueError(f"key {name!r}: expected [min, max] integers, got {v!r}")
+    a, b = v
+    if a > b or a < lo or (hi is not None and b > hi):
+        raise ValueError(f"key {name!r}: need {lo} <= min <= max" + (f" <= {hi}" if hi is not None else "") + f", got {v!r}")
+    return int(a), int(b)
+
+
+@dataclass
+class GenerateConfig:
+    """Recipe `task: generate`. Every default is commented with where it comes from."""
+
+    name: str = "generate"  # recipe name; default run dir is runs/generate/<name>
+    method: str = "toolace_mt"  # toolace_mt | mas (mas: implemented in generation/mas.py by the MAS work)
+    engine: str = "rules"  # rules (deterministic, offline) | llm (the paper's method, through toolace_mt.llm)
+    llm: LLMConfig = field(default_factory=LLMConfig)  # used when engine == llm
+    domains: Union[list[str], str] = "all"  # env domains to draw from (round-robin by dialogue index), or "all"
+    tool_pool: Optional[str] = None  # schema-only API pool JSON (list of OpenAI tool dicts); outputs simulated by the LLM
+    n_dialogues: int = 100  # dialogues to generate (before verification)
+    seed: int = 0  # master seed; dialogue i uses a seed derived from (seed, i)
+    subtasks: list[int] = field(default_factory=lambda: [2, 5])  # paper §2.1: m in [2, 5]
+    steps: list[int] = field(default_factory=lambda: [1, 6])  # paper §2.1: tool-calling steps per subtask in [1, 6]
+    injections: list[int] = field(default_factory=lambda: [1, 3])  # paper §2.2(a): 1-3 complexity types per dialogue
+    injection_types: list[str] = field(default_factory=lambda: list(INJECTION_TYPES))
+    # chosen: uniform over the paper's four types (the paper gives no mix); long_context (beyond the paper) at half weight
+    injection_weights: dict[str, float] = field(default_factory=lambda: {
+        "clarification": 1.0, "tool_awareness": 1.0, "error_simulation": 1.0, "non_function_call": 1.0,
+        "long_context": 0.5})
+    distractors: int = 12  # chosen: entities added to the state of a long_context dialogue (Env.add_distractors)
+    refinement_steps: int = 5  # paper §2.2(b): up to 5 reasonability refinements (scaling study: up to 15); 0 = ablation
+    mask_turns: int = 2  # chosen: "several non-adjacent turns" per refinement pass; 2 keeps each judge decision local
+    decay: float = 0.5  # chosen: a turn's selection weight is multiplied by this once chosen (paper: "decays")
+    parallel_prob: float = 0.25  # chosen: chance that a step holds two independent read calls (parallel calls)
+    chain_prob: float = 0.7  # chosen: chance that a step's tool consumes a value an earlier output produced
+    verify: bool = True  # run stage 3 (export keeps only passing dialogues; statistics keep all)
+    model_verifiers: Optional[list[str]] = None  # None = all four specialists for engine llm, none for rules
+    shard: Optional[str] = None  # "i/N": this process generates chunks c with c % N == i (merge with merge-shards)
+    batch_size: int = 64  # dialogues per chunk: one batched LLM call per stage step, one JSONL file per stage
+    progress: bool = True  # tqdm bars (may differ between a run and its resume)
+    max_plan_tries: int = 8  # chosen: attempts to find an executable call for a step before dropping that step
+
+    def __post_init__(self):
+        if self.method not in METHOD_MODULES:
+            raise ValueError(f"key 'method': {self.method!r} is not one of {', '.join(METHOD_MODULES)}")
+        if self.engine not in ("rules", "llm"):
+            raise ValueError(f"key 'engine': {self.engine!r} is not one of rules, llm")
+        self.subtasks = list(_pair("subtasks", self.subtasks, 1))
+        self.steps = list(_pair("steps", self.steps, 1))
+        self.injections = list(_pair("injections", self.injections, 0, 5))
+        for t in self.injection_types:
+            if t not in INJECTION_TYPES:
+                raise ValueError(f"key 'injection_types': {t!r} is not one of {', '.join(INJECTION_TYPES)}")
+        for t, w in self.injection_weights.items():
+            if t not in INJECTION_TYPES:
+                raise ValueError(f"key 'injection_weights': {t!r} is not one of {', '.join(INJECTION_TYPES)}")
+            if w < 0:
+                raise ValueError(f"key 'injection_weights': weight of {t!r} is negative")
+        if self.injections[1] > 0 and not self.injection_types:
+            raise ValueError("key 'injection_types': empty while injections max > 0")
+        if self.n_dialogues < 0:
+            raise ValueError("key 'n_dialogues': must be >= 0")
+        if self.refinement_steps < 0:
+            raise ValueError("key 'refinement_steps': must be >= 0")
+        if self.mask_turns < 1:
+            raise ValueError("key 'mask_turns': must be >= 1")
+        if not 0.0 <= self.decay <= 1.0:
+            raise ValueError("key 'decay': must be in [0, 1]")
+        if self.batch_size < 1:
+            raise ValueError("key 'batch_size': must be >= 1")
+        if self.model_verifiers is not None:
+            for v in self.model_verifiers:
+                if v not in MODEL_VERIFIERS:
+                    raise ValueError(f"key 'model_verifiers': {v!r} is not one of {', '.join(MODEL_VERIFIERS)}")
+        if self.shard is not None:
+            parse_shard(self.shard)
+        if self.tool_pool is not None and self.engine != "llm":
+            raise ValueError("key 'tool_pool': a schema-only pool needs engine: llm (its outputs are simulated by the LLM)")
+
+    # --- derived ---------------------------------------------------------------------------------
+    def domain_list(self) -> list[str]:
+        from toolace_mt.envs import all_envs
+
+        known = list(all_envs())
+        if self.domains == "all":
+            return known
+        doms = [self.domains] if isinstance(self.domains, str) else list(self.domains)
+        bad = [d for d in doms if d not in known]
+        if bad:
+            raise RecipeError(f"key 'domains': unknown domain(s) {bad}; known: {', '.join(known)}")
+        return doms
+
+    def verifiers(self) -> list[str]:
+        if self.model_verifiers is not None:
+            return list(self.model_verifiers)
+        return list(MODEL_VERIFIERS) if self.engine == "llm" else []
+
+    def check(self) -> None:
+        """Deeper checks for `toolace-mt validate`: domains exist, the pool file exists, the method is built."""
+        self.domain_list()
+        if self.tool_pool is not None and not Path(self.tool_pool).is_file():
+            raise RecipeError(f"key 'tool_pool': file {self.tool_pool} not found")
+        method_module(self.method)
+
+
+def parse_shard(s: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in str(s).split("/"))
+    except ValueError:
+        raise ValueError(f"shard {s!r}: expected i/N, e.g. 0/4") from None
+    if n < 1 or not 0 <= i < n:
+        raise ValueError(f"shard {s!r}: need 0 <= i < N")
+    return i, n
+
+
+def method_module(method: str):
+    """The module generating dialogues for `method`; a clear error if it is not built yet."""
+    modname = METHOD_MODULES[method]
+    try:
+        return importlib.import_module(modname)
+    except ModuleNotFoundError as e:
+        if e.name == modname:
+            raise RecipeError(f"method {method!r} needs module {modname}, which is not built yet") from None
+        raise
+
+
+def parse_recipe(raw: dict[str, Any]) -> GenerateConfig:
+    raw = dict(raw)
+    name = raw.get("name", "generate")
+    cfg = dataclass_from_dict(GenerateConfig, {k: v for k, v in raw.items() if k != "task"}, ignore=("task",))
+    cfg.name = str(name)
+    return cfg

@@ -1,0 +1,162 @@
+"""Prompts and answers for the `llm` engine: versioned jinja2 templates in, validated JSON out.
+
+Each template in ``prompts/`` starts with ``{# version: NAME/N #}``; the version is recorded in every
+request's payload, so a dataset says which prompt wrote it. `ask` sends ONE batched ``client.chat`` for a
+whole stage step and turns every answer into ``(parsed, None)`` or ``(None, failure)``: transport errors,
+invalid JSON (after a safe repair attempt) and schema mismatches become typed failures, never exceptions.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+import jinja2
+import jsonschema
+
+from toolace_mt.llm.types import ChatRequest, SamplingParams
+
+from .work import add_usage
+
+PROMPTS = Path(__file__).parent / "prompts"
+_VERSION = re.compile(r"\{#\s*version:\s*([\w./-]+)\s*#\}")
+METHOD = "toolace_mt"
+
+
+@functools.lru_cache(maxsize=None)
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(PROMPTS)), undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=False, autoescape=False)
+
+
+@functools.lru_cache(maxsize=None)
+def prompt_version(name: str) -> str:
+    m = _VERSION.search((PROMPTS / name).read_text())
+    if not m:
+        raise ValueError(f"prompt {name} has no '{{# version: ... #}}' header")
+    return m.group(1)
+
+
+def render(name: str, **ctx: Any) -> list[dict[str, str]]:
+    """Render a template into chat messages: the text before a line '=== user ===' is the system prompt."""
+    ctx.setdefault("tojson", lambda x: json.dumps(x, ensure_ascii=False))
+    text = _env().get_template(name).render(**ctx).strip()
+    if "=== user ===" in text:
+        sys_part, user_part = text.split("=== user ===", 1)
+        return [{"role": "system", "content": sys_part.strip()}, {"role": "user", "content": user_part.strip()}]
+    return [{"role": "user", "content": text}]
+
+
+def request(template: str, stage: str, payload: dict[str, Any], schema: dict[str, Any], llm_cfg=None,
+            **ctx: Any) -> ChatRequest:
+    payload = dict(payload, prompt=template, prompt_version=prompt_version(template))
+    sampling = SamplingParams()  # chosen: the client resolves decoding settings from the recipe's llm: block
+    return ChatRequest(messages=render(template, **ctx), json_schema=schema, stage=stage, method=METHOD,
+                       payload=payload, sampling=sampling)
+
+
+def _parse(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        pass
+    m = re.search(r"```(?:json)?\s*(.*?)```", text or "", re.S)
+    if m:
+        try:
+            return json.loads(m.group(1))
+        except json.JSONDecodeError:
+            pass
+    try:
+        from json_repair import repair_json
+
+        v = repair_json(text or "", return_objects=True)
+        return v if isinstance(v, (dict, list)) and v else None
+    except Exception:  # the repair library must not take a run down
+        return None
+
+
+def ask(client, items: list[tuple[dict[str, Any], ChatRequest]], stage: str) -> list[tuple[Optional[Any], Optional[dict]]]:
+    """One batched call for all `items` ((dialogue, request) pairs). Returns (parsed, failure) per item."""
+    if not items:
+        return []
+    for d, req in items:  # the dialogue each request is about, for backends that answer from structure (simulated)
+        if req.payload is not None:
+            req.payload.setdefault("dialogue", d)
+    for d, r in items:  # lets a structure-reading backend (simulated) and logs tie answers to dialogues
+        if r.payload is not None:
+            r.payload.setdefault("dialogue_id", d.get("id"))
+    try:
+        resps = client.chat([r for _, r in items])
+    except Exception as e:  # a backend that raises is a misconfiguration or outage: fail these dialogues, keep going
+        return [(None, {"kind": "backend", "message": f"{type(e).__name__}: {e}"}) for _ in items]
+    if len(resps) != len(items):
+        return [(None, {"kind": "bad_response", "message": f"{len(resps)} answers for {len(items)} requests"})
+                for _ in items]
+    out = []
+    simulated = getattr(getattr(client, "backend", None), "name", None) == "simulated"
+    for (d, req), resp in zip(items, resps):
+        add_usage(d, stage, resp)
+        if simulated:  # answers of the `simulated` backend (rules behind real prompts): label the data
+            d.setdefault("meta", {})["simulated"] = True
+        if getattr(resp, "error", None) is not None:
+            e = resp.error
+            out.append((None, {"kind": getattr(e, "kind", "backend"), "message": getattr(e, "message", str(e))}))
+            continue
+        val = resp.parsed if getattr(resp, "parsed", None) is not None else _parse(resp.text)
+        if val is None:
+            out.append((None, {"kind": "invalid_json", "message": f"answer is not JSON: {str(resp.text)[:120]!r}"}))
+            continue
+        try:
+            jsonschema.validate(val, req.json_schema)
+        except jsonschema.ValidationError as e:
+            out.append((None, {"kind": "schema_mismatch", "message": e.message[:300]}))
+            continue
+        out.append((val, None))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ schemas
+CALL_SCHEMA = {"type": "object", "required": ["name", "arguments"], "additionalProperties": False,
+               "properties": {"name": {"type": "string"}, "arguments": {"type": "object"}}}
+PLAN_SCHEMA = {"type": "object", "required": ["subtasks"], "additionalProperties": False, "properties": {
+    "subtasks": {"type": "array", "minItems": 1, "items": {
+        "type": "object", "required": ["description", "tools"], "additionalProperties": False,
+        "properties": {"description": {"type": "string", "minLength": 1},
+                       "tools": {"type": "array", "items": {"type": "string"}}}}}}}
+SUBTRAJ_SCHEMA = {"type": "object", "required": ["user", "steps", "reply"], "additionalProperties": False,
+                  "properties": {"user": {"type": "string", "minLength": 1},
+                                 "steps": {"type": "array", "minItems": 1,
+                                           "items": {"type": "array", "minItems": 1, "items": CALL_SCHEMA}},
+                                 "reply": {"type": "string", "minLength": 1}}}
+TURNS_SCHEMA = {"type": "object", "required": ["turns"], "additionalProperties": False, "properties": {
+    "turns": {"type": "array", "items": {"type": "string"}}}}
+FILLS_SCHEMA = {"type": "object", "required": ["fills"], "additionalProperties": False, "properties": {
+    "fills": {"type": "array", "items": {"type": "object", "required": ["mask", "content"],
+                                         "additionalProperties": False,
+                                         "properties": {"mask": {"type": "integer"},
+                                                        "content": {"type": "string", "minLength": 1}}}}}}
+JUDGE_SCHEMA = {"type": "object", "required": ["keep", "reason"], "additionalProperties": False, "properties": {
+    "keep": {"enum": ["new", "old"]}, "reason": {"type": "string"}}}
+VERDICT_SCHEMA = {"type": "object", "required": ["pass", "reason"], "additionalProperties": False, "properties": {
+    "pass": {"type": "boolean"}, "reason": {"type": "string"}}}
+
+
+def show_dialogue(messages: list[dict[str, Any]], masks: Optional[dict[int, str]] = None) -> str:
+    """A compact transcript for prompts; `masks` maps message index -> placeholder text."""
+    lines = []
+    for i, m in enumerate(messages):
+        if masks and i in masks:
+            lines.append(f"[{i}] {m['role']}: {masks[i]}")
+            continue
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            calls = "; ".join(f"{tc['function']['name']}({json.dumps(tc['function']['arguments'], ensure_ascii=False)})"
+                              for tc in m["tool_calls"])
+            txt = (m.get("content") or "").strip()
+            lines.append(f"[{i}] assistant: {txt + ' ' if txt else ''}CALLS {calls}")
+        elif m["role"] == "tool":
+            lines.append(f"[{i}] tool {m.get('name')}: {m.get('content')}")
+        else:
+            lines.append(f"[{i}] {m['role']}: {m.get('content')}")
+    return "\n".join(lines)

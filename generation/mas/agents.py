@@ -1,0 +1,364 @@
+"""The `rules` agents of the MAS baseline: a user who knows the goal, an assistant who sees only the chat.
+
+* `user_turn(plan, messages, seed)`: the user agent. It knows its goal (the SAME `TaskPlan` ToolACE-MT stage 1
+  builds for the seed) and reveals it one subtask per message, in order, writing each request with the same
+  phrase templates the ToolACE-MT skeleton uses (`text.render_query`), so the two methods differ in how the
+  dialogue is grown, not in what is asked. It answers the assistant's clarification questions from the goal,
+  and says it is done (no message) when every subtask has been asked.
+* `assistant_turn(domain, tools, messages, seed)`: the assistant agent. It gets the tool list and the
+  conversation so far -- never the plan -- and decides ONE step from that history alone: it parses the latest
+  request against the tools' phrase templates and schemas, resolves values the user refers to ("the account
+  id from that result") from tool outputs seen in the history, and either sends the next call(s), asks for a
+  missing required value, or closes the turn with a reply built from the outputs it saw.
+
+Both are pure functions of their inputs (plus a seed), so the `simulated` LLM backend can answer the MAS
+prompts by calling them on the structured payload of a request.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from toolace_mt.envs import Env, get_env
+
+from .. import text
+from ..plan import PLACEHOLDER, TaskPlan, produced_values
+
+REF_RE = re.compile(r"^the ([\w ]+?) from that result$", re.I)
+NUM = r"-?\d+(?:\.\d+)?"
+CLARIFY_Q = "Could you tell me the {p}?"  # chosen: one fixed form, so the user agent can recognise the question
+CLARIFY_Q_RE = re.compile(r"Could you tell me the ([\w ]+)\?\s*$")
+CLARIFY_A = "The {p} is {v}."
+CLARIFY_A_RE = re.compile(r"^The ([\w ]+?) is (.+?)\.?$", re.S)
+MAX_PARALLEL = 2  # chosen: like the ToolACE-MT planner, at most two independent read calls per message
+
+
+# ------------------------------------------------------------------------------------------------ parsing
+@dataclass
+class Request:
+    """One call the user asked for: literal argument values and parameters referring to earlier outputs."""
+
+    tool: str
+    args: dict[str, Any] = field(default_factory=dict)
+    refs: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # required parameters the request does not give
+
+
+def _ptype(prop: dict[str, Any]) -> str:
+    t = prop.get("type", "string")
+    if isinstance(t, list):
+        t = next((x for x in t if x != "null"), "string")
+    return t
+
+
+def coerce(prop: dict[str, Any], raw: str) -> Any:
+    """A value typed by the parameter's schema, from the text the user wrote."""
+    raw = raw.strip().strip("'\"").strip()
+    t = _ptype(prop)
+    try:
+        if t == "integer":
+            return int(float(raw.lstrip("$")))
+        if t == "number":
+            return float(raw.lstrip("$"))
+        if t == "boolean":
+            return raw.lower() in ("true", "yes", "1")
+        if t in ("array", "object"):
+            return json.loads(raw)
+    except (ValueError, json.JSONDecodeError):
+        return raw  # left as text: the schema check of the call will reject it, as a real bad call
+    return raw
+
+
+def _group(name: str, prop: dict[str, Any]) -> str:
+    ref = r"the [\w ]+? from that result"
+    if "enum" in prop:
+        alts = "|".join(re.escape(str(v)) for v in sorted(prop["enum"], key=lambda v: -len(str(v))))
+        return f"(?P<{name}>{alts}|{ref})"
+    if _ptype(prop) in ("number", "integer"):
+        return f"(?P<{name}>{NUM}|{ref})"
+    return f"(?P<{name}>{ref}|.+?)"  # the reference form first: it may contain words of the phrase ("from")
+
+
+@dataclass
+class _Pattern:
+    tool: str
+    regex: re.Pattern
+    literal: int  # characters of literal text: the more, the more specific the match
+
+
+_PATTERNS: dict[tuple[str, tuple[str, ...]], list[_Pattern]] = {}
+
+
+def _patterns(env_cls: type[Env], tools: list[dict[str, Any]]) -> list[_Pattern]:
+    """Regexes for every phrase of every offered tool (and the generic 'Please <summary>' form)."""
+    names = tuple(sorted(t["function"]["name"] for t in tools))
+    key = (env_cls.domain, names)
+    if key in _PATTERNS:
+        return _PATTERNS[key]
+    specs = env_cls.tool_specs()
+    out = []
+    for t in tools:
+        fn = t["function"]
+        name = fn["name"]
+        props = fn.get("parameters", {}).get("properties", {})
+        spec = specs.get(name)
+        phrases = list(spec.phrases) if spec is not None else []
+        phrases.append(f"Please {text.tool_summary(env_cls, name)}.")
+        phrases.append(f"I want to {text.tool_summary(env_cls, name)}.")  # the form a request withholding a value takes
+        for ph in phrases:
+            body = ph.rstrip().rstrip(".?!")
+            parts, pos, lit = [], 0, 0
+            seen: set[str] = set()
+            for m in PLACEHOLDER.finditer(body):
+                parts.append(re.escape(body[pos:m.start()]))
+                lit += m.start() - pos
+                p = m.group(1)
+                if p in seen or p not in props:
+                    parts.append(".+?")
+                else:
+                    parts.append(_group(p, props[p]))
+                    seen.add(p)
+                pos = m.end()
+            parts.append(re.escape(body[pos:]))
+            lit += len(body) - pos
+            rx = "".join(parts) + r"(?:\s*\((?P<_extra>[^()]*)\))?(?:[.?!]|,? but I'm not sure of the details\.)?\s*$"
+            out.append(_Pattern(name, re.compile(rx, re.I | re.S), lit))
+    _PATTERNS[key] = out
+    return out
+
+
+def split_sentences(msg: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.?!])\s+", (msg or "").strip()) if s]
+
+
+def _extras(props: dict[str, Any], extra: str) -> dict[str, str]:
+    """'(memo rent share, the account id from that result)' -> {'memo': 'rent share', 'account_id': 'the ...'}."""
+    out: dict[str, str] = {}
+    names = sorted(props, key=lambda p: -len(p))
+    for item in re.split(r",\s+", extra or ""):
+        item = item.strip()
+        m = REF_RE.match(item)
+        if m:
+            p = m.group(1).strip().replace(" ", "_")
+            if p in props:
+                out[p] = item
+            continue
+        for p in names:
+            w = text.words(p) + " "
+            if item.lower().startswith(w.lower()):
+                out[p] = item[len(w):]
+                break
+    return out
+
+
+def parse_request(env_cls: type[Env], tools: list[dict[str, Any]], msg: str) -> list[Request]:
+    """The calls a user message asks for, in order (one per sentence that matches a tool's phrase)."""
+    pats = _patterns(env_cls, tools)
+    by_name = {t["function"]["name"]: t["function"] for t in tools}
+    out = []
+    for sent in split_sentences(msg):
+        best = None
+        for p in pats:
+            m = p.regex.search(sent)
+            if m and (best is None or p.literal > best[0].literal):
+                best = (p, m)
+        if best is None:
+            continue
+        p, m = best
+        fn = by_name[p.tool]
+        props = fn.get("parameters", {}).get("properties", {})
+        raw = {k: v for k, v in m.groupdict().items() if v is not None and not k.startswith("_")}
+        raw.update(_extras(props, m.group("_extra") or ""))
+        req = Request(p.tool)
+        for k, v in raw.items():
+            if REF_RE.match(v.strip()):
+                req.refs.append(k)
+            else:
+                req.args[k] = coerce(props.get(k, {}), v)
+        required = fn.get("parameters", {}).get("required", [])
+        req.missing = [r for r in required if r not in req.args and r not in req.refs]
+        out.append(req)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ assistant
+def _domain_of(tools: list[dict[str, Any]], domain: Optional[str]) -> type[Env]:
+    if domain:
+        return get_env(domain)
+    from toolace_mt.envs import all_envs
+
+    names = {t["function"]["name"] for t in tools}
+    for cls in all_envs().values():
+        if names <= set(cls.tool_specs()):
+            return cls
+    raise KeyError(f"no environment offers the tools {sorted(names)}")
+
+
+def _outputs_after(messages: list[dict[str, Any]], start: int) -> list[tuple[str, Any]]:
+    """(tool name, parsed output) of every tool message after `start`, in order."""
+    out = []
+    for m in messages[start + 1:]:
+        if m["role"] == "tool":
+            try:
+                out.append((m.get("name") or "", json.loads(m.get("content") or "null")))
+            except json.JSONDecodeError:
+                out.append((m.get("name") or "", m.get("content")))
+    return out
+
+
+def _resolve(env_cls: type[Env], param: str, outputs: list[tuple[str, Any]]) -> Optional[Any]:
+    """The value a reference points to: the latest output that produces the parameter's entity kind."""
+    specs = env_cls.tool_specs()
+    for name, out in reversed(outputs):
+        if isinstance(out, dict) and "error" in out and "message" in out:
+            continue
+        kind = None
+        for s in specs.values():
+            if param in s.consumes:
+                kind = s.consumes[param]
+                break
+        kind = kind or param
+        if name in specs:
+            vals = produced_values(env_cls, name, out).get(kind)
+            if vals:
+                return vals[0]  # chosen: the first one listed (the user said "that result", not which)
+        if isinstance(out, dict) and param in out:
+            return out[param]
+    return None
+
+
+def _active_request(env_cls, tools, messages) -> tuple[int, list[Request]]:
+    """Index of the user message holding the request being served, and its calls (clarifications applied)."""
+    users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+    if not users:
+        return -1, []
+    last = users[-1]
+    reqs = parse_request(env_cls, tools, messages[last].get("content") or "")
+    if reqs:
+        return last, reqs
+    # an answer to our clarification question: the request is the user message before the question
+    ans = CLARIFY_A_RE.match((messages[last].get("content") or "").strip())
+    q = next((m for m in reversed(messages[:last]) if m["role"] == "assistant"), None)
+    qm = CLARIFY_Q_RE.search((q or {}).get("content") or "")
+    if ans and qm and len(users) >= 2:
+        prev, reqs = _active_request(env_cls, tools, messages[:users[-2] + 1])
+        param = qm.group(1).strip().replace(" ", "_")
+        for r in reqs:
+            if param in r.missing:
+                props = next(t["function"] for t in tools if t["function"]["name"] == r.tool)["parameters"]["properties"]
+                r.args[param] = coerce(props.get(param, {}), ans.group(2))
+                r.missing.remove(param)
+                break
+        return last, reqs
+    return last, []
+
+
+def _calls_since(messages: list[dict[str, Any]], start: int) -> int:
+    return sum(len(m.get("tool_calls") or []) for m in messages[start + 1:] if m["role"] == "assistant")
+
+
+def _smalltalk(env_cls: type[Env], tools: list[dict[str, Any]], msg: str, rng: random.Random) -> str:
+    if "?" in (msg or ""):
+        can = ", ".join(text.tool_summary(env_cls, t["function"]["name"]) for t in tools[:4])
+        return f"I can help with {env_cls.description[:1].lower()}{env_cls.description[1:].rstrip('.')}. " \
+               f"For example, I can {can}. What would you like to do?"
+    return rng.choice(["You're welcome! What else can I do for you?", "Happy to help. What would you like next?"])
+
+
+def assistant_turn(domain: Optional[str], tools: list[dict[str, Any]], messages: list[dict[str, Any]],
+                   seed: int = 0) -> dict[str, Any]:
+    """One assistant step from the history alone: {"content": str | None, "tool_calls": [{name, arguments}]}."""
+    env_cls = _domain_of(tools, domain)
+    rng = random.Random(seed)
+    start, reqs = _active_request(env_cls, tools, messages)
+    if start < 0:
+        return {"content": "Hello! How can I help you today?", "tool_calls": []}
+    if not reqs:
+        return {"content": _smalltalk(env_cls, tools, messages[start].get("content") or "", rng), "tool_calls": []}
+    outputs = _outputs_after(messages, start)
+    last = messages[-1]
+    if last["role"] == "tool":
+        try:
+            o = json.loads(last.get("content") or "null")
+        except json.JSONDecodeError:
+            o = None
+        if isinstance(o, dict) and "error" in o and "message" in o:
+            return {"content": f"Sorry, that did not work: {o['message']}. Please check the details and tell me "
+                               f"how you would like to proceed.", "tool_calls": []}
+    done = _calls_since(messages, start)
+    if done >= len(reqs):
+        return {"content": text.render_reply(env_cls, outputs, rng) if outputs else
+                "Done.", "tool_calls": []}
+    nxt = reqs[done]
+    if nxt.missing:
+        return {"content": f"Sure, I can help with that. {CLARIFY_Q.format(p=text.words(nxt.missing[0]))}",
+                "tool_calls": []}
+    batch = [nxt]
+    specs = env_cls.tool_specs()
+    readonly = lambda r: r.tool in specs and not specs[r.tool].writes and not r.refs and not r.missing  # noqa: E731
+    while (len(batch) < MAX_PARALLEL and done + len(batch) < len(reqs) and readonly(batch[-1])
+           and readonly(reqs[done + len(batch)]) and reqs[done + len(batch)].tool not in {b.tool for b in batch}):
+        batch.append(reqs[done + len(batch)])
+    calls = []
+    for r in batch:
+        args = dict(r.args)
+        for p in r.refs:
+            v = _resolve(env_cls, p, outputs)
+            if v is None:
+                return {"content": f"I could not find the {text.words(p)} in the results so far. "
+                                   f"{CLARIFY_Q.format(p=text.words(p))}", "tool_calls": []}
+            args[p] = v
+        calls.append({"name": r.tool, "arguments": args})
+    return {"content": None, "tool_calls": calls}
+
+
+# ------------------------------------------------------------------------------------------------ user
+def _user_messages(messages: list[dict[str, Any]]) -> list[str]:
+    return [m.get("content") or "" for m in messages if m["role"] == "user"]
+
+
+def user_turn(plan: TaskPlan | dict[str, Any], messages: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
+    """One user step: {"done": bool, "message": str}. Subtask k is revealed in the k-th request message."""
+    plan = plan if isinstance(plan, TaskPlan) else TaskPlan.from_dict(plan)
+    env_cls = get_env(plan.domain)
+    rng = random.Random(seed)
+    last_a = next((m for m in reversed(messages) if m["role"] == "assistant"), None)
+    qm = CLARIFY_Q_RE.search((last_a or {}).get("content") or "") if last_a else None
+    requests = [u for u in _user_messages(messages) if not CLARIFY_A_RE.match(u.strip())]
+    k = len(requests)
+    if qm:  # the assistant asks for a value: answer it from the goal (the subtask being served)
+        param = qm.group(1).strip().replace(" ", "_")
+        sub = plan.subtasks[min(max(k - 1, 0), len(plan.subtasks) - 1)]
+        for step in sub.steps:
+            for c in step:
+                if param in c.arguments and param not in c.refs:
+                    return {"done": False, "message": CLARIFY_A.format(p=text.words(param), v=text.fmt_value(c.arguments[param]))}
+        return {"done": False, "message": "I don't know that, sorry. Let's skip it."}
+    if k >= len(plan.subtasks):
+        return {"done": True, "message": ""}
+    withhold = None
+    if "clarification" in plan.injections and k == _clarify_subtask(plan):
+        withhold = _withheld(plan, k)
+    return {"done": False, "message": text.render_query(env_cls, plan.subtasks[k].steps, rng, withhold=withhold)}
+
+
+def _clarify_subtask(plan: TaskPlan) -> int:
+    """The subtask whose request leaves out one value (the plan's clarification, realised by the user)."""
+    for k in range(len(plan.subtasks)):
+        if _withheld(plan, k) is not None:
+            return k
+    return -1
+
+
+def _withheld(plan: TaskPlan, k: int) -> Optional[tuple[int, int, str]]:
+    env_cls = get_env(plan.domain)
+    specs = env_cls.tool_specs()
+    for s, step in enumerate(plan.subtasks[k].steps):
+        for c, cp in enumerate(step):
+            req = [p for p in specs[cp.tool].required if p in cp.arguments and p not in cp.refs]
+            if req and not cp.refs:
+                return (s, c, req[0])
+    return None

@@ -1,0 +1,259 @@
+"""The MAS loop: dialogues grow one turn and one agent decision at a time (paper §4, the baseline).
+
+Each step looks at every dialogue still running and asks its next speaker for one turn, conditioned on the
+whole history: the user agent after an assistant text (or at the start), the assistant agent after a user or
+tool message. The tool agent is the environment: the assistant's calls are executed for real at once and
+their outputs appended (no model call, as in ToolACE-MT's skeleton, so both methods pay the same for tool
+outputs). A dialogue stops when the user agent is satisfied (it answers done after an assistant reply) or
+when it hits the turn limit (a typed failure, so verification rejects it with that reason).
+
+Engines: ``rules`` calls `agents.user_turn` / `agents.assistant_turn` directly; ``llm`` renders the versioned
+prompts in ``prompts/`` and sends ONE batched ``client.chat`` per step for all running dialogues (user and
+assistant requests together), parsing the JSON answers; a bad answer is a typed failure of that dialogue.
+The assistant's prompt and payload hold only the tools and the conversation -- never the plan.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import jinja2
+
+from toolace_mt.envs import get_env
+from toolace_mt.llm.types import ChatRequest, SamplingParams
+
+from ..llm_io import CALL_SCHEMA, show_dialogue
+from ..plan import TaskPlan, derive_seed, domain_for, make_env, plan_rules
+from ..work import add_usage, append, assistant, call, fail, tool_msg, user
+from . import agents
+
+GENERATOR = "mas"
+METHOD = "mas"
+PROMPTS = Path(__file__).parent / "prompts"
+TURN_SLACK = 8  # chosen: messages allowed beyond what the plan needs (clarifications, small talk, retries)
+
+USER_SCHEMA = {"type": "object", "required": ["done", "message"], "additionalProperties": False,
+               "properties": {"done": {"type": "boolean"}, "message": {"type": "string"}}}
+ASSISTANT_SCHEMA = {"type": "object", "required": ["content", "tool_calls"], "additionalProperties": False,
+                    "properties": {"content": {"type": ["string", "null"]},
+                                   "tool_calls": {"type": "array", "items": CALL_SCHEMA}}}
+
+
+# ------------------------------------------------------------------------------------------------ prompts
+@functools.lru_cache(maxsize=None)
+def _jinja() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(PROMPTS)), undefined=jinja2.StrictUndefined,
+                              autoescape=False)
+
+
+@functools.lru_cache(maxsize=None)
+def prompt_version(name: str) -> str:
+    import re
+
+    m = re.search(r"\{#\s*version:\s*([\w./-]+)\s*#\}", (PROMPTS / name).read_text())
+    if not m:
+        raise ValueError(f"prompt {name} has no '{{# version: ... #}}' header")
+    return m.group(1)
+
+
+def render(name: str, **ctx: Any) -> list[dict[str, str]]:
+    """Template -> chat messages; the text before '=== user ===' is the system prompt."""
+    ctx.setdefault("tojson", lambda x: json.dumps(x, ensure_ascii=False))
+    txt = _jinja().get_template(name).render(**ctx).strip()
+    sys_part, user_part = txt.split("=== user ===", 1)
+    return [{"role": "system", "content": sys_part.strip()}, {"role": "user", "content": user_part.strip()}]
+
+
+def _request(name: str, stage: str, payload: dict[str, Any], schema: dict[str, Any], llm_cfg, **ctx) -> ChatRequest:
+    payload = dict(payload, prompt=name, prompt_version=prompt_version(name))
+    sampling = SamplingParams(temperature=getattr(llm_cfg, "temperature", 0.0),
+                              max_tokens=getattr(llm_cfg, "max_tokens", 1024))
+    return ChatRequest(messages=render(name, **ctx), json_schema=schema, stage=stage, method=METHOD,
+                       payload=payload, sampling=sampling)
+
+
+def user_request(d: dict[str, Any], plan: TaskPlan, llm_cfg=None) -> ChatRequest:
+    """The user agent's prompt: its goal (the plan) and the conversation so far."""
+    k = agents._clarify_subtask(plan) if "clarification" in plan.injections else -1
+    wh = agents._withheld(plan, k) if k >= 0 else None
+    withhold = {"subtask": k, "param": wh[2]} if wh else None
+    payload = {"role": "user", "domain": plan.domain, "plan": plan.to_dict(), "messages": d["messages"],
+               "seed": _seed(d, "user")}
+    return _request("mas_user.jinja", "mas_user", payload, USER_SCHEMA, llm_cfg, domain=plan.domain,
+                    subtasks=plan.to_dict()["subtasks"], withhold=withhold, history=show_dialogue(d["messages"]))
+
+
+def assistant_request(d: dict[str, Any], llm_cfg=None) -> ChatRequest:
+    """The assistant agent's prompt: the tools and the conversation so far, nothing else."""
+    payload = {"role": "assistant", "domain": d["meta"]["domain"], "tools": d["tools"], "messages": d["messages"],
+               "seed": _seed(d, "assistant")}
+    return _request("mas_assistant.jinja", "mas_assistant", payload, ASSISTANT_SCHEMA, llm_cfg, tools=d["tools"],
+                    history=show_dialogue(d["messages"]))
+
+
+def _seed(d: dict[str, Any], role: str) -> int:
+    return derive_seed(d["id"], role, len(d["messages"]))
+
+
+# ------------------------------------------------------------------------------------------------ dialogues
+def new_dialogue(plan: TaskPlan, index: int, cfg) -> dict[str, Any]:
+    cls = get_env(plan.domain)
+    return {"id": f"mas-{cfg.seed}-{index:06d}", "tools": cls.tool_schemas(plan.tools), "messages": [],
+            "meta": {"generator": GENERATOR, "engine": cfg.engine, "index": index, "seed": plan.seed,
+                     "domain": plan.domain, "plan": plan.to_dict(), "turns": [], "next_uid": 0,
+                     "injections": [], "tool_updates": [], "refinement": {"steps": [], "edit_log": []},
+                     "usage": {}, "failure": None, "mas": {"steps": 0, "stop": None, "user_turns": 0}}}
+
+
+def max_messages(plan: TaskPlan) -> int:
+    """Turn limit: the messages the plan needs (request, calls, outputs, reply per subtask) plus slack."""
+    calls = len(plan.calls())
+    steps = sum(len(s.steps) for s in plan.subtasks)
+    return 2 * len(plan.subtasks) + steps + calls + TURN_SLACK
+
+
+def next_speaker(d: dict[str, Any]) -> str:
+    msgs = d["messages"]
+    if not msgs:
+        return "user"
+    last = msgs[-1]
+    if last["role"] in ("user", "tool"):
+        return "assistant"
+    return "user"  # an assistant text (calls are answered by the environment at once)
+
+
+class _Live:
+    """A running dialogue: its dict, plan, live environment and the subtask the user is on."""
+
+    def __init__(self, d: dict[str, Any], plan: TaskPlan):
+        self.d, self.plan = d, plan
+        self.env = make_env(plan)
+        self.limit = max_messages(plan)
+        self.done = False
+
+    @property
+    def t(self) -> int:
+        return max(0, self.d["meta"]["mas"]["user_turns"] - 1)
+
+    def apply_user(self, ans: dict[str, Any]) -> None:
+        d = self.d
+        if ans["done"] or not ans["message"].strip():
+            if not d["messages"]:
+                fail(d, "simulate", "empty_dialogue", "the user agent was done before saying anything")
+            self.finish("satisfied")
+            return
+        d["meta"]["mas"]["user_turns"] += 1
+        append(d, user(ans["message"]), "query", self.t)
+
+    def apply_assistant(self, ans: dict[str, Any]) -> None:
+        d = self.d
+        calls = [c for c in ans.get("tool_calls") or []]
+        content = ans.get("content")
+        if not calls and not (content or "").strip():
+            fail(d, "simulate", "empty_turn", "the assistant agent answered with neither text nor calls")
+            self.finish("failed")
+            return
+        if not calls:
+            append(d, assistant(content), "reply", self.t)
+            return
+        ids = []
+        for _ in calls:
+            n = int(d["meta"].get("next_call", 0)) + 1
+            d["meta"]["next_call"] = n
+            ids.append(f"call_{n}")
+        append(d, assistant(content or None, [call(i, c["name"], c.get("arguments") or {}) for i, c in zip(ids, calls)]),
+               "call", self.t)
+        for cid, c in zip(ids, calls):  # the tool agent: the environment answers every call for real
+            r = self.env.execute(c["name"], c.get("arguments") or {})
+            append(d, tool_msg(cid, c["name"], r.content()), "output", self.t)
+
+    def finish(self, why: str) -> None:
+        self.done = True
+        self.d["meta"]["mas"]["stop"] = why
+
+    def step_done(self) -> None:
+        self.d["meta"]["mas"]["steps"] += 1
+        if not self.done and len(self.d["messages"]) >= self.limit:
+            fail(self.d, "simulate", "turn_limit", f"{len(self.d['messages'])} messages without the user being satisfied")
+            self.finish("turn_limit")
+
+
+def _rules_answer(live: _Live, who: str) -> dict[str, Any]:
+    d = live.d
+    if who == "user":
+        return agents.user_turn(live.plan, d["messages"], _seed(d, "user"))
+    return agents.assistant_turn(d["meta"]["domain"], d["tools"], d["messages"], _seed(d, "assistant"))
+
+
+def _llm_answers(lives: list[_Live], whos: list[str], client, llm_cfg) -> list[tuple[Optional[dict], Optional[dict]]]:
+    """One batched chat for this step: (answer, None) or (None, failure) per dialogue."""
+    reqs = [user_request(lv.d, lv.plan, llm_cfg) if w == "user" else assistant_request(lv.d, llm_cfg)
+            for lv, w in zip(lives, whos)]
+    try:
+        resps = client.chat(reqs)
+    except Exception as e:  # an outage or misconfiguration: fail these dialogues with the reason, keep the run
+        return [(None, {"kind": "backend", "message": f"{type(e).__name__}: {e}"}) for _ in reqs]
+    out = []
+    simulated = getattr(getattr(client, "backend", None), "name", None) == "simulated"
+    for lv, req, resp in zip(lives, reqs, resps):
+        add_usage(lv.d, req.stage, resp)
+        if simulated:  # rules answers behind the real prompts: the data says so
+            lv.d["meta"]["simulated"] = True
+        if resp.error is not None:
+            out.append((None, {"kind": resp.error.kind, "message": resp.error.message}))
+        elif not isinstance(resp.parsed, dict):
+            out.append((None, {"kind": "invalid_json", "message": f"answer is not a JSON object: {resp.text[:120]!r}"}))
+        else:
+            out.append((resp.parsed, None))
+    return out
+
+
+def simulate(cfg, indices: list[int], client=None, progress: Optional[Callable[[int], None]] = None) -> list[dict[str, Any]]:
+    """Grow one dialogue per index, all of them together, one agent turn per step."""
+    if cfg.engine == "llm" and client is None:
+        raise ValueError("engine 'llm' needs an LLM client")
+    plans = [plan_rules(cfg, i, domain_for(cfg, i)) for i in indices]  # the SAME plans ToolACE-MT stage 1 makes
+    ds = [new_dialogue(p, i, cfg) for p, i in zip(plans, indices)]
+    if cfg.engine == "llm":
+        from ..skeleton import llm_describe
+
+        llm_describe(plans, client, cfg.llm, holders=ds)  # the goal's wording, as ToolACE-MT pays for it too
+        for d, p in zip(ds, plans):
+            d["meta"]["plan"] = p.to_dict()
+    lives = []
+    for d, p in zip(ds, plans):
+        lv = _Live(d, p)
+        if d["meta"]["failure"] is not None or not p.subtasks:
+            fail(d, "plan", "empty_plan", "no executable call was found for any subtask")
+            lv.finish("failed")
+        lives.append(lv)
+    while True:
+        running = [lv for lv in lives if not lv.done]
+        if not running:
+            break
+        whos = [next_speaker(lv.d) for lv in running]
+        if cfg.engine == "rules":
+            answers = [(_rules_answer(lv, w), None) for lv, w in zip(running, whos)]
+        else:
+            answers = _llm_answers(running, whos, client, cfg.llm)
+        for lv, w, (ans, err) in zip(running, whos, answers):
+            if err is not None:
+                fail(lv.d, f"mas_{w}", err["kind"], err["message"])
+                lv.finish("failed")
+            elif w == "user":
+                lv.apply_user(ans)
+            else:
+                lv.apply_assistant(ans)
+            lv.step_done()
+        if progress is not None:
+            progress(len(running))
+    for lv in lives:
+        d = lv.d
+        if not d["messages"]:
+            d["messages"] = [user("Hi."), assistant("Hello! How can I help?")]
+            d["meta"]["turns"] = [{"k": "query", "t": 0, "u": 0}, {"k": "reply", "t": 0, "u": -1}]
+        d["meta"]["final_state_hash"] = lv.env.state_hash()
+        d["meta"]["mas"]["n_messages"] = len(d["messages"])
+    return ds

@@ -1,0 +1,65 @@
+"""The ToolACE-MT method over one batch of dialogue indices: stage 1 -> stage 2 -> stage 3.
+
+Each stage function takes and returns plain dialogue dicts, so the run driver can store each stage's output
+as a JSONL shard and resume from any of them. Every dialogue's randomness comes from seeds derived from
+(seed, index), so the output of an index never depends on the batch it was in.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .plan import domain_for, plan_rules
+from .refine import run_stage2
+from .skeleton import build_llm, build_rules
+from .verify import verify_batch
+
+STAGES = ("skeleton", "refine", "verify")
+
+
+def stage1(cfg, indices: list[int], client=None) -> list[dict[str, Any]]:
+    plans = [plan_rules(cfg, i, domain_for(cfg, i)) for i in indices]
+    if cfg.engine == "rules":
+        return [build_rules(p, i, cfg) for p, i in zip(plans, indices)]
+    return build_llm(plans, indices, cfg, client)
+
+
+def stage2(ds: list[dict[str, Any]], cfg, client=None) -> list[dict[str, Any]]:
+    run_stage2(ds, cfg, client)
+    return ds
+
+
+def stage3(ds: list[dict[str, Any]], cfg, client=None) -> list[dict[str, Any]]:
+    if cfg.verify:
+        verify_batch(ds, cfg.verifiers(), client, cfg.llm)
+    for d in ds:
+        finalize(d)
+    return ds
+
+
+def finalize(d: dict[str, Any]) -> None:
+    """Positions for the record: injection turns and edited turns as message indices of the final dialogue."""
+    where = {tg["u"]: i for i, tg in enumerate(d["meta"]["turns"])}
+    for r in d["meta"]["injections"]:
+        r["positions"] = [where.get(u) for u in r.get("uids", [])]
+    ref = d["meta"]["refinement"]
+    ref["edited_positions"] = sorted(where[u] for u in ref["edit_log"] if u in where)
+    ref.pop("weights", None)
+    d["meta"]["injection_types"] = [r["type"] for r in d["meta"]["injections"]]
+
+
+def run_batch(cfg, indices: list[int], client=None, stages: Optional[dict] = None) -> list[dict[str, Any]]:
+    """All three stages on one batch (tests and benchmarks; the run driver calls the stages one by one)."""
+    ds = stage1(cfg, indices, client)
+    ds = stage2(ds, cfg, client)
+    return stage3(ds, cfg, client)
+
+
+def run_stage(stage: str, cfg, indices: list[int], ds: Optional[list[dict[str, Any]]], client=None) -> list[dict[str, Any]]:
+    """The run driver's entry: one named stage on one chunk (`ds` = the previous stage's output)."""
+    if stage == "skeleton":
+        return stage1(cfg, indices, client)
+    if stage == "refine":
+        return stage2(ds, cfg, client)
+    if stage == "verify":
+        return stage3(ds, cfg, client)
+    raise ValueError(f"unknown stage {stage!r}; stages: {STAGES}")

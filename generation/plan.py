@@ -1,0 +1,280 @@
+"""Stage 1a, task initialization: the `TaskPlan` of a dialogue and the rules planner (paper §2.1).
+
+A plan fixes the environment (domain + state seed + distractors), the candidate tools, the m subtasks with
+their tools and step counts, and the concrete calls of every step with their argument values. The rules
+planner finds those calls by executing them on the environment for real, chaining tools along the declared
+data dependencies (`Env.dependency_edges`), so later calls use ids and values earlier outputs produced.
+
+`make_plans(cfg, seeds)` is the public entry the MAS baseline reuses to drive its user agent.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+from toolace_mt.envs import Env, extract, get_env
+
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def derive_seed(*parts: Any) -> int:
+    """A stable 63-bit seed from any parts (seed, index, stage...): independent of chunking and sharding."""
+    h = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(h[:8], "big") >> 1
+
+
+@dataclass
+class CallPlan:
+    tool: str
+    arguments: dict[str, Any]
+    # parameter -> index (in the dialogue-wide call list) of the call whose output produced the value, for
+    # values the user does not state because an earlier step of the same subtask produced them
+    refs: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class SubtaskPlan:
+    description: str
+    tools: list[str]
+    n_steps: int
+    steps: list[list[CallPlan]] = field(default_factory=list)  # steps[s] = calls sent together (parallel)
+
+
+@dataclass
+class TaskPlan:
+    domain: str
+    state_seed: int
+    tools: list[str]  # candidate tools offered to the assistant (the dialogue's tool list)
+    subtasks: list[SubtaskPlan]
+    injections: list[str] = field(default_factory=list)  # injection types planned for stage 2
+    distractors: int = 0  # entities added to the initial state (long_context), via Env.add_distractors
+    seed: int = 0  # the dialogue's own seed
+    planner: str = "rules"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TaskPlan":
+        subs = []
+        for s in d["subtasks"]:
+            steps = [[CallPlan(**c) for c in step] for step in s.get("steps", [])]
+            subs.append(SubtaskPlan(description=s["description"], tools=list(s["tools"]), n_steps=int(s["n_steps"]),
+                                    steps=steps))
+        return cls(domain=d["domain"], state_seed=int(d["state_seed"]), tools=list(d["tools"]), subtasks=subs,
+                   injections=list(d.get("injections", [])), distractors=int(d.get("distractors", 0)),
+                   seed=int(d.get("seed", 0)), planner=d.get("planner", "rules"))
+
+    def calls(self) -> list[CallPlan]:
+        return [c for s in self.subtasks for step in s.steps for c in step]
+
+
+# ------------------------------------------------------------------------------------------------ env
+def initial_state(plan_or_meta: dict[str, Any] | TaskPlan) -> tuple[type[Env], dict[str, Any]]:
+    """The environment class and initial state a plan (or a dialogue's meta["plan"]) starts from."""
+    p = plan_or_meta.to_dict() if isinstance(plan_or_meta, TaskPlan) else plan_or_meta
+    cls = get_env(p["domain"])
+    state = cls.sample_state(random.Random(int(p["state_seed"])))
+    n = int(p.get("distractors") or 0)
+    add = getattr(cls, "add_distractors", None)
+    if n and add is not None:
+        res = add(state, random.Random(derive_seed(p["state_seed"], "distractors")), n)
+        state = res if isinstance(res, dict) else state
+    return cls, state
+
+
+def make_env(plan_or_meta: dict[str, Any] | TaskPlan) -> Env:
+    cls, state = initial_state(plan_or_meta)
+    return cls(state=state)
+
+
+# ------------------------------------------------------------------------------------------------ values
+def produced_values(env_cls: type[Env], tool: str, output: Any) -> dict[str, list[Any]]:
+    """Entity kind -> values a tool's output holds, per the tool's `produces` declaration."""
+    spec = env_cls.tool_specs()[tool]
+    out: dict[str, list[Any]] = {}
+    for kind, path in spec.produces.items():
+        vals = [v for v in extract(output, path) if isinstance(v, (str, int, float)) and not isinstance(v, bool)]
+        if not vals and isinstance(output, dict) and kind in output:
+            vals = [output[kind]]
+        if vals:
+            out.setdefault(kind, []).extend(vals)
+    return out
+
+
+def _schema_value(name: str, prop: dict[str, Any], rng: random.Random) -> Any:
+    """A value for a parameter that consumes no entity and has no VALUE_POOLS entry, from its schema."""
+    if "enum" in prop:
+        return rng.choice(prop["enum"])
+    t = prop.get("type")
+    if isinstance(t, list):
+        t = next((x for x in t if x != "null"), "string")
+    if t == "integer":
+        return rng.randint(1, 5)  # chosen: small counts/limits read naturally
+    if t == "number":
+        return rng.choice([10.0, 25.0, 50.0, 99.5])
+    if t == "boolean":
+        return rng.choice([True, False])
+    if t == "array":
+        item = prop.get("items", {"type": "string"})
+        return [_schema_value(name, item, rng)]
+    return f"{name.replace('_', ' ')} {rng.randint(1, 99)}"  # chosen: recognisable placeholder text
+
+
+def phrase_params(phrase: str) -> set[str]:
+    return set(PLACEHOLDER.findall(phrase))
+
+
+class _Planner:
+    """Finds executable, chained calls for one dialogue on a live environment."""
+
+    def __init__(self, env: Env, rng: random.Random, chain_prob: float, parallel_prob: float, max_tries: int):
+        self.env, self.rng = env, rng
+        self.cls = type(env)
+        self.specs = self.cls.tool_specs()
+        self.chain_prob, self.parallel_prob, self.max_tries = chain_prob, parallel_prob, max_tries
+        self.produced: dict[str, list[tuple[Any, int, int]]] = {}  # kind -> [(value, call index, subtask)]
+        self.n_calls = 0
+
+    def _fill(self, name: str, subtask: int, prefer_chain: bool) -> Optional[CallPlan]:
+        spec = self.specs[name]
+        props = spec.parameters.get("properties", {})
+        required = set(spec.required)
+        phrases = spec.phrases or [""]
+        phrase = self.rng.choice(phrases)
+        wanted = [p for p in props if p in required or p in phrase_params(phrase)]
+        args: dict[str, Any] = {}
+        refs: dict[str, int] = {}
+        for p in wanted:
+            kind = spec.consumes.get(p)
+            if kind is not None:
+                chained = self.produced.get(kind, [])
+                if chained and (prefer_chain or not self.env.entity_values(kind)):
+                    v, ci, st = self.rng.choice(chained)
+                    args[p] = v
+                    if st == subtask:
+                        refs[p] = ci
+                    continue
+                vals = self.env.entity_values(kind)
+                if not vals:
+                    return None
+                args[p] = self.rng.choice(vals)
+            elif p in self.cls.VALUE_POOLS:
+                args[p] = self.rng.choice(self.cls.VALUE_POOLS[p])
+            else:
+                args[p] = _schema_value(p, props[p], self.rng)
+        return CallPlan(tool=name, arguments=args, refs=refs)
+
+    def _candidates(self, allowed: list[str], reads_only: bool = False) -> list[tuple[str, bool]]:
+        """(tool, chains) pairs: tools whose consumed kinds an earlier output produced come first."""
+        out = []
+        for n in allowed:
+            s = self.specs[n]
+            if reads_only and s.writes:
+                continue
+            chains = any(k in self.produced for k in s.consumes.values())
+            out.append((n, chains))
+        return out
+
+    def step(self, allowed: list[str], subtask: int) -> list[tuple[CallPlan, Any]]:
+        """One step: 1 call (or 2 independent read calls); each executed for real. [] if nothing runs."""
+        calls: list[tuple[CallPlan, Any]] = []
+        want = 2 if self.rng.random() < self.parallel_prob else 1
+        used: set[str] = set()
+        for k in range(want):
+            cands = [c for c in self._candidates(allowed, reads_only=(want == 2)) if c[0] not in used]
+            if not cands:
+                break
+            for _ in range(self.max_tries):
+                chain = [c for c in cands if c[1]]
+                pool = chain if chain and self.rng.random() < self.chain_prob else cands
+                name = self.rng.choice(pool)[0]
+                cp = self._fill(name, subtask, prefer_chain=bool(chain))
+                if cp is None:
+                    continue
+                if k == 1 and cp.refs:  # parallel calls must be independent of each other's outputs
+                    continue
+                res = self.env.execute(cp.tool, cp.arguments)
+                if not res.ok:
+                    continue
+                calls.append((cp, res.output))
+                used.add(name)
+                break
+        for cp, out in calls:  # register produced values only after the step (parallel calls are independent)
+            idx = self.n_calls
+            self.n_calls += 1
+            for kind, vals in produced_values(self.cls, cp.tool, out).items():
+                lst = self.produced.setdefault(kind, [])
+                known = {v for v, _, _ in lst}
+                lst.extend((v, idx, subtask) for v in vals if v not in known)
+        return calls
+
+
+def _describe(env_cls: type[Env], tools: list[str]) -> str:
+    specs = env_cls.tool_specs()
+    parts = []
+    for t in tools:
+        d = specs[t].schema["function"].get("description", "").strip().split("\n")[0].rstrip(".")
+        parts.append(d[:1].lower() + d[1:] if d else t.replace("_", " "))
+    return "; then ".join(parts)
+
+
+def plan_rules(cfg, index: int, domain: str) -> TaskPlan:
+    """The rules planner for dialogue `index` (deterministic in (cfg.seed, index))."""
+    seed = derive_seed(cfg.seed, index)
+    rng = random.Random(seed)
+    cls = get_env(domain)
+    m = rng.randint(*cfg.subtasks)  # paper §2.1: uniform integer (chosen: the distribution is not stated)
+    steps = [rng.randint(*cfg.steps) for _ in range(m)]  # paper §2.1
+    k = rng.randint(*cfg.injections)
+    weights = cfg.injection_weights
+    types = [t for t in cfg.injection_types if weights.get(t, 1.0) > 0]
+    inj: list[str] = []
+    while types and len(inj) < k:  # chosen: distinct types per dialogue (the paper injects 1-3 "types")
+        t = rng.choices(types, weights=[weights.get(x, 1.0) for x in types])[0]
+        inj.append(t)
+        types.remove(t)
+    plan = TaskPlan(domain=domain, state_seed=derive_seed(seed, "state"), tools=[], subtasks=[], injections=inj,
+                    distractors=cfg.distractors if "long_context" in inj else 0, seed=seed)
+    env = make_env(plan)
+    all_tools = sorted(cls.tool_specs())
+    planner = _Planner(env, rng, cfg.chain_prob, cfg.parallel_prob, cfg.max_plan_tries)
+    for t in range(m):
+        calls: list[list[CallPlan]] = []
+        for _ in range(steps[t]):
+            got = planner.step(all_tools, t)
+            if got:
+                calls.append([cp for cp, _ in got])
+        if not calls:
+            continue
+        used = sorted({c.tool for step in calls for c in step}, key=[c.tool for step in calls for c in step].index)
+        plan.subtasks.append(SubtaskPlan(description=_describe(cls, used).capitalize(), tools=used,
+                                         n_steps=len(calls), steps=calls))
+    used_all = sorted({c.tool for c in plan.calls()})
+    # chosen: the candidate tool list = the tools used plus up to 3 unused distractor tools of the domain
+    extra = [t for t in all_tools if t not in used_all]
+    rng.shuffle(extra)
+    plan.tools = sorted(used_all + extra[:3])
+    return plan
+
+
+def domain_for(cfg, index: int) -> str:
+    doms = cfg.domain_list()
+    return doms[index % len(doms)]  # chosen: round-robin so every domain gets an equal share
+
+
+def make_plans(cfg, seeds: list[int], client=None) -> list[TaskPlan]:
+    """Plans for the dialogues with these indices (`seeds` = dialogue indices; each derives its own seed).
+
+    The rules planner always runs (it finds executable, grounded calls); with engine ``llm`` and a client,
+    the subtask descriptions are then written by the LLM (see `skeleton.llm_describe`).
+    """
+    plans = [plan_rules(cfg, i, domain_for(cfg, i)) for i in seeds]
+    if cfg.engine == "llm" and client is not None:
+        from .skeleton import llm_describe
+
+        llm_describe(plans, client)
+    return plans

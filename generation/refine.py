@@ -1,0 +1,182 @@
+"""Stage 2b, reasonability refinement by mask-and-fill (paper §2.2(b)), and the stage-2 schedule.
+
+A pass masks several non-adjacent text turns (user requests, assistant replies), refills them, and a judge
+keeps the new or the old version. Selection: every turn starts with weight 1; a chosen turn's weight is
+multiplied by `decay` (chosen, the paper says only that it drops); a turn whose edit was ACCEPTED enters the
+edit log and is never edited again (as are injected turns). `rules`: refills are other realisations from
+phrases/templates, the judge is the rule verifier's score. `llm`: one batched refill request and one batched
+judge request per pass. Schedule (chosen; the paper says the two operations alternate): injection 1, pass 1,
+injection 2, pass 2, ..., then the remaining passes; a pass with no selectable turn ends refinement early.
+"""
+from __future__ import annotations
+
+import json
+import random
+from typing import Any, Optional
+
+from toolace_mt.envs import get_env
+
+from . import inject, llm_io, text
+from .llm_io import show_dialogue
+from .plan import TaskPlan, derive_seed
+from .work import fail
+
+EDITABLE = ("query", "reply")
+
+
+def select(d: dict, rng: random.Random, k: int, decay: float) -> list[int]:
+    """Up to k non-adjacent editable message indices, drawn by weight; chosen weights decay."""
+    ref = d["meta"]["refinement"]
+    log = set(ref["edit_log"])
+    w = ref.setdefault("weights", {})
+    cands = [i for i, tg in enumerate(d["meta"]["turns"]) if tg["k"] in EDITABLE and tg["u"] not in log]
+    chosen: list[int] = []
+    while cands and len(chosen) < k:
+        weights = [float(w.get(str(d["meta"]["turns"][i]["u"]), 1.0)) for i in cands]
+        if sum(weights) <= 0:
+            break
+        i = rng.choices(cands, weights=weights)[0]
+        chosen.append(i)
+        cands = [c for c in cands if abs(c - i) > 1]  # non-adjacent
+    for i in chosen:
+        u = str(d["meta"]["turns"][i]["u"])
+        w[u] = float(w.get(u, 1.0)) * decay
+    return sorted(chosen)
+
+
+def _results(d: dict, t: int) -> list[tuple[str, Any]]:
+    out = []
+    for m, tg in zip(d["messages"], d["meta"]["turns"]):
+        if m["role"] == "tool" and tg["t"] == t and tg["k"] in ("output", "corrected_output"):
+            try:
+                out.append((m["name"], json.loads(m["content"])))
+            except (json.JSONDecodeError, TypeError):
+                out.append((m["name"], m["content"]))
+    return out
+
+
+def refill_rules(d: dict, idx: list[int], rng: random.Random) -> dict[int, str]:
+    plan = TaskPlan.from_dict(d["meta"]["plan"])
+    cls = get_env(plan.domain)
+    fills = {}
+    for i in idx:
+        tg = d["meta"]["turns"][i]
+        if tg["k"] == "query" and tg["t"] < len(plan.subtasks):
+            fills[i] = text.render_query(cls, plan.subtasks[tg["t"]].steps, rng)
+        elif tg["k"] == "reply":
+            fills[i] = text.render_reply(cls, _results(d, tg["t"]), rng)
+    return fills
+
+
+def score(d: dict) -> int:
+    """The rules judge: minus the number of cheap rule problems (format, grounding, injections)."""
+    from .verify.rules import cheap_problems
+
+    return -len(cheap_problems(d))
+
+
+def _with(d: dict, fills: dict[int, str]) -> dict:
+    new = dict(d)  # shallow: only the refilled messages are copied (the judge reads, never writes)
+    new["messages"] = list(d["messages"])
+    for i, txt in fills.items():
+        new["messages"][i] = dict(d["messages"][i], content=txt)
+    return new
+
+
+def _accept(d: dict, fills: dict[int, str], keep_new: bool, judge: str, reason: str, step: int) -> None:
+    uids = [d["meta"]["turns"][i]["u"] for i in sorted(fills)]
+    if keep_new:
+        for i, txt in fills.items():
+            d["messages"][i]["content"] = txt
+        d["meta"]["refinement"]["edit_log"].extend(uids)
+    d["meta"]["refinement"]["steps"].append({"step": step, "masked": uids, "accepted": keep_new, "judge": judge,
+                                             "reason": reason[:200]})
+
+
+def run_pass(ds: list[dict], active: list[bool], rngs: list[random.Random], cfg, client=None) -> None:
+    """One refinement pass over the dialogues flagged `active`."""
+    work = []
+    for d, on, rng in zip(ds, active, rngs):
+        if not on or d["meta"]["failure"] is not None:
+            continue
+        idx = select(d, rng, cfg.mask_turns, cfg.decay)
+        step = len(d["meta"]["refinement"]["steps"]) + 1
+        if not idx:
+            d["meta"]["refinement"]["exhausted"] = True  # every turn refined: paper's other stop condition
+            continue
+        if cfg.engine == "rules":
+            fills = refill_rules(d, idx, rng)
+            if not fills:
+                continue
+            keep = score(_with(d, fills)) >= score(d)  # chosen: ties keep the new text (more variety)
+            _accept(d, fills, keep, "rules", "rule score not worse" if keep else "rule score dropped", step)
+        else:
+            work.append((d, idx, step))
+    if not work:
+        return
+    reqs = []
+    for d, idx, step in work:
+        masks = {i: f"<MASK {k}>" for k, i in enumerate(idx)}
+        payload = {"masked": [{"mask": k, "index": i, "kind": d["meta"]["turns"][i]["k"],
+                               "subtask": d["meta"]["turns"][i]["t"], "original": d["messages"][i]["content"]}
+                              for k, i in enumerate(idx)],
+                   "plan": d["meta"]["plan"]}
+        reqs.append((d, llm_io.request("refill.jinja", "refine", payload, llm_io.FILLS_SCHEMA, cfg.llm,
+                                       dialogue=show_dialogue(d["messages"], masks), masks=list(range(len(idx))),
+                                       originals=[d["messages"][i]["content"] for i in idx])))
+    judged = []
+    for (d, idx, step), (val, err) in zip(work, llm_io.ask(client, reqs, "refine")):
+        if err is not None:
+            fail(d, "refine", err["kind"], err["message"])
+            continue
+        fills = {}
+        for f in val["fills"]:
+            if 0 <= f["mask"] < len(idx):
+                fills[idx[f["mask"]]] = f["content"]
+        if set(fills) != set(idx):
+            fail(d, "refine", "bad_fill", f"fills for masks {sorted(f['mask'] for f in val['fills'])}, expected "
+                                          f"{list(range(len(idx)))}")
+            continue
+        judged.append((d, fills, step))
+    jreqs = []
+    for d, fills, step in judged:
+        order = sorted(fills)
+        payload = {"changed": order, "old": [d["messages"][i]["content"] for i in order],
+                   "new": [fills[i] for i in order], "rule_score_old": score(d), "rule_score_new": score(_with(d, fills))}
+        jreqs.append((d, llm_io.request("judge.jinja", "judge", payload, llm_io.JUDGE_SCHEMA, cfg.llm,
+                                        changed=order, old=payload["old"], new=payload["new"],
+                                        dialogue=show_dialogue(d["messages"]))))
+    for (d, fills, step), (val, err) in zip(judged, llm_io.ask(client, jreqs, "judge")):
+        if err is not None:
+            fail(d, "judge", err["kind"], err["message"])
+            continue
+        _accept(d, fills, val["keep"] == "new", "llm", val["reason"], step)
+
+
+def schedule(d: dict, refinement_steps: int) -> list[tuple[str, Optional[str]]]:
+    """The stage-2 operations of one dialogue, in order: ("inject", type) and ("refine", None)."""
+    ops: list[tuple[str, Optional[str]]] = []
+    inj = list(d["meta"]["plan"].get("injections", []))
+    r = refinement_steps
+    for it in inj:
+        ops.append(("inject", it))
+        if r > 0:
+            ops.append(("refine", None))
+            r -= 1
+    ops += [("refine", None)] * r
+    return ops
+
+
+def run_stage2(ds: list[dict], cfg, client=None) -> None:
+    """Injections and refinement passes over a batch, one batched operation per round."""
+    plans = [schedule(d, cfg.refinement_steps) for d in ds]
+    rounds = max((len(p) for p in plans), default=0)
+    for r in range(rounds):
+        rngs = [random.Random(derive_seed(d["meta"]["seed"], "stage2", r)) for d in ds]
+        ops = [p[r] if r < len(p) else (None, None) for p in plans]
+        itypes = [it if op == "inject" else None for op, it in ops]
+        if any(itypes):
+            inject.run_round(ds, itypes, rngs, cfg.engine, client, cfg.llm)
+        active = [op == "refine" and not d["meta"]["refinement"].get("exhausted") for (op, _), d in zip(ops, ds)]
+        if any(active):
+            run_pass(ds, active, rngs, cfg, client)

@@ -1,0 +1,189 @@
+"""`run_generation`: a generation run directory that resumes, shards and merges exactly.
+
+Layout of ``out/``::
+
+    recipe.yaml                       resolved recipe (a changed recipe is refused with a diff)
+    stages/<stage>/chunk-00000.jsonl  each stage's output per chunk of `batch_size` dialogue indices
+    dataset/train.jsonl|.parquet      the kept (verified) dialogues, TRL-ready
+    rejected.jsonl                    the rejected ones, with their reasons
+    card.json, card.md                dataset card;  usage.json  LLM usage (dialogues + client ledger)
+    summary.json                      card counts + timings + paths
+
+A chunk's stage file is written atomically once the stage is done for the whole chunk, so a run killed at
+any point resumes from the last finished (chunk, stage) and, every dialogue's randomness being derived from
+(seed, index), yields exactly the uninterrupted output. ``shard=i/N`` runs the chunks c with c % N == i;
+`merge_shards` joins shard directories into the single-run dataset and card.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from toolace_mt.config import RecipeError, to_plain
+from toolace_mt.runs import atomic_write_json, atomic_write_jsonl, atomic_write_text, prepare_run_dir, read_jsonl
+
+from .card import build_card, card_markdown
+from .config import GenerateConfig, method_module, parse_shard
+
+STAGE_DIR = "stages"
+
+
+def chunks_of(cfg: GenerateConfig, shard: Optional[str] = None) -> list[tuple[int, list[int]]]:
+    """(chunk number, dialogue indices) this process runs."""
+    n, b = cfg.n_dialogues, cfg.batch_size
+    out = [(c, list(range(c * b, min(n, (c + 1) * b)))) for c in range((n + b - 1) // b)]
+    if shard:
+        i, k = parse_shard(shard)
+        out = [(c, idx) for c, idx in out if c % k == i]
+    return out
+
+
+def _client(cfg: GenerateConfig, out: Path):
+    if cfg.engine != "llm":
+        return None
+    from toolace_mt.llm.client import make_client
+
+    return make_client(cfg.llm, cache_dir=out / "llm_cache")
+
+
+def run_generation(cfg: GenerateConfig, out_dir: Path, restart: bool = False, shard: Optional[str] = None,
+                   client=None, hook: Optional[Callable[[str, int], None]] = None) -> dict[str, Any]:
+    """Generate, verify and export. `client` overrides the recipe's LLM (tests); `hook(stage, chunk)` is called
+    after each (stage, chunk) is written (tests use it to simulate a kill)."""
+    if shard is not None:
+        cfg.shard = shard
+    out = Path(out_dir)
+    resolved = to_plain(cfg)
+    prepare_run_dir(out, resolved, restart=restart, ignore_keys=("progress",))
+    method = method_module(cfg.method)
+    if client is None:
+        client = _client(cfg, out)
+    t0 = time.time()
+    todo = chunks_of(cfg, cfg.shard)
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo) * len(method.STAGES), desc=f"generate {cfg.name}", unit="stage",
+               disable=not cfg.progress)
+    for c, idx in todo:
+        ds = None
+        for stage in method.STAGES:
+            path = out / STAGE_DIR / stage / f"chunk-{c:05d}.jsonl"
+            if path.exists():
+                ds = None  # loaded lazily: only the last finished stage's file is needed
+            else:
+                if ds is None and stage != method.STAGES[0]:
+                    prev = method.STAGES[method.STAGES.index(stage) - 1]
+                    ds = read_jsonl(out / STAGE_DIR / prev / f"chunk-{c:05d}.jsonl")
+                ds = method.run_stage(stage, cfg, idx, ds, client)
+                atomic_write_jsonl(path, ds)
+                if hook is not None:
+                    hook(stage, c)
+            bar.update(1)
+    bar.close()
+    gen_s = time.time() - t0
+    ledger = getattr(client, "ledger", None)
+    if ledger is not None and hasattr(ledger, "summary"):
+        atomic_write_json(out / "llm_ledger.json", ledger.summary())
+    summary = export(out, [c for c, _ in todo], cfg, method.STAGES[-1])
+    summary["timing"] = {"generate_s": round(gen_s, 2), "total_s": round(time.time() - t0, 2)}
+    atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+def export(out: Path, chunk_ids: list[int], cfg: GenerateConfig, last_stage: str,
+           sources: Optional[list[Path]] = None) -> dict[str, Any]:
+    """Dataset (kept), rejected rows, card and usage from the final stage's chunk files."""
+    from toolace_mt.io import save_dataset
+    from toolace_mt.schema import Dialogue
+
+    ds: list[dict[str, Any]] = []
+    for c in sorted(chunk_ids):
+        path = None
+        for src in sources or [out]:
+            p = src / STAGE_DIR / last_stage / f"chunk-{c:05d}.jsonl"
+            if p.exists():
+                path = p
+                break
+        if path is None:
+            raise RecipeError(f"chunk {c} has no {last_stage} output in {[str(s) for s in sources or [out]]}")
+        ds.extend(read_jsonl(path))
+    kept, rejected = [], []
+    for d in ds:
+        v = d["meta"].get("verification")
+        ok = v is None or v["passed"]
+        if ok:
+            try:
+                kept.append(Dialogue.model_validate(d))
+                continue
+            except Exception as e:  # cannot be exported: reject it with the reason rather than crash
+                d["meta"]["verification"] = {"passed": False, "reasons": [f"format: not exportable: {e}"],
+                                             "checks": {"format": False}}
+        rejected.append(d)
+    paths = save_dataset(kept, out / "dataset")
+    atomic_write_jsonl(out / "rejected.jsonl", rejected)
+    card = build_card(ds, cfg.name, cfg.method, cfg.engine)
+    atomic_write_json(out / "card.json", card)
+    atomic_write_text(out / "card.md", card_markdown(card))
+    atomic_write_json(out / "usage.json", card["cost"])
+    return {"out": str(out), "counts": card["counts"], "dataset": paths, "card": str(out / "card.json"),
+            "chunks": len(chunk_ids)}
+
+
+def merge_shards(shard_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
+    """Join shard run directories (same recipe apart from `shard`) into one dataset + card."""
+    import yaml
+
+    from .config import parse_recipe
+
+    recipes = []
+    for s in shard_dirs:
+        rf = Path(s) / "recipe.yaml"
+        if not rf.exists():
+            raise RecipeError(f"{s}: not a run directory (no recipe.yaml)")
+        r = yaml.safe_load(rf.read_text())
+        r.pop("shard", None)
+        r.pop("progress", None)
+        recipes.append(r)
+    if any(r != recipes[0] for r in recipes[1:]):
+        raise RecipeError("shards were run with different recipes; refusing to merge")
+    cfg = parse_recipe(dict(recipes[0]))
+    method = method_module(cfg.method)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "recipe.yaml", yaml.safe_dump(to_plain(cfg), sort_keys=True))
+    all_chunks = [c for c, _ in chunks_of(cfg)]
+    summary = export(out, all_chunks, cfg, method.STAGES[-1], sources=[Path(s) for s in shard_dirs])
+    summary["merged_from"] = [str(s) for s in shard_dirs]
+    atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+def load_rows(path: Path) -> list[dict[str, Any]]:
+    from toolace_mt.io import load_dataset_dialogues
+
+    return [d.to_dict() for d in load_dataset_dialogues(path)]
+
+
+def verify_dataset(data: Path, out_dir: Path, model_verifiers: Optional[list[str]] = None, client=None) -> dict:
+    """Re-verify any dataset in our format; write it back annotated (all rows) with a card."""
+    from toolace_mt.io import save_dataset
+    from toolace_mt.schema import Dialogue
+
+    from .verify import verify_batch
+
+    rows = load_rows(Path(data))
+    verify_batch(rows, model_verifiers, client)
+    out = Path(out_dir)
+    save_dataset([Dialogue.model_validate(r) for r in rows], out)
+    card = build_card(rows, Path(data).name, "verify", "rules")
+    atomic_write_json(out / "card.json", card)
+    atomic_write_text(out / "card.md", card_markdown(card))
+    res = {"data": str(data), "out": str(out), "counts": card["counts"], "rejection_reasons": card["rejection_reasons"]}
+    atomic_write_json(out / "verify_summary.json", res)
+    return res
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False, default=str)

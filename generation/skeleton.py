@@ -1,0 +1,159 @@
+"""Stage 1b, trajectory initialization (paper §2.1): a structurally complete dialogue from each plan.
+
+Sub-trajectories are built in subtask order, each conditioned on the earlier ones: a user query holding every
+argument value (constraint 2), the assistant's calls step by step (parallel calls when independent), the
+REAL tool outputs from executing on the environment, and a closing assistant reply. The `rules` engine
+writes text from tool phrases and templates; the `llm` engine asks the model for the plan's descriptions
+(one batched request) and then, per subtask index, for every dialogue's sub-trajectory at once (one batched
+request per subtask index), executing the calls it proposes.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from toolace_mt.envs import get_env
+
+from . import llm_io, text
+from .plan import CallPlan, TaskPlan, derive_seed, make_env
+from .llm_io import show_dialogue
+from .work import append, assistant, call, fail, tool_msg, user
+
+GENERATOR = "toolace_mt"
+
+
+def new_dialogue(plan: TaskPlan, index: int, cfg) -> dict[str, Any]:
+    cls = get_env(plan.domain)
+    return {"id": f"tmt-{cfg.seed}-{index:06d}", "tools": cls.tool_schemas(plan.tools), "messages": [],
+            "meta": {"generator": GENERATOR, "engine": cfg.engine, "index": index, "seed": plan.seed,
+                     "domain": plan.domain, "plan": plan.to_dict(), "turns": [], "next_uid": 0,
+                     "injections": [], "tool_updates": [], "refinement": {"steps": [], "edit_log": []},
+                     "usage": {}, "failure": None}}
+
+
+def _cid(d: dict[str, Any]) -> str:
+    n = int(d["meta"].get("next_call", 0)) + 1
+    d["meta"]["next_call"] = n
+    return f"call_{n}"
+
+
+def _run_steps(d: dict[str, Any], env, steps: list[list[CallPlan]], t: int) -> list[tuple[str, Any]]:
+    results = []
+    for step in steps:
+        calls = [(c, _cid(d)) for c in step]
+        append(d, assistant(None, [call(cid, c.tool, c.arguments) for c, cid in calls]), "call", t)
+        for c, cid in calls:
+            r = env.execute(c.tool, c.arguments)
+            append(d, tool_msg(cid, c.tool, r.content()), "output", t)
+            results.append((c.tool, r.output if r.ok else r.error.to_dict()))
+    return results
+
+
+def build_rules(plan: TaskPlan, index: int, cfg) -> dict[str, Any]:
+    """The rules skeleton of one plan: executes every planned call for real."""
+    d = new_dialogue(plan, index, cfg)
+    if not plan.subtasks:
+        fail(d, "skeleton", "empty_plan", "no executable call was found for any subtask")
+        d["messages"] = [user("Hi."), assistant("Hello! How can I help?")]
+        d["meta"]["turns"] = [{"k": "query", "t": 0, "u": 0}, {"k": "reply", "t": 0, "u": -1}]
+        return d
+    rng = random.Random(derive_seed(plan.seed, "skeleton"))
+    cls = get_env(plan.domain)
+    env = make_env(plan)
+    for t, sub in enumerate(plan.subtasks):
+        append(d, user(text.render_query(cls, sub.steps, rng)), "query", t)
+        results = _run_steps(d, env, sub.steps, t)
+        append(d, assistant(text.render_reply(cls, results, rng)), "reply", t)
+    d["meta"]["final_state_hash"] = env.state_hash()
+    return d
+
+
+# ------------------------------------------------------------------------------------------------ llm engine
+def known_values(plan: TaskPlan, limit: int = 6) -> dict[str, list[Any]]:
+    """Entity values of the initial state, per kind (what a user of this world could refer to)."""
+    env = make_env(plan)
+    return {k: env.entity_values(k)[:limit] for k in type(env).ENTITIES}
+
+
+def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[dict] | None = None) -> None:
+    """One batched plan request: the LLM writes the subtasks (descriptions, tools) for the fixed m and steps."""
+    holders = holders or [{"meta": {}} for _ in plans]
+    items = []
+    for p, h in zip(plans, holders):
+        cls = get_env(p.domain)
+        payload = {"domain": p.domain, "m": len(p.subtasks), "step_counts": [s.n_steps for s in p.subtasks],
+                   "tools": p.tools, "reference": p.to_dict()}
+        items.append((h, llm_io.request("plan.jinja", "plan", payload, llm_io.PLAN_SCHEMA, llm_cfg,
+                                        domain=p.domain, description=cls.description,
+                                        tools=cls.tool_schemas(p.tools), m=len(p.subtasks),
+                                        step_counts=[s.n_steps for s in p.subtasks],
+                                        known_values=known_values(p))))
+    for p, h, (val, err) in zip(plans, holders, llm_io.ask(client, items, "plan")):
+        if err is not None:
+            fail(h, "plan", err["kind"], err["message"])
+            continue
+        subs = val["subtasks"]
+        if len(subs) != len(p.subtasks):
+            fail(h, "plan", "plan_mismatch", f"{len(subs)} subtasks planned, {len(p.subtasks)} asked for")
+            continue
+        bad = sorted({t for s in subs for t in s["tools"]} - set(get_env(p.domain).tool_specs()))
+        if bad:
+            fail(h, "plan", "unknown_tool", f"plan names tools that do not exist: {bad[:5]}")
+            continue
+        for s, v in zip(p.subtasks, subs):
+            s.description, s.tools = v["description"], list(dict.fromkeys(v["tools"]))
+        p.planner = "llm"
+
+
+def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[dict[str, Any]]:
+    """LLM stage 1: plan (one batched request), then one batched sub-trajectory request per subtask index."""
+    ds = [new_dialogue(p, i, cfg) for p, i in zip(plans, indices)]
+    llm_describe(plans, client, cfg.llm, holders=ds)
+    envs = [make_env(p) for p in plans]
+    for d, p in zip(ds, plans):
+        d["meta"]["plan"] = p.to_dict()
+        if not p.subtasks:
+            fail(d, "skeleton", "empty_plan", "no executable call was found for any subtask")
+    m_max = max((len(p.subtasks) for p in plans), default=0)
+    for t in range(m_max):
+        items, who = [], []
+        for k, (d, p) in enumerate(zip(ds, plans)):
+            if d["meta"]["failure"] is not None or t >= len(p.subtasks):
+                continue
+            sub, cls = p.subtasks[t], get_env(p.domain)
+            payload = {"domain": p.domain, "t": t, "subtask": p.to_dict()["subtasks"][t], "tools": p.tools}
+            req = llm_io.request("subtrajectory.jinja", "skeleton", payload, llm_io.SUBTRAJ_SCHEMA, cfg.llm,
+                                 domain=p.domain, tools=d["tools"], history=show_dialogue(d["messages"]),
+                                 known_values=known_values(p), t=t, m=len(p.subtasks), description=sub.description,
+                                 subtask_tools=sub.tools, n_steps=sub.n_steps)
+            items.append((d, req))
+            who.append(k)
+        for k, (val, err) in zip(who, llm_io.ask(client, items, "skeleton")):
+            d, p, env = ds[k], plans[k], envs[k]
+            if err is not None:
+                fail(d, "skeleton", err["kind"], err["message"])
+                continue
+            steps = [[CallPlan(tool=c["name"], arguments=c["arguments"]) for c in step] for step in val["steps"]]
+            known = set(get_env(p.domain).tool_specs())
+            unknown = sorted({c.tool for st in steps for c in st} - known)
+            if unknown:
+                fail(d, "skeleton", "unknown_tool", f"the model called tools that do not exist: {unknown[:5]}")
+                continue
+            append(d, user(val["user"]), "query", t)
+            _run_steps(d, env, steps, t)
+            append(d, assistant(val["reply"]), "reply", t)
+            p.subtasks[t].steps = steps
+            p.subtasks[t].n_steps = len(steps)
+            p.subtasks[t].tools = list(dict.fromkeys(c.tool for st in steps for c in st))
+            d["meta"]["plan"] = p.to_dict()
+    for d, p, env in zip(ds, plans, envs):
+        # tools the model used are the ones offered (plus the planned distractors)
+        used = sorted({c.tool for c in p.calls()} | set(p.tools))
+        p.tools = used
+        d["meta"]["plan"] = p.to_dict()
+        d["tools"] = get_env(p.domain).tool_schemas(used)
+        d["meta"]["final_state_hash"] = env.state_hash()
+        if not d["messages"]:
+            d["messages"] = [user("Hi."), assistant("Hello! How can I help?")]
+            d["meta"]["turns"] = [{"k": "query", "t": 0, "u": 0}, {"k": "reply", "t": 0, "u": -1}]
+    return ds

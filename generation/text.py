@@ -1,0 +1,155 @@
+"""Rules-engine text: user queries from tool `phrases`, assistant replies and injection turns from templates.
+
+Every function takes an `rng` and a `variant` choice is drawn from it, so the refinement stage can ask for
+"another realisation" of the same turn. Values are always written verbatim (ids, amounts), so every
+argument value a call uses appears in the user's words.
+"""
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+from toolace_mt.envs import Env
+
+from .plan import PLACEHOLDER, CallPlan, phrase_params
+
+CONNECTORS = ["", "Also, ", "Then ", "After that, ", "And ", "Next, "]
+OPENERS = ["", "Hi! ", "Hello, ", "Hey, ", "Good morning. ", "Quick request: "]
+
+
+def fmt_value(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(v)  # "25.0": grounding compares numbers by value, text keeps the exact literal
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, ensure_ascii=False)
+    return str(v)
+
+
+def words(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def tool_summary(env_cls: type[Env], name: str) -> str:
+    spec = env_cls.tool_specs().get(name)
+    if spec is None:
+        return words(name)
+    d = spec.schema["function"].get("description", "").strip().split("\n")[0].rstrip(".")
+    return (d[:1].lower() + d[1:]) if d else words(name)
+
+
+def render_call_request(env_cls: type[Env], cp: CallPlan, rng: random.Random, withhold: str | None = None) -> str:
+    """One sentence asking for `cp`, holding every argument value (except referenced ones and `withhold`)."""
+    spec = env_cls.tool_specs()[cp.tool]
+    shown = {p: v for p, v in cp.arguments.items() if p not in cp.refs and p != withhold}
+    if withhold is not None:
+        # the clarification variant: ask for the action without the withheld value
+        text = f"I want to {tool_summary(env_cls, cp.tool)}"
+        rest = [f"{words(p)} {fmt_value(v)}" for p, v in shown.items()]
+        return text + (" (" + ", ".join(rest) + ")" if rest else "") + ", but I'm not sure of the details."
+    eligible = [ph for ph in spec.phrases if phrase_params(ph) <= set(cp.arguments)]
+    if eligible:
+        ph = rng.choice(eligible)
+        text = PLACEHOLDER.sub(lambda m: fmt_value(cp.arguments[m.group(1)]) if m.group(1) not in cp.refs
+                               else f"the {words(m.group(1))} from that result", ph)
+        covered = phrase_params(ph)
+    else:
+        text = f"Please {tool_summary(env_cls, cp.tool)}."
+        covered = set()
+    extra = [f"{words(p)} {fmt_value(v)}" for p, v in shown.items() if p not in covered]
+    refd = [f"the {words(p)} from that result" for p in cp.refs if p not in covered]
+    if extra or refd:
+        text = text.rstrip(".?!") + " (" + ", ".join(extra + refd) + ")."
+    return text
+
+
+def render_query(env_cls: type[Env], steps: list[list[CallPlan]], rng: random.Random,
+                 withhold: tuple[int, int, str] | None = None) -> str:
+    """The user's query for a subtask: one sentence per call, joined; `withhold` = (step, call, param)."""
+    parts = []
+    for s, step in enumerate(steps):
+        for c, cp in enumerate(step):
+            w = withhold[2] if withhold is not None and withhold[:2] == (s, c) else None
+            sent = render_call_request(env_cls, cp, rng, withhold=w)
+            conn = rng.choice(CONNECTORS) if parts else rng.choice(OPENERS)
+            if conn and sent:
+                sent = conn + (sent[:1].lower() + sent[1:] if conn.strip() and not conn.endswith(". ") else sent)
+            parts.append(sent)
+    return " ".join(parts)
+
+
+def _brief(output: Any, limit: int = 3) -> str:
+    """A short, true description of a tool output: its first scalar fields, or a count for lists."""
+    if isinstance(output, dict):
+        if "error" in output and "message" in output:
+            return f"it failed ({output['message']})"
+        bits = []
+        for k, v in output.items():
+            if isinstance(v, list):
+                bits.append(f"{len(v)} {words(k)}")
+            elif isinstance(v, (str, int, float, bool)):
+                bits.append(f"{words(k)} {fmt_value(v)}")
+            if len(bits) >= limit:
+                break
+        return ", ".join(bits) if bits else "done"
+    if isinstance(output, list):
+        return f"{len(output)} results"
+    return fmt_value(output)
+
+
+REPLY_TEMPLATES = [
+    "Done. {summary}",
+    "All set: {summary}",
+    "Here is what I found: {summary}",
+    "I've taken care of that. {summary}",
+    "Finished. {summary} Anything else?",
+]
+
+
+def render_reply(env_cls: type[Env], results: list[tuple[str, Any]], rng: random.Random) -> str:
+    """Closing reply of a subtask, from the (tool, output) pairs it ran."""
+    lines = []
+    for name, out in results:
+        lines.append(f"{tool_summary(env_cls, name)[:1].upper()}{tool_summary(env_cls, name)[1:]}: {_brief(out)}.")
+    return rng.choice(REPLY_TEMPLATES).format(summary=" ".join(lines))
+
+
+# ------------------------------------------------------------------------------------------------ injections
+CLARIFY_Q = [
+    "Sure, I can help with that. Which {p} should I use?",
+    "Happy to. Could you tell me the {p}?",
+    "Before I proceed, I need the {p}. What is it?",
+    "I'm missing one detail: the {p}. Can you share it?",
+]
+CLARIFY_A = ["It's {v}.", "Use {v}, please.", "The {p} is {v}.", "Oh right, {v}."]
+MISSING_TOOL = [
+    "I'm sorry, I don't have a tool that can {s} right now, so I can't do that part yet.",
+    "Unfortunately none of my available tools lets me {s}. I can't complete that step at the moment.",
+    "I can't {s} with the tools I currently have access to.",
+]
+TOOL_ADDED = [
+    "I've just enabled the {t} tool for you. Please go ahead now.",
+    "Okay, the {t} function should be available now. Try again.",
+    "I added access to {t}. Can you continue?",
+]
+CHITCHAT = [
+    ("By the way, what kinds of things can you help me with here?",
+     "I can help with {domain}: for example, I can {tools}. What would you like to do?"),
+    ("Quick question first: what does '{tool}' do exactly?",
+     "'{tool}' lets me {summary}. Let me know if you'd like me to use it."),
+    ("Thanks for the help so far, by the way!",
+     "You're welcome! I'm glad I could help. What else can I do for you?"),
+    ("Sorry, I got distracted. Where were we?",
+     "No problem! We were working through your requests. Just tell me what you need next."),
+]
+RETURN = ["Okay, back to it. {q}", "Great. Now: {q}", "{q}", "Alright. {q}"]
+REFLECT = [
+    "That call failed ({msg}). I used the wrong {p}; let me retry with {v}.",
+    "The {p} I passed was not right: {msg}. Retrying with the correct {p} {v}.",
+    "Oops, that returned an error ({msg}). Correcting the {p} to {v} and trying again.",
+]
+LONG_ASK = [
+    "Before we start, please pull up everything: {what}. {q}",
+    "First, show me the full picture ({what}). {q}",
+    "Can you list it all first ({what})? {q}",
+]

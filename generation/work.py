@@ -1,0 +1,125 @@
+"""The in-flight dialogue: a plain dict in our row format plus per-message tags, and replay on the env.
+
+Stages pass dialogues as plain dicts (``{"id", "tools", "messages", "meta"}``, arguments as dicts): cheap
+to copy, to write as JSONL between stages and to read back on resume. ``meta["turns"]`` runs parallel to
+``messages``: ``{"k": kind, "t": subtask, "u": uid}``. The uid is stable across insertions, so the edit
+log and the refinement weights survive mask-and-extend shifting indices.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from toolace_mt.envs import Env, canonical_json
+
+from .plan import make_env
+
+
+def new_uid(d: dict[str, Any]) -> int:
+    m = d["meta"]
+    m["next_uid"] = int(m.get("next_uid", 0)) + 1
+    return m["next_uid"]
+
+
+def tag(d: dict[str, Any], kind: str, t: int = -1) -> dict[str, Any]:
+    return {"k": kind, "t": t, "u": new_uid(d)}
+
+
+def append(d: dict[str, Any], msg: dict[str, Any], kind: str, t: int = -1) -> int:
+    d["messages"].append(msg)
+    d["meta"]["turns"].append(tag(d, kind, t))
+    return len(d["messages"]) - 1
+
+
+def insert(d: dict[str, Any], at: int, items: list[tuple[dict[str, Any], str, int]]) -> None:
+    """Insert (message, kind, subtask) items before index `at`; shifts tool-update indices after it."""
+    for j, (msg, kind, t) in enumerate(items):
+        d["messages"].insert(at + j, msg)
+        d["meta"]["turns"].insert(at + j, tag(d, kind, t))
+    for u in d["meta"].get("tool_updates") or []:
+        if u["at"] >= at:
+            u["at"] += len(items)
+
+
+def replace(d: dict[str, Any], at: int, items: list[tuple[dict[str, Any], str, int]]) -> None:
+    del d["messages"][at]
+    del d["meta"]["turns"][at]
+    for u in d["meta"].get("tool_updates") or []:
+        if u["at"] > at:
+            u["at"] -= 1
+    insert(d, at, items)
+
+
+def index_of_uid(d: dict[str, Any], uid: int) -> Optional[int]:
+    for i, tg in enumerate(d["meta"]["turns"]):
+        if tg["u"] == uid:
+            return i
+    return None
+
+
+def user(text: str) -> dict[str, Any]:
+    return {"role": "user", "content": text}
+
+
+def assistant(text: Optional[str], calls: Optional[list[dict[str, Any]]] = None) -> dict[str, Any]:
+    m: dict[str, Any] = {"role": "assistant", "content": text}
+    if calls:
+        m["tool_calls"] = calls
+    return m
+
+
+def call(cid: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    return {"id": cid, "type": "function", "function": {"name": name, "arguments": dict(args)}}
+
+
+def tool_msg(cid: str, name: str, content: str) -> dict[str, Any]:
+    return {"role": "tool", "content": content, "tool_call_id": cid, "name": name}
+
+
+def content_of(output: Any, error: Any = None) -> str:
+    return json.dumps(error.to_dict() if error is not None else output, ensure_ascii=False)
+
+
+def args_of(tc: dict[str, Any]) -> dict[str, Any]:
+    a = tc["function"].get("arguments", {})
+    if isinstance(a, str):
+        try:
+            a = json.loads(a) if a.strip() else {}
+        except json.JSONDecodeError:
+            return {}
+    return a if isinstance(a, dict) else {}
+
+
+def replay(d: dict[str, Any], until: Optional[int] = None) -> tuple[Env, dict[str, str]]:
+    """Execute every call of messages[:until] in order on a fresh env from meta["plan"].
+
+    Returns the env (its state is the state at `until`) and call id -> output content (JSON text).
+    """
+    env = make_env(d["meta"]["plan"])
+    outputs: dict[str, str] = {}
+    for m in d["messages"][:until]:
+        for tc in m.get("tool_calls") or []:
+            r = env.execute(tc["function"]["name"], args_of(tc))
+            outputs[tc["id"]] = r.content()
+    return env, outputs
+
+
+def same_json(a: str, b: str) -> bool:
+    """Tool outputs compared as JSON values (key order and spacing do not matter)."""
+    try:
+        return canonical_json(json.loads(a)) == canonical_json(json.loads(b))
+    except (json.JSONDecodeError, TypeError):
+        return a == b
+
+
+def fail(d: dict[str, Any], stage: str, kind: str, message: str) -> None:
+    """Record a typed failure; the dialogue is then carried along and rejected with this reason."""
+    if d["meta"].get("failure") is None:
+        d["meta"]["failure"] = {"stage": stage, "kind": kind, "message": message[:500]}
+
+
+def add_usage(d: dict[str, Any], stage: str, resp) -> None:
+    u = d["meta"].setdefault("usage", {}).setdefault(stage, {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0})
+    u["calls"] += 1
+    u["prompt_tokens"] += int(getattr(resp.usage, "prompt_tokens", 0) or 0)
+    u["completion_tokens"] += int(getattr(resp.usage, "completion_tokens", 0) or 0)

@@ -1,0 +1,87 @@
+"""Training recipes parse strictly; data loading, mixing and the tool check behave (no model needed)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from test_train_helpers import banking_dialogue, write_banking_dataset
+from toolace_mt.config import RecipeError, load_recipe
+from toolace_mt.training.config import parse_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_keys_route_to_dataclasses_and_sftconfig():
+    cfg = parse_recipe({"task": "train", "name": "x", "model_name_or_path": "tiny", "lora_r": 8,
+                        "datasets": [{"path": "d", "weight": 0.5}], "learning_rate": 1e-4, "num_train_epochs": 3,
+                        "lr_scheduler_type": "cosine", "neftune_noise_alpha": 5.0})
+    assert cfg.lora.lora_r == 8 and cfg.data.datasets[0]["weight"] == 0.5
+    # any SFTConfig field passes through without code here
+    assert cfg.sft == {"learning_rate": 1e-4, "num_train_epochs": 3, "lr_scheduler_type": "cosine",
+                       "neftune_noise_alpha": 5.0}
+    kw = cfg.sft_kwargs("/tmp/x")
+    assert kw["report_to"] == "none" and kw["packing"] is False and kw["assistant_only_loss"] is True
+    import torch
+
+    if not torch.cuda.is_available():
+        assert kw["bf16"] is False and kw["activation_checkpointing"] is False
+    assert cfg.resolved()["lora_r"] == 8 and cfg.resolved()["learning_rate"] == 1e-4
+
+
+@pytest.mark.parametrize("raw, match", [
+    ({"learning_rat": 1e-4}, "did you mean 'learning_rate'"),
+    ({"lora_alpah": 8}, "did you mean 'lora_alpha'"),
+    ({"output_dir": "x"}, "--out"),
+    ({"lora_r": "big"}, "lora_r"),
+    ({"datasets": [{"path": "a", "weight": -1}]}, "weight"),
+    ({"datasets": [{"file": "a"}]}, "path"),
+    ({"chat_template": "chatml"}, "chat_template"),
+])
+def test_bad_keys_are_rejected(raw, match):
+    with pytest.raises(RecipeError, match=match):
+        parse_recipe({"task": "train", **raw})
+
+
+def test_shipped_recipes_parse():
+    for p in sorted((ROOT / "recipes" / "train").glob("*.yaml")):
+        kind, cfg, _ = load_recipe(p)
+        assert kind == "train" and cfg.data.datasets, p
+    paper = load_recipe(ROOT / "recipes" / "train" / "qwen25_7b_lora.yaml")[1]
+    assert (paper.lora.lora_r, paper.lora.lora_alpha, paper.sft["learning_rate"]) == (16, 32, 1e-4)  # paper §5
+    assert paper.sft["per_device_train_batch_size"] * paper.sft["gradient_accumulation_steps"] * 8 == 64
+
+
+def test_mixing_weights_and_rows(tmp_path):
+    from toolace_mt.training.data import dialogue_to_row, load_mixture
+
+    a = write_banking_dataset(tmp_path / "a", n=8, seed0=0)
+    b = write_banking_dataset(tmp_path / "b", n=4, seed0=100)
+    mixed = load_mixture([{"path": str(a), "weight": 0.5}, {"path": str(b), "weight": 2}], seed=1)
+    srcs = [s for s, _ in mixed]
+    assert srcs.count(str(a)) == 4 and srcs.count(str(b)) == 8
+    assert mixed == load_mixture([{"path": str(a), "weight": 0.5}, {"path": str(b), "weight": 2}], seed=1)
+    # a tool update becomes a system message carrying the new tools, just before the message it opens
+    d = banking_dialogue(3, tool_update=True)
+    row = dialogue_to_row(d)
+    at = d.meta["tool_updates"][0]["at"]
+    upd = row["messages"][at]
+    assert upd["role"] == "system" and upd["tools"][0]["function"]["name"] == "list_payees"
+    assert row["messages"][at + 1]["role"] == "user"
+    assert "list_payees" not in row["tools"] and json.loads(row["tools"])
+
+
+def test_unknown_tool_is_caught_before_training(tmp_path):
+    from toolace_mt.io import save_dataset
+    from toolace_mt.training.config import DataArguments
+    from toolace_mt.training.data import DataError, load_rows
+
+    good = banking_dialogue(1)
+    bad = banking_dialogue(2)
+    bad = bad.model_copy(update={"tools": [t for t in bad.tools if t.name != "get_balance"]})
+    save_dataset([good, bad], tmp_path / "d")
+    with pytest.raises(DataError, match="get_balance"):
+        load_rows(DataArguments(datasets=[{"path": str(tmp_path / "d")}]))
+    rows, rep = load_rows(DataArguments(datasets=[{"path": str(tmp_path / "d")}], on_unknown_tool="drop"))
+    assert len(rows) == 1 and rep["unknown_tool_rows"] == 1 and rep["unknown_tool_examples"][0]["id"] == "bank-2"

@@ -1,0 +1,201 @@
+"""Training recipes: a flat YAML whose keys are the fields of four dataclasses (alignment-handbook style).
+
+* `ModelArguments`: which model (`model_name_or_path`: an HF path/id, ``tiny``, or a previous training run's
+  directory), tiny-model sizes, dtype, attention implementation, chat template choice;
+* `LoraArguments`: PEFT LoRA settings (TRL `ModelConfig` names: ``use_peft``, ``lora_r``, ``lora_alpha``, ...);
+* `DataArguments`: datasets with mixing weights, which turns to train on, checks before training, eval split;
+* TRL's `SFTConfig` itself: any of its fields may be set in the recipe without new code here.
+
+Keys that belong to none of them are rejected with a suggestion. Unset SFTConfig keys get CPU-safe defaults
+at run time (`sft_kwargs`): bf16 only with CUDA, no gradient checkpointing for tiny models, packing off
+on CPU, report_to none (stack.md P3, §6).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+from toolace_mt.config import RecipeError, _type_ok, dataclass_from_dict, to_plain
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = "tiny"  # HF path/id | "tiny" | a previous `toolace-mt train` run directory
+    # tiny model (built from a config, tokenizer trained locally on the data; stack.md §2)
+    tiny_hidden_size: int = 128
+    tiny_intermediate_size: int = 256
+    tiny_num_layers: int = 2
+    tiny_num_heads: int = 2
+    tiny_num_kv_heads: int = 1
+    tiny_vocab_size: int = 1024  # an upper bound: a small corpus yields fewer merges
+    tiny_max_position: int = 4096
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
+    attn_implementation: Optional[str] = None  # e.g. sdpa | flash_attention_2 | eager (None: transformers' default)
+    chat_template: str = "auto"  # auto | project | llama3_1 | path to a .jinja file (see template.py)
+    merge: bool = False  # also save base+adapter merged into one model (merged/)
+
+    def __post_init__(self):
+        from .template import BUILTIN_TEMPLATES
+
+        if self.chat_template != "auto" and self.chat_template not in BUILTIN_TEMPLATES \
+                and not self.chat_template.endswith((".jinja", ".j2")):
+            raise ValueError(f"chat_template: {self.chat_template!r} is not auto, one of "
+                             f"{', '.join(BUILTIN_TEMPLATES)}, or a .jinja path")
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.model_name_or_path == "tiny"
+
+
+@dataclass
+class LoraArguments:
+    """Map onto `peft.LoraConfig` (names as in TRL's `ModelConfig`)."""
+
+    use_peft: bool = True
+    lora_r: int = 16  # paper §5 (r=16)
+    lora_alpha: int = 32  # paper §5 (alpha=32)
+    lora_dropout: float = 0.05  # chosen: PEFT/TRL examples' common value; paper silent
+    lora_target_modules: Union[str, list[str]] = "all-linear"  # chosen: all projections, as TRL recommends
+    lora_modules_to_save: Optional[list[str]] = None
+    lora_bias: Literal["none", "all", "lora_only"] = "none"
+    use_rslora: bool = False
+    use_dora: bool = False
+
+    def lora_config(self):
+        from peft import LoraConfig
+
+        return LoraConfig(r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
+                          target_modules=self.lora_target_modules, modules_to_save=self.lora_modules_to_save,
+                          bias=self.lora_bias, use_rslora=self.use_rslora, use_dora=self.use_dora,
+                          task_type="CAUSAL_LM")
+
+
+@dataclass
+class DataArguments:
+    # [{path, weight}]: path = a generation run dir (train.jsonl) or a JSONL/Parquet file; weight = fraction of
+    # its rows to use (alignment-handbook dataset_mixer semantics; >1 repeats rows)
+    datasets: list[dict[str, Any]] = field(default_factory=list)
+    turns: Literal["all", "first"] = "all"  # first: keep only the first user turn (single-turn tool calling)
+    eval_split: float = 0.0  # fraction of rows held out for eval (0 = none)
+    on_unknown_tool: Literal["error", "drop"] = "error"  # a call to a tool missing from the row's tools
+    min_train_rows: int = 1  # fail before training when fewer rows would be trained on
+    mask_check_rows: int = 32  # rows whose assistant mask is decoded and compared with the messages
+    max_rows: Optional[int] = None  # cap after mixing (quick runs)
+
+    def __post_init__(self):
+        for i, d in enumerate(self.datasets):
+            if not isinstance(d, dict) or "path" not in d:
+                raise ValueError(f"datasets[{i}]: expected a mapping with 'path' (and optional 'weight'), got {d!r}")
+            extra = set(d) - {"path", "weight", "name"}
+            if extra:
+                raise ValueError(f"datasets[{i}]: unknown key(s) {sorted(extra)} (known: path, weight, name)")
+            w = d.get("weight", 1.0)
+            if not _type_ok(w, float) or w <= 0:
+                raise ValueError(f"datasets[{i}].weight: {w!r} must be a positive number")
+        if not 0.0 <= self.eval_split < 1.0:
+            raise ValueError(f"eval_split: {self.eval_split} must be in [0, 1)")
+
+
+@dataclass
+class TrainConfig:
+    name: str
+    model: ModelArguments
+    lora: LoraArguments
+    data: DataArguments
+    sft: dict[str, Any]  # SFTConfig keys set in the recipe (defaults are filled in by `sft_kwargs`)
+
+    def resolved(self) -> dict[str, Any]:
+        """The flat recipe as it runs (what `recipe.yaml` of the run directory holds)."""
+        out = {"task": "train", "name": self.name}
+        for part in (self.model, self.lora, self.data):
+            out.update(to_plain(part))
+        out.update(to_plain(self.sft))
+        return out
+
+    def check(self) -> None:
+        """Deeper checks for `toolace-mt validate`: dataset files exist, SFTConfig accepts the values."""
+        if not self.data.datasets:
+            raise RecipeError("datasets: no dataset given")
+        for d in self.data.datasets:
+            p = Path(d["path"])
+            if not (p.is_file() or (p / "train.jsonl").is_file()):
+                raise RecipeError(f"datasets: {p} is neither a file nor a directory holding train.jsonl")
+        build_sft_config(self, "/tmp/toolace-mt-validate")
+
+    def sft_kwargs(self, output_dir: str | Path) -> dict[str, Any]:
+        import torch
+
+        cuda = torch.cuda.is_available()
+        kw: dict[str, Any] = {
+            "bf16": bool(cuda and torch.cuda.is_bf16_supported()),  # P3: the TRL default True fails on CPU
+            "packing": False,  # chosen: 2x slower on CPU (P8); worth it on GPU only with flash-attn varlen
+            "report_to": "none",
+            "assistant_only_loss": True,  # loss on assistant tokens only (issue 6)
+            "logging_steps": 5,
+            "include_num_input_tokens_seen": "non_padding",
+            "dataset_num_proc": None,  # stack.md §6.2: num_proc does not pay off here
+        }
+        if not ({"gradient_checkpointing", "activation_checkpointing"} & set(self.sft)):
+            # P3: 20 % slower and useless for tiny / CPU models; on GPU keep TRL's default (on) under its new name
+            kw["activation_checkpointing"] = bool(cuda and not self.model.is_tiny)
+        if not cuda:
+            kw["dataloader_pin_memory"] = False  # nothing to pin to without an accelerator
+        kw.update(self.sft)
+        kw["output_dir"] = str(output_dir)
+        return kw
+
+
+def _sft_fields() -> dict[str, Any]:
+    from trl import SFTConfig
+
+    return {f.name: f for f in dataclasses.fields(SFTConfig) if f.init}
+
+
+def build_sft_config(cfg: TrainConfig, output_dir: str | Path):
+    from trl import SFTConfig
+
+    try:
+        return SFTConfig(**cfg.sft_kwargs(output_dir))
+    except (ValueError, TypeError) as e:
+        raise RecipeError(f"SFTConfig rejects the recipe: {e}") from None
+
+
+_OURS = (ModelArguments, LoraArguments, DataArguments)
+_STRATEGY_KEYS = ("save_strategy", "eval_strategy", "logging_strategy", "hub_strategy")
+
+
+def parse_recipe(raw: dict[str, Any]) -> TrainConfig:
+    """Split a flat recipe among the dataclasses; everything else must be an SFTConfig field."""
+    raw = dict(raw)
+    task = raw.pop("task", "train")
+    if task != "train":
+        raise RecipeError(f"task {task!r}: this parser reads 'train' recipes")
+    name = str(raw.pop("name", "train"))
+    parts: list[dict[str, Any]] = [{} for _ in _OURS]
+    own_names = [{f.name for f in dataclasses.fields(c)} for c in _OURS]
+    sft_fields = _sft_fields()
+    sft: dict[str, Any] = {}
+    for key, value in raw.items():
+        for i, names in enumerate(own_names):
+            if key in names:
+                parts[i][key] = value
+                break
+        else:
+            if key in sft_fields:
+                if key == "output_dir":
+                    raise RecipeError("output_dir: set the run directory with --out; checkpoints go to <out>/checkpoints")
+                if value is False and key in _STRATEGY_KEYS:
+                    value = "no"  # YAML 1.1 reads a bare `no` as false: `save_strategy: no` means "no"
+                sft[key] = value
+                continue
+            known = sorted(set().union(*own_names) | set(sft_fields))
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RecipeError(f"unknown key {key!r}{hint}: not a model, LoRA, data or TRL SFTConfig field")
+    model = dataclass_from_dict(ModelArguments, parts[0])
+    lora = dataclass_from_dict(LoraArguments, parts[1])
+    data = dataclass_from_dict(DataArguments, parts[2])
+    return TrainConfig(name=name, model=model, lora=lora, data=data, sft=sft)

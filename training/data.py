@@ -1,0 +1,207 @@
+"""Training data: load and mix datasets, convert dialogues to TRL conversational rows, check before training.
+
+Rows are ``{"messages": [...], "tools": "<JSON string>"}`` (TRL json.loads ``tools`` per row; a JSON string
+avoids `datasets`' struct merging, stack.md P2). Tools that become available mid-dialogue
+(``meta["tool_updates"]``) become a system message carrying ``tools`` just before the message they open,
+which the project template renders as a second ``<tools>`` block.
+
+Checks run BEFORE TRL sees the data, each failing with a message that says what to change:
+every called tool is among the tools visible at that point; the assistant mask covers the assistant content
+(decoded and compared on a sample); token lengths against ``max_length`` with the rows TRL would truncate and
+the rows it would silently drop (no assistant token left, P7). Everything lands in ``data_report.json``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import statistics
+from pathlib import Path
+from typing import Any, Optional
+
+from toolace_mt.io import load_dataset_dialogues
+from toolace_mt.schema import Dialogue
+
+
+class DataError(ValueError):
+    """The data cannot be trained on as configured; the message says why and what to change."""
+
+
+# ------------------------------------------------------------------------------------------------ mixing
+def load_mixture(datasets: list[dict[str, Any]], seed: int = 0) -> list[tuple[str, Dialogue]]:
+    """(source, dialogue) pairs: `weight` = fraction of each dataset's rows (sampled with the seed; >1 repeats)."""
+    rng = random.Random(seed)
+    out: list[tuple[str, Dialogue]] = []
+    for d in datasets:
+        path = str(d["path"])
+        if not (Path(path).is_file() or (Path(path) / "train.jsonl").is_file()):
+            raise DataError(f"dataset {path}: neither a file nor a directory holding train.jsonl")
+        dialogues = load_dataset_dialogues(path)
+        w = float(d.get("weight", 1.0))
+        whole, frac = int(w), w - int(w)
+        picked = dialogues * whole
+        if frac > 0:
+            k = int(round(frac * len(dialogues)))
+            picked += rng.sample(dialogues, k)
+        name = str(d.get("name") or path)
+        out += [(name, x) for x in picked]
+    rng.shuffle(out)
+    return out
+
+
+def first_turn(d: Dialogue) -> Dialogue:
+    """The dialogue cut after the assistant's answer to the first user message (single-turn tool calling)."""
+    users = [i for i, m in enumerate(d.messages) if m.role == "user"]
+    if len(users) < 2:
+        return d
+    return d.model_copy(update={"messages": d.messages[:users[1]]})
+
+
+# ------------------------------------------------------------------------------------------------ rows
+def dialogue_to_row(d: Dialogue) -> dict[str, Any]:
+    """TRL conversational row; tool updates become system messages carrying `tools` (see module doc)."""
+    msgs = [m.to_dict() for m in d.messages]
+    for m in msgs:
+        if m["role"] != "tool":
+            m.pop("tool_call_id", None)
+            m.pop("name", None)
+    for at, tools in sorted(d.tool_updates(), key=lambda u: -u[0]):
+        if at <= len(msgs):
+            msgs.insert(at, {"role": "system", "content": None, "tools": [t.model_dump() for t in tools]})
+    return {"messages": msgs, "tools": json.dumps([t.model_dump() for t in d.tools], ensure_ascii=False)}
+
+
+def unknown_tool_calls(d: Dialogue) -> list[str]:
+    """Calls that name a tool not visible at their message (initial tools + updates made at or before it)."""
+    out = []
+    for i, tc in d.tool_calls():
+        if tc.name not in d.tools_at(i):
+            out.append(f"message {i}: call to {tc.name!r}, not among the row's tools "
+                       f"({', '.join(sorted(d.tools_at(i))) or 'none'})")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ prepare
+def prepare_data(cfg, tokenizer, template: str | None, max_length: Optional[int], seed: int = 0,
+                 out_dir: Optional[Path] = None) -> dict[str, Any]:
+    """Load, mix, convert and check. Returns {"train": rows, "eval": rows, "report": dict}; raises DataError."""
+    data = cfg.data if hasattr(cfg, "data") else cfg
+    rows, report = load_rows(data, seed)
+    return check_rows(rows, report, data, tokenizer, template, max_length, out_dir)
+
+
+def load_rows(data, seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Mix, cut to the chosen turns, convert, and enforce the tool check (no tokenizer needed)."""
+    if not data.datasets:
+        raise DataError("no dataset given (recipe key `datasets: [{path, weight}]`)")
+    mixed = load_mixture(data.datasets, seed)
+    if data.max_rows is not None:
+        mixed = mixed[:data.max_rows]
+    report: dict[str, Any] = {"sources": {}, "rows_loaded": len(mixed)}
+    for src, _ in mixed:
+        report["sources"][src] = report["sources"].get(src, 0) + 1
+
+    rows, dropped_tools = [], []
+    for src, d in mixed:
+        if data.turns == "first":
+            d = first_turn(d)
+        bad = unknown_tool_calls(d)
+        if bad:
+            dropped_tools.append({"id": d.id, "source": src, "problems": bad})
+            continue
+        row = dialogue_to_row(d)
+        row["id"] = d.id
+        rows.append(row)
+    report["unknown_tool_rows"] = len(dropped_tools)
+    report["unknown_tool_examples"] = dropped_tools[:10]
+    if dropped_tools and data.on_unknown_tool == "error":
+        ex = dropped_tools[0]
+        raise DataError(f"{len(dropped_tools)} row(s) call a tool that is not in the row's tools, e.g. "
+                        f"{ex['id']!r} ({ex['source']}): {ex['problems'][0]}. Fix the data, or set "
+                        "on_unknown_tool: drop to skip such rows")
+
+    return rows, report
+
+
+def check_rows(rows: list[dict[str, Any]], report: dict[str, Any], data, tokenizer, template: str | None,
+               max_length: Optional[int], out_dir: Optional[Path] = None) -> dict[str, Any]:
+    """Tokenize as TRL will, check masks and lengths, split train/eval; raise DataError if nothing is left."""
+    from .template import mask_problems
+
+    # tokenize exactly as TRL will (same template, tools, assistant mask) and predict truncation / drops
+    lengths, asst_tokens, first_asst = [], [], []
+    mask_bad: list[dict[str, Any]] = []
+    keep: list[dict[str, Any]] = []
+    truncated = dropped_len = 0
+    for k, row in enumerate(rows):
+        tools = json.loads(row["tools"]) or None
+        enc = tokenizer.apply_chat_template(row["messages"], tools=tools, chat_template=template, tokenize=True,
+                                            return_dict=True, return_assistant_tokens_mask=True)
+        ids, mask = list(enc["input_ids"]), list(enc["assistant_masks"])
+        if k < data.mask_check_rows:
+            ps = mask_problems(tokenizer, row["messages"], tools, template, encoded=enc)
+            if ps:
+                mask_bad.append({"id": row["id"], "problems": ps[:5]})
+        n, first = len(ids), next((i for i, m in enumerate(mask) if m), None)
+        lengths.append(n)
+        asst_tokens.append(sum(mask))
+        first_asst.append(first if first is not None else n)
+        if max_length is not None and n > max_length:
+            truncated += 1
+        if first is None or (max_length is not None and first >= max_length):
+            dropped_len += 1
+            continue
+        keep.append(row)
+    report["mask_check"] = {"rows_checked": min(len(rows), data.mask_check_rows), "rows_bad": len(mask_bad),
+                            "examples": mask_bad[:5]}
+    if mask_bad:
+        raise DataError("the assistant mask does not cover the assistant content as expected; e.g. row "
+                        f"{mask_bad[0]['id']!r}: {mask_bad[0]['problems'][0]}")
+    report["tokens"] = _stats(lengths)
+    report["assistant_tokens"] = _stats(asst_tokens)
+    report["prompt_tokens_before_first_assistant"] = _stats(first_asst)
+    report["max_length"] = max_length
+    report["rows_truncated"] = truncated
+    report["rows_dropped_by_max_length"] = dropped_len
+    report["total_tokens"] = sum(lengths)
+    report["total_assistant_tokens"] = sum(asst_tokens)
+    report["assistant_token_share"] = round(sum(asst_tokens) / max(1, sum(lengths)), 4)
+
+    if len(keep) < max(1, data.min_train_rows) or not keep:
+        why = (f"{dropped_len} of {len(rows)} row(s) would have no assistant token within max_length={max_length} "
+               f"(the prompt before the first assistant token has {min(first_asst) if first_asst else 0}-"
+               f"{max(first_asst) if first_asst else 0} tokens); raise max_length to at least "
+               f"{(min(first_asst) + 1) if first_asst else '?'} or shorten the prompts") if dropped_len else \
+            f"only {len(keep)} usable row(s) ({len(rows)} after tool checks, {report['rows_loaded']} loaded)"
+        if out_dir is not None:
+            _write_report(out_dir, report)
+        raise DataError(f"nothing (or too little) to train on: {why}; min_train_rows={data.min_train_rows}")
+
+    n_eval = int(math.floor(len(keep) * data.eval_split)) if data.eval_split > 0 else 0
+    eval_rows, train_rows = keep[:n_eval], keep[n_eval:]
+    report["rows_train"], report["rows_eval"] = len(train_rows), len(eval_rows)
+    if out_dir is not None:
+        _write_report(out_dir, report)
+    return {"train": train_rows, "eval": eval_rows, "report": report}
+
+
+def _write_report(out_dir: Path, report: dict[str, Any]) -> None:
+    from toolace_mt.runs import atomic_write_json
+
+    atomic_write_json(Path(out_dir) / "data_report.json", report)
+
+
+def _stats(xs: list[int]) -> dict[str, Any]:
+    if not xs:
+        return {"n": 0}
+    s = sorted(xs)
+    return {"n": len(s), "min": s[0], "mean": round(statistics.fmean(s), 1), "p50": s[len(s) // 2],
+            "p95": s[min(len(s) - 1, int(0.95 * len(s)))], "max": s[-1]}
+
+
+def to_hf(rows: list[dict[str, Any]]):
+    """A `datasets.Dataset` with the columns TRL reads (messages, tools); Json keeps nested dicts intact (P2)."""
+    from datasets import Dataset
+
+    return Dataset.from_list([{"messages": r["messages"], "tools": r["tools"]} for r in rows],
+                             on_mixed_types="use_json")

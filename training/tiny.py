@@ -1,0 +1,95 @@
+"""A tiny Qwen2 model and a BPE tokenizer trained locally on the data (no download; stack.md §2).
+
+The tokenizer uses exactly Qwen2's normalizer and pre-tokenizer pipeline, because `AutoTokenizer` rebuilds
+them from `model_type=qwen2` and ignores the ones in tokenizer.json (P1); the tool tags are added as
+NON-special tokens, as in Qwen2.5, so decoding with ``skip_special_tokens=True`` keeps them (P6). The saved
+directory loads with `AutoModelForCausalLM` / `AutoTokenizer` (and vLLM). Same texts + same seed -> same
+model and tokenizer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+TOOL_TAGS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<tools>", "</tools>"]
+
+
+@dataclass
+class TinySpec:
+    hidden_size: int = 128
+    intermediate_size: int = 256
+    num_layers: int = 2
+    num_heads: int = 2
+    num_kv_heads: int = 1
+    vocab_size: int = 1024
+    max_position: int = 4096
+    seed: int = 0
+
+
+def _fast_tokenizer(tok, chat_template: str | None, max_len: int):
+    from transformers import PreTrainedTokenizerFast
+
+    hf = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                 model_max_length=max_len)
+    if chat_template:
+        hf.chat_template = chat_template
+    return hf
+
+
+def render_corpus(rows: Iterable[dict], chat_template: str) -> list[str]:
+    """The training texts as the template renders them (so merges cover the wire format too)."""
+    import json
+
+    from tokenizers import Tokenizer, models
+
+    hf = _fast_tokenizer(Tokenizer(models.BPE()), chat_template, 1 << 20)
+    out = []
+    for r in rows:
+        tools = r.get("tools")
+        tools = json.loads(tools) if isinstance(tools, str) else tools
+        out.append(hf.apply_chat_template(r["messages"], tools=tools or None, tokenize=False))
+    return out
+
+
+def train_tokenizer(texts: list[str], vocab_size: int, max_len: int, chat_template: str | None):
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()  # P1: what Qwen2Tokenizer rebuilds on load
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIAL,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(texts, trainer)
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TOOL_TAGS])  # P6
+    return _fast_tokenizer(tok, chat_template, max_len)
+
+
+def build_tiny_model(texts: list[str], out_dir: str | Path, spec: TinySpec | None = None,
+                     chat_template: str | None = None) -> Path:
+    """Train the tokenizer on `texts`, build a randomly initialised Qwen2 model, save both to `out_dir`."""
+    import torch
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    spec = spec or TinySpec()
+    if not texts:
+        raise ValueError("tiny model: no text to train the tokenizer on")
+    out_dir = Path(out_dir)
+    hf = train_tokenizer(texts, spec.vocab_size, spec.max_position, chat_template)
+    cfg = Qwen2Config(vocab_size=len(hf), hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
+                      num_hidden_layers=spec.num_layers, num_attention_heads=spec.num_heads,
+                      num_key_value_heads=spec.num_kv_heads, tie_word_embeddings=True,
+                      max_position_embeddings=spec.max_position, eos_token_id=hf.eos_token_id,
+                      pad_token_id=hf.pad_token_id, bos_token_id=hf.convert_tokens_to_ids("<|endoftext|>"))
+    torch.manual_seed(spec.seed)
+    model = Qwen2ForCausalLM(cfg)
+    model.generation_config = GenerationConfig(eos_token_id=hf.eos_token_id, pad_token_id=hf.pad_token_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    hf.save_pretrained(out_dir)
+    return out_dir
