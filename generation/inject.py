@@ -170,30 +170,43 @@ def _find_nfc(d, rng):
 def _find_long(d, rng):
     cls = get_env(d["meta"]["domain"])
     held = {t["function"]["name"] for u in d["meta"]["tool_updates"] for t in u["tools"]}
+    # read tools whose required parameters all take entity ids (filled from the state, stated by the user)
     listing = [n for n, s in sorted(cls.tool_specs().items())
-               if not s.writes and not s.required and n not in held]
+               if not s.writes and n not in held and all(p in s.consumes for p in s.required)]
     qs = _queries(d)
     if not listing or not qs:
         return None
     i, tg = rng.choice(qs)
     env, _ = replay(d, until=i)
     rng.shuffle(listing)
-    chosen, outs, size = [], [], 0
-    for n in listing[:3]:  # chosen: at most 3 listings in one step (parallel read calls)
-        r = env.execute(n, {})
-        if r.ok:
+    chosen, args, outs, size = [], [], [], 0
+    for n in listing:
+        spec = cls.tool_specs()[n]
+        a = {}
+        for p in spec.required:
+            vals = env.entity_values(spec.consumes[p])
+            if not vals:
+                break
+            a[p] = rng.choice(vals)
+        if len(a) < len(spec.required):
+            continue
+        r = env.execute(n, a)
+        if r.ok and len(r.content()) > 80:
             chosen.append(n)
+            args.append(a)
             outs.append(r.content())
             size += len(outs[-1])
-        if size >= LONG_MIN_CHARS:
+        if size >= LONG_MIN_CHARS or len(chosen) == 3:  # chosen: at most 3 listings in one parallel step
             break
     if size < LONG_MIN_CHARS:
         return None
-    return {"type": "long_context", "uid": tg["u"], "t": tg["t"], "tools": chosen, "outputs": outs,
-            "output_chars": size, "beyond_paper": True, "roles": ["user"],
+    what = [text.tool_summary(cls, n) + "".join(f" for {text.words(p)} {text.fmt_value(v)}" for p, v in a.items())
+            for n, a in zip(chosen, args)]
+    return {"type": "long_context", "uid": tg["u"], "t": tg["t"], "tools": chosen, "arguments": args,
+            "outputs": outs, "what": what, "output_chars": size, "beyond_paper": True, "roles": ["user"],
             "instruction": "Rewrite the masked user turn so that the user first asks to see everything ("
-                           + ", ".join(text.tool_summary(cls, n) for n in chosen)
-                           + ") and then makes the original request, keeping every value of it."}
+                           + "; ".join(what) + ", stating these values) and then makes the original request, "
+                           "keeping every value of it."}
 
 
 # ------------------------------------------------------------------------------------------------ realise
@@ -222,7 +235,7 @@ def realise_rules(d: dict, spec: dict, rng: random.Random) -> list[str]:
         return [rng.choice(text.REFLECT).format(msg=spec["error"]["message"], p=text.words(spec["param"]),
                                                 v=text.fmt_value(spec["good_value"]))]
     if typ == "long_context":
-        what = ", ".join(text.tool_summary(cls, n) for n in spec["tools"])
+        what = "; ".join(spec["what"])
         return [rng.choice(text.LONG_ASK).format(what=what, q=orig)]
     raise ValueError(typ)
 
@@ -290,7 +303,7 @@ def apply(d: dict, spec: dict, texts: list[str]) -> None:
         new = [d["meta"]["turns"][j]] + d["meta"]["turns"][end + 1:end + 3]
     elif typ == "long_context":
         n0 = int(d["meta"].get("next_call", 0))
-        calls = [call(f"call_{n0 + k + 1}", name, {}) for k, name in enumerate(spec["tools"])]
+        calls = [call(f"call_{n0 + k + 1}", name, a) for k, (name, a) in enumerate(zip(spec["tools"], spec["arguments"]))]
         d["meta"]["next_call"] = n0 + len(calls)
         have = {x["function"]["name"] for x in d["tools"]}
         cls = get_env(d["meta"]["domain"])

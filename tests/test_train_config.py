@@ -85,3 +85,13 @@ def test_unknown_tool_is_caught_before_training(tmp_path):
         load_rows(DataArguments(datasets=[{"path": str(tmp_path / "d")}]))
     rows, rep = load_rows(DataArguments(datasets=[{"path": str(tmp_path / "d")}], on_unknown_tool="drop"))
     assert len(rows) == 1 and rep["unknown_tool_rows"] == 1 and rep["unknown_tool_examples"][0]["id"] == "bank-2"
+
+
+def test_check_finds_missing_dataset_and_bad_sft_values(tmp_path):
+    cfg = parse_recipe({"task": "train", "datasets": [{"path": str(tmp_path / "nope")}]})
+    with pytest.raises(RecipeError, match="neither a file"):
+        cfg.check()
+    write_banking_dataset(tmp_path / "d", n=2)
+    parse_recipe({"task": "train", "datasets": [{"path": str(tmp_path / "d")}], "save_strategy": False}).check()
+    with pytest.raises(RecipeError, match="SFTConfig"):
+        parse_recipe({"task": "train", "datasets": [{"path": str(tmp_path / "d")}], "lr_scheduler_type": "zigzag"}).check()

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -154,16 +155,21 @@ def test_all_rows_longer_than_max_length_fail_clearly(tiny_base, data, tmp_path)
 def test_resume_continues_from_checkpoint(tiny_base, data, tmp_path):
     from toolace_mt.training.train import run_training
 
-    kw = dict(model_name_or_path=str(tiny_base), datasets=[{"path": str(data["multi"])}], max_steps=6,
+    # model "tiny": built into run/base_model on the first attempt and reused (same weights) on resume
+    kw = dict(model_name_or_path="tiny", tiny_hidden_size=64, tiny_intermediate_size=128,
+              datasets=[{"path": str(data["multi"])}], max_steps=6,
               learning_rate=1e-3, logging_steps=1, save_strategy="steps", save_steps=3)
     first = run_training(recipe(**kw), tmp_path / "run")
     assert first["steps"] == 6 and first["resumed_from"] is None
+    assert first["start_model"].endswith("run/base_model") and first["template_source"] == "model"
+    weights = (tmp_path / "run" / "base_model" / "model.safetensors").read_bytes()
     # simulate a run killed after step 3
     shutil.rmtree(tmp_path / "run" / "checkpoints" / "checkpoint-6")
     (tmp_path / "run" / "summary.json").unlink()
     again = run_training(recipe(**kw), tmp_path / "run")
     assert again["resumed_from"].endswith("checkpoint-3")
     assert again["steps"] == 6 and 0 < again["tokens_this_session"] < again["tokens_seen"]
+    assert (tmp_path / "run" / "base_model" / "model.safetensors").read_bytes() == weights
     log = json.loads((tmp_path / "run" / "training_log.json").read_text())
     assert [e["step"] for e in log if "loss" in e] == [1, 2, 3, 4, 5, 6]  # steps 1-3 come from the checkpoint
 
@@ -181,3 +187,30 @@ def test_tiny_model_is_deterministic(tmp_path):
     tok = AutoTokenizer.from_pretrained(a)
     ids = tok.encode("<tool_call>\n{}", add_special_tokens=False)
     assert tok.decode(ids, skip_special_tokens=True).startswith("<tool_call>")  # P6: tags are not special
+
+
+def test_llama31_template_masks_calls_and_is_chosen_for_llama(tiny_base):
+    """The project's Llama 3.1 training template passes the same checks (with Llama's special tokens added)."""
+    from transformers import AutoTokenizer
+
+    from test_train_helpers import banking_dialogue
+    from toolace_mt.training.data import dialogue_to_row
+    from toolace_mt.training.template import builtin_template, check_template, select_template
+
+    tok = AutoTokenizer.from_pretrained(tiny_base)
+    tok.add_special_tokens({"additional_special_tokens": ["<|begin_of_text|>", "<|start_header_id|>",
+                                                         "<|end_header_id|>", "<|eot_id|>"]})
+    tok.bos_token = "<|begin_of_text|>"
+    row = dialogue_to_row(banking_dialogue(3, tool_update=True))
+    rep = check_template(tok, builtin_template("llama3_1"), "llama3_1",
+                         samples=[(row["messages"], json.loads(row["tools"]))])
+    assert rep.problems == [], rep.problems
+    text = tok.apply_chat_template(row["messages"], tools=json.loads(row["tools"]),
+                                   chat_template=builtin_template("llama3_1"), tokenize=False)
+    assert '{"name": "list_payees", "parameters": {}}<|eot_id|>' in text and "New functions" in text
+    import trl  # TRL can patch Llama 3.0's template but not 3.1's: auto falls back to ours
+
+    tok.chat_template = (Path(trl.__file__).parent / "chat_templates" / "llama3_1.jinja").read_text()
+    assert select_template(tok)[1] == "llama3_1"
+    tok.chat_template = (Path(trl.__file__).parent / "chat_templates" / "qwen2_5.jinja").read_text()
+    assert select_template(tok)[1] == "trl"

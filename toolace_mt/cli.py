@@ -13,7 +13,8 @@ import sys
 # Each module registers its own subcommands; the CLI is the only place that knows all packages.
 COMMAND_MODULES = [
     "toolace_mt.cli_core",            # envs, validate
-    "toolace_mt.generation.cli",      # generate, verify, bench generation
+    "toolace_mt.generation.cli",      # generate, verify, merge-shards, bench generation-rules
+    "toolace_mt.generation.mas.cli",  # bench generation (ToolACE-MT vs MAS cost)
     "toolace_mt.training.cli",        # train, bench training
     "toolace_mt.evaluation.cli",      # evaluate, crosscheck, bench evaluation
     "toolace_mt.reproduce_cli",       # reproduce, report

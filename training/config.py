@@ -121,6 +121,8 @@ class TrainConfig:
             raise RecipeError("datasets: no dataset given")
         for d in self.data.datasets:
             p = Path(d["path"])
+            if p.parts[:1] == ("runs",) and not p.exists():
+                continue  # produced by an earlier stage of the pipeline (generate), not there yet
             if not (p.is_file() or (p / "train.jsonl").is_file()):
                 raise RecipeError(f"datasets: {p} is neither a file nor a directory holding train.jsonl")
         build_sft_config(self, "/tmp/toolace-mt-validate")

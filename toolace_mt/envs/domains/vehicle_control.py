@@ -22,7 +22,7 @@ class VehicleControlEnv(Env):
         "temperature_c": [19.0, 20.5, 22.0, 23.5],
         "fan_speed": [1, 3, 5],
         "mode": ["off", "on", "auto"],
-        "lock": [True, False],
+        "lock_state": ["locked", "unlocked"],
         "action": ["start", "stop"],
         "fuel_type": ["regular", "premium", "diesel"],
         "liters": [10.0, 20.0, 30.0],
@@ -32,10 +32,10 @@ class VehicleControlEnv(Env):
 
     @classmethod
     def sample_state(cls, rng: random.Random) -> dict[str, Any]:
-        doors = [{"name": d, "locked": rng.random() < 0.5, "open": False} for d in _DOORS]
+        parked_locked = rng.random() < 0.8  # chosen: a parked car is usually locked
+        doors = [{"name": d, "locked": parked_locked or rng.random() < 0.5, "open": False} for d in _DOORS]
         stations = [{"station_id": sid, "brand": rng.choice(_BRANDS), "distance_km": round(rng.uniform(0.5, 20), 1),
-                     "fuel_types": sorted(rng.sample(["regular", "premium", "diesel"], 2) + ["regular"]) and
-                     ["regular", "premium", "diesel"],
+                     "fuel_types": sorted({"regular"} | set(rng.sample(["premium", "diesel"], rng.randint(0, 2)))),
                      "price_per_liter": round(rng.uniform(1.4, 2.1), 2)}
                     for sid in unique_ids(rng, "ST", rng.randint(3, 5), 100, 1000)]
         return {"model": rng.choice(["Model 3", "Civic", "Golf", "Ioniq 5"]), "engine": "off",
@@ -70,14 +70,16 @@ class VehicleControlEnv(Env):
                 "odometer_km": s["odometer_km"], "navigation": dict(s["navigation"]) if s["navigation"] else None}
 
     @tool(writes=True, consumes={"door": "door"},
-          phrases=["{lock} the {door} door.", "Set the {door} door lock to {lock}."])
-    def set_door_lock(self, door: Literal["driver", "passenger", "rear_left", "rear_right", "all"], lock: bool) -> dict:
+          phrases=["Make the {door} door {lock_state}.", "I want the {door} door(s) {lock_state}."])
+    def set_door_lock(self, door: Literal["driver", "passenger", "rear_left", "rear_right", "all"],
+                      lock_state: Literal["locked", "unlocked"]) -> dict:
         """Lock or unlock one door or all doors.
 
         Args:
             door: Which door, or "all".
-            lock: True to lock, false to unlock.
+            lock_state: "locked" or "unlocked".
         """
+        lock = lock_state == "locked"
         targets = self.state["doors"] if door == "all" else [self._door(door)]
         if all(d["locked"] == lock for d in targets):
             raise ToolFailure("conflict", f"{door} door(s) already {'locked' if lock else 'unlocked'}")

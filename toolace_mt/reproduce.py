@@ -1,0 +1,281 @@
+"""`toolace-mt reproduce RECIPE`: generate -> train -> evaluate for every arm, then a report like the paper's.
+
+Arms (paper §7.1 / ARCHITECTURE.md §9): ``base`` (the start model, never fine-tuned on multi-turn data),
+``mas`` (fine-tuned on MAS data), ``toolace_mt`` (fine-tuned on ToolACE-MT data). A reproduce recipe does not
+repeat the sub-recipes: it names a generate recipe per data arm, a train recipe for the arms (and optionally
+one that first builds the base model, e.g. a tiny model trained on single-turn tool calls), and a list of
+evaluate recipes; each reference may carry ``set:`` overrides. The wiring (which dataset a train step reads,
+which model an evaluation loads) is done here, through the same ``--set`` mechanism a user has.
+
+Every step runs in its own run directory under ``runs/reproduce/<name>/`` and is skipped when its
+``summary.json`` exists, so an interrupted or repeated reproduce reuses every finished step (and each
+sub-run resumes on its own). The report is written from saved summaries only: `toolace-mt report RUN_DIR`
+rebuilds it without running anything.
+
+An ablation (``ablation:`` block) sweeps one generate-recipe key (the paper's refinement-step scaling,
+Fig. 5) times verification on/off for the ToolACE-MT arm, and plots accuracy against the swept value.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from .config import RecipeError, dataclass_from_dict, load_recipe, to_plain
+from .runs import atomic_write_json, machine_info, prepare_run_dir
+
+ARM_LABELS = {"base": "Base", "mas": "MAS", "toolace_mt": "ToolACE-MT"}  # paper §7.1 column names
+
+
+@dataclass
+class StepRef:
+    """A sub-recipe and its overrides (``set``: key -> value, dotted keys reach nested blocks)."""
+
+    recipe: str
+    set: dict[str, Any] = field(default_factory=dict)
+
+    def overrides(self, extra: Optional[dict[str, Any]] = None) -> list[str]:
+        items = dict(self.set)
+        items.update(extra or {})
+        return [f"{k}={json.dumps(v)}" for k, v in items.items()]
+
+
+@dataclass
+class AblationConfig:
+    """Sweep ``key`` of the ToolACE-MT generate recipe over ``values``, each with verification on and off."""
+
+    key: str = "refinement_steps"
+    values: list[Any] = field(default_factory=lambda: [0, 1, 3, 5, 10, 15])  # paper §7.2 (Fig. 5 goes to 15)
+    verify: list[bool] = field(default_factory=lambda: [True, False])
+    evaluate: list[str] = field(default_factory=list)  # names of evaluate steps to run (empty = all)
+
+
+@dataclass
+class ReproduceConfig:
+    name: str = "reproduce"
+    arms: list[str] = field(default_factory=lambda: ["base", "mas", "toolace_mt"])
+    generate: dict[str, StepRef] = field(default_factory=dict)  # data arm -> generate recipe
+    base_data: Optional[StepRef] = None  # generate recipe for the base model's own training data (single-turn)
+    base_train: Optional[StepRef] = None  # train recipe that builds the base model (None: use base_model as is)
+    base_model: Optional[str] = None  # start model when there is no base_train (e.g. an HF checkpoint path)
+    arm_train: Optional[StepRef] = None  # train recipe for every data arm (dataset and start model are wired)
+    evaluate: dict[str, StepRef] = field(default_factory=dict)  # eval name -> evaluate recipe
+    ablation: Optional[AblationConfig] = None
+    runs_dir: str = "runs/reproduce"
+    results_dir: str = "results"
+    notes: str = ""  # free text put at the top of the report (scale, what it can and cannot show)
+
+    def __post_init__(self):
+        for arm in self.arms:
+            if arm not in ARM_LABELS:
+                raise ValueError(f"arms: {arm!r} is not one of {', '.join(ARM_LABELS)}")
+        for arm in self.arms:
+            if arm != "base" and arm not in self.generate:
+                raise ValueError(f"arm {arm!r} needs a generate recipe under 'generate:'")
+        if any(a != "base" for a in self.arms) and self.arm_train is None:
+            raise ValueError("arm_train: a train recipe is required for the fine-tuned arms")
+        if self.base_train is None and not self.base_model:
+            raise ValueError("give either base_train (a train recipe that builds the base) or base_model")
+        if self.base_train is not None and self.base_data is None:
+            raise ValueError("base_train needs base_data (the generate recipe of its training data)")
+        if not self.evaluate:
+            raise ValueError("evaluate: at least one evaluate recipe is required")
+
+    def step_refs(self) -> list[tuple[str, StepRef, str]]:
+        out = [(f"generate/{a}", r, "generate") for a, r in self.generate.items()]
+        if self.base_data:
+            out.append(("generate/base_data", self.base_data, "generate"))
+        if self.base_train:
+            out.append(("train/base", self.base_train, "train"))
+        if self.arm_train:
+            out.append(("train/arm", self.arm_train, "train"))
+        out += [(f"evaluate/{n}", r, "evaluate") for n, r in self.evaluate.items()]
+        return out
+
+    def check(self) -> None:
+        """`toolace-mt validate`: every referenced sub-recipe exists and parses as the right kind."""
+        for where, ref, kind in self.step_refs():
+            try:
+                load_recipe(ref.recipe, ref.overrides(), expect=kind)
+            except RecipeError as e:
+                raise RecipeError(f"{where}: {e}") from None
+
+
+def _parse_ref(v: Any, where: str) -> StepRef:
+    if isinstance(v, str):
+        return StepRef(recipe=v)
+    return dataclass_from_dict(StepRef, v, where=where)
+
+
+def parse_recipe(raw: dict[str, Any]) -> ReproduceConfig:
+    raw = dict(raw)
+    for key in ("generate", "evaluate"):
+        if key in raw:
+            if not isinstance(raw[key], dict):
+                raise RecipeError(f"{key}: expected a mapping of name -> recipe")
+            raw[key] = {k: _parse_ref(v, f"{key}.{k}.") for k, v in raw[key].items()}
+    for key in ("base_data", "base_train", "arm_train"):
+        if raw.get(key) is not None:
+            raw[key] = _parse_ref(raw[key], f"{key}.")
+    if isinstance(raw.get("ablation"), dict):
+        raw["ablation"] = dataclass_from_dict(AblationConfig, raw["ablation"], where="ablation.")
+    return dataclass_from_dict(ReproduceConfig, raw, ignore=("task",))
+
+
+# ------------------------------------------------------------------------------------------------ steps
+def _summary(out: Path) -> Optional[dict[str, Any]]:
+    p = out / "summary.json"
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def _log(msg: str) -> None:
+    print(f"[reproduce {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def run_step(kind: str, ref: StepRef, out: Path, extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """Run one sub-recipe into `out` unless it already finished there; return its summary."""
+    done = _summary(out)
+    if done is not None:
+        _log(f"reuse   {kind:8s} {out}")
+        return done
+    _, cfg, _ = load_recipe(ref.recipe, ref.overrides(extra), expect=kind)
+    _log(f"run     {kind:8s} {ref.recipe} -> {out}")
+    t0 = time.time()
+    if kind == "generate":
+        from .generation.run import run_generation
+
+        s = run_generation(cfg, out)
+    elif kind == "train":
+        from .training.train import run_training
+
+        s = run_training(cfg, out)
+    elif kind == "evaluate":
+        from .evaluation.run import run_evaluation
+
+        s = run_evaluation(cfg, out)
+    else:  # pragma: no cover - guarded by the callers
+        raise ValueError(kind)
+    _log(f"done    {kind:8s} {out} in {time.time() - t0:.0f}s")
+    return s
+
+
+def policy_for_train_run(train_out: Path) -> dict[str, Any]:
+    """`policy.model`/`policy.adapter` overrides for a finished train run (merged > full model > base+adapter)."""
+    from .training.train import find_run_model
+
+    found = find_run_model(train_out)
+    if found is None:
+        raise RuntimeError(f"{train_out} holds no trained model")
+    kind, d = found
+    if kind == "adapter":
+        return {"policy.model": str(train_out / "base_model"), "policy.adapter": str(d)}
+    return {"policy.model": str(d), "policy.adapter": None}
+
+
+def run_reproduce(cfg: ReproduceConfig, out_dir: Path, restart: bool = False,
+                  results: Optional[Path] = None) -> dict[str, Any]:
+    """Run every step (reusing finished ones) and write the report to `results` (default results_dir/name)."""
+    out = prepare_run_dir(out_dir, to_plain(cfg), restart=restart)
+    t0 = time.time()
+    steps: dict[str, Any] = {}
+
+    # 1. data for each fine-tuned arm (and for the base model, if it is built here)
+    gen = {arm: run_step("generate", ref, out / "generate" / arm) for arm, ref in cfg.generate.items()}
+    steps["generate"] = gen
+
+    # 2. the base model
+    if cfg.base_train is not None:
+        base_data = run_step("generate", cfg.base_data, out / "generate" / "base_data")
+        steps["generate_base_data"] = base_data
+        base_out = out / "train" / "base"
+        steps["train_base"] = run_step("train", cfg.base_train, base_out, {
+            "datasets": [{"path": str(out / "generate" / "base_data" / "dataset")}]})
+        base_policy = policy_for_train_run(base_out)
+        base_start = str(base_out)
+    else:
+        base_policy = {"policy.model": cfg.base_model, "policy.adapter": None}
+        base_start = cfg.base_model
+
+    # 3. one fine-tune per data arm, from the base model
+    policies = {"base": base_policy}
+    steps["train"] = {}
+    for arm in cfg.arms:
+        if arm == "base":
+            continue
+        t_out = out / "train" / arm
+        steps["train"][arm] = run_step("train", cfg.arm_train, t_out, {
+            "datasets": [{"path": str(out / "generate" / arm / "dataset")}],
+            "model_name_or_path": base_start})
+        policies[arm] = policy_for_train_run(t_out)
+
+    # 4. every evaluation for every arm
+    steps["evaluate"] = {}
+    for arm in cfg.arms:
+        for name, ref in cfg.evaluate.items():
+            pol = dict(policies[arm])
+            pol["policy.name"] = ARM_LABELS[arm]
+            steps["evaluate"].setdefault(arm, {})[name] = run_step(
+                "evaluate", ref, out / "evaluate" / arm / name, pol)
+
+    # 5. the ablation (ToolACE-MT data only)
+    if cfg.ablation is not None and cfg.arm_train is not None and "toolace_mt" in cfg.generate:
+        steps["ablation"] = run_ablation(cfg, out, base_start)
+
+    atomic_write_json(out / "steps.json", {"wall_s": round(time.time() - t0, 1), "machine": machine_info()})
+    from .report import write_report
+
+    write_report(out, Path(results) if results else Path(cfg.results_dir) / cfg.name)
+    return steps
+
+
+def unfiltered_dataset(gen_out: Path) -> Path:
+    """Verification off: the kept dialogues plus the rejected ones that can still be rendered for training.
+
+    A rejected dialogue that breaks the chat format itself (roles, unknown tools, arguments against the schema)
+    cannot be templated, so it is left out even here; everything the semantic and replay checks rejected goes in.
+    The count of each is written beside the data (`unfiltered.json`).
+    """
+    from .io import load_dataset_dialogues, save_dataset
+    from .runs import read_jsonl
+    from .schema import Dialogue, validate_dialogue
+
+    target = gen_out / "dataset_unfiltered"
+    if (target / "train.jsonl").is_file():
+        return target
+    kept = load_dataset_dialogues(gen_out / "dataset")
+    rejected = read_jsonl(gen_out / "rejected.jsonl") if (gen_out / "rejected.jsonl").is_file() else []
+    renderable, broken = [], 0
+    for r in rejected:
+        if validate_dialogue(r):
+            broken += 1
+        else:
+            renderable.append(Dialogue.model_validate(r))
+    save_dataset(kept + renderable, target)
+    atomic_write_json(target / "unfiltered.json", {"kept": len(kept), "rejected_added": len(renderable),
+                                                   "rejected_unrenderable": broken})
+    return target
+
+
+def run_ablation(cfg: ReproduceConfig, out: Path, base_start: str) -> dict[str, Any]:
+    ab = cfg.ablation
+    names = ab.evaluate or list(cfg.evaluate)
+    res: dict[str, Any] = {}
+    gref = cfg.generate["toolace_mt"]
+    for value in ab.values:
+        gen_out = out / "ablation" / f"{ab.key}={value}" / "generate"
+        run_step("generate", gref, gen_out, {ab.key: value})
+        for verify in ab.verify:
+            tag = f"{ab.key}={value}/verify={'on' if verify else 'off'}"
+            data_path = gen_out / "dataset" if verify else unfiltered_dataset(gen_out)
+            t_out = out / "ablation" / tag / "train"
+            run_step("train", cfg.arm_train, t_out, {"datasets": [{"path": str(data_path)}],
+                                                     "model_name_or_path": base_start})
+            pol = policy_for_train_run(t_out)
+            pol["policy.name"] = f"ToolACE-MT {tag}"
+            for name in names:
+                res.setdefault(tag, {})[name] = run_step("evaluate", cfg.evaluate[name],
+                                                         out / "ablation" / tag / "evaluate" / name, pol)
+    return res

@@ -1,0 +1,48 @@
+"""Subcommands `reproduce` (generate -> train -> evaluate for every arm) and `report` (rebuild from a run)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub, bench_sub) -> None:
+    from .cli import add_recipe_args
+
+    p = sub.add_parser("reproduce", help="generate -> train -> evaluate for Base / MAS / ToolACE-MT, then report")
+    add_recipe_args(p)
+    p.add_argument("--restart", action="store_true", help="discard the run directory and start over")
+    p.add_argument("--results", help="where the report goes (default: <results_dir>/<recipe name>)")
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("report", help="rebuild a reproduce report from a run directory's saved results")
+    p.add_argument("run_dir")
+    p.add_argument("--results", help="output folder (default: <results_dir>/<recipe name> of that run)")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .config import load_recipe
+    from .reproduce import run_reproduce
+
+    _, cfg, _ = load_recipe(args.recipe, args.overrides, expect="reproduce")
+    out = Path(args.out or Path(cfg.runs_dir) / cfg.name)
+    results = Path(args.results) if args.results else Path(cfg.results_dir) / cfg.name
+    run_reproduce(cfg, out, restart=args.restart, results=results)
+    print(f"report: {results / 'report.md'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .report import write_report
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "recipe.yaml").is_file():
+        print(f"error: {run_dir} is not a reproduce run directory (no recipe.yaml)")
+        return 2
+    recipe = yaml.safe_load((run_dir / "recipe.yaml").read_text())
+    results = Path(args.results) if args.results else Path(recipe.get("results_dir", "results")) / recipe["name"]
+    path = write_report(run_dir, results)
+    print(f"report: {path}")
+    return 0
