@@ -70,6 +70,7 @@ def render_report(summary: dict[str, Any]) -> str:
     extra = {k: v for k, v in summary.items() if k.startswith("pass^")}
     for k, v in extra.items():
         lines.append(f"| {k} | | {100 * v:.2f}% |")
+    lines.extend(summary.get("report_lines") or [])  # suite-specific Markdown (e.g. ACE's compat table)
     return "\n".join(lines) + "\n"
 
 

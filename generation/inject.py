@@ -20,7 +20,8 @@ from toolace_mt.envs import get_env
 
 from . import llm_io, text
 from .llm_io import show_dialogue
-from .plan import TaskPlan
+from .plan import TaskPlan, tool_info
+from .pool import ENV_TYPES, is_pool
 from .work import (args_of, assistant, call, fail, index_of_uid, insert, replace, replay, tool_msg, user)
 
 LONG_MIN_CHARS = 600  # chosen: a listing shorter than this is not "long context" (check in verify/rules.py)
@@ -63,7 +64,7 @@ def _find_clarify(d, rng):
         if t >= len(plan.subtasks) or not plan.subtasks[t].steps:
             continue
         for c, cp in enumerate(plan.subtasks[t].steps[0]):
-            req = set(get_env(plan.domain).tool_specs()[cp.tool].required)
+            req = set(tool_info(get_env(plan.domain), cp.tool)[1])
             for p, v in cp.arguments.items():
                 if p in req and p not in cp.refs and isinstance(v, (str, int, float)) and not isinstance(v, bool):
                     cands.append((i, tg, c, p, v, cp.tool))
@@ -113,8 +114,15 @@ def _find_error(d, rng):
     cands = [i for i, tg in enumerate(turns) if tg["k"] == "call" and tg["u"] not in log]
     rng.shuffle(cands)
     cls = get_env(d["meta"]["domain"])
-    for i in cands[:4]:  # chosen: a few tries bound the replay cost
-        env, _ = replay(d, until=i)
+    env, done = None, 0
+    for i in sorted(cands[:4]):  # chosen: a few tries bound the cost; one incremental replay serves them all
+        if env is None:
+            env, _ = replay(d, until=i)
+        else:
+            for m in d["messages"][done:i]:
+                for tc in m.get("tool_calls") or []:
+                    env.execute(tc["function"]["name"], args_of(tc))
+        done = i
         m = d["messages"][i]
         order = list(range(len(m["tool_calls"])))
         rng.shuffle(order)
@@ -133,9 +141,10 @@ def _find_error(d, rng):
                 for bad in options:
                     if not bad or bad == v:
                         continue
-                    snap = env.snapshot()
+                    snap = env.snapshot() if spec.writes else None  # a failed call leaves the state as it was
                     r = env.execute(name, dict(args, **{p: bad}))
-                    env.restore(snap)
+                    if snap is not None and r.ok:
+                        env.restore(snap)
                     if r.ok or r.error.kind in ENV_ERRORS_EXCLUDED:
                         continue
                     return {"type": "error_simulation", "uid": d["meta"]["turns"][i]["u"], "call_index": j,
@@ -172,7 +181,7 @@ def _find_long(d, rng):
     held = {t["function"]["name"] for u in d["meta"]["tool_updates"] for t in u["tools"]}
     # read tools whose required parameters all take entity ids (filled from the state, stated by the user)
     listing = [n for n, s in sorted(cls.tool_specs().items())
-               if not s.writes and n not in held and all(p in s.consumes for p in s.required)]
+               if not s.writes and n not in held and all(p in s.consumes for p in tool_info(cls, n)[1])]
     qs = _queries(d)
     if not listing or not qs:
         return None
@@ -183,12 +192,13 @@ def _find_long(d, rng):
     for n in listing:
         spec = cls.tool_specs()[n]
         a = {}
-        for p in spec.required:
+        req = tool_info(cls, n)[1]
+        for p in req:
             vals = env.entity_values(spec.consumes[p])
             if not vals:
                 break
             a[p] = rng.choice(vals)
-        if len(a) < len(spec.required):
+        if len(a) < len(req):
             continue
         r = env.execute(n, a)
         if r.ok and len(r.content()) > 80:
@@ -326,6 +336,9 @@ def run_round(ds: list[dict], itypes: list[Optional[str]], rngs: list[random.Ran
     pending = []
     for d, it, rng in zip(ds, itypes, rngs):
         if it is None or d["meta"]["failure"] is not None:
+            continue
+        if is_pool(d["meta"]["domain"]) and it in ENV_TYPES:
+            d["meta"].setdefault("injections_skipped", []).append({"type": it, "reason": "needs an executable environment"})
             continue
         spec = find(d, it, rng)
         if spec is None:

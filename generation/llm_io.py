@@ -130,6 +130,13 @@ SUBTRAJ_SCHEMA = {"type": "object", "required": ["user", "steps", "reply"], "add
                                  "steps": {"type": "array", "minItems": 1,
                                            "items": {"type": "array", "minItems": 1, "items": CALL_SCHEMA}},
                                  "reply": {"type": "string", "minLength": 1}}}
+POOL_CALL_SCHEMA = {"type": "object", "required": ["name", "arguments", "output"], "additionalProperties": False,
+                    "properties": {"name": {"type": "string"}, "arguments": {"type": "object"}, "output": {}}}
+SUBTRAJ_POOL_SCHEMA = {"type": "object", "required": ["user", "steps", "reply"], "additionalProperties": False,
+                       "properties": {"user": {"type": "string", "minLength": 1},
+                                      "steps": {"type": "array", "minItems": 1,
+                                                "items": {"type": "array", "minItems": 1, "items": POOL_CALL_SCHEMA}},
+                                      "reply": {"type": "string", "minLength": 1}}}
 TURNS_SCHEMA = {"type": "object", "required": ["turns"], "additionalProperties": False, "properties": {
     "turns": {"type": "array", "items": {"type": "string"}}}}
 FILLS_SCHEMA = {"type": "object", "required": ["fills"], "additionalProperties": False, "properties": {

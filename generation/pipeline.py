@@ -17,6 +17,10 @@ STAGES = ("skeleton", "refine", "verify")
 
 
 def stage1(cfg, indices: list[int], client=None) -> list[dict[str, Any]]:
+    if cfg.tool_pool:
+        from .pool import plan_pool
+
+        return build_llm([plan_pool(cfg, i) for i in indices], indices, cfg, client)
     plans = [plan_rules(cfg, i, domain_for(cfg, i)) for i in indices]
     if cfg.engine == "rules":
         return [build_rules(p, i, cfg) for p, i in zip(plans, indices)]

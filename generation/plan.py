@@ -9,6 +9,7 @@ data dependencies (`Env.dependency_edges`), so later calls use ids and values ea
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import re
@@ -18,6 +19,19 @@ from typing import Any, Optional
 from toolace_mt.envs import Env, extract, get_env
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+@functools.lru_cache(maxsize=None)
+def tool_info(cls: type[Env], name: str) -> tuple[dict[str, Any], tuple[str, ...], str]:
+    """(parameters schema, required names, first line of the description) of a tool, computed once.
+
+    `ToolSpec.schema` hands out a fresh deep copy on every access; the generators only read it, often.
+    """
+    spec = cls.tool_specs()[name]
+    fdef = spec.schema["function"]
+    params = fdef.get("parameters", {})
+    desc = fdef.get("description", "").strip().split("\n")[0].rstrip(".")
+    return params, tuple(params.get("required", [])), desc
 
 
 def derive_seed(*parts: Any) -> int:
@@ -144,8 +158,9 @@ class _Planner:
 
     def _fill(self, name: str, subtask: int, prefer_chain: bool) -> Optional[CallPlan]:
         spec = self.specs[name]
-        props = spec.parameters.get("properties", {})
-        required = set(spec.required)
+        params, req, _ = tool_info(self.cls, name)
+        props = params.get("properties", {})
+        required = set(req)
         phrases = spec.phrases or [""]
         phrase = self.rng.choice(phrases)
         wanted = [p for p in props if p in required or p in phrase_params(phrase)]
@@ -220,7 +235,7 @@ def _describe(env_cls: type[Env], tools: list[str]) -> str:
     specs = env_cls.tool_specs()
     parts = []
     for t in tools:
-        d = specs[t].schema["function"].get("description", "").strip().split("\n")[0].rstrip(".")
+        d = tool_info(env_cls, t)[2]
         parts.append(d[:1].lower() + d[1:] if d else t.replace("_", " "))
     return "; then ".join(parts)
 
@@ -245,12 +260,14 @@ def plan_rules(cfg, index: int, domain: str) -> TaskPlan:
     env = make_env(plan)
     all_tools = sorted(cls.tool_specs())
     planner = _Planner(env, rng, cfg.chain_prob, cfg.parallel_prob, cfg.max_plan_tries)
+    outputs: list[Any] = []
     for t in range(m):
         calls: list[list[CallPlan]] = []
         for _ in range(steps[t]):
             got = planner.step(all_tools, t)
             if got:
                 calls.append([cp for cp, _ in got])
+                outputs.extend(out for _, out in got)
         if not calls:
             continue
         used = sorted({c.tool for step in calls for c in step}, key=[c.tool for step in calls for c in step].index)
@@ -261,6 +278,9 @@ def plan_rules(cfg, index: int, domain: str) -> TaskPlan:
     extra = [t for t in all_tools if t not in used_all]
     rng.shuffle(extra)
     plan.tools = sorted(used_all + extra[:3])
+    # the planner already executed every call once, in order, from the plan's initial state: the skeleton
+    # reuses these outputs instead of executing again (verification replays them independently)
+    plan._executed = (outputs, env.state_hash())  # type: ignore[attr-defined]
     return plan
 
 
@@ -275,9 +295,14 @@ def make_plans(cfg, seeds: list[int], client=None) -> list[TaskPlan]:
     The rules planner always runs (it finds executable, grounded calls); with engine ``llm`` and a client,
     the subtask descriptions are then written by the LLM (see `skeleton.llm_describe`).
     """
-    plans = [plan_rules(cfg, i, domain_for(cfg, i)) for i in seeds]
+    if cfg.tool_pool:
+        from .pool import plan_pool
+
+        plans = [plan_pool(cfg, i) for i in seeds]
+    else:
+        plans = [plan_rules(cfg, i, domain_for(cfg, i)) for i in seeds]
     if cfg.engine == "llm" and client is not None:
         from .skeleton import llm_describe
 
-        llm_describe(plans, client)
+        llm_describe(plans, client, cfg.llm, cfg=cfg)
     return plans

@@ -69,10 +69,12 @@ def refill_rules(d: dict, idx: list[int], rng: random.Random) -> dict[int, str]:
 
 
 def score(d: dict) -> int:
-    """The rules judge: minus the number of cheap rule problems (format, grounding, injections)."""
-    from .verify.rules import cheap_problems
+    """The rules judge: minus the number of rule-verifier problems a text refill can change (grounding of
+    every argument value, injected complexities still present). Format and schema checks cannot change when
+    only the text of user/assistant turns does, so the judge skips them (they dominate its cost)."""
+    from .verify.rules import grounding_problems, injection_problems
 
-    return -len(cheap_problems(d))
+    return -len(grounding_problems(d)) - len(injection_problems(d))
 
 
 def _with(d: dict, fills: dict[int, str]) -> dict:

@@ -14,17 +14,42 @@ from typing import Any
 
 from toolace_mt.envs import get_env
 
+import json
+
 from . import llm_io, text
 from .plan import CallPlan, TaskPlan, derive_seed, make_env
+from .pool import is_pool, load_pool
 from .llm_io import show_dialogue
 from .work import append, assistant, call, fail, tool_msg, user
 
 GENERATOR = "toolace_mt"
 
 
+class Catalog:
+    """The tools of a dialogue's world: an environment's, or a schema-only pool's (outputs simulated)."""
+
+    def __init__(self, domain: str, cfg=None):
+        self.domain = domain
+        self.simulated = is_pool(domain)
+        if self.simulated:
+            if cfg is None or not cfg.tool_pool:
+                raise ValueError(f"domain {domain!r} needs the recipe's tool_pool")
+            self.pool = load_pool(cfg.tool_pool)
+            self.names = set(self.pool)
+            self.description = "a collection of web APIs"
+        else:
+            self.cls = get_env(domain)
+            self.names = set(self.cls.tool_specs())
+            self.description = self.cls.description
+
+    def schemas(self, names: list[str]) -> list[dict[str, Any]]:
+        if self.simulated:
+            return [self.pool[n] for n in names if n in self.pool]
+        return self.cls.tool_schemas([n for n in names if n in self.names])
+
+
 def new_dialogue(plan: TaskPlan, index: int, cfg) -> dict[str, Any]:
-    cls = get_env(plan.domain)
-    return {"id": f"tmt-{cfg.seed}-{index:06d}", "tools": cls.tool_schemas(plan.tools), "messages": [],
+    return {"id": f"tmt-{cfg.seed}-{index:06d}", "tools": Catalog(plan.domain, cfg).schemas(plan.tools), "messages": [],
             "meta": {"generator": GENERATOR, "engine": cfg.engine, "index": index, "seed": plan.seed,
                      "domain": plan.domain, "plan": plan.to_dict(), "turns": [], "next_uid": 0,
                      "injections": [], "tool_updates": [], "refinement": {"steps": [], "edit_log": []},
@@ -37,12 +62,19 @@ def _cid(d: dict[str, Any]) -> str:
     return f"call_{n}"
 
 
-def _run_steps(d: dict[str, Any], env, steps: list[list[CallPlan]], t: int) -> list[tuple[str, Any]]:
+def _run_steps(d: dict[str, Any], env, steps: list[list[CallPlan]], t: int,
+               simulated: list[list[Any]] | None = None) -> list[tuple[str, Any]]:
+    """Emit each step's calls and outputs: REAL outputs from `env`, or the LLM's for a schema-only pool."""
     results = []
-    for step in steps:
+    for s, step in enumerate(steps):
         calls = [(c, _cid(d)) for c in step]
         append(d, assistant(None, [call(cid, c.tool, c.arguments) for c, cid in calls]), "call", t)
-        for c, cid in calls:
+        for k, (c, cid) in enumerate(calls):
+            if env is None:
+                out = simulated[s][k]
+                append(d, tool_msg(cid, c.tool, json.dumps(out, ensure_ascii=False)), "output", t)
+                results.append((c.tool, out))
+                continue
             r = env.execute(c.tool, c.arguments)
             append(d, tool_msg(cid, c.tool, r.content()), "output", t)
             results.append((c.tool, r.output if r.ok else r.error.to_dict()))
@@ -59,33 +91,43 @@ def build_rules(plan: TaskPlan, index: int, cfg) -> dict[str, Any]:
         return d
     rng = random.Random(derive_seed(plan.seed, "skeleton"))
     cls = get_env(plan.domain)
-    env = make_env(plan)
+    executed = getattr(plan, "_executed", None)
+    env = None if executed is not None else make_env(plan)
+    pos = 0
     for t, sub in enumerate(plan.subtasks):
         append(d, user(text.render_query(cls, sub.steps, rng)), "query", t)
-        results = _run_steps(d, env, sub.steps, t)
+        sim = None
+        if executed is not None:
+            sim = []
+            for step in sub.steps:
+                sim.append(executed[0][pos:pos + len(step)])
+                pos += len(step)
+        results = _run_steps(d, env, sub.steps, t, sim)
         append(d, assistant(text.render_reply(cls, results, rng)), "reply", t)
-    d["meta"]["final_state_hash"] = env.state_hash()
+    d["meta"]["final_state_hash"] = env.state_hash() if env is not None else executed[1]
     return d
 
 
 # ------------------------------------------------------------------------------------------------ llm engine
 def known_values(plan: TaskPlan, limit: int = 6) -> dict[str, list[Any]]:
     """Entity values of the initial state, per kind (what a user of this world could refer to)."""
+    if is_pool(plan.domain):
+        return {}
     env = make_env(plan)
     return {k: env.entity_values(k)[:limit] for k in type(env).ENTITIES}
 
 
-def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[dict] | None = None) -> None:
+def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[dict] | None = None, cfg=None) -> None:
     """One batched plan request: the LLM writes the subtasks (descriptions, tools) for the fixed m and steps."""
     holders = holders or [{"meta": {}} for _ in plans]
     items = []
     for p, h in zip(plans, holders):
-        cls = get_env(p.domain)
+        cat = Catalog(p.domain, cfg)
         payload = {"domain": p.domain, "m": len(p.subtasks), "step_counts": [s.n_steps for s in p.subtasks],
                    "tools": p.tools, "reference": p.to_dict()}
         items.append((h, llm_io.request("plan.jinja", "plan", payload, llm_io.PLAN_SCHEMA, llm_cfg,
-                                        domain=p.domain, description=cls.description,
-                                        tools=cls.tool_schemas(p.tools), m=len(p.subtasks),
+                                        domain=p.domain, description=cat.description,
+                                        tools=cat.schemas(p.tools), m=len(p.subtasks),
                                         step_counts=[s.n_steps for s in p.subtasks],
                                         known_values=known_values(p))))
     for p, h, (val, err) in zip(plans, holders, llm_io.ask(client, items, "plan")):
@@ -96,7 +138,7 @@ def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[dict
         if len(subs) != len(p.subtasks):
             fail(h, "plan", "plan_mismatch", f"{len(subs)} subtasks planned, {len(p.subtasks)} asked for")
             continue
-        bad = sorted({t for s in subs for t in s["tools"]} - set(get_env(p.domain).tool_specs()))
+        bad = sorted({t for s in subs for t in s["tools"]} - Catalog(p.domain, cfg).names)
         if bad:
             fail(h, "plan", "unknown_tool", f"plan names tools that do not exist: {bad[:5]}")
             continue
@@ -108,8 +150,8 @@ def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[dict
 def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[dict[str, Any]]:
     """LLM stage 1: plan (one batched request), then one batched sub-trajectory request per subtask index."""
     ds = [new_dialogue(p, i, cfg) for p, i in zip(plans, indices)]
-    llm_describe(plans, client, cfg.llm, holders=ds)
-    envs = [make_env(p) for p in plans]
+    llm_describe(plans, client, cfg.llm, holders=ds, cfg=cfg)
+    envs = [None if is_pool(p.domain) else make_env(p) for p in plans]
     for d, p in zip(ds, plans):
         d["meta"]["plan"] = p.to_dict()
         if not p.subtasks:
@@ -120,9 +162,11 @@ def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[di
         for k, (d, p) in enumerate(zip(ds, plans)):
             if d["meta"]["failure"] is not None or t >= len(p.subtasks):
                 continue
-            sub, cls = p.subtasks[t], get_env(p.domain)
-            payload = {"domain": p.domain, "t": t, "subtask": p.to_dict()["subtasks"][t], "tools": p.tools}
-            req = llm_io.request("subtrajectory.jinja", "skeleton", payload, llm_io.SUBTRAJ_SCHEMA, cfg.llm,
+            sub, sim = p.subtasks[t], is_pool(p.domain)
+            payload = {"domain": p.domain, "t": t, "subtask": p.to_dict()["subtasks"][t], "tools": p.tools,
+                       "simulate_outputs": sim}
+            schema = llm_io.SUBTRAJ_POOL_SCHEMA if sim else llm_io.SUBTRAJ_SCHEMA
+            req = llm_io.request("subtrajectory.jinja", "skeleton", payload, schema, cfg.llm, simulate_outputs=sim,
                                  domain=p.domain, tools=d["tools"], history=show_dialogue(d["messages"]),
                                  known_values=known_values(p), t=t, m=len(p.subtasks), description=sub.description,
                                  subtask_tools=sub.tools, n_steps=sub.n_steps)
@@ -134,13 +178,14 @@ def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[di
                 fail(d, "skeleton", err["kind"], err["message"])
                 continue
             steps = [[CallPlan(tool=c["name"], arguments=c["arguments"]) for c in step] for step in val["steps"]]
-            known = set(get_env(p.domain).tool_specs())
+            known = Catalog(p.domain, cfg).names
             unknown = sorted({c.tool for st in steps for c in st} - known)
             if unknown:
                 fail(d, "skeleton", "unknown_tool", f"the model called tools that do not exist: {unknown[:5]}")
                 continue
             append(d, user(val["user"]), "query", t)
-            _run_steps(d, env, steps, t)
+            sim = [[c.get("output") for c in st] for st in val["steps"]] if env is None else None
+            _run_steps(d, env, steps, t, sim)
             append(d, assistant(val["reply"]), "reply", t)
             p.subtasks[t].steps = steps
             p.subtasks[t].n_steps = len(steps)
@@ -151,8 +196,11 @@ def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[di
         used = sorted({c.tool for c in p.calls()} | set(p.tools))
         p.tools = used
         d["meta"]["plan"] = p.to_dict()
-        d["tools"] = get_env(p.domain).tool_schemas(used)
-        d["meta"]["final_state_hash"] = env.state_hash()
+        d["tools"] = Catalog(p.domain, cfg).schemas(used)
+        if env is not None:
+            d["meta"]["final_state_hash"] = env.state_hash()
+        else:
+            d["meta"]["simulated_outputs"] = True  # schema-only pool: outputs written by the LLM
         if not d["messages"]:
             d["messages"] = [user("Hi."), assistant("Hello! How can I help?")]
             d["meta"]["turns"] = [{"k": "query", "t": 0, "u": 0}, {"k": "reply", "t": 0, "u": -1}]

@@ -12,7 +12,7 @@ from typing import Any
 
 from toolace_mt.envs import Env
 
-from .plan import PLACEHOLDER, CallPlan, phrase_params
+from .plan import PLACEHOLDER, CallPlan, phrase_params, tool_info
 
 CONNECTORS = ["", "Also, ", "Then ", "After that, ", "And ", "Next, "]
 OPENERS = ["", "Hi! ", "Hello, ", "Hey, ", "Good morning. ", "Quick request: "]
@@ -31,10 +31,9 @@ def words(name: str) -> str:
 
 
 def tool_summary(env_cls: type[Env], name: str) -> str:
-    spec = env_cls.tool_specs().get(name)
-    if spec is None:
+    if name not in env_cls.tool_specs():
         return words(name)
-    d = spec.schema["function"].get("description", "").strip().split("\n")[0].rstrip(".")
+    d = tool_info(env_cls, name)[2]
     return (d[:1].lower() + d[1:]) if d else words(name)
 
 

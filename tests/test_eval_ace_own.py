@@ -41,8 +41,9 @@ def test_own_items_cover_every_category_deterministically():
     assert a == b and build_agent_tasks() == build_agent_tasks()
     cats = {t["category"] for t in a + build_agent_tasks()}
     assert cats == set(NORMAL + SPECIAL + AGENT)
-    for t in build_agent_tasks():
-        assert len([x for x in t["actions"]]) >= 1 and sum(x["category"] == t["category"] for x in build_agent_tasks()) >= 10
+    agent = build_agent_tasks()
+    for t in agent:
+        assert t["actions"] and sum(x["category"] == t["category"] for x in agent) >= 10
 
 
 def test_oracle_scores_100_under_both_scorers(oracle):
@@ -100,4 +101,76 @@ def test_agent_skipping_one_write_fails_end_to_end_and_loses_process():
 
 def test_process_accuracy_is_the_in_order_fraction():
     same = lambda a, b: a == b  # noqa: E731
-    assert _in_order(["a", "b", "c", "d"], ["a", "x", "c", "b", "d"], same) == 0.5  # a, b, d in order -> 3/4? no
+    # the longest prefix of the milestones found in order: a, then b (after c); c never follows b -> 2/4
+    assert _in_order(["a", "b", "c", "d"], ["a", "x", "c", "b", "d"], same) == 0.5
+    assert _in_order(["a", "b"], ["b", "a"], same) == 0.5
+    assert _in_order(["a", "b"], ["a", "z", "b"], same) == 1.0
+    assert _in_order([], [], same) == 1.0
+
+
+class FakeUserClient:
+    """Scripted LLM user: says each fact of the agent task, then ACEBench's stop phrase."""
+
+    def __init__(self, tasks):
+        self.by = {t["id"]: t for t in tasks}
+        self.seen = []
+
+    def chat(self, reqs):
+        from toolace_mt.llm.types import ChatResponse
+
+        out = []
+        for r in reqs:
+            self.seen.append(r)
+            t = self.by[r.payload["task_id"]]
+            n = r.payload["turn"]
+            out.append(ChatResponse(text=t["script"][n]["say"] if n < len(t["script"]) else "finish conversation"))
+        return out
+
+
+def test_agent_multi_turn_with_an_llm_user_stops_on_the_acebench_phrase(monkeypatch):
+    from toolace_mt.evaluation.tau import users
+
+    tasks = [t for t in build_agent_tasks() if t["category"] == "agent_multi_turn"][:3]
+    fake = FakeUserClient(tasks)
+    import toolace_mt.evaluation.ace.suite as ace_suite
+
+    monkeypatch.setattr(ace_suite, "make_user", lambda options, seed=None: users.LLMUser(fake, seed=seed))
+    _, scores = _play(make_policy({"kind": "oracle"}), tasks=tasks, options={"user": "llm"})
+    assert all(s["correct"] and s["termination"] == "user_stop" for s in scores)
+    assert fake.seen and tasks[0]["instruction"] in fake.seen[0].messages[0]["content"]
+
+
+def test_run_evaluation_end_to_end_and_rescore(tmp_path):
+    from toolace_mt.evaluation.run import rescore, run_evaluation
+
+    cfg = _cfg(categories=["normal_multi_turn_user_switch", "special_incomplete", "agent_multi_step"])
+    summ = run_evaluation(cfg, tmp_path / "run")
+    assert summ["overall"] == 1.0 and summ["n_scored"] == 10 + 10 + 11
+    assert summ["compat_acebench"]["overall"] == 1.0
+    p = tmp_path / "run" / "trajectories.jsonl"
+    rows = [json.loads(x) for x in p.read_text().splitlines()]
+    # corrupt one multi-turn item: its whole conversation fails; and drop the agent's last write
+    i = next(k for k, r in enumerate(rows) if r["task_id"] == "own_normal_multi_turn_user_switch_0_1")
+    rows[i]["tool_calls"] = []
+    j = next(k for k, r in enumerate(rows) if r["task_id"] == "own_agent_multi_step_0")
+    rows[j]["actions"] = rows[j]["actions"][:-1]
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summ2 = rescore(tmp_path / "run")
+    assert summ2["categories"]["normal_multi_turn_user_switch"] == pytest.approx(4 / 5)
+    assert summ2["process_accuracy"]["normal_multi_turn_user_switch"] == pytest.approx(0.9)
+    assert summ2["categories"]["agent_multi_step"] == pytest.approx(10 / 11)
+    assert summ2["process_accuracy"]["agent_multi_step"] == pytest.approx((10 + 0.5) / 11)
+
+
+@pytest.mark.slow
+def test_transformers_policy_end_to_end(tiny_model_dir, tmp_path):
+    from toolace_mt.evaluation.run import run_evaluation
+
+    cfg = _cfg(limit=1, max_steps=3, categories=["normal_single_turn_single_function", "special_irrelevant",
+                                                  "agent_multi_step"],
+               policy={"kind": "transformers", "model": str(tiny_model_dir), "max_new_tokens": 12, "batch_size": 4})
+    s = run_evaluation(cfg, tmp_path / "t")
+    assert s["n_scored"] == s["n_expected"] == 3
+    assert all(0.0 <= v <= 1.0 for v in s["categories"].values())
+    rows = [json.loads(x) for x in (tmp_path / "t" / "trajectories.jsonl").read_text().splitlines()]
+    assert sum(r.get("completion_tokens", 0) for r in rows) > 0

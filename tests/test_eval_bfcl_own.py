@@ -111,3 +111,41 @@ def test_transformers_policy_end_to_end(own_set, tiny_model_dir, tmp_path):
     steps = [st for tr in trajs for turn in tr["turns"] for st in turn]
     assert steps and all(isinstance(st["raw"], str) for st in steps)
     assert sum(tr["completion_tokens"] for tr in trajs) > 0
+
+
+def test_strict_flag_requires_abstention_on_clarification_turns(own_set):
+    from toolace_mt.evaluation.bfcl.checker import check_entry, decode_turns
+    from toolace_mt.evaluation.bfcl.harness import play
+    from toolace_mt.evaluation.policies import make_policy
+
+    out, _ = own_set
+    task = next(t for t in read_jsonl(out / "tasks.jsonl") if t["category"] == "miss_param")
+    (tr,) = play(make_policy({"kind": "oracle"}), [task], progress=False)
+    k = task["ground_truth"].index([])
+    tr["turns"][k].insert(0, {"content": None, "tool_calls": [{"name": "no_such_tool", "arguments": {}}]})
+    assert check_entry(task, decode_turns(tr["turns"]))["valid"]  # official: [] turns are not checked
+    v = check_entry(task, decode_turns(tr["turns"]), strict=True)
+    assert not v["valid"] and v["error_type"] == "irrelevance"
+
+
+def test_malformed_policy_calls_are_recorded_not_crashes(own_set):
+    from toolace_mt.evaluation.bfcl.harness import play
+    from toolace_mt.evaluation.bfcl.suite import BFCLSuite
+    from toolace_mt.evaluation.policy import PolicyOutput
+
+    out, _ = own_set
+    task = read_jsonl(out / "tasks.jsonl")[0]
+    bad = [{"name": None, "arguments": {}}, {"name": "x", "arguments": [1]}, {"name": "__import__", "arguments": {}}]
+
+    class Bad:
+        name = "bad"
+        n = 0
+
+        def act(self, batch):
+            self.n += 1
+            return [PolicyOutput(tool_calls=bad if self.n == 1 else []) for _ in batch]
+
+    (tr,) = play(Bad(), [task], progress=False)
+    results = tr["turns"][0][0]["results"]
+    assert len(results) == 3 and all("Error" in r or "error" in r for r in results)
+    assert not BFCLSuite().score(task, tr)["correct"]

@@ -68,3 +68,18 @@ def test_chat_messages_and_prompt():
     assert out[2]["tool_calls"][0]["function"]["arguments"] == {"a": 1} and out[2]["content"] == ""
     tools = [{"type": "function", "function": {"name": "f", "description": "d", "parameters": {}}}]
     assert '"name": "f"' in tool_prompt(tools, "pythonic") and "[func_name1" in tool_prompt(tools, "pythonic")
+
+
+def test_client_policy_native_and_prompted_with_scripted_backend():
+    tools = [{"type": "function", "function": {"name": "ls", "description": "list", "parameters": {"type": "object"}}}]
+    native = make_policy({"kind": "openai", "model": "m", "tool_call_format": "native", "extra": {
+        "backend": "scripted", "replies": [{"text": "", "tool_calls": [{"name": "ls", "arguments": {"a": True}}]},
+                                           "plain answer"]}})
+    outs = native.act([PolicyInput([{"role": "user", "content": f"x{i}"}], tools) for i in range(2)])
+    assert outs[0].tool_calls == [{"name": "ls", "arguments": {"a": True}}]
+    assert outs[1].tool_calls == [] and outs[1].content == "plain answer"
+    prompted = make_policy({"kind": "openai", "model": "m", "tool_call_format": "hermes", "extra": {
+        "backend": "scripted", "replies": ['<tool_call>{"name": "ls", "arguments": {}}</tool_call>', "<tool_call>{bad"]}})
+    outs = prompted.act([PolicyInput([{"role": "user", "content": f"x{i}"}], tools) for i in range(2)])
+    assert outs[0].tool_calls == [{"name": "ls", "arguments": {}}]
+    assert outs[1].tool_calls == [] and outs[1].parse_errors  # unparseable: a text answer with the reason

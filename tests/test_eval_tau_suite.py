@@ -167,8 +167,8 @@ def test_llm_user_prompt_roles_and_stop(tasks):
     trajs = run_episodes(make_policy({"kind": "null"}), tasks[:2], LLMUser(client))
     assert all(tr["termination"] == "user_stop" for tr in trajs)
     r = client.requests[-1]
-    assert r.messages[0]["role"] == "system" and tasks[0].instruction in r.messages[0]["content"] or \
-        tasks[1].instruction in r.messages[0]["content"]
+    assert r.messages[0]["role"] == "system"
+    assert any(t.instruction in r.messages[0]["content"] for t in tasks[:2])
     assert STOP in r.messages[0]["content"]
     # the agent's replies appear as the other speaker ("user"), the simulated user's own lines as "assistant"
     assert [m["role"] for m in r.messages[1:]] == ["user", "assistant", "user", "assistant", "user"]
@@ -188,3 +188,39 @@ def test_run_evaluation_end_to_end_with_pass_k_and_rescore(tmp_path):
     (tmp_path / "run" / "trajectories.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     summ2 = rescore(tmp_path / "run")
     assert summ2["pass^1"] == pytest.approx(7 / 8) and summ2["pass^2"] == pytest.approx(3 / 4)
+
+
+def test_llm_user_through_the_client_layer_from_recipe_options(tasks):
+    """options.user=llm builds the user from an LLMConfig (here the scripted test backend)."""
+    t = tasks[0]
+    replies = [turn.say for turn in t.script] + ["Thanks, that's all. ###STOP###"]
+    cfg = _cfg(options={"user": "llm", "user_llm": {"backend": "scripted", "extra": {"replies": replies}}})
+    suite = get_suite("tau")
+    task = next(x for x in suite.load_tasks(cfg) if x["id"] == t.task_id)
+    tr = suite.run(make_policy({"kind": "oracle"}), [task], cfg, None)[0]
+    assert tr["termination"] == "user_stop" and suite.score(task, tr)["correct"]
+
+
+def test_tasks_file_round_trip(tmp_path, tasks):
+    p = tmp_path / "tasks.jsonl"
+    p.write_text("".join(json.dumps(t.to_dict()) + "\n" for t in tasks[:3]))
+    loaded = get_suite("tau").load_tasks(_cfg(tasks=str(p)))
+    assert [x["id"] for x in loaded] == [t.task_id for t in tasks[:3]]
+    from toolace_mt.config import RecipeError
+
+    with pytest.raises(RecipeError, match="source must be 'own'"):
+        get_suite("tau").load_tasks(_cfg(source="official"))
+
+
+@pytest.mark.slow
+def test_transformers_policy_end_to_end(tiny_model_dir, tmp_path):
+    """A real (tiny, random) model through the same policy layer: runs, records, scores, never crashes."""
+    from toolace_mt.evaluation.run import run_evaluation
+
+    cfg = _cfg(limit=1, max_steps=3, policy={"kind": "transformers", "model": str(tiny_model_dir),
+                                             "max_new_tokens": 12, "batch_size": 4})
+    s = run_evaluation(cfg, tmp_path / "t")
+    assert s["n_scored"] == s["n_expected"] == 2 and s["pass^1"] == 0.0
+    rows = [json.loads(x) for x in (tmp_path / "t" / "trajectories.jsonl").read_text().splitlines()]
+    assert all(r["termination"] in ("max_steps", "user_stop", "transfer") for r in rows)
+    assert sum(r["completion_tokens"] for r in rows) > 0

@@ -183,3 +183,49 @@ def test_llm_run_dir_with_scripted_client(tmp_path):
     card = json.loads((tmp_path / "r" / "card.json").read_text())
     assert s["counts"]["kept"] == 3 and card["cost"]["llm_calls"] > 0
     assert card["cost"]["per_kept_dialogue"]["llm_calls"] == round(card["cost"]["llm_calls"] / 3, 2)
+
+
+POOL = [
+    {"name": "get_weather", "description": "Current weather of a city.",
+     "parameters": {"type": "dict", "properties": {"city": {"type": "string", "description": "City name"}},
+                    "required": ["city"]}},
+    {"name": "convert_currency", "description": "Convert an amount between currencies.",
+     "parameters": {"type": "dict", "properties": {"amount": {"type": "float"}, "to": {"type": "string"}},
+                    "required": ["amount", "to"]}},
+    {"name": "search_news", "description": "Search news articles.",
+     "parameters": {"type": "dict", "properties": {"query": {"type": "string"}}, "required": ["query"]}},
+]
+
+
+def pool_answer(req: ChatRequest) -> dict:
+    p = req.payload
+    if p["prompt"] == "plan.jinja":
+        return {"subtasks": [{"description": f"part {k}", "tools": [p["tools"][k % len(p["tools"])]]}
+                             for k in range(p["m"])]}
+    if p["prompt"] == "subtrajectory.jinja":
+        assert p["simulate_outputs"] is True
+        tool = p["subtask"]["tools"][0]
+        args = {"get_weather": {"city": "Lisbon"}, "convert_currency": {"amount": 12.5, "to": "EUR"},
+                "search_news": {"query": "solar eclipse"}}[tool]
+        return {"user": "Please use " + ", ".join(fmt(v) for v in args.values()) + ".",
+                "steps": [[{"name": tool, "arguments": args, "output": {"ok": True, "tool": tool}}]
+                          for _ in range(p["subtask"]["n_steps"])], "reply": "Here you go."}
+    return good_answer(req)
+
+
+def test_schema_only_pool_with_simulated_outputs(tmp_path):
+    pool = tmp_path / "pool.json"
+    pool.write_text(json.dumps(POOL))
+    cfg = cfg_of(tool_pool=str(pool), injection_types=["non_function_call", "error_simulation"], injections=[2, 2],
+                 domains="all")
+    rec = Recorder(pool_answer)
+    ds = run_batch(cfg, list(range(4)), client=rec.client())
+    for d in ds:
+        v = d["meta"]["verification"]
+        assert v["passed"], v["reasons"]
+        assert d["meta"]["domain"] == "pool:pool" and d["meta"]["simulated_outputs"] is True
+        assert v["checks"]["replay"] is None  # nothing to replay against
+        outs = [json.loads(m["content"]) for m in d["messages"] if m["role"] == "tool"]
+        assert outs and all(o["ok"] for o in outs)
+        assert d["meta"]["injection_types"] == ["non_function_call"]
+        assert d["meta"]["injections_skipped"][0]["reason"] == "needs an executable environment"

@@ -95,3 +95,13 @@ def test_check_finds_missing_dataset_and_bad_sft_values(tmp_path):
     parse_recipe({"task": "train", "datasets": [{"path": str(tmp_path / "d")}], "save_strategy": False}).check()
     with pytest.raises(RecipeError, match="SFTConfig"):
         parse_recipe({"task": "train", "datasets": [{"path": str(tmp_path / "d")}], "lr_scheduler_type": "zigzag"}).check()
+
+
+def test_first_turn_keeps_the_first_request_and_its_answer():
+    from toolace_mt.schema import validate_dialogue
+    from toolace_mt.training.data import first_turn
+
+    d = banking_dialogue(5, turns=3)
+    f = first_turn(d)
+    assert [m.role for m in f.messages] == ["system", "user", "assistant", "tool", "assistant"]
+    assert validate_dialogue(f) == [] and f.messages[1].content == d.messages[1].content

@@ -264,7 +264,7 @@ def validate_dialogue(d: Dialogue | dict[str, Any]) -> list[Problem]:
                 for err in argument_errors(tool, tc.arguments):
                     P(i, "bad_arguments", f"call {tc.id!r} to {tc.name!r}: {err}")
         elif r == "tool":
-            if prev not in ("assistant", "tool"):
+            if prev not in ("assistant", "tool") or (prev == "assistant" and not d.messages[i - 1].tool_calls):
                 P(i, "role_order", "tool message does not follow an assistant tool call")
             if m.tool_call_id is None:
                 P(i, "missing_tool_call_id", "tool message has no tool_call_id")

@@ -124,7 +124,8 @@ def load_rows(data, seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]
 
 
 def check_rows(rows: list[dict[str, Any]], report: dict[str, Any], data, tokenizer, template: str | None,
-               max_length: Optional[int], out_dir: Optional[Path] = None) -> dict[str, Any]:
+               max_length: Optional[int], out_dir: Optional[Path] = None,
+               assistant_only: bool = True) -> dict[str, Any]:
     """Tokenize as TRL will, check masks and lengths, split train/eval; raise DataError if nothing is left."""
     from .template import mask_problems
 
@@ -138,7 +139,9 @@ def check_rows(rows: list[dict[str, Any]], report: dict[str, Any], data, tokeniz
         enc = tokenizer.apply_chat_template(row["messages"], tools=tools, chat_template=template, tokenize=True,
                                             return_dict=True, return_assistant_tokens_mask=True)
         ids, mask = list(enc["input_ids"]), list(enc["assistant_masks"])
-        if k < data.mask_check_rows:
+        if not assistant_only:  # loss on every token: nothing is masked, so nothing is dropped
+            mask = [1] * len(ids)
+        elif k < data.mask_check_rows:
             ps = mask_problems(tokenizer, row["messages"], tools, template, encoded=enc)
             if ps:
                 mask_bad.append({"id": row["id"], "problems": ps[:5]})
@@ -152,9 +155,12 @@ def check_rows(rows: list[dict[str, Any]], report: dict[str, Any], data, tokeniz
             dropped_len += 1
             continue
         keep.append(row)
-    report["mask_check"] = {"rows_checked": min(len(rows), data.mask_check_rows), "rows_bad": len(mask_bad),
+    report["mask_check"] = {"rows_checked": min(len(rows), data.mask_check_rows) if assistant_only else 0,
+                            "rows_bad": len(mask_bad),
                             "examples": mask_bad[:5]}
     if mask_bad:
+        if out_dir is not None:
+            _write_report(out_dir, report)
         raise DataError("the assistant mask does not cover the assistant content as expected; e.g. row "
                         f"{mask_bad[0]['id']!r}: {mask_bad[0]['problems'][0]}")
     report["tokens"] = _stats(lengths)

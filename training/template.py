@@ -131,9 +131,12 @@ def mask_problems(tokenizer, messages: list[dict], tools: list[dict] | None, tem
                 if needle not in span:
                     problems.append(f"assistant message {k}: argument value {needle[:40]!r} of "
                                     f"{fn.get('name')!r} is not inside its masked span")
+    said = "\n".join((m.get("content") or "") + json.dumps(m.get("tool_calls") or [], ensure_ascii=False)
+                     for m in asst)
     for m in messages:
         if m.get("role") in ("user", "tool") and m.get("content") and len(m["content"]) >= 12:
-            if m["content"] in all_masked:
+            # flagged only when the assistant did not itself say this text (a reply may quote a tool result)
+            if m["content"] in all_masked and m["content"] not in said:
                 problems.append(f"{m['role']} text {m['content'][:40]!r} is inside the assistant mask")
     return problems
 

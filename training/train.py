@@ -67,6 +67,8 @@ def resolve_start_model(cfg: TrainConfig, out: Path, rows: list[dict[str, Any]],
         return build_tiny_model(render_corpus(rows, tmpl), base_dir, spec, chat_template=tmpl)
     src = Path(m.model_name_or_path)
     found = find_run_model(src) if src.is_dir() else None
+    if found is None and (src / "adapter_config.json").is_file() and not (src / "config.json").is_file():
+        found = ("adapter", src)  # an adapter directory itself
     if found is None:
         return src if src.exists() else Path(m.model_name_or_path)  # an HF hub id is passed through
     kind, d = found
@@ -163,7 +165,8 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
     atomic_write_json(out / "template_report.json", trep.to_dict())
     if args.assistant_only_loss:
         require_ok(trep)
-    data = check_rows(rows, report, cfg.data, tok, template, args.max_length, out_dir=out)
+    data = check_rows(rows, report, cfg.data, tok, template, args.max_length, out_dir=out,
+                      assistant_only=bool(args.assistant_only_loss))
 
     from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTTrainer

@@ -11,9 +11,9 @@ import json
 import random
 from typing import Any, Callable
 
-from .checker import PHRASE_ERROR, PHRASE_INCOMPLETE, PHRASE_IRRELEVANT
-from .official import question_to_messages  # noqa: F401  (same question format as the official items)
 from toolace_mt.pycalls import format_python_calls
+
+from .checker import PHRASE_ERROR, PHRASE_INCOMPLETE, PHRASE_IRRELEVANT
 
 PER_CATEGORY = 10  # chosen: 150 normal/special items run in well under a second with the oracle
 SEED = 7  # chosen: fixed, so the task set (and its version hash) never changes silently
@@ -93,7 +93,8 @@ FUNCS: dict[str, dict[str, Any]] = {
     "music_create_playlist": {"name": "music_create_playlist", "description": "Create a playlist.",
                               "parameters": {"type": "dict", "properties": {
                                   "name": {"type": "string", "description": "Playlist name."},
-                                  "songs": {"type": "array", "items": {"type": "string"}, "description": "Song titles."},
+                                  "songs": {"type": "array", "items": {"type": "string"},
+                                            "description": "Song titles."},
                                   "public": {"type": "boolean", "description": "Whether others can see it."}},
                                   "required": ["name", "songs", "public"]}},
     "email_send": {"name": "email_send", "description": "Send an email.",
@@ -139,7 +140,8 @@ def _sample(fn: str, rng: random.Random) -> tuple[dict[str, Any], str]:
                    f"{f['min_stars']} stars, with {f['amenities'][0]} and {f['amenities'][1]}, between "
                    f"{f['price']['min']} and {f['price']['max']} per night.")
     if fn == "fitness_log_workout":
-        a = {"activity": rng.choice(["running", "cycling", "swimming"]), "duration_minutes": rng.choice([30.5, 45.0, 62.5]),
+        a = {"activity": rng.choice(["running", "cycling", "swimming"]),
+             "duration_minutes": rng.choice([30.5, 45.0, 62.5]),
              "heart_rate_tracking": rng.random() < 0.5}
         hr = "with" if a["heart_rate_tracking"] else "without"
         return a, f"Log {a['duration_minutes']} minutes of {a['activity']}, {hr} heart rate tracking."
@@ -148,7 +150,8 @@ def _sample(fn: str, rng: random.Random) -> tuple[dict[str, Any], str]:
              "target_language": rng.choice(list(LANG))}
         return a, f"Translate '{a['text']}' into {LANG[a['target_language']]}."
     if fn == "translate_document":
-        a = {"file_path": rng.choice(["/docs/report.pdf", "/docs/contract.docx"]), "target_language": rng.choice(list(LANG))}
+        a = {"file_path": rng.choice(["/docs/report.pdf", "/docs/contract.docx"]),
+             "target_language": rng.choice(list(LANG))}
         return a, f"Translate the document {a['file_path']} into {LANG[a['target_language']]}."
     if fn == "music_create_playlist":
         a = {"name": rng.choice(["Road trip", "Focus", "Sunday"]), "songs": rng.sample(SONGS, 3),

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-from toolace_mt.pycalls import format_python_call, format_python_calls
+from toolace_mt.pycalls import format_python_calls
 
 from ...config import RecipeError
 from ..policy import PolicyInput
@@ -172,7 +173,8 @@ class AceSuite(Suite):
                                   gold=item_gold(t), task_id=t["id"]) for t in chunk]
             for t, o in zip(chunk, policy.act(inputs)):
                 tr = {"task_id": t["id"], "category": t["category"], "trial": trial, "content": o.content,
-                      "tool_calls": o.tool_calls, "raw": o.raw, "parse_errors": o.parse_errors}
+                      "tool_calls": o.tool_calls, "raw": o.raw, "parse_errors": o.parse_errors,
+                      "prompt_tokens": o.prompt_tokens, "completion_tokens": o.completion_tokens}
                 save_trajectory(out_dir, tr)
                 out.append(tr)
             if bar:
@@ -190,9 +192,11 @@ class AceSuite(Suite):
 
         out = []
         steps = cfg.max_steps or DEFAULT_AGENT_STEPS
-        for cat, user in (("agent_multi_step", ScriptedUser()), ("agent_multi_turn", make_user(cfg.options))):
+        for cat in ("agent_multi_step", "agent_multi_turn"):
             group = [Task.from_dict(t) for t in tasks if t["category"] == cat]
             if group:
+                # multi-step has no user: the scripted user only delivers the request and stops after the reply
+                user = ScriptedUser() if cat == "agent_multi_step" else make_user(cfg.options, seed=cfg.seed + trial)
                 trs = run_episodes(policy, group, user, trial=trial, max_steps=steps, on_done=done,
                                    make_env=_agent_env, stop_tokens=(STOP, USER_STOP))
                 for tr in trs:
@@ -282,4 +286,52 @@ class AceSuite(Suite):
         if srcs == {False}:
             main["not_run"] = {c: "official agent scenarios need ACEBench's own env classes; not shipped"
                                for c in AGENT}
+        main["report_lines"] = report_lines(main)
         return main
+
+
+def report_lines(summary: dict[str, Any]) -> list[str]:
+    """Markdown: groups and overall under both scorers, and per-category compat beside corrected."""
+    c = summary["compat_acebench"]
+    pct = lambda v: "" if v is None else f"{100 * v:.2f}%"  # noqa: E731
+    lines = ["", "## ACE groups (overall = 0.2676 special + 0.578 normal + 0.1545 agent, over groups present)", "",
+             "| group | corrected | compat_acebench |", "|---|---:|---:|"]
+    for g in WEIGHTS:
+        lines.append(f"| {g} | {pct(summary['groups'].get(g))} | {pct(c['groups'].get(g))} |")
+    lines.append(f"| **overall** | **{pct(summary['overall'])}** | **{pct(c['overall'])}** |")
+    if summary.get("groups_missing"):
+        lines.append(f"\nnot run: {', '.join(summary['groups_missing'])}"
+                     + (f" ({next(iter(summary['not_run'].values()))})" if summary.get("not_run") else ""))
+    lines += ["", "| category | corrected | compat_acebench | process (corrected / compat) |", "|---|---:|---:|---:|"]
+    for cat, v in summary["categories"].items():
+        p, cp = summary["process_accuracy"].get(cat), c["process_accuracy"].get(cat)
+        proc = f"{pct(p)} / {pct(cp)}" if p is not None else ""
+        lines.append(f"| {cat} | {pct(v)} | {pct(c['categories'].get(cat))} | {proc} |")
+    return lines
+
+
+def _natural(task_id: str) -> tuple:
+    return tuple(int(x) if x.isdigit() else x for x in re.split(r"(\d+)", task_id))
+
+
+def export_official_results(run_dir: str | Path, out_dir: str | Path, model: str = "toolace_mt") -> list[Path]:
+    """Write a run's normal/special answers in ACEBench's result layout (``<out>/<model>/data_<cat>_result.json``,
+    rows ``{"id", "result"}`` in the data files' item order; the answer as pythonic call text, or the text) so
+    the official scorer can re-score them for a per-item cross-check (benchmarks.md §4.3)."""
+    from ..suites import load_trajectories
+
+    rows: dict[str, list[tuple[tuple, dict[str, Any]]]] = {}
+    for tr in load_trajectories(run_dir):
+        if tr.get("trial", 0) != 0 or tr["category"].startswith("agent"):
+            continue
+        calls = tr.get("tool_calls") or []
+        row = {"id": tr["task_id"], "result": format_python_calls(calls) if calls else (tr.get("content") or "")}
+        rows.setdefault(tr["category"], []).append((_natural(tr["task_id"]), row))
+    out = []
+    for cat, rs in sorted(rows.items()):
+        p = Path(out_dir) / model / f"data_{cat}_result.json"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for _, r in sorted(rs, key=lambda x: x[0])),
+                     encoding="utf-8")
+        out.append(p)
+    return out

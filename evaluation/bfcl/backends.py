@@ -93,8 +93,11 @@ class World:
         fn = self.methods.get(name) or self.methods.get(short)
         if fn is None:
             return f"Error during execution: name '{name.split('.')[0]}' is not defined"
+        raw_args = call.get("arguments") or {}
+        if not isinstance(raw_args, dict):
+            return f"Error during execution: arguments of {name} must be keyword arguments (an object)"
         # a copy: envs keep argument objects in their state, and the caller's call must stay as it was
-        args = copy.deepcopy(dict(call.get("arguments") or {}))
+        args = copy.deepcopy(dict(raw_args))
         pos = list(args.pop("_args", []) or []) + copy.deepcopy(list(call.get("_args") or []))
         try:
             return self.run(short, fn, pos, args)

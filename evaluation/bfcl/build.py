@@ -50,6 +50,15 @@ def task_seed(seed: int, category: str, index: int) -> int:
     return int(hashlib.sha256(f"{seed}:{category}:{index}".encode()).hexdigest()[:12], 16)
 
 
+def _has_distractors(cls: type) -> bool:
+    """Whether the domain implements `Env.add_distractors` (the base raises NotImplementedError)."""
+    from toolace_mt.envs import Env
+
+    fn = getattr(cls, "add_distractors", None)
+    base = getattr(Env, "add_distractors", None)
+    return fn is not None and getattr(fn, "__func__", fn) is not getattr(base, "__func__", None)
+
+
 def _fill_args(env, spec, rng: random.Random, phrase: str) -> Optional[dict[str, Any]]:
     """Arguments for every required parameter and every parameter the phrase mentions, or None."""
     props = spec.parameters.get("properties", {})
@@ -108,10 +117,9 @@ def _build_one(category: str, seed: int, env_classes: dict[str, type], n_distrac
     states = {d: env_classes[d].sample_state(random.Random(rng.randrange(2**31))) for d in chosen}
     if category == "long_context":
         for d in chosen:
-            fn = getattr(env_classes[d], "add_distractors", None)
-            if fn is None:
+            if not _has_distractors(env_classes[d]):
                 raise CannotBuild(f"domain {d} has no add_distractors")
-            new = fn(states[d], random.Random(rng.randrange(2**31)), n_distractors)
+            new = env_classes[d].add_distractors(states[d], random.Random(rng.randrange(2**31)), n_distractors)
             states[d] = new if new is not None else states[d]
     envs = {d: env_classes[d](state=states[d]) for d in chosen}
     n_turns = rng.randint(2, 4)
@@ -196,7 +204,7 @@ def build_task_set(out: Path, per_category: int = 50, seed: int = 0, domains: Op
     for cat in categories or CATEGORIES:
         pool = envs
         if cat == "long_context":
-            pool = {d: c for d, c in envs.items() if hasattr(c, "add_distractors")}
+            pool = {d: c for d, c in envs.items() if _has_distractors(c)}
             missing = sorted(set(envs) - set(pool))
             if missing:
                 skipped.append({"category": cat, "reason": f"domains without add_distractors: {missing}"})

@@ -25,6 +25,14 @@ from .checker import check_entry, decode_turns
 _counter = [0]
 
 
+def _call_text(c: dict[str, Any]) -> str:
+    """A call as the official decoder would write it; malformed calls become a call to a missing function."""
+    args = c.get("arguments")
+    if not isinstance(c.get("name"), str) or not (args is None or isinstance(args, dict)):
+        return "malformed_call()"
+    return format_python_call(c["name"], args or {})
+
+
 def official_verdict(task: dict[str, Any], turns: list[list[dict[str, Any]]]) -> dict[str, Any]:
     """The official checker's verdict on our trajectory turns: {"valid", "error_type"}."""
     from . import official
@@ -36,7 +44,7 @@ def official_verdict(task: dict[str, Any], turns: list[list[dict[str, Any]]]) ->
     gts = task["ground_truth"]
     if len(turns) != len(gts):  # the official runner's rule, applied before its checker
         return {"valid": False, "error_type": "multi_turn:force_terminated"}
-    decoded = [[[format_python_call(c["name"], c.get("arguments") or {}) for c in st["tool_calls"]]
+    decoded = [[[_call_text(c) for c in st["tool_calls"]]
                 for st in turn if st.get("tool_calls")] for turn in turns]
     _counter[0] += 1
     name = f"toolacexchk{_counter[0]}"

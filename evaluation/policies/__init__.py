@@ -40,7 +40,9 @@ class PolicyConfig:
     * ``system_prompt``: optional system message prepended when the conversation has none;
     * ``base_url``, ``api_key_env``: for openai; ``dtype``, ``device``: for transformers;
     * ``name``: label in reports (defaults to kind[:model]);
-    * ``extra``: backend-specific keys passed through.
+    * ``extra``: backend-specific keys passed through (transformers: ``prompted_tools: true`` puts the tools
+      in a system prompt instead of the chat template; openai/vllm: ``backend`` picks another registered
+      `toolace_mt.llm` backend, the rest goes to it).
     """
 
     kind: Literal["oracle", "null", "transformers", "openai", "vllm"] = "oracle"

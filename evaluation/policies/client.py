@@ -2,7 +2,9 @@
 
 With ``tool_call_format: native`` the tools go to the server's tool-call API and its parsed calls are used;
 otherwise the tools are described in a system prompt and the text is parsed with `toolace_mt.llm.toolparse`.
-One `chat` call per batch, so a vLLM backend gets the whole batch at once.
+One `chat` call per batch, so a vLLM backend gets the whole batch at once. ``policy.extra.backend`` routes
+the policy to another registered `toolace_mt.llm` backend (``scripted`` in tests); other ``extra`` keys go
+to the backend.
 """
 from __future__ import annotations
 
@@ -20,9 +22,12 @@ class ClientPolicy:
         self.cfg = cfg
         self.name = cfg.label
         self.native = cfg.tool_call_format == "native"
-        self.client = make_client(LLMConfig(backend=cfg.kind, model=cfg.model, base_url=cfg.base_url,
+        extra = dict(cfg.extra)
+        backend = extra.pop("backend", cfg.kind)  # e.g. "scripted" in tests; default: the policy kind
+        self.client = make_client(LLMConfig(backend=backend, model=cfg.model, base_url=cfg.base_url,
                                             api_key_env=cfg.api_key_env, temperature=cfg.temperature,
-                                            max_tokens=cfg.max_new_tokens, extra=dict(cfg.extra)))
+                                            max_tokens=cfg.max_new_tokens, adapter=cfg.adapter, dtype=cfg.dtype,
+                                            device=cfg.device, batch_size=cfg.batch_size, extra=extra))
 
     def request(self, inp: PolicyInput):
         from toolace_mt.llm.types import ChatRequest, SamplingParams

@@ -38,6 +38,8 @@ class Episode:
     termination: Optional[str] = None
     parse_errors: list[str] = field(default_factory=list)
     waiting_user: bool = True
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
     @property
     def turn(self) -> int:
@@ -56,7 +58,8 @@ class Episode:
         return {"task_id": self.task.task_id, "category": self.task.domain, "trial": self.trial,
                 "termination": self.termination, "steps": self.steps, "actions": self.actions,
                 "replies": self.replies, "messages": self.messages, "parse_errors": self.parse_errors,
-                "final_hash": self.env.state_hash()}
+                "final_hash": self.env.state_hash(), "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens}
 
 
 def tau_env(task: Task) -> tuple[Any, list[dict[str, Any]], str]:
@@ -72,6 +75,8 @@ def new_episode(task: Task, trial: int, make_env: Callable[[Task], tuple[Any, li
 
 def _agent_step(ep: Episode, out, max_steps: int) -> None:
     ep.parse_errors.extend(out.parse_errors or [])
+    ep.prompt_tokens += out.prompt_tokens or 0
+    ep.completion_tokens += out.completion_tokens or 0
     if out.tool_calls:
         calls = []
         for i, c in enumerate(out.tool_calls):

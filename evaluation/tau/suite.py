@@ -55,7 +55,7 @@ class TauSuite(Suite):
         return "tau-own-" + hashlib.sha256(blob).hexdigest()[:12]
 
     def run(self, policy, tasks, cfg, out_dir, trial: int = 0):
-        user = make_user(cfg.options)
+        user = make_user(cfg.options, seed=cfg.seed + trial)
         return run_episodes(policy, [Task.from_dict(t) for t in tasks], user, trial=trial,
                             max_steps=cfg.max_steps or DEFAULT_MAX_STEPS,
                             on_done=lambda tr: save_trajectory(out_dir, tr), progress=cfg.progress)
@@ -80,4 +80,5 @@ class TauSuite(Suite):
         for k in range(1, n + 1):
             out[f"pass^{k}"] = pass_hat_k(succ, n, k) if n == max(trials.values()) else \
                 mean(pass_hat_k({t: c}, trials[t], k) for t, c in succ.items())
+        out["report_lines"] = ["", "terminations: " + ", ".join(f"{k} {v}" for k, v in sorted(terms.items()))]
         return out

@@ -52,10 +52,11 @@ class ScriptedUser:
 class LLMUser:
     kind = "llm"
 
-    def __init__(self, client: Any, temperature: float = 0.0, max_tokens: int = 256):
+    def __init__(self, client: Any, temperature: float = 0.0, max_tokens: int = 256, seed: int | None = None):
         self.client = client
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.seed = seed  # differs per trial, so trials are independent samples (and distinct cache keys)
 
     def _messages(self, task: Task, transcript: list[tuple[str, str]]) -> list[dict[str, str]]:
         msgs = [{"role": "system", "content": USER_SYSTEM.format(instruction=task.instruction, stop=STOP)},
@@ -68,7 +69,8 @@ class LLMUser:
         from toolace_mt.llm.types import ChatRequest, SamplingParams
 
         reqs = [ChatRequest(messages=self._messages(t, tr), stage="tau_user", method="llm_user",
-                            sampling=SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens),
+                            sampling=SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens,
+                                                    seed=self.seed),
                             payload={"task_id": t.task_id, "turn": sum(1 for w, _ in tr if w == "user")})
                 for t, tr in states]
         outs = []
@@ -78,8 +80,9 @@ class LLMUser:
         return outs
 
 
-def make_user(options: dict[str, Any]) -> UserSim:
-    """`options.user`: scripted (default) | llm; `options.user_llm`: an `LLMConfig` dict for the llm user."""
+def make_user(options: dict[str, Any], seed: int | None = None) -> UserSim:
+    """`options.user`: scripted (default) | llm; `options.user_llm`: an `LLMConfig` dict for the llm user;
+    `seed`: the llm user's sampling seed (the suites pass recipe seed + trial)."""
     kind = options.get("user", "scripted")
     if kind == "scripted":
         return ScriptedUser()
@@ -88,5 +91,6 @@ def make_user(options: dict[str, Any]) -> UserSim:
         from toolace_mt.llm.client import LLMConfig, make_client
 
         llm_cfg = dataclass_from_dict(LLMConfig, dict(options.get("user_llm") or {}), where="options.user_llm.")
-        return LLMUser(make_client(llm_cfg), temperature=llm_cfg.temperature)
+        return LLMUser(make_client(llm_cfg), temperature=llm_cfg.temperature, max_tokens=llm_cfg.max_tokens,
+                       seed=seed)
     raise ValueError(f"options.user must be 'scripted' or 'llm', got {kind!r}")

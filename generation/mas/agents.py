@@ -252,7 +252,7 @@ def _active_request(env_cls, tools, messages) -> tuple[int, list[Request]]:
                 r.args[param] = coerce(props.get(param, {}), ans.group(2))
                 r.missing.remove(param)
                 break
-        return last, reqs
+        return prev, reqs  # calls are counted from the original request (the question made none)
     return last, []
 
 

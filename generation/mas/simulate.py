@@ -4,7 +4,7 @@ Each step looks at every dialogue still running and asks its next speaker for on
 whole history: the user agent after an assistant text (or at the start), the assistant agent after a user or
 tool message. The tool agent is the environment: the assistant's calls are executed for real at once and
 their outputs appended (no model call, as in ToolACE-MT's skeleton, so both methods pay the same for tool
-outputs). A dialogue stops when the user agent is satisfied (it answers done after an assistant reply) or
+outputs); for a schema-only tool pool (no environment) it is the LLM, one request per assistant call message. A dialogue stops when the user agent is satisfied (it answers done after an assistant reply) or
 when it hits the turn limit (a typed failure, so verification rejects it with that reason).
 
 Engines: ``rules`` calls `agents.user_turn` / `agents.assistant_turn` directly; ``llm`` renders the versioned
@@ -21,11 +21,11 @@ from typing import Any, Callable, Optional
 
 import jinja2
 
-from toolace_mt.envs import get_env
 from toolace_mt.llm.types import ChatRequest, SamplingParams
 
 from ..llm_io import CALL_SCHEMA, show_dialogue
 from ..plan import TaskPlan, derive_seed, domain_for, make_env, plan_rules
+from ..pool import is_pool, plan_pool
 from ..work import add_usage, append, assistant, call, fail, tool_msg, user
 from . import agents
 
@@ -36,6 +36,8 @@ TURN_SLACK = 8  # chosen: messages allowed beyond what the plan needs (clarifica
 
 USER_SCHEMA = {"type": "object", "required": ["done", "message"], "additionalProperties": False,
                "properties": {"done": {"type": "boolean"}, "message": {"type": "string"}}}
+TOOL_SCHEMA = {"type": "object", "required": ["outputs"], "additionalProperties": False,
+               "properties": {"outputs": {"type": "array"}}}
 ASSISTANT_SCHEMA = {"type": "object", "required": ["content", "tool_calls"], "additionalProperties": False,
                     "properties": {"content": {"type": ["string", "null"]},
                                    "tool_calls": {"type": "array", "items": CALL_SCHEMA}}}
@@ -76,7 +78,7 @@ def _request(name: str, stage: str, payload: dict[str, Any], schema: dict[str, A
 
 def user_request(d: dict[str, Any], plan: TaskPlan, llm_cfg=None) -> ChatRequest:
     """The user agent's prompt: its goal (the plan) and the conversation so far."""
-    k = agents._clarify_subtask(plan) if "clarification" in plan.injections else -1
+    k = agents._clarify_subtask(plan) if "clarification" in plan.injections and not is_pool(plan.domain) else -1
     wh = agents._withheld(plan, k) if k >= 0 else None
     withhold = {"subtask": k, "param": wh[2]} if wh else None
     payload = {"role": "user", "domain": plan.domain, "plan": plan.to_dict(), "messages": d["messages"],
@@ -93,14 +95,29 @@ def assistant_request(d: dict[str, Any], llm_cfg=None) -> ChatRequest:
                     history=show_dialogue(d["messages"]))
 
 
+def tool_request(d: dict[str, Any], llm_cfg=None) -> ChatRequest:
+    """The tool agent's prompt (schema-only pool tools, no environment): simulate the outputs of the last calls."""
+    calls = [{"name": tc["function"]["name"], "arguments": tc["function"]["arguments"]}
+             for tc in d["messages"][-1]["tool_calls"]]
+    names = {c["name"] for c in calls}
+    tools = [t for t in d["tools"] if t["function"]["name"] in names]
+    schema = json.loads(json.dumps(TOOL_SCHEMA))
+    schema["properties"]["outputs"].update(minItems=len(calls), maxItems=len(calls))
+    payload = {"role": "tool", "domain": d["meta"]["domain"], "tools": tools, "calls": calls,
+               "messages": d["messages"], "seed": _seed(d, "tool")}
+    return _request("mas_tool.jinja", "mas_tool", payload, schema, llm_cfg, tools=tools, calls=calls,
+                    history=show_dialogue(d["messages"][:-1]))
+
+
 def _seed(d: dict[str, Any], role: str) -> int:
     return derive_seed(d["id"], role, len(d["messages"]))
 
 
 # ------------------------------------------------------------------------------------------------ dialogues
 def new_dialogue(plan: TaskPlan, index: int, cfg) -> dict[str, Any]:
-    cls = get_env(plan.domain)
-    return {"id": f"mas-{cfg.seed}-{index:06d}", "tools": cls.tool_schemas(plan.tools), "messages": [],
+    from ..skeleton import Catalog
+
+    return {"id": f"mas-{cfg.seed}-{index:06d}", "tools": Catalog(plan.domain, cfg).schemas(plan.tools), "messages": [],
             "meta": {"generator": GENERATOR, "engine": cfg.engine, "index": index, "seed": plan.seed,
                      "domain": plan.domain, "plan": plan.to_dict(), "turns": [], "next_uid": 0,
                      "injections": [], "tool_updates": [], "refinement": {"steps": [], "edit_log": []},
@@ -121,7 +138,9 @@ def next_speaker(d: dict[str, Any]) -> str:
     last = msgs[-1]
     if last["role"] in ("user", "tool"):
         return "assistant"
-    return "user"  # an assistant text (calls are answered by the environment at once)
+    if last.get("tool_calls"):
+        return "tool"  # only without an environment: the LLM tool agent simulates the outputs
+    return "user"  # an assistant text
 
 
 class _Live:
@@ -129,7 +148,7 @@ class _Live:
 
     def __init__(self, d: dict[str, Any], plan: TaskPlan):
         self.d, self.plan = d, plan
-        self.env = make_env(plan)
+        self.env = None if is_pool(plan.domain) else make_env(plan)  # None: the LLM is the tool agent
         self.limit = max_messages(plan)
         self.done = False
 
@@ -165,9 +184,18 @@ class _Live:
             ids.append(f"call_{n}")
         append(d, assistant(content or None, [call(i, c["name"], c.get("arguments") or {}) for i, c in zip(ids, calls)]),
                "call", self.t)
+        if self.env is None:
+            return  # the LLM tool agent answers in the next step
         for cid, c in zip(ids, calls):  # the tool agent: the environment answers every call for real
             r = self.env.execute(c["name"], c.get("arguments") or {})
             append(d, tool_msg(cid, c["name"], r.content()), "output", self.t)
+
+    def apply_tool(self, ans: dict[str, Any]) -> None:
+        """Simulated outputs, one per call of the last assistant message."""
+        d = self.d
+        for tc, out in zip(d["messages"][-1]["tool_calls"], ans["outputs"]):
+            content = out if isinstance(out, str) else json.dumps(out, ensure_ascii=False)
+            append(d, tool_msg(tc["id"], tc["function"]["name"], content), "output", self.t)
 
     def finish(self, why: str) -> None:
         self.done = True
@@ -189,8 +217,9 @@ def _rules_answer(live: _Live, who: str) -> dict[str, Any]:
 
 def _llm_answers(lives: list[_Live], whos: list[str], client, llm_cfg) -> list[tuple[Optional[dict], Optional[dict]]]:
     """One batched chat for this step: (answer, None) or (None, failure) per dialogue."""
-    reqs = [user_request(lv.d, lv.plan, llm_cfg) if w == "user" else assistant_request(lv.d, llm_cfg)
-            for lv, w in zip(lives, whos)]
+    make = {"user": lambda lv: user_request(lv.d, lv.plan, llm_cfg), "assistant": lambda lv: assistant_request(lv.d, llm_cfg),
+            "tool": lambda lv: tool_request(lv.d, llm_cfg)}
+    reqs = [make[w](lv) for lv, w in zip(lives, whos)]
     try:
         resps = client.chat(reqs)
     except Exception as e:  # an outage or misconfiguration: fail these dialogues with the reason, keep the run
@@ -214,12 +243,13 @@ def simulate(cfg, indices: list[int], client=None, progress: Optional[Callable[[
     """Grow one dialogue per index, all of them together, one agent turn per step."""
     if cfg.engine == "llm" and client is None:
         raise ValueError("engine 'llm' needs an LLM client")
-    plans = [plan_rules(cfg, i, domain_for(cfg, i)) for i in indices]  # the SAME plans ToolACE-MT stage 1 makes
+    # the SAME plans ToolACE-MT stage 1 makes
+    plans = [plan_pool(cfg, i) if cfg.tool_pool else plan_rules(cfg, i, domain_for(cfg, i)) for i in indices]
     ds = [new_dialogue(p, i, cfg) for p, i in zip(plans, indices)]
     if cfg.engine == "llm":
         from ..skeleton import llm_describe
 
-        llm_describe(plans, client, cfg.llm, holders=ds)  # the goal's wording, as ToolACE-MT pays for it too
+        llm_describe(plans, client, cfg.llm, holders=ds, cfg=cfg)  # the goal's wording, as ToolACE-MT pays for it too
         for d, p in zip(ds, plans):
             d["meta"]["plan"] = p.to_dict()
     lives = []
@@ -244,6 +274,8 @@ def simulate(cfg, indices: list[int], client=None, progress: Optional[Callable[[
                 lv.finish("failed")
             elif w == "user":
                 lv.apply_user(ans)
+            elif w == "tool":
+                lv.apply_tool(ans)
             else:
                 lv.apply_assistant(ans)
             lv.step_done()
@@ -254,6 +286,7 @@ def simulate(cfg, indices: list[int], client=None, progress: Optional[Callable[[
         if not d["messages"]:
             d["messages"] = [user("Hi."), assistant("Hello! How can I help?")]
             d["meta"]["turns"] = [{"k": "query", "t": 0, "u": 0}, {"k": "reply", "t": 0, "u": -1}]
-        d["meta"]["final_state_hash"] = lv.env.state_hash()
+        if lv.env is not None:
+            d["meta"]["final_state_hash"] = lv.env.state_hash()
         d["meta"]["mas"]["n_messages"] = len(d["messages"])
     return ds

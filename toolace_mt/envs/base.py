@@ -24,6 +24,7 @@ import functools
 import hashlib
 import inspect
 import json
+import pickle
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Optional
@@ -75,18 +76,22 @@ class ToolSpec:
     produces: dict[str, str] = field(default_factory=dict)
     phrases: list[str] = field(default_factory=list)
     domain: str = ""
-    _schema: Optional[dict[str, Any]] = None
+    _tool: Optional[Tool] = None
 
     @property
     def schema(self) -> dict[str, Any]:
-        """OpenAI tool dict: {"type": "function", "function": {name, description, parameters}}."""
-        if self._schema is None:
-            self._schema = _derive_schema(self.func)
-        return self._schema
+        """OpenAI tool dict: {"type": "function", "function": {name, description, parameters}}.
+
+        A fresh copy: callers put it into dialogues and may change it; the cached original must stay intact.
+        """
+        return copy.deepcopy(_derive_schema(self.func))
 
     @property
     def tool(self) -> Tool:
-        return Tool.model_validate(self.schema)
+        """The validated `Tool`, built once (execute() checks arguments against it on every call)."""
+        if self._tool is None:
+            self._tool = Tool.model_validate(self.schema)
+        return self._tool
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -94,7 +99,7 @@ class ToolSpec:
 
     @property
     def required(self) -> list[str]:
-        return list(self.parameters.get("required", []))
+        return list(_derive_schema(self.func)["function"]["parameters"].get("required", []))
 
 
 def tool(*, writes: bool, consumes: Optional[dict[str, str]] = None, produces: Optional[dict[str, str]] = None,
@@ -116,6 +121,8 @@ def _fix_nullable(schema: Any) -> Any:
         out = {k: _fix_nullable(v) for k, v in schema.items() if k != "nullable"}
         if schema.get("nullable") and isinstance(out.get("type"), str):
             out["type"] = [out["type"], "null"]
+            if isinstance(out.get("enum"), list) and None not in out["enum"]:
+                out["enum"] = [*out["enum"], None]  # else `enum` alone would still reject null
         return out
     if isinstance(schema, list):
         return [_fix_nullable(x) for x in schema]
@@ -158,6 +165,12 @@ def extract(obj: Any, path: str) -> list[Any]:
     return cur
 
 
+def copy_state(state: Any) -> Any:
+    """Deep copy of a JSON-like state. pickle round trip: ~5x faster than copy.deepcopy (every write call
+    snapshots the state for rollback, and the generators execute millions of calls)."""
+    return pickle.loads(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+
+
 def unique_ids(rng: random.Random, prefix: str, n: int, lo: int, hi: int, taken: Any = ()) -> list[str]:
     """`n` distinct ids ``prefix + number`` (number in [lo, hi)) not in `taken`: seeded and collision-free."""
     taken = set(taken)
@@ -194,7 +207,7 @@ class Env:
     def __init__(self, state: Optional[dict[str, Any]] = None, seed: Optional[int] = None):
         if state is None:
             state = self.sample_state(random.Random(seed if seed is not None else 0))
-        self.state: dict[str, Any] = copy.deepcopy(state)
+        self.state: dict[str, Any] = copy_state(state)
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -223,10 +236,10 @@ class Env:
         return hashlib.sha256(canonical_json(self.state).encode()).hexdigest()
 
     def snapshot(self) -> dict[str, Any]:
-        return copy.deepcopy(self.state)
+        return copy_state(self.state)
 
     def restore(self, snap: dict[str, Any]) -> None:
-        self.state = copy.deepcopy(snap)
+        self.state = copy_state(snap)
 
     def entity_values(self, kind: str) -> list[Any]:
         path = self.ENTITIES.get(kind)

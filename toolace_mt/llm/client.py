@@ -153,9 +153,24 @@ class LLMClient:
             self.ledger.record(req, resp, retry=retry)
         return out  # type: ignore[return-value]
 
+    @staticmethod
+    def _apply_json(resp: ChatResponse, schema: dict[str, Any]) -> bool:
+        """Parse ``resp.text`` into ``resp.parsed`` or set ``resp.error``; True when usable."""
+        from .jsonparse import parse_json_answer
+
+        ans = parse_json_answer(resp.text, schema)
+        if not ans.ok:
+            resp.error = ans.failure
+            return False
+        resp.parsed = ans.value
+        if ans.repairs:
+            cut = " of an answer cut at max_tokens" if resp.finish_reason == "length" else ""
+            resp.warnings = list(resp.warnings) + [f"json repaired{cut}: {', '.join(ans.repairs)}"]
+        return True
+
     def chat(self, requests: list[ChatRequest]) -> list[ChatResponse]:
         """Answer every request, in order. See the module docstring."""
-        from .jsonparse import parse_json_answer, retry_message, schema_validator
+        from .jsonparse import retry_message, schema_validator
 
         if not requests:
             return []
@@ -169,13 +184,7 @@ class LLMClient:
         current = list(reqs)
         for i, (req, resp) in enumerate(zip(reqs, responses)):
             if req.json_schema is not None and resp.error is None:
-                ans = parse_json_answer(resp.text, req.json_schema)
-                if ans.ok:
-                    resp.parsed = ans.value
-                    if ans.repairs:
-                        resp.warnings = list(resp.warnings) + [f"json repaired: {', '.join(ans.repairs)}"]
-                else:
-                    resp.error = ans.failure
+                if not self._apply_json(resp, req.json_schema):
                     pending.append(i)
         for attempt in range(2, self.json_retries + 2):
             if not pending:
@@ -192,13 +201,7 @@ class LLMClient:
             for i, resp in zip(pending, answers):
                 resp.attempts = attempt
                 if resp.error is None:
-                    ans = parse_json_answer(resp.text, reqs[i].json_schema)
-                    if ans.ok:
-                        resp.parsed = ans.value
-                        if ans.repairs:
-                            resp.warnings = list(resp.warnings) + [f"json repaired: {', '.join(ans.repairs)}"]
-                    else:
-                        resp.error = ans.failure
+                    self._apply_json(resp, reqs[i].json_schema)
                 if resp.error is not None and resp.error.kind in ("invalid_json", "schema_mismatch"):
                     still.append(i)
                 responses[i] = resp

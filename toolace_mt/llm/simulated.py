@@ -40,9 +40,14 @@ REPLY_PRIMING = 3  # OpenAI chat format: every reply is primed with <|start|>ass
 def tokenizer() -> tuple[str, Callable[[str], int]]:
     """(name, count function). o200k_base via bpe-openai; if that is missing, a clearly named approximation."""
     try:
-        import bpe_openai
+        import warnings
 
-        enc = bpe_openai.get_encoding("o200k_base")
+        with warnings.catch_warnings():  # its data loader uses a deprecated importlib.resources call
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import bpe_openai
+
+            enc = bpe_openai.get_encoding("o200k_base")
+            enc.encode("load")  # the ranks are read on first use
         return "o200k_base (bpe-openai, GPT-4o's tokenizer)", lambda s: len(enc.encode(s or ""))
     except Exception:  # not installed / broken wheel: still count, and say it is an approximation
         import re
@@ -181,6 +186,10 @@ def _mas_assistant(payload: dict[str, Any]) -> dict[str, Any]:
     return agents.assistant_turn(payload.get("domain"), payload["tools"], payload["messages"], payload.get("seed", 0))
 
 
+def _mas_tool(payload: dict[str, Any]) -> dict[str, Any]:
+    raise Unanswerable("schema-only pool tools have no environment and no rules to simulate their outputs")
+
+
 ANSWERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "plan.jinja": _plan,
     "subtrajectory.jinja": _subtrajectory,
@@ -190,6 +199,7 @@ ANSWERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "verify.jinja": _verify,
     "mas_user.jinja": _mas_user,
     "mas_assistant.jinja": _mas_assistant,
+    "mas_tool.jinja": _mas_tool,
 }
 
 

@@ -9,7 +9,8 @@ built; the error names the extra to install. Scripts that use it need an ``if __
 guard (vLLM spawns its engine process, P10).
 
 Extra keys (``llm.extra``): ``max_model_len``, ``gpu_memory_utilization``, ``tensor_parallel_size``,
-``max_lora_rank``, ``enforce_eager``, ``chat_template`` (path), ``llm_kwargs`` (dict passed to `vllm.LLM`).
+``max_lora_rank``, ``enforce_eager``, ``chat_template`` (path), ``json_disable_whitespace`` (bool),
+``llm_kwargs`` (dict passed to `vllm.LLM`).
 """
 from __future__ import annotations
 
@@ -79,7 +80,9 @@ class VLLMBackend:
         if sp.stop:
             kw["stop"] = sp.stop
         if req.json_schema is not None:
-            kw["structured_outputs"] = self._SO(json=req.json_schema)
+            # weak models loop on whitespace under a loose schema (stack.md §5): extra.json_disable_whitespace
+            kw["structured_outputs"] = self._SO(json=req.json_schema,
+                                                disable_any_whitespace=bool(self.cfg.extra.get("json_disable_whitespace")))
         return self._vllm.SamplingParams(**kw)
 
     def generate(self, requests: list[ChatRequest]) -> list[ChatResponse]:

@@ -61,13 +61,15 @@ class AirlineEnv(TauEnv):
                 f = flights[fn]
                 day = DATES[rng.randint(0, 3)]
                 cabin = "economy" if k == 0 else rng.choice(["economy", "business"])
-                pax = [{"first_name": first, "last_name": last, "dob": f"19{rng.randint(60, 99)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"}]
+                dob = f"19{rng.randint(60, 99)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
+                pax = [{"first_name": first, "last_name": last, "dob": dob}]
                 if rng.random() < 0.5:
                     pax.append({"first_name": rng.choice(_FIRST), "last_name": last,
                                 "dob": f"19{rng.randint(60, 99)}-0{rng.randint(1, 9)}-2{rng.randint(0, 8)}"})
                 bags = rng.randint(0, 2)
                 ins = rng.random() < 0.3
-                price = f["dates"][day]["prices"][cabin] * len(pax) + BAG_PRICE * bags + INSURANCE_PRICE * len(pax) * ins
+                price = (f["dates"][day]["prices"][cabin] * len(pax) + BAG_PRICE * bags
+                         + INSURANCE_PRICE * len(pax) * ins)
                 if (ui + k) % 3 == 0:
                     f["dates"][day]["status"] = "delayed"
                 reservations[rid] = {"reservation_id": rid, "user_id": uid, "origin": f["origin"],

@@ -39,7 +39,8 @@ def build_tasks() -> list[Task]:
 
     def auth_email(u) -> Turn:
         return Turn(say=f"My email is {u['email']}.",
-                    actions=[_a("find_user_id_by_email", email=u["email"]), _a("get_user_details", user_id=u["user_id"])],
+                    actions=[_a("find_user_id_by_email", email=u["email"]),
+                             _a("get_user_details", user_id=u["user_id"])],
                     reply=f"Thank you {u['name']['first_name']}, I found your account. Which order is it about?")
 
     def auth_zip(u) -> Turn:

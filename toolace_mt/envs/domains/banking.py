@@ -28,7 +28,8 @@ class BankingEnv(Env):
         "memo": ["rent share", "dinner split", "birthday gift", "utility bill", "savings top-up"],
         "nickname": ["Landlord", "Mom", "Gym", "Electric Co", "Roommate"],
         "iban": ["DE89370400440532013000", "FR1420041010050500013M02606", "GB29NWBK60161331926819"],
-        "limit": [500.0, 1000.0, 2500.0],
+        "limit": [3, 5, 10],
+        "action": ["freeze", "unfreeze"],
     }
 
     LONG_CONTEXT_KEYS = ["transactions", "payees"]

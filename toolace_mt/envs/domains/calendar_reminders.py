@@ -45,6 +45,7 @@ class CalendarRemindersEnv(Env):
         "email": ["dana@example.com", "li.wei@example.org", "sam@example.net"],
         "text": ["Call the bank", "Order printer ink", "Book haircut", "Send invoice to client"],
         "due_date": _DATES,
+        "include_done": [True, False],
     }
     LONG_CONTEXT_KEYS = ["events", "reminders"]
 

@@ -34,6 +34,7 @@ class FoodDeliveryEnv(Env):
         "address": _ADDRESSES,
         "tip": [0.0, 2.0, 3.5, 5.0],
         "stars": [3, 4, 5],
+        "open_now": [True, False],
         "note": ["no onions please", "extra spicy", "ring the bell twice"],
     }
     LONG_CONTEXT_KEYS = ["orders"]
@@ -60,8 +61,13 @@ class FoodDeliveryEnv(Env):
                    "items": [{"item_id": it["item_id"], "name": it["name"], "quantity": 1, "price": it["price"]}],
                    "total": round(it["price"] + r["delivery_fee"], 2), "status": "preparing", "address": _ADDRESSES[0],
                    "rating": None}]
-        return {"restaurants": restaurants, "cart": {"restaurant_id": None, "items": []}, "orders": orders,
-                "next_id": 1}
+        cart: dict[str, Any] = {"restaurant_id": None, "items": []}
+        if rng.random() < 0.5:  # chosen: half the sessions start with a half-filled cart left from browsing
+            r2 = rng.choice([x for x in restaurants if x["open"]])
+            cart = {"restaurant_id": r2["restaurant_id"],
+                    "items": [{"item_id": m["item_id"], "name": m["name"], "quantity": rng.randint(1, 2),
+                               "price": m["price"]} for m in rng.sample(r2["menu"], 2)]}
+        return {"restaurants": restaurants, "cart": cart, "orders": orders, "next_id": 1}
 
     @classmethod
     def add_distractors(cls, state: dict[str, Any], rng: random.Random, n: int) -> dict[str, Any]:

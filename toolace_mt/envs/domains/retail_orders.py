@@ -29,6 +29,7 @@ class RetailOrdersEnv(Env):
         "address": _ADDRESSES,
         "reason": ["arrived damaged", "wrong size", "no longer needed", "not as described"],
         "max_price": [50.0, 100.0, 250.0],
+        "status": ["processing", "shipped", "delivered"],
     }
     LONG_CONTEXT_KEYS = ["orders", "products"]
 

@@ -32,7 +32,7 @@ class SupportTicketsEnv(Env):
         "resolution": ["Reset the account and confirmed login works.", "Issued the refund.",
                        "Fixed in release 2.4.1."],
         "status": ["open", "pending", "closed"],
-        "query": ["login", "refund", "invoice", "crash", "password"],
+        "query": ["log in", "refund", "invoice", "crash", "password", "account"],
     }
     LONG_CONTEXT_KEYS = ["tickets"]
 

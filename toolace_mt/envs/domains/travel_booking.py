@@ -31,6 +31,7 @@ class TravelBookingEnv(Env):
         "guest_name": ["Maria Lopez", "John Carter", "Aiko Mori", "Samir Nasser"],
         "seat_class": ["economy", "business"],
         "max_price": [400.0, 800.0, 1500.0],
+        "min_stars": [3, 4],
     }
     LONG_CONTEXT_KEYS = ["flights", "hotels"]
 
@@ -60,8 +61,11 @@ class TravelBookingEnv(Env):
         f = rng.choice(flights)
         fb = [{"booking_id": "FB1001", "flight_id": f["flight_id"], "passenger_name": "Alex Kim",
                "seat_class": "economy", "price": f["price"]["economy"], "status": "confirmed"}]
+        h = rng.choice(hotels)
+        hb = [{"booking_id": "HB1001", "hotel_id": h["hotel_id"], "guest_name": "Alex Kim", "check_in": _DATES[0],
+               "nights": 2, "total": round(h["price_per_night"] * 2, 2), "status": "confirmed"}]
         return {"airports": airports, "flights": flights, "hotels": hotels, "flight_bookings": fb,
-                "hotel_bookings": [], "next_id": 1}
+                "hotel_bookings": hb, "next_id": 1}
 
     @classmethod
     def add_distractors(cls, state: dict[str, Any], rng: random.Random, n: int) -> dict[str, Any]:

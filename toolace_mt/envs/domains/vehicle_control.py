@@ -27,6 +27,7 @@ class VehicleControlEnv(Env):
         "fuel_type": ["regular", "premium", "diesel"],
         "liters": [10.0, 20.0, 30.0],
         "max_km": [5.0, 10.0, 25.0],
+        "ac": [True, False],
     }
     LONG_CONTEXT_KEYS = ["trip_log"]
 
@@ -157,6 +158,25 @@ class VehicleControlEnv(Env):
         hits = sorted((dict(s) for s in self.state["stations"] if fuel_type in s["fuel_types"]
                        and (max_km is None or s["distance_km"] <= max_km)), key=lambda s: s["distance_km"])
         return {"stations": hits}
+
+    @tool(writes=False, produces={"station_id": "station_id"}, consumes={"station_id": "station_id"},
+          phrases=["Tell me about station {station_id}.", "What does {station_id} charge, and how far is it?"])
+    def get_station_details(self, station_id: str) -> dict:
+        """Get a gas station's brand, distance, fuels and price.
+
+        Args:
+            station_id: The station's id, e.g. ST123.
+        """
+        for s in self.state["stations"]:
+            if s["station_id"] == station_id:
+                return dict(s, fuel_types=list(s["fuel_types"]))
+        raise ToolFailure("not_found", f"no station with id {station_id}")
+
+    @tool(writes=False, produces={"destination": "places[]"},
+          phrases=["Which places have I saved?", "Show my saved destinations."])
+    def list_saved_places(self) -> dict:
+        """List the saved navigation destinations."""
+        return {"places": list(self.state["places"])}
 
     @tool(writes=True, consumes={"destination": "destination"},
           phrases=["Navigate to {destination}.", "Take me to {destination}."])

@@ -1,0 +1,129 @@
+"""Reading and writing dialogues: JSONL, Hugging Face datasets (no struct merging), ShareGPT/ToolACE import."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from toolace_mt.io import (from_hf_dataset, from_sharegpt, load_dataset_dialogues, read_dialogues, save_dataset,
+                           to_hf_dataset, write_dialogues)
+from toolace_mt.schema import Dialogue, validate_dialogue
+
+TOOLS = [
+    {"type": "function", "function": {"name": "f", "description": "F.", "parameters": {
+        "type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}}},
+    {"type": "function", "function": {"name": "g", "description": "G.", "parameters": {
+        "type": "object", "properties": {"b": {"type": "array", "items": {"type": "integer"}},
+                                         "c": {"type": "object"}}}}},
+]
+
+
+def _dialogue(i: int, name: str, args: dict) -> Dialogue:
+    return Dialogue.model_validate({
+        "id": f"d{i}", "tools": [TOOLS[0]] if name == "f" else TOOLS, "meta": {"n": i, "tags": ["x"] * i},
+        "messages": [
+            {"role": "user", "content": f"request {i}"},
+            {"role": "assistant", "content": None,
+             "tool_calls": [{"id": "c1", "type": "function", "function": {"name": name, "arguments": args}}]},
+            {"role": "tool", "tool_call_id": "c1", "name": name, "content": json.dumps({"ok": True})},
+            {"role": "assistant", "content": "done"}]})
+
+
+@pytest.fixture
+def dialogues():
+    # heterogeneous argument dicts: struct merging would add b/c keys (as null) to f's call and vice versa
+    return [_dialogue(0, "f", {"a": 1}), _dialogue(1, "g", {"b": [1, 2], "c": {"x": "y", "n": 3}}),
+            _dialogue(2, "g", {"c": {"deep": {"z": [True]}}})]
+
+
+def test_jsonl_round_trip(tmp_path, dialogues):
+    p = tmp_path / "d.jsonl"
+    assert write_dialogues(p, dialogues) == 3
+    back = read_dialogues(p)
+    assert [d.to_dict() for d in back] == [d.to_dict() for d in dialogues]
+    assert all(validate_dialogue(d) == [] for d in back)
+
+
+def test_jsonl_bad_line_names_file_and_line(tmp_path):
+    p = tmp_path / "bad.jsonl"
+    p.write_text('{"id": "a", "messages": []}\n{not json\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:2"):
+        read_dialogues(p)
+
+
+def test_hf_dataset_keeps_heterogeneous_arguments(dialogues):
+    ds = to_hf_dataset(dialogues)
+    assert set(ds.column_names) >= {"id", "messages", "tools"}
+    assert isinstance(ds[0]["tools"], str)  # TRL reads a JSON string column
+    back = from_hf_dataset(ds)
+    assert [d.to_dict() for d in back] == [d.to_dict() for d in dialogues]
+    assert back[0].messages[1].tool_calls[0].arguments == {"a": 1}  # no b=None, c=None merged in
+    assert back[2].messages[1].tool_calls[0].arguments == {"c": {"deep": {"z": [True]}}}
+
+
+def test_save_and_load_dataset_jsonl_and_parquet(tmp_path, dialogues):
+    paths = save_dataset(dialogues, tmp_path / "out")
+    assert "parquet" in paths, paths
+    for p in (tmp_path / "out", paths["jsonl"], paths["parquet"]):
+        back = load_dataset_dialogues(p)
+        assert [d.to_dict() for d in back] == [d.to_dict() for d in dialogues], p
+
+
+SYSTEM = ("You are an expert in composing functions. Here is a list of functions in JSON format:\n"
+          + json.dumps([{"name": "get_weather", "description": "Weather of a city.",
+                         "parameters": {"type": "dict", "properties": {"city": {"type": "string"},
+                                                                       "days": {"type": "integer"}},
+                                        "required": ["city"]}},
+                        {"name": "convert", "description": "Convert currency.",
+                         "parameters": {"type": "dict", "properties": {"amount": {"type": "float"},
+                                                                       "to": {"type": "string"}},
+                                        "required": ["amount", "to"]}}]))
+
+
+def test_sharegpt_pythonic_calls_and_outputs_validate():
+    row = {"id": "tace1", "system": SYSTEM, "conversations": [
+        {"from": "user", "value": "Weather in Paris for 3 days, and 20 EUR in USD?"},
+        {"from": "assistant", "value": "[get_weather(city='Paris', days=3), convert(amount=20.0, to='USD')]"},
+        {"from": "tool", "value": json.dumps([{"temp": 18}, {"result": 21.7}])},
+        {"from": "assistant", "value": "It's 18°C; 20 EUR is 21.7 USD."}]}
+    d = from_sharegpt(row)
+    assert validate_dialogue(d) == [], [str(p) for p in validate_dialogue(d)]
+    calls = d.messages[2].tool_calls
+    assert [(c.name, c.arguments) for c in calls] == [("get_weather", {"city": "Paris", "days": 3}),
+                                                       ("convert", {"amount": 20.0, "to": "USD"})]
+    tool_msgs = [m for m in d.messages if m.role == "tool"]
+    assert [json.loads(m.content) for m in tool_msgs] == [{"temp": 18}, {"result": 21.7}]
+    assert [m.tool_call_id for m in tool_msgs] == [c.id for c in calls]
+    # BFCL types (dict, float) became JSON Schema
+    assert d.tools[1].function.parameters["properties"]["amount"]["type"] == "number"
+
+
+def test_sharegpt_json_calls_and_tools_field_validate():
+    row = {"tools": json.dumps(TOOLS), "conversations": [
+        {"from": "human", "value": "call f"},
+        {"from": "gpt", "value": json.dumps({"name": "f", "arguments": {"a": 5}})},
+        {"from": "observation", "value": "{\"ok\": true}"},
+        {"from": "gpt", "value": "f said ok"},
+        {"from": "human", "value": "and g"},
+        {"from": "gpt", "value": json.dumps([{"name": "g", "parameters": {"b": [1]}}])},
+        {"from": "function", "value": "[]"},
+        {"from": "gpt", "value": "g done"}]}
+    d = from_sharegpt(row, id_="x")
+    assert d.id == "x" and validate_dialogue(d) == [], [str(p) for p in validate_dialogue(d)]
+    assert d.messages[1].tool_calls[0].arguments == {"a": 5}
+    assert d.messages[5].tool_calls[0].arguments == {"b": [1]}
+
+
+def test_sharegpt_errors_are_clear():
+    with pytest.raises(ValueError, match="unknown ShareGPT role"):
+        from_sharegpt({"conversations": [{"from": "narrator", "value": "x"}]})
+    with pytest.raises(ValueError, match="no pending call"):
+        from_sharegpt({"conversations": [{"from": "user", "value": "x"}, {"from": "tool", "value": "{}"}]})
+
+
+def test_read_dialogues_imports_sharegpt_rows(tmp_path):
+    p = tmp_path / "sg.jsonl"
+    p.write_text(json.dumps({"id": "s", "tools": TOOLS, "conversations": [
+        {"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]}) + "\n")
+    (d,) = read_dialogues(p)
+    assert d.id == "s" and validate_dialogue(d) == []
