@@ -42,13 +42,15 @@ def stage3(ds: list[dict[str, Any]], cfg, client=None) -> list[dict[str, Any]]:
 
 def finalize(d: dict[str, Any]) -> None:
     """Positions for the record: injection turns and edited turns as message indices of the final dialogue."""
-    where = {tg["u"]: i for i, tg in enumerate(d["meta"]["turns"])}
-    for r in d["meta"]["injections"]:
+    meta = d.setdefault("meta", {})  # tolerant: MAS dialogues (same stage 3) carry no turns/refinement
+    where = {tg["u"]: i for i, tg in enumerate(meta.get("turns") or [])}
+    for r in meta.get("injections") or []:
         r["positions"] = [where.get(u) for u in r.get("uids", [])]
-    ref = d["meta"]["refinement"]
-    ref["edited_positions"] = sorted(where[u] for u in ref["edit_log"] if u in where)
-    ref.pop("weights", None)
-    d["meta"]["injection_types"] = [r["type"] for r in d["meta"]["injections"]]
+    ref = meta.get("refinement")
+    if isinstance(ref, dict):
+        ref["edited_positions"] = sorted(where[u] for u in ref.get("edit_log", []) if u in where)
+        ref.pop("weights", None)
+    meta["injection_types"] = [r["type"] for r in meta.get("injections") or []]
 
 
 def run_batch(cfg, indices: list[int], client=None, stages: Optional[dict] = None) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ def tool_info(cls: type[Env], name: str) -> tuple[dict[str, Any], tuple[str, ...
     spec = cls.tool_specs()[name]
     fdef = spec.schema["function"]
     params = fdef.get("parameters", {})
-    desc = fdef.get("description", "").strip().split("\n")[0].rstrip(".")
+    desc = fdef.get("description", "").strip().split("\n")[0].split(". ")[0].rstrip(".")  # first sentence
     return params, tuple(params.get("required", [])), desc
 
 

@@ -139,6 +139,10 @@ def run_pass(ds: list[dict], active: list[bool], rngs: list[random.Random], cfg,
             fail(d, "refine", "bad_fill", f"fills for masks {sorted(f['mask'] for f in val['fills'])}, expected "
                                           f"{list(range(len(idx)))}")
             continue
+        old_s, new_s = score(d), score(_with(d, fills))
+        if new_s < old_s:  # chosen: a refill that breaks a rule check is refused without spending a judge call
+            _accept(d, fills, False, "rules", f"rule score dropped {old_s} -> {new_s}", step)
+            continue
         judged.append((d, fills, step))
     jreqs = []
     for d, fills, step in judged:

@@ -72,7 +72,8 @@ def render_query(env_cls: type[Env], steps: list[list[CallPlan]], rng: random.Ra
             sent = render_call_request(env_cls, cp, rng, withhold=w)
             conn = rng.choice(CONNECTORS) if parts else rng.choice(OPENERS)
             if conn and sent:
-                sent = conn + (sent[:1].lower() + sent[1:] if conn.strip() and not conn.endswith(". ") else sent)
+                mid_sentence = conn.rstrip()[-1:].isalpha() or conn.rstrip().endswith(",")
+                sent = conn + (sent[:1].lower() + sent[1:] if mid_sentence else sent)
             parts.append(sent)
     return " ".join(parts)
 
@@ -85,14 +86,14 @@ def _brief(output: Any, limit: int = 3) -> str:
         bits = []
         for k, v in output.items():
             if isinstance(v, list):
-                bits.append(f"{len(v)} {words(k)}")
+                bits.append(f"{words(k)}: {len(v)} item{'s' if len(v) != 1 else ''}")
             elif isinstance(v, (str, int, float, bool)):
                 bits.append(f"{words(k)} {fmt_value(v)}")
             if len(bits) >= limit:
                 break
         return ", ".join(bits) if bits else "done"
     if isinstance(output, list):
-        return f"{len(output)} results"
+        return f"{len(output)} item{'s' if len(output) != 1 else ''}"
     return fmt_value(output)
 
 

@@ -2,7 +2,6 @@
 data dependencies really hold, schemas and phrases are well formed."""
 from __future__ import annotations
 
-import itertools
 import json
 import random
 import string
@@ -216,6 +215,30 @@ def test_write_changes_hash_read_does_not(domain, name):
         res = env.execute(name, r.arguments)
         if res.ok and not spec.writes:
             assert env.state_hash() == h0
+
+
+def _scramble(obj):
+    """Mutate every dict and list inside a tool output in place."""
+    if isinstance(obj, dict):
+        for v in list(obj.values()):
+            _scramble(v)
+        obj.clear()
+        obj["scrambled"] = True
+    elif isinstance(obj, list):
+        for v in obj:
+            _scramble(v)
+        obj.append("scrambled")
+
+
+@pytest.mark.parametrize("domain", sorted(ENVS))
+def test_outputs_do_not_alias_state(domain):
+    """Callers (generators, injectors) may edit a tool output; that must never reach into the env state."""
+    cls = ENVS[domain]
+    for name in cls.tool_specs():
+        env, r = succeed(cls, name)
+        h = env.state_hash()
+        _scramble(r.output)
+        assert env.state_hash() == h, f"{name}: its output shares objects with the state"
 
 
 def test_unknown_tool_and_non_dict_arguments():

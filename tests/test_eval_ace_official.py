@@ -110,19 +110,25 @@ def test_export_in_the_official_result_layout_keeps_item_order_and_verdicts(tmp_
 
 
 def test_mapped_schemas_are_valid_json_schema_and_hold_the_ground_truth():
+    import json
+
     import jsonschema
 
     from toolace_mt.evaluation.ace.checker import gt_function_name
     from toolace_mt.evaluation.ace.schema_map import to_tool
 
     n = bad = 0
+    checked = set()
     for t in load_official(DATA, NORMAL):
         params = {f["name"]: to_tool(f)["function"]["parameters"] for f in t["functions"]}
         for s in params.values():
-            jsonschema.Draft202012Validator.check_schema(s)
+            key = json.dumps(s, sort_keys=True)
+            if key not in checked:  # Draft 7's meta-schema is much faster to check against than 2020-12's
+                jsonschema.Draft7Validator.check_schema(s)
+                checked.add(key)
         alt = t["ground_truth"][0] if isinstance(t["ground_truth"], list) else t["ground_truth"]
         for k, v in alt.items():
             n += 1
-            bad += not jsonschema.Draft202012Validator(params[gt_function_name(k, set(params))]).is_valid(v)
+            bad += not jsonschema.Draft7Validator(params[gt_function_name(k, set(params))]).is_valid(v)
     # 11 of 1008 ground-truth calls break their own docs (enum/pattern/required slips in the data)
     assert n == 1008 and bad <= 11

@@ -229,3 +229,17 @@ def test_schema_only_pool_with_simulated_outputs(tmp_path):
         assert outs and all(o["ok"] for o in outs)
         assert d["meta"]["injection_types"] == ["non_function_call"]
         assert d["meta"]["injections_skipped"][0]["reason"] == "needs an executable environment"
+
+
+def test_refill_that_breaks_grounding_is_refused_before_the_judge():
+    def lossy(req):
+        if req.payload["prompt"] == "refill.jinja":
+            return {"fills": [{"mask": m["mask"], "content": "Okay."} for m in req.payload["masked"]]}
+        return good_answer(req)
+
+    rec = Recorder(lossy)
+    ds = run_batch(cfg_of(injections=[0, 0], refinement_steps=3), list(range(N)), client=rec.client())
+    steps = [s for d in ds for s in d["meta"]["refinement"]["steps"]]
+    assert any(s["judge"] == "rules" and not s["accepted"] for s in steps)
+    for d in ds:  # whatever the judge accepted kept every value grounded
+        assert d["meta"]["verification"]["passed"], d["meta"]["verification"]["reasons"]

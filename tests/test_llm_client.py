@@ -168,12 +168,16 @@ def test_simulated_backend_hook():
     from toolace_mt.llm import client as client_mod
 
     assert client_mod._LAZY_BACKENDS["simulated"] == "toolace_mt.llm.simulated"
+    before = client_mod._BACKENDS.get("simulated")
     register_backend("simulated", lambda cfg: ScriptedBackend(lambda r: json.dumps(r.payload), model="sim"))
     try:
         r = make_client(LLMConfig(backend="simulated")).chat([_req("x", payload={"say": "hi"})])[0]
         assert json.loads(r.text) == {"say": "hi"}
-    finally:
-        client_mod._BACKENDS.pop("simulated", None)
+    finally:  # put back whatever the real simulated module registered, for the tests that run after this one
+        if before is None:
+            client_mod._BACKENDS.pop("simulated", None)
+        else:
+            client_mod._BACKENDS["simulated"] = before
 
 
 def test_import_is_cheap():

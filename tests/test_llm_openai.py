@@ -45,6 +45,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(400, {"error": {"message": "bad request"}})
         if scenario == "slow":
             time.sleep(1.5)
+        if scenario == "conc":
+            with srv.lock:
+                srv.inflight += 1
+                srv.max_inflight = max(srv.max_inflight, srv.inflight)
+            time.sleep(0.05)
+            with srv.lock:
+                srv.inflight -= 1
         if scenario == "nonjson":
             return self._send(200, b"<html>gateway says hello</html>", ctype="text/html")
         if scenario == "notcompletion":
@@ -70,6 +77,7 @@ def server():
     srv.daemon_threads = True
     srv.lock = threading.Lock()
     srv.requests, srv.counts = [], {}
+    srv.inflight = srv.max_inflight = 0
     th = threading.Thread(target=srv.serve_forever, daemon=True)
     th.start()
     yield srv
@@ -177,3 +185,10 @@ def test_sampling_overrides_reach_server(server, monkeypatch):
     assert by_text["a"]["temperature"] == 0.7
     assert by_text["b"]["temperature"] == 0.0 and by_text["b"]["max_tokens"] == 5 and by_text["b"]["seed"] == 3
     assert by_text["b"]["stop"] == ["\n"]
+
+
+def test_concurrency_is_bounded(server, monkeypatch):
+    c = _client(server, monkeypatch, max_concurrency=3)
+    out = c.chat([_req(f"conc: {i}") for i in range(12)])
+    assert all(r.ok for r in out) and [r.text for r in out] == [f"echo conc: {i}" for i in range(12)]
+    assert 2 <= server.max_inflight <= 3  # parallel, but never more than max_concurrency in flight

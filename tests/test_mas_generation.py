@@ -66,7 +66,7 @@ def test_rules_dialogues_are_grown_from_the_toolace_mt_plans_and_verified(rules_
             assert d["meta"]["mas"]["stop"] == "satisfied"
             plan = TaskPlan.from_dict(d["meta"]["plan"])
             requests = [m for m in d["messages"] if m["role"] == "user"
-                        and not agents.CLARIFY_A_RE.match(m["content"].strip())]
+                        and not agents.CLARIFY_A_RE.match(m["content"].strip()) and m["content"] not in agents.SMALLTALK]
             assert len(requests) == len(plan.subtasks)  # one subtask revealed per user request
             assert d["messages"][-1]["role"] == "assistant" and d["messages"][-1]["content"]
         else:
@@ -89,6 +89,17 @@ def test_clarification_is_realised_by_the_user_withholding_a_value():
                 nxt = next(x for x in d["messages"][k + 2:] if x.get("tool_calls"))
                 assert any(value in json.dumps(tc["function"]["arguments"]) for tc in nxt["tool_calls"])
     assert asked >= 3
+
+
+def test_small_talk_is_realised_by_the_user_when_planned():
+    cfg = _cfg(injection_types=["non_function_call"], injections=[1, 1], domains=["banking"], subtasks=[2, 3])
+    for d in mas.run_batch(cfg, list(range(4))):
+        said = [m["content"] for m in d["messages"] if m["role"] == "user"]
+        assert sum(u in agents.SMALLTALK for u in said) == 1
+        k = next(i for i, m in enumerate(d["messages"]) if m["role"] == "user" and m["content"] in agents.SMALLTALK)
+        reply = d["messages"][k + 1]
+        assert reply["role"] == "assistant" and reply["content"] and not reply.get("tool_calls")
+        assert d["meta"]["verification"]["passed"], d["meta"]["verification"]["reasons"]
 
 
 def test_llm_engine_on_simulated_backend_matches_rules_and_is_labelled(rules_batch, llm_batch):

@@ -125,14 +125,17 @@ class TrainConfig:
                 continue  # produced by an earlier stage of the pipeline (generate), not there yet
             if not (p.is_file() or (p / "train.jsonl").is_file()):
                 raise RecipeError(f"datasets: {p} is neither a file nor a directory holding train.jsonl")
-        build_sft_config(self, "/tmp/toolace-mt-validate")
+        import tempfile
+
+        build_sft_config(self, Path(tempfile.gettempdir()) / "toolace-mt-validate")
 
     def sft_kwargs(self, output_dir: str | Path) -> dict[str, Any]:
         import torch
 
         cuda = torch.cuda.is_available()
         kw: dict[str, Any] = {
-            "bf16": bool(cuda and torch.cuda.is_bf16_supported()),  # P3: the TRL default True fails on CPU
+            # P3: the TRL default True fails on CPU; a recipe asking for fp16 gets no bf16 next to it
+            "bf16": bool(cuda and torch.cuda.is_bf16_supported() and not self.sft.get("fp16")),
             "packing": False,  # chosen: 2x slower on CPU (P8); worth it on GPU only with flash-attn varlen
             "report_to": "none",
             "assistant_only_loss": True,  # loss on assistant tokens only (issue 6)

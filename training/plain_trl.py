@@ -27,10 +27,13 @@ def main(spec_path: str) -> int:
     args = SFTConfig(**spec["sft"])
     peft = LoraConfig(**spec["lora"]) if spec.get("lora") else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft)
+    cpu0 = time.process_time()
     res = trainer.train()
+    cpu = time.process_time() - cpu0
     tokens = int(trainer.state.num_input_tokens_seen or 0)
     rt = float(res.metrics["train_runtime"])
     print(json.dumps({"tokens_seen": tokens, "train_runtime_s": rt, "tokens_per_s": tokens / rt,
+                      "train_cpu_s": cpu, "tokens_per_cpu_s": tokens / cpu,
                       "steps": trainer.state.global_step, "wall_time_s": time.time() - t0}))
     return 0
 

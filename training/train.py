@@ -181,7 +181,9 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
     if last:
         state = json.loads((Path(last) / "trainer_state.json").read_text())
         tokens_before = int(state.get("num_input_tokens_seen") or 0)
+    cpu0 = time.process_time()
     result = trainer.train(resume_from_checkpoint=last)
+    train_cpu = time.process_time() - cpu0  # CPU seconds: steadier than wall time on a shared machine
 
     # ---- outputs (save_model gathers sharded weights on every rank; the rest is written by rank 0 only)
     final_dir = out / ("adapter" if cfg.lora.use_peft else "model")
@@ -212,6 +214,8 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
         "train_loss_first": l0, "train_loss_last": l1, "token_accuracy_first": a0, "token_accuracy_last": a1,
         "train_runtime_s": round(runtime, 3), "wall_time_s": round(time.time() - t0, 3),
         "tokens_per_s": round((tokens - tokens_before) / runtime, 1) if runtime > 0 else None,
+        "train_cpu_s": round(train_cpu, 3),
+        "tokens_per_cpu_s": round((tokens - tokens_before) / train_cpu, 1) if train_cpu > 0 else None,
         "trainable_params": int(trainable), "total_params": int(total),
         "rows_truncated": data["report"]["rows_truncated"],
         "rows_dropped_by_max_length": data["report"]["rows_dropped_by_max_length"],

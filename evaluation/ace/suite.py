@@ -33,7 +33,7 @@ from ..tau.users import STOP, ScriptedUser, make_user
 from .agent_envs import AGENT_ENVS
 from .agent_tasks import build_agent_tasks
 from .checker import compat_normal, corrected_normal, gt_function_name, special_reasons
-from .official import AGENT, NORMAL, SPECIAL, load_official
+from .official import AGENT, NORMAL, SPECIAL, load_official, question_to_messages
 from .own_tasks import build_normal_special, special_gold_text
 from .schema_map import to_tool
 
@@ -61,13 +61,7 @@ def default_official_dir() -> Path:
     return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "acebench"
 
 
-def _group(cat: str) -> str:
-    return cat.split("_", 1)[0]
-
-
 def item_messages(task: dict[str, Any]) -> list[dict[str, Any]]:
-    from .official import question_to_messages
-
     time = f" Current time: {task['time']}." if task.get("time") else ""
     prof = f"\nUser profile: {task['profile']}" if task.get("profile") else ""
     return [{"role": "system", "content": SYSTEM.format(time=time, profile=prof).strip()}] + \
@@ -115,6 +109,8 @@ def _compat_state_ok(gt: dict[str, Any], got: dict[str, Any]) -> bool:
 
 
 def _in_order(milestones: list, process: list, same) -> float:
+    """ACEBench's process accuracy: the share of milestones found one after another in the executed calls
+    (the longest prefix of the milestones that is a subsequence of the process), 1.0 when there are none."""
     if not milestones:
         return 1.0
     i = 0
@@ -135,6 +131,8 @@ class AceSuite(Suite):
         unknown = set(cfg.categories) - set(NORMAL + SPECIAL + AGENT)
         if unknown:
             raise RecipeError(f"suite ace: unknown categories {sorted(unknown)}")
+        if cfg.source == "official" and not cfg.tasks and not default_official_dir().is_dir():
+            raise RecipeError(f"suite ace: no tasks given and the default {default_official_dir()} is missing")
 
     def load_tasks(self, cfg) -> list[dict[str, Any]]:
         self.check_config(cfg)

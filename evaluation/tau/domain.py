@@ -29,9 +29,14 @@ class TauEnv(Env):
 
     @classmethod
     def fresh(cls) -> "TauEnv":
+        """A new env on the domain's database (built once per class; every env gets its own deep copy)."""
         import random
 
-        return cls(state=cls.sample_state(random.Random(cls.DB_SEED)))
+        db = cls.__dict__.get("_db_cache")
+        if db is None:
+            db = cls.sample_state(random.Random(cls.DB_SEED))
+            cls._db_cache = db
+        return cls(state=db)
 
     @tool(writes=False)
     def transfer_to_human_agents(self, summary: str) -> str:

@@ -3,8 +3,10 @@
 * `user_turn(plan, messages, seed)`: the user agent. It knows its goal (the SAME `TaskPlan` ToolACE-MT stage 1
   builds for the seed) and reveals it one subtask per message, in order, writing each request with the same
   phrase templates the ToolACE-MT skeleton uses (`text.render_query`), so the two methods differ in how the
-  dialogue is grown, not in what is asked. It answers the assistant's clarification questions from the goal,
-  and says it is done (no message) when every subtask has been asked.
+  dialogue is grown, not in what is asked. It realises the plan's complexities a user can cause: it leaves
+  one value out until asked (clarification) and makes small talk once (non_function_call); it answers the
+  assistant's clarification questions from the goal, and says it is done (no message) when every subtask has
+  been asked.
 * `assistant_turn(domain, tools, messages, seed)`: the assistant agent. It gets the tool list and the
   conversation so far -- never the plan -- and decides ONE step from that history alone: it parses the latest
   request against the tools' phrase templates and schemas, resolves values the user refers to ("the account
@@ -33,6 +35,9 @@ CLARIFY_Q = "Could you tell me the {p}?"  # chosen: one fixed form, so the user 
 CLARIFY_Q_RE = re.compile(r"Could you tell me the ([\w ]+)\?\s*$")
 CLARIFY_A = "The {p} is {v}."
 CLARIFY_A_RE = re.compile(r"^The ([\w ]+?) is (.+?)\.?$", re.S)
+DONT_KNOW = "I don't know that, sorry. Let's skip it."
+# the user agent's small talk (the plan's non_function_call, realised by the user): questions needing no tool
+SMALLTALK = [q for q, _ in text.CHITCHAT if "{" not in q]
 MAX_PARALLEL = 2  # chosen: like the ToolACE-MT planner, at most two independent read calls per message
 
 
@@ -209,25 +214,43 @@ def _outputs_after(messages: list[dict[str, Any]], start: int) -> list[tuple[str
     return out
 
 
-def _resolve(env_cls: type[Env], param: str, outputs: list[tuple[str, Any]]) -> Optional[Any]:
-    """The value a reference points to: the latest output that produces the parameter's entity kind."""
+def _resolve(env_cls: type[Env], param: str, outputs: list[tuple[str, Any]], used: set = frozenset()) -> Optional[Any]:
+    """The value a reference points to: from the latest output that produces the parameter's entity kind.
+
+    Of several values listed, the first one not already used for this parameter since the request (a second
+    "the destination from that result" means another one than the first); if all were used, the latest first."""
     specs = env_cls.tool_specs()
+    kind = next((s.consumes[param] for s in specs.values() if param in s.consumes), param)
+    cands: list[Any] = []
     for name, out in reversed(outputs):
         if isinstance(out, dict) and "error" in out and "message" in out:
             continue
-        kind = None
-        for s in specs.values():
-            if param in s.consumes:
-                kind = s.consumes[param]
-                break
-        kind = kind or param
-        if name in specs:
-            vals = produced_values(env_cls, name, out).get(kind)
-            if vals:
-                return vals[0]  # chosen: the first one listed (the user said "that result", not which)
-        if isinstance(out, dict) and param in out:
-            return out[param]
-    return None
+        vals = produced_values(env_cls, name, out).get(kind, []) if name in specs else []
+        if not vals and isinstance(out, dict) and param in out:
+            vals = [out[param]]
+        cands.extend(vals)
+    # chosen: the first one listed and not used yet (the user said "that result", not which)
+    return next((v for v in cands if _hashable(v) not in used), cands[0] if cands else None)
+
+
+def _hashable(v: Any) -> Any:
+    return json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v
+
+
+def _used_values(messages: list[dict[str, Any]], start: int) -> dict[str, set]:
+    """Parameter -> values the assistant's calls since message `start` passed for it."""
+    used: dict[str, set] = {}
+    for m in messages[start + 1:]:
+        for tc in m.get("tool_calls") or []:
+            args = tc["function"].get("arguments") or {}
+            if isinstance(args, str):
+                try:
+                    args = json.loads(args)
+                except json.JSONDecodeError:
+                    args = {}
+            for p, v in args.items():
+                used.setdefault(p, set()).add(_hashable(v))
+    return used
 
 
 def _active_request(env_cls, tools, messages) -> tuple[int, list[Request]]:
@@ -303,10 +326,11 @@ def assistant_turn(domain: Optional[str], tools: list[dict[str, Any]], messages:
            and readonly(reqs[done + len(batch)]) and reqs[done + len(batch)].tool not in {b.tool for b in batch}):
         batch.append(reqs[done + len(batch)])
     calls = []
+    used = _used_values(messages, start)
     for r in batch:
         args = dict(r.args)
         for p in r.refs:
-            v = _resolve(env_cls, p, outputs)
+            v = _resolve(env_cls, p, outputs, used.get(p, set()))
             if v is None:
                 return {"content": f"I could not find the {text.words(p)} in the results so far. "
                                    f"{CLARIFY_Q.format(p=text.words(p))}", "tool_calls": []}
@@ -327,7 +351,8 @@ def user_turn(plan: TaskPlan | dict[str, Any], messages: list[dict[str, Any]], s
     rng = random.Random(seed)
     last_a = next((m for m in reversed(messages) if m["role"] == "assistant"), None)
     qm = CLARIFY_Q_RE.search((last_a or {}).get("content") or "") if last_a else None
-    requests = [u for u in _user_messages(messages) if not CLARIFY_A_RE.match(u.strip())]
+    said = _user_messages(messages)
+    requests = [u for u in said if not CLARIFY_A_RE.match(u.strip()) and u not in SMALLTALK and u != DONT_KNOW]
     k = len(requests)
     if qm:  # the assistant asks for a value: answer it from the goal (the subtask being served)
         param = qm.group(1).strip().replace(" ", "_")
@@ -336,13 +361,22 @@ def user_turn(plan: TaskPlan | dict[str, Any], messages: list[dict[str, Any]], s
             for c in step:
                 if param in c.arguments and param not in c.refs:
                     return {"done": False, "message": CLARIFY_A.format(p=text.words(param), v=text.fmt_value(c.arguments[param]))}
-        return {"done": False, "message": "I don't know that, sorry. Let's skip it."}
+        return {"done": False, "message": DONT_KNOW}
     if k >= len(plan.subtasks):
         return {"done": True, "message": ""}
+    if k == smalltalk_subtask(plan) and not any(u in SMALLTALK for u in said):
+        return {"done": False, "message": rng.choice(SMALLTALK)}
     withhold = None
     if "clarification" in plan.injections and k == _clarify_subtask(plan):
         withhold = _withheld(plan, k)
     return {"done": False, "message": text.render_query(env_cls, plan.subtasks[k].steps, rng, withhold=withhold)}
+
+
+def smalltalk_subtask(plan: TaskPlan) -> int:
+    """Before which subtask request the user makes small talk (-1: never; the plan has no non_function_call)."""
+    if "non_function_call" not in plan.injections or not plan.subtasks:
+        return -1
+    return min(1, len(plan.subtasks) - 1)  # chosen: once the first subtask is served, as a pause in the task
 
 
 def _clarify_subtask(plan: TaskPlan) -> int:

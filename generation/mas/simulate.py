@@ -83,8 +83,10 @@ def user_request(d: dict[str, Any], plan: TaskPlan, llm_cfg=None) -> ChatRequest
     withhold = {"subtask": k, "param": wh[2]} if wh else None
     payload = {"role": "user", "domain": plan.domain, "plan": plan.to_dict(), "messages": d["messages"],
                "seed": _seed(d, "user")}
+    st = agents.smalltalk_subtask(plan)
     return _request("mas_user.jinja", "mas_user", payload, USER_SCHEMA, llm_cfg, domain=plan.domain,
-                    subtasks=plan.to_dict()["subtasks"], withhold=withhold, history=show_dialogue(d["messages"]))
+                    subtasks=plan.to_dict()["subtasks"], withhold=withhold, smalltalk_before=st if st >= 0 else None,
+                    history=show_dialogue(d["messages"]))
 
 
 def assistant_request(d: dict[str, Any], llm_cfg=None) -> ChatRequest:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Callable, Optional, Union
 
 from .client import LLMClient, LLMConfig, register_backend
 from .types import ChatRequest, ChatResponse, LLMFailure, Usage

@@ -54,9 +54,11 @@ class TransformersBackend:
         self.cfg = cfg
         self.torch = torch
         self.device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = cfg.dtype
+        dtype = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32"}.get(cfg.dtype, cfg.dtype)
         if dtype == "auto":
             dtype = "bfloat16" if self.device.startswith("cuda") else "float32"
+        if dtype not in ("bfloat16", "float16", "float32"):
+            raise ValueError(f"llm.dtype {cfg.dtype!r} is not one of auto, bfloat16, float16, float32")
         self.tok = AutoTokenizer.from_pretrained(cfg.model)
         if cfg.extra.get("chat_template"):
             self.tok.chat_template = Path(cfg.extra["chat_template"]).read_text(encoding="utf-8")

@@ -43,7 +43,7 @@ class CalendarRemindersEnv(Env):
         "duration_minutes": [30, 45, 60, 90],
         "location": ["Room 4B", "Blue Bottle Cafe", "Zoom", "City Clinic"],
         "email": ["dana@example.com", "li.wei@example.org", "sam@example.net"],
-        "text": ["Call the bank", "Order printer ink", "Book haircut", "Send invoice to client"],
+        "text": ["call the bank", "order printer ink", "book a haircut", "send the invoice to the client"],
         "due_date": _DATES,
         "include_done": [True, False],
     }

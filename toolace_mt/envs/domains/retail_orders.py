@@ -187,7 +187,7 @@ class RetailOrdersEnv(Env):
 
     @tool(writes=True, consumes={"order_id": "retail_order_id", "product_id": "product_id"},
           produces={"return_id": "return_id"},
-          phrases=["Return {product_id} from order {order_id} because it {reason}.",
+          phrases=["Return {product_id} from order {order_id}, reason: {reason}.",
                    "I want to send back {product_id} of order {order_id}: {reason}."])
     def request_return(self, order_id: str, product_id: str, reason: str) -> dict:
         """Start a return for an item of a delivered order.

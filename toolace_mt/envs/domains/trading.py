@@ -106,7 +106,7 @@ class TradingEnv(Env):
                 "total_value": round(self.state["cash"] + sum(p["market_value"] for p in pos), 2)}
 
     @tool(writes=True, consumes={"symbol": "stock_symbol"}, produces={"trade_order_id": "order_id"},
-          phrases=["{side} {quantity} shares of {symbol}.", "Place a {side} order for {quantity} {symbol}."])
+          phrases=["Please {side} {quantity} shares of {symbol}.", "Place a {side} order for {quantity} {symbol}."])
     def place_order(self, symbol: str, side: Literal["buy", "sell"], quantity: int,
                     order_type: Literal["market", "limit"] = "market", limit_price: Optional[float] = None) -> dict:
         """Place a buy or sell order. Market orders fill at once at the current price; limit orders stay open.

@@ -120,7 +120,7 @@ class TravelBookingEnv(Env):
                 raise ToolFailure("not_found", f"no airport {code} (served: {', '.join(self.state['airports'])})")
         if origin == destination:
             raise ToolFailure("invalid_request", "origin and destination are the same")
-        hits = [dict(f) for f in self.state["flights"] if f["origin"] == origin and f["destination"] == destination
+        hits = [dict(f, price=dict(f["price"])) for f in self.state["flights"] if f["origin"] == origin and f["destination"] == destination
                 and f["date"] == date and (max_price is None or f["price"]["economy"] <= max_price)]
         return {"flights": hits}
 

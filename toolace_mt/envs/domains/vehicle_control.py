@@ -88,7 +88,7 @@ class VehicleControlEnv(Env):
             d["locked"] = lock
         return {"doors": [dict(d) for d in self.state["doors"]]}
 
-    @tool(writes=True, phrases=["{action} the engine.", "Please {action} the car."])
+    @tool(writes=True, phrases=["Please {action} the engine.", "Can you {action} the car?"])
     def set_engine(self, action: Literal["start", "stop"]) -> dict:
         """Start or stop the engine. Starting needs every door closed and locked and fuel in the tank.
 
@@ -155,7 +155,7 @@ class VehicleControlEnv(Env):
             fuel_type: The fuel needed.
             max_km: Only stations at most this far away, in km.
         """
-        hits = sorted((dict(s) for s in self.state["stations"] if fuel_type in s["fuel_types"]
+        hits = sorted((dict(s, fuel_types=list(s["fuel_types"])) for s in self.state["stations"] if fuel_type in s["fuel_types"]
                        and (max_km is None or s["distance_km"] <= max_km)), key=lambda s: s["distance_km"])
         return {"stations": hits}
 
