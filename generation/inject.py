@@ -331,18 +331,29 @@ def apply(d: dict, spec: dict, texts: list[str]) -> None:
 
 
 def run_round(ds: list[dict], itypes: list[Optional[str]], rngs: list[random.Random], engine: str, client=None,
-              llm_cfg=None) -> None:
-    """One injection round over a batch: each dialogue gets the injection named in `itypes` (None = none)."""
+              llm_cfg=None, fallback: tuple[str, ...] = ()) -> None:
+    """One injection round over a batch: each dialogue gets the injection named in `itypes` (None = none).
+
+    When the dialogue offers no place for that type, another type of `fallback` not yet used in the dialogue
+    is tried (chosen: keeps the paper's 1-3 injections per dialogue; the skip is recorded either way)."""
     pending = []
     for d, it, rng in zip(ds, itypes, rngs):
         if it is None or d["meta"]["failure"] is not None:
             continue
-        if is_pool(d["meta"]["domain"]) and it in ENV_TYPES:
-            d["meta"].setdefault("injections_skipped", []).append({"type": it, "reason": "needs an executable environment"})
-            continue
-        spec = find(d, it, rng)
+        used = {r["type"] for r in d["meta"]["injections"]} | {it}
+        alts = [t for t in fallback if t not in used and t not in d["meta"]["plan"].get("injections", [])]
+        rng.shuffle(alts)
+        spec = None
+        for t in [it] + alts:
+            if is_pool(d["meta"]["domain"]) and t in ENV_TYPES:
+                why = "needs an executable environment"
+            else:
+                spec = find(d, t, rng)
+                why = "no suitable turn"
+            if spec is not None:
+                break
+            d["meta"].setdefault("injections_skipped", []).append({"type": t, "reason": why})
         if spec is None:
-            d["meta"].setdefault("injections_skipped", []).append({"type": it, "reason": "no suitable turn"})
             continue
         if engine == "rules":
             apply(d, spec, realise_rules(d, spec, rng))

@@ -182,7 +182,8 @@ def run_stage2(ds: list[dict], cfg, client=None) -> None:
         ops = [p[r] if r < len(p) else (None, None) for p in plans]
         itypes = [it if op == "inject" else None for op, it in ops]
         if any(itypes):
-            inject.run_round(ds, itypes, rngs, cfg.engine, client, cfg.llm)
+            fallback = tuple(t for t in cfg.injection_types if cfg.injection_weights.get(t, 1.0) > 0)
+            inject.run_round(ds, itypes, rngs, cfg.engine, client, cfg.llm, fallback)
         active = [op == "refine" and not d["meta"]["refinement"].get("exhausted") for (op, _), d in zip(ops, ds)]
         if any(active):
             run_pass(ds, active, rngs, cfg, client)
