@@ -20,7 +20,7 @@ from toolace_mt.envs import get_env
 
 from . import llm_io, text
 from .llm_io import show_dialogue
-from .plan import TaskPlan, tool_info
+from .plan import TaskPlan, derive_seed, tool_info
 from .pool import ENV_TYPES, is_pool
 from .work import (args_of, assistant, call, fail, index_of_uid, insert, replace, replay, tool_msg, user)
 
@@ -267,6 +267,11 @@ def request_llm(d: dict, spec: dict, llm_cfg=None):
     payload = {k: v for k, v in spec.items() if not k.startswith("_")}
     payload["masked_index"] = i
     payload["original"] = d["messages"][i]["content"] if i is not None else None
+    try:  # what the rules engine would write (a structure-reading `simulated` backend returns it)
+        rrng = random.Random(derive_seed(d["meta"]["seed"], "rules_answer", "inject", spec["uid"]))
+        payload["rules_answer"] = {"turns": realise_rules(d, spec, rrng)}
+    except KeyError:  # schema-only pool: no environment to write from
+        payload["rules_answer"] = None
     schema = copy.deepcopy(llm_io.TURNS_SCHEMA)
     schema["properties"]["turns"].update(minItems=len(spec["roles"]), maxItems=len(spec["roles"]))
     return llm_io.request("inject.jinja", "inject", payload, schema, llm_cfg,

@@ -68,6 +68,16 @@ def refill_rules(d: dict, idx: list[int], rng: random.Random) -> dict[int, str]:
     return fills
 
 
+def _rules_fills(d: dict, idx: list[int]) -> Optional[dict]:
+    """The rules engine's refill of the masks (for structure-reading backends); None for schema-only pools."""
+    try:
+        rng = random.Random(derive_seed(d["meta"]["seed"], "rules_answer", "refine", len(d["meta"]["refinement"]["steps"])))
+        fills = refill_rules(d, idx, rng)
+    except KeyError:
+        return None
+    return {"fills": [{"mask": k, "content": fills.get(i, d["messages"][i]["content"])} for k, i in enumerate(idx)]}
+
+
 def score(d: dict) -> int:
     """The rules judge: minus the number of rule-verifier problems a text refill can change (grounding of
     every argument value, injected complexities still present). Format and schema checks cannot change when
@@ -122,7 +132,7 @@ def run_pass(ds: list[dict], active: list[bool], rngs: list[random.Random], cfg,
         payload = {"masked": [{"mask": k, "index": i, "kind": d["meta"]["turns"][i]["k"],
                                "subtask": d["meta"]["turns"][i]["t"], "original": d["messages"][i]["content"]}
                               for k, i in enumerate(idx)],
-                   "plan": d["meta"]["plan"]}
+                   "plan": d["meta"]["plan"], "rules_answer": _rules_fills(d, idx)}
         reqs.append((d, llm_io.request("refill.jinja", "refine", payload, llm_io.FILLS_SCHEMA, cfg.llm,
                                        dialogue=show_dialogue(d["messages"], masks), masks=list(range(len(idx))),
                                        originals=[d["messages"][i]["content"] for i in idx])))
@@ -149,6 +159,8 @@ def run_pass(ds: list[dict], active: list[bool], rngs: list[random.Random], cfg,
         order = sorted(fills)
         payload = {"changed": order, "old": [d["messages"][i]["content"] for i in order],
                    "new": [fills[i] for i in order], "rule_score_old": score(d), "rule_score_new": score(_with(d, fills))}
+        payload["rules_answer"] = {"keep": "new" if payload["rule_score_new"] >= payload["rule_score_old"] else "old",
+                                   "reason": "rules judge: rule-verifier score"}
         jreqs.append((d, llm_io.request("judge.jinja", "judge", payload, llm_io.JUDGE_SCHEMA, cfg.llm,
                                         changed=order, old=payload["old"], new=payload["new"],
                                         dialogue=show_dialogue(d["messages"]))))

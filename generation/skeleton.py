@@ -124,7 +124,10 @@ def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[dict
     for p, h in zip(plans, holders):
         cat = Catalog(p.domain, cfg)
         payload = {"domain": p.domain, "m": len(p.subtasks), "step_counts": [s.n_steps for s in p.subtasks],
-                   "tools": p.tools, "reference": p.to_dict()}
+                   "tools": p.tools, "reference": p.to_dict(),
+                   # what the rules engine answers (a structure-reading `simulated` backend returns it)
+                   "rules_answer": {"subtasks": [{"description": x.description, "tools": x.tools}
+                                                 for x in p.subtasks]} if p.planner == "rules" else None}
         items.append((h, llm_io.request("plan.jinja", "plan", payload, llm_io.PLAN_SCHEMA, llm_cfg,
                                         domain=p.domain, description=cat.description,
                                         tools=cat.schemas(p.tools), m=len(p.subtasks),
@@ -147,9 +150,28 @@ def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[dict
         p.planner = "llm"
 
 
+def _rules_subtrajectories(plan: TaskPlan) -> list[dict[str, Any]]:
+    """The rules engine's answer to each sub-trajectory request of a plan (for structure-reading backends)."""
+    executed = getattr(plan, "_executed", None)
+    if is_pool(plan.domain) or executed is None:
+        return []
+    cls = get_env(plan.domain)
+    rng = random.Random(derive_seed(plan.seed, "rules_answer", "skeleton"))
+    out, pos = [], 0
+    for sub in plan.subtasks:
+        n = sum(len(st) for st in sub.steps)
+        results = [(c.tool, o) for c, o in zip([c for st in sub.steps for c in st], executed[0][pos:pos + n])]
+        pos += n
+        out.append({"user": text.render_query(cls, sub.steps, rng),
+                    "steps": [[{"name": c.tool, "arguments": c.arguments} for c in st] for st in sub.steps],
+                    "reply": text.render_reply(cls, results, rng)})
+    return out
+
+
 def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[dict[str, Any]]:
     """LLM stage 1: plan (one batched request), then one batched sub-trajectory request per subtask index."""
     ds = [new_dialogue(p, i, cfg) for p, i in zip(plans, indices)]
+    rules_answers = [_rules_subtrajectories(p) for p in plans]  # before the LLM rewrites anything
     llm_describe(plans, client, cfg.llm, holders=ds, cfg=cfg)
     envs = [None if is_pool(p.domain) else make_env(p) for p in plans]
     for d, p in zip(ds, plans):
@@ -164,7 +186,8 @@ def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[di
                 continue
             sub, sim = p.subtasks[t], is_pool(p.domain)
             payload = {"domain": p.domain, "t": t, "subtask": p.to_dict()["subtasks"][t], "tools": p.tools,
-                       "simulate_outputs": sim}
+                       "simulate_outputs": sim,
+                       "rules_answer": rules_answers[k][t] if t < len(rules_answers[k]) else None}
             schema = llm_io.SUBTRAJ_POOL_SCHEMA if sim else llm_io.SUBTRAJ_SCHEMA
             req = llm_io.request("subtrajectory.jinja", "skeleton", payload, schema, cfg.llm, simulate_outputs=sim,
                                  domain=p.domain, tools=d["tools"], history=show_dialogue(d["messages"]),

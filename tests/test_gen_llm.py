@@ -243,3 +243,14 @@ def test_refill_that_breaks_grounding_is_refused_before_the_judge():
     assert any(s["judge"] == "rules" and not s["accepted"] for s in steps)
     for d in ds:  # whatever the judge accepted kept every value grounded
         assert d["meta"]["verification"]["passed"], d["meta"]["verification"]["reasons"]
+
+
+def test_every_request_carries_the_rules_answer_a_simulated_backend_can_return():
+    """A backend that only echoes payload["rules_answer"] (what issue 5's `simulated` backend will do) drives
+    the whole llm path to valid, verified dialogues: the payloads are complete."""
+    rec = Recorder(lambda req: req.payload["rules_answer"])
+    ds = run_batch(cfg_of(n_dialogues=N, injections=[1, 3]), list(range(N)), client=rec.client())
+    for d in ds:
+        assert d["meta"]["failure"] is None
+        assert d["meta"]["verification"]["passed"], d["meta"]["verification"]["reasons"]
+    assert {r.stage for b in rec.batches for r in b} == {"plan", "skeleton", "inject", "refine", "judge", "verify"}

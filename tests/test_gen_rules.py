@@ -35,6 +35,9 @@ def test_default_batch_is_valid_grounded_and_passes(default_batch):
         assert sum(m["role"] == "user" for m in d["messages"]) >= len(plan.subtasks)
         assert d["messages"][-1]["role"] == "assistant" and not d["messages"][-1].get("tool_calls")
         assert len(d["meta"]["turns"]) == len(d["messages"])
+        # paper §2.2(a): 1-3 injections; a type with no place in the dialogue falls back to another type
+        assert 1 <= len(d["meta"]["injections"]) <= 3
+        assert len(set(d["meta"]["injection_types"])) == len(d["meta"]["injection_types"])
 
 
 def test_plans_chain_along_dependencies():

@@ -200,7 +200,7 @@ def test_mas_run_directory_resumes_without_new_calls(tmp_path):
     c2 = make_client(cfg.llm)
     s = run_generation(cfg, tmp_path / "run", client=c2)
     assert s["counts"]["generated"] == 6
-    fresh = run_generation(cfg, tmp_path / "fresh", client=make_client(cfg.llm))
+    run_generation(cfg, tmp_path / "fresh", client=make_client(cfg.llm))
     a = (tmp_path / "run" / "dataset" / "train.jsonl").read_text()
     b = (tmp_path / "fresh" / "dataset" / "train.jsonl").read_text()
     assert a == b  # killed-and-resumed == uninterrupted

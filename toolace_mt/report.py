@@ -113,7 +113,7 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
             c, s = g["card"], g["summary"]
             per = c.get("cost", {}).get("per_kept_dialogue", {})
             kept = c["counts"]["kept"] or 0
-            wall = s.get("wall_s") or s.get("seconds") or s.get("elapsed_s")
+            wall = (s.get("timing") or {}).get("total_s")
             wall_per = f"{wall / kept:.3f}" if (wall and kept) else "–"
             L.append(f"| {name} ({c.get('engine')}) | {c['counts']['generated']} | {kept} | "
                      f"{_pct(c['counts'].get('pass_rate'))}% | {per.get('llm_calls', '–')} | "
@@ -137,12 +137,13 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
     if data["training"]:
         L += ["## Training", "", "| arm | steps | train tokens | loss first → last | token acc. first → last | tokens/s |",
               "|---|---:|---:|---|---|---:|"]
+        f3 = lambda v: f"{v:.3f}" if isinstance(v, (int, float)) else "–"  # noqa: E731
         for arm, t in data["training"].items():
-            L.append(f"| {ARM_LABELS.get(arm, arm)} | {t.get('global_step', t.get('steps', '–'))} | "
-                     f"{t.get('train_tokens', t.get('num_input_tokens_seen', '–'))} | "
-                     f"{t.get('loss_first', '–')} → {t.get('loss_last', '–')} | "
-                     f"{t.get('token_accuracy_first', '–')} → {t.get('token_accuracy_last', '–')} | "
-                     f"{t.get('tokens_per_second', '–')} |")
+            L.append(f"| {ARM_LABELS.get(arm, arm)} ({t.get('mode', '')}) | {t.get('steps', '–')} | "
+                     f"{t.get('tokens_seen', '–')} | "
+                     f"{f3(t.get('train_loss_first'))} → {f3(t.get('train_loss_last'))} | "
+                     f"{f3(t.get('token_accuracy_first'))} → {f3(t.get('token_accuracy_last'))} | "
+                     f"{t.get('tokens_per_s', '–')} |")
         L.append("")
     ab = {k: v for k, v in data["ablation"].items() if not k.startswith("_")}
     if ab:

@@ -367,8 +367,8 @@ def user_turn(plan: TaskPlan | dict[str, Any], messages: list[dict[str, Any]], s
     if k == smalltalk_subtask(plan) and not any(u in SMALLTALK for u in said):
         return {"done": False, "message": rng.choice(SMALLTALK)}
     withhold = None
-    if "clarification" in plan.injections and k == _clarify_subtask(plan):
-        withhold = _withheld(plan, k)
+    if "clarification" in plan.injections and k == clarify_subtask(plan):
+        withhold = withheld_value(plan, k)
     return {"done": False, "message": text.render_query(env_cls, plan.subtasks[k].steps, rng, withhold=withhold)}
 
 
@@ -379,15 +379,15 @@ def smalltalk_subtask(plan: TaskPlan) -> int:
     return min(1, len(plan.subtasks) - 1)  # chosen: once the first subtask is served, as a pause in the task
 
 
-def _clarify_subtask(plan: TaskPlan) -> int:
+def clarify_subtask(plan: TaskPlan) -> int:
     """The subtask whose request leaves out one value (the plan's clarification, realised by the user)."""
     for k in range(len(plan.subtasks)):
-        if _withheld(plan, k) is not None:
+        if withheld_value(plan, k) is not None:
             return k
     return -1
 
 
-def _withheld(plan: TaskPlan, k: int) -> Optional[tuple[int, int, str]]:
+def withheld_value(plan: TaskPlan, k: int) -> Optional[tuple[int, int, str]]:
     env_cls = get_env(plan.domain)
     specs = env_cls.tool_specs()
     for s, step in enumerate(plan.subtasks[k].steps):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import jinja2
 
@@ -78,8 +78,8 @@ def _request(name: str, stage: str, payload: dict[str, Any], schema: dict[str, A
 
 def user_request(d: dict[str, Any], plan: TaskPlan, llm_cfg=None) -> ChatRequest:
     """The user agent's prompt: its goal (the plan) and the conversation so far."""
-    k = agents._clarify_subtask(plan) if "clarification" in plan.injections and not is_pool(plan.domain) else -1
-    wh = agents._withheld(plan, k) if k >= 0 else None
+    k = agents.clarify_subtask(plan) if "clarification" in plan.injections and not is_pool(plan.domain) else -1
+    wh = agents.withheld_value(plan, k) if k >= 0 else None
     withhold = {"subtask": k, "param": wh[2]} if wh else None
     payload = {"role": "user", "domain": plan.domain, "plan": plan.to_dict(), "messages": d["messages"],
                "seed": _seed(d, "user")}
@@ -241,7 +241,7 @@ def _llm_answers(lives: list[_Live], whos: list[str], client, llm_cfg) -> list[t
     return out
 
 
-def simulate(cfg, indices: list[int], client=None, progress: Optional[Callable[[int], None]] = None) -> list[dict[str, Any]]:
+def simulate(cfg, indices: list[int], client=None) -> list[dict[str, Any]]:
     """Grow one dialogue per index, all of them together, one agent turn per step."""
     if cfg.engine == "llm" and client is None:
         raise ValueError("engine 'llm' needs an LLM client")
@@ -281,8 +281,6 @@ def simulate(cfg, indices: list[int], client=None, progress: Optional[Callable[[
             else:
                 lv.apply_assistant(ans)
             lv.step_done()
-        if progress is not None:
-            progress(len(running))
     for lv in lives:
         d = lv.d
         if not d["messages"]:

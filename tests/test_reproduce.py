@@ -1,0 +1,122 @@
+"""`toolace-mt reproduce` orchestration on the tiny debug recipe: every step, reuse on rerun, report rebuild."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from toolace_mt.cli import main
+from toolace_mt.config import RecipeError, load_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+DEBUG = "recipes/reproduce/debug.yaml"
+
+
+@pytest.fixture(scope="module")
+def debug_run(tmp_path_factory):
+    """One full debug reproduce (about a minute on CPU), shared by the tests below."""
+    import os
+
+    tmp = tmp_path_factory.mktemp("reproduce")
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # recipes reference each other relative to the repository root
+    try:
+        rc = main(["reproduce", DEBUG, "--out", str(tmp / "run"), "--results", str(tmp / "results")])
+    finally:
+        os.chdir(cwd)
+    assert rc == 0
+    return tmp
+
+
+def _table_rows(report: str) -> list[list[str]]:
+    sec = report.split("## Comparison", 1)[1].split("\n## ", 1)[0]
+    rows = [r for r in sec.splitlines() if r.startswith("| ") and not r.startswith("| benchmark")]
+    return [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+
+
+@pytest.mark.slow
+def test_reproduce_writes_complete_report(debug_run):
+    res = debug_run / "results"
+    report = (res / "report.md").read_text()
+    rows = _table_rows(report)
+    benches = {r[0].split(" ")[0] for r in rows}
+    assert benches == {"bfcl_own", "tau_own"}
+    for r in rows:  # every cell of every arm is a number from this run
+        assert len(r) == 5, r
+        for cell in r[2:]:
+            assert re.fullmatch(r"\**\d+\.\d\**", cell), (r, cell)
+    summary = json.loads((res / "summary.json").read_text())
+    assert summary["arms"] == ["base", "mas", "toolace_mt"]
+    assert set(summary["generation"]) >= {"toolace_mt", "mas"}
+    assert summary["generation"]["toolace_mt"]["card"]["counts"]["kept"] > 0
+    assert set(summary["training"]) == {"base", "mas", "toolace_mt"}
+    assert summary["machine"]["cpu_count"] >= 1
+    assert (res / "comparison.png").stat().st_size > 1000
+    # the arms really were trained from the base model, on their own data
+    run = debug_run / "run"
+    for arm in ("mas", "toolace_mt"):
+        t = json.loads((run / "train" / arm / "summary.json").read_text())
+        assert t["start_model"].startswith(str(run / "train" / "base"))
+        assert (run / "train" / arm / "recipe.yaml").read_text().count(f"generate/{arm}/dataset") == 1
+
+
+@pytest.mark.slow
+def test_rerun_reuses_every_step_and_redoes_only_missing(debug_run, monkeypatch, capsys):
+    import os
+
+    import toolace_mt.generation.run as grun
+    import toolace_mt.training.train as ttrain
+
+    def boom(*a, **k):
+        raise AssertionError("a finished step was run again")
+
+    monkeypatch.setattr(grun, "run_generation", boom)
+    monkeypatch.setattr(ttrain, "run_training", boom)
+    run = debug_run / "run"
+    # an interrupted evaluation: its summary is gone, so only it runs again
+    victim = run / "evaluate" / "mas" / "tau_own"
+    before = json.loads((victim / "summary.json").read_text())
+    (victim / "summary.json").unlink()
+    monkeypatch.chdir(ROOT)
+    rc = main(["reproduce", DEBUG, "--out", str(run), "--results", str(debug_run / "results2")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert out.count("run     evaluate") == 1 and "mas/tau_own" in out
+    after = json.loads((victim / "summary.json").read_text())
+    assert after["overall"] == before["overall"] and after["n_scored"] == before["n_scored"]
+
+
+@pytest.mark.slow
+def test_report_rebuilds_from_saved_results(debug_run, tmp_path):
+    rc = main(["report", str(debug_run / "run"), "--results", str(tmp_path / "rebuilt")])
+    assert rc == 0
+    a = _table_rows((debug_run / "results" / "report.md").read_text())
+    b = _table_rows((tmp_path / "rebuilt" / "report.md").read_text())
+    assert a == b and a
+
+
+def test_reproduce_recipe_errors_are_clear(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: reproduce\narms: [base, mas]\nbase_model: x\nevaluate: {a: recipes/evaluate/bfcl_own_oracle.yaml}\n")
+    with pytest.raises(RecipeError, match="needs a generate recipe"):
+        load_recipe(bad)
+    bad.write_text("task: reproduce\narms: [base]\nbase_model: x\nevaluate: {a: recipes/evaluate/nope.yaml}\n")
+    _, cfg, _ = load_recipe(bad)
+    with pytest.raises(RecipeError, match="evaluate/a.*file not found"):
+        cfg.check()
+    bad.write_text("task: reproduce\narms: [base]\nbase_model: x\nevalute: {}\n")
+    with pytest.raises(RecipeError, match="did you mean 'evaluate'"):
+        load_recipe(bad)
+    # validate catches a sub-recipe of the wrong kind
+    bad.write_text("task: reproduce\narms: [base]\nbase_model: x\nevaluate: {a: recipes/generate/debug.yaml}\n")
+    assert main(["validate", str(bad)]) == 1
+
+
+def test_shipped_reproduce_recipes_validate(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    recipes = [str(p.relative_to(ROOT)) for p in [ROOT / "recipes/quickstart.yaml", *sorted((ROOT / "recipes/reproduce").glob("*.yaml"))]]
+    assert main(["validate", *recipes]) == 0
