@@ -158,10 +158,14 @@ def _find_error(d, rng):
 
 
 def _earlier_values(d, until: int) -> list[Any]:
+    """Entity ids earlier calls used: mixing one of them up is a realistic argument error ("freeze" is not)."""
+    specs = get_env(d["meta"]["domain"]).tool_specs()
     out = []
     for m in d["messages"][:until]:
         for tc in m.get("tool_calls") or []:
-            out.extend(v for v in args_of(tc).values() if isinstance(v, str))
+            spec = specs.get(tc["function"]["name"])
+            consumes = spec.consumes if spec is not None else {}
+            out.extend(v for p, v in args_of(tc).items() if isinstance(v, str) and p in consumes)
     return list(dict.fromkeys(out))
 
 

@@ -72,7 +72,8 @@ def render_query(env_cls: type[Env], steps: list[list[CallPlan]], rng: random.Ra
             sent = render_call_request(env_cls, cp, rng, withhold=w)
             conn = rng.choice(CONNECTORS) if parts else rng.choice(OPENERS)
             if conn and sent:
-                mid_sentence = conn.rstrip()[-1:].isalpha() or conn.rstrip().endswith(",")
+                mid_sentence = (conn.rstrip()[-1:].isalpha() or conn.rstrip().endswith(",")) \
+                    and not (sent[:2] in ("I ", "I'") or sent[:1].isupper() and sent[1:2].isupper())  # "I", ids
                 sent = conn + (sent[:1].lower() + sent[1:] if mid_sentence else sent)
             parts.append(sent)
     return " ".join(parts)

@@ -66,7 +66,7 @@ def dialogue_to_row(d: Dialogue) -> dict[str, Any]:
             m.pop("tool_call_id", None)
             m.pop("name", None)
     for at, tools in sorted(d.tool_updates(), key=lambda u: -u[0]):
-        if at <= len(msgs):
+        if at < len(msgs):  # an update after the last message (e.g. cut by turns: first) opens nothing
             msgs.insert(at, {"role": "system", "content": None, "tools": [t.model_dump() for t in tools]})
     return {"messages": msgs, "tools": json.dumps([t.model_dump() for t in d.tools], ensure_ascii=False)}
 

@@ -129,7 +129,7 @@ def plot_curves(log: list[dict[str, Any]], path: Path, title: str) -> None:
         ax2.plot([x for x, _ in acc], [y for _, y in acc], ":", color="tab:green", label="token accuracy")
         ax2.set_ylabel("token accuracy")
         ax2.legend(loc="center right")
-    ax.legend(loc="upper right")
+    ax.legend(loc="upper center")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
