@@ -171,7 +171,11 @@ def policy_for_train_run(train_out: Path) -> dict[str, Any]:
         raise RuntimeError(f"{train_out} holds no trained model")
     kind, d = found
     if kind == "adapter":
-        return {"policy.model": str(train_out / "base_model"), "policy.adapter": str(d)}
+        # tiny / chained runs keep their start model in base_model/; a hub checkpoint is named in the summary
+        base = train_out / "base_model"
+        if not (base / "config.json").is_file():
+            base = json.loads((train_out / "summary.json").read_text())["start_model"]
+        return {"policy.model": str(base), "policy.adapter": str(d)}
     return {"policy.model": str(d), "policy.adapter": None}
 
 
