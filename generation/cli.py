@@ -1,5 +1,9 @@
 """Subcommands: `generate`, `verify`, `merge-shards`, `bench generation-rules`.
 
+`verify DATA` runs the rule checks; with `--recipe R` (a generate recipe's `llm:` block and model_verifiers)
+or `--llm-backend B [--model M] [--base-url U] [--verifiers a,b]` the model-based specialists judge the rows
+that pass the rules too.
+
 (`bench generation`, the ToolACE-MT vs MAS cost comparison, is registered by the MAS baseline's module.)
 """
 from __future__ import annotations
@@ -20,6 +24,16 @@ def register(sub, bench_sub) -> None:
     p = sub.add_parser("verify", help="re-verify a dataset in our format and write it back annotated")
     p.add_argument("data", help="dataset directory (train.jsonl), .jsonl or .parquet")
     p.add_argument("--out", help="output directory (default: <data>-verified)")
+    p.add_argument("--recipe", help="a generate recipe: its llm: block (and model_verifiers) run the model-based "
+                                    "specialists after the rule checks")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of --recipe (e.g. llm.model=...)")
+    p.add_argument("--llm-backend", help="run the model-based specialists with this backend (openai, vllm, "
+                                         "transformers, simulated, ...); overrides the recipe's")
+    p.add_argument("--model", help="model for --llm-backend (served name, checkpoint or hub id)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint for --llm-backend openai")
+    p.add_argument("--verifiers", help="comma-separated specialists (default: the recipe's model_verifiers, else all "
+                                       "of argument_grounding,cross_turn_consistency,task_completion,naturalness)")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("merge-shards", help="merge the run directories of `generate --shard i/N` into one dataset")
@@ -50,6 +64,43 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def verify_llm(args: argparse.Namespace):
+    """(LLMConfig, specialists, batch size) from `verify`'s --recipe/--llm-backend options; None = rules only."""
+    from toolace_mt.config import RecipeError, dataclass_from_dict, load_recipe, to_plain
+    from toolace_mt.llm.client import LLMConfig
+
+    from .config import MODEL_VERIFIERS
+
+    recipe = getattr(args, "recipe", None)
+    if recipe is None and getattr(args, "overrides", None):
+        raise RecipeError("--set needs --recipe")
+    if recipe is None and not args.llm_backend:
+        if args.model or args.base_url or args.verifiers:
+            raise RecipeError("--model/--base-url/--verifiers need --llm-backend or --recipe")
+        return None
+    if recipe is not None:
+        _, cfg, _ = load_recipe(recipe, args.overrides, expect="generate")
+        llm = cfg.llm
+        names = list(cfg.model_verifiers) if cfg.model_verifiers is not None else list(MODEL_VERIFIERS)
+        batch = cfg.batch_size
+    else:
+        llm, names, batch = LLMConfig(), list(MODEL_VERIFIERS), 64
+    plain = to_plain(llm)
+    if args.llm_backend:
+        plain["backend"] = args.llm_backend
+    if args.model:
+        plain["model"] = args.model
+    if args.base_url:
+        plain["base_url"] = args.base_url
+    llm = dataclass_from_dict(LLMConfig, plain)
+    if args.verifiers:
+        names = [v.strip() for v in args.verifiers.split(",") if v.strip()]
+        bad = [v for v in names if v not in MODEL_VERIFIERS]
+        if bad:
+            raise RecipeError(f"--verifiers: {bad} not among {', '.join(MODEL_VERIFIERS)}")
+    return llm, names, batch
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from toolace_mt.cli import print_json
 
@@ -57,7 +108,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     data = Path(args.data)
     out = Path(args.out) if args.out else data.with_name(data.stem + "-verified")
-    print_json(verify_dataset(data, out))
+    spec = verify_llm(args)
+    if spec is None:
+        print_json(verify_dataset(data, out))
+        return 0
+    from toolace_mt.llm.client import make_client
+
+    llm, names, batch = spec
+    try:
+        client = make_client(llm, cache_dir=out / "llm_cache")  # chosen: a rerun re-asks nothing already answered
+    except ValueError as e:  # unknown / unavailable backend, bad backend settings: a usage error, not a crash
+        from toolace_mt.config import RecipeError
+
+        raise RecipeError(f"verify: {e}") from None
+    print_json(verify_dataset(data, out, names, client, llm, batch_size=batch))
     return 0
 
 

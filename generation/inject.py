@@ -18,8 +18,7 @@ from typing import Any, Optional
 
 from toolace_mt.envs import get_env
 
-from . import llm_io, text
-from .llm_io import show_dialogue
+from . import context, llm_io, text
 from .plan import TaskPlan, derive_seed, tool_info
 from .pool import ENV_TYPES, is_pool
 from .work import (args_of, assistant, call, fail, index_of_uid, insert, replace, replay, tool_msg, user)
@@ -278,8 +277,14 @@ def request_llm(d: dict, spec: dict, llm_cfg=None):
         payload["rules_answer"] = None
     schema = copy.deepcopy(llm_io.TURNS_SCHEMA)
     schema["properties"]["turns"].update(minItems=len(spec["roles"]), maxItems=len(spec["roles"]))
+    # chosen: the new turns depend on the masked observation's local context (its request, the calls and outputs
+    # of its subtask, its neighbours) and the plan of its subtask; the spec's instruction carries every value the
+    # environment fixed (withheld argument, held-back tool, real error, listings), so the whole transcript adds
+    # nothing the edit needs
+    idx = [i] if i is not None else []
     return llm_io.request("inject.jinja", "inject", payload, schema, llm_cfg,
-                          dialogue=show_dialogue(d["messages"], {i: "X"}), itype=spec["type"],
+                          context=context.local_context(d, idx, {i: "X"} if i is not None else None),
+                          summary=context.task_summary(d, idx), itype=spec["type"], original=payload["original"],
                           instruction=spec["instruction"], roles=spec["roles"], n_turns=len(spec["roles"]))
 
 

@@ -5,7 +5,8 @@ keeps the new or the old version. Selection: every turn starts with weight 1; a 
 multiplied by `decay` (chosen, the paper says only that it drops); a turn whose edit was ACCEPTED enters the
 edit log and is never edited again (as are injected turns). `rules`: refills are other realisations from
 phrases/templates, the judge is the rule verifier's score. `llm`: one batched refill request and one batched
-judge request per pass. Schedule (chosen; the paper says the two operations alternate): injection 1, pass 1,
+judge request per pass, each showing only the masked turns' bounded local context and their subtasks' plan
+(`context.py`), so a pass costs the same at any dialogue length. Schedule (chosen; the paper says the two operations alternate): injection 1, pass 1,
 injection 2, pass 2, ..., then the remaining passes; a pass with no selectable turn ends refinement early.
 """
 from __future__ import annotations
@@ -16,8 +17,7 @@ from typing import Any, Optional
 
 from toolace_mt.envs import get_env
 
-from . import inject, llm_io, text
-from .llm_io import show_dialogue
+from . import context, inject, llm_io, text
 from .plan import TaskPlan, derive_seed
 from .work import fail
 
@@ -105,6 +105,23 @@ def _accept(d: dict, fills: dict[int, str], keep_new: bool, judge: str, reason: 
                                              "reason": reason[:200]})
 
 
+def refill_request(d: dict, idx: list[int], llm_cfg=None):
+    """The refill request for masks `idx` of dialogue d.
+
+    chosen: Mask-Predict at the turn level -- the prompt shows each masked turn's bounded local context (the
+    request, calls and outputs it depends on, its neighbours) and the plan of its subtasks, not the whole
+    transcript, so its size does not grow with the number of subtasks; the payload (read by structure-reading
+    backends such as `simulated`) stays complete."""
+    masks = {i: f"<MASK {k}>" for k, i in enumerate(idx)}
+    payload = {"masked": [{"mask": k, "index": i, "kind": d["meta"]["turns"][i]["k"],
+                           "subtask": d["meta"]["turns"][i]["t"], "original": d["messages"][i]["content"]}
+                          for k, i in enumerate(idx)],
+               "plan": d["meta"]["plan"], "rules_answer": _rules_fills(d, idx)}
+    return llm_io.request("refill.jinja", "refine", payload, llm_io.FILLS_SCHEMA, llm_cfg,
+                          context=context.local_context(d, idx, masks), summary=context.task_summary(d, idx),
+                          masks=list(range(len(idx))), originals=[d["messages"][i]["content"] for i in idx])
+
+
 def run_pass(ds: list[dict], active: list[bool], rngs: list[random.Random], cfg, client=None) -> None:
     """One refinement pass over the dialogues flagged `active`."""
     work = []
@@ -126,16 +143,7 @@ def run_pass(ds: list[dict], active: list[bool], rngs: list[random.Random], cfg,
             work.append((d, idx, step))
     if not work:
         return
-    reqs = []
-    for d, idx, step in work:
-        masks = {i: f"<MASK {k}>" for k, i in enumerate(idx)}
-        payload = {"masked": [{"mask": k, "index": i, "kind": d["meta"]["turns"][i]["k"],
-                               "subtask": d["meta"]["turns"][i]["t"], "original": d["messages"][i]["content"]}
-                              for k, i in enumerate(idx)],
-                   "plan": d["meta"]["plan"], "rules_answer": _rules_fills(d, idx)}
-        reqs.append((d, llm_io.request("refill.jinja", "refine", payload, llm_io.FILLS_SCHEMA, cfg.llm,
-                                       dialogue=show_dialogue(d["messages"], masks), masks=list(range(len(idx))),
-                                       originals=[d["messages"][i]["content"] for i in idx])))
+    reqs = [(d, refill_request(d, idx, cfg.llm)) for d, idx, step in work]
     judged = []
     for (d, idx, step), (val, err) in zip(work, llm_io.ask(client, reqs, "refine")):
         if err is not None:
@@ -161,9 +169,13 @@ def run_pass(ds: list[dict], active: list[bool], rngs: list[random.Random], cfg,
                    "new": [fills[i] for i in order], "rule_score_old": score(d), "rule_score_new": score(_with(d, fills))}
         payload["rules_answer"] = {"keep": "new" if payload["rule_score_new"] >= payload["rule_score_old"] else "old",
                                    "reason": "rules judge: rule-verifier score"}
+        # chosen: the judge compares old vs new versions of the masked turns in the same local context the
+        # refill saw (the rest of the dialogue is identical in both versions, so it cannot decide anything)
+        slots = {i: f"<CHANGED {k}>" for k, i in enumerate(order)}
         jreqs.append((d, llm_io.request("judge.jinja", "judge", payload, llm_io.JUDGE_SCHEMA, cfg.llm,
-                                        changed=order, old=payload["old"], new=payload["new"],
-                                        dialogue=show_dialogue(d["messages"]))))
+                                        changed=list(range(len(order))), old=payload["old"], new=payload["new"],
+                                        context=context.local_context(d, order, slots),
+                                        summary=context.task_summary(d, order))))
     for (d, fills, step), (val, err) in zip(judged, llm_io.ask(client, jreqs, "judge")):
         if err is not None:
             fail(d, "judge", err["kind"], err["message"])

@@ -166,21 +166,37 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
     return [d.to_dict() for d in load_dataset_dialogues(path)]
 
 
-def verify_dataset(data: Path, out_dir: Path, model_verifiers: Optional[list[str]] = None, client=None) -> dict:
-    """Re-verify any dataset in our format; write it back annotated (all rows) with a card."""
+def verify_dataset(data: Path, out_dir: Path, model_verifiers: Optional[list[str]] = None, client=None,
+                   llm_cfg=None, batch_size: int = 64, progress: bool = True) -> dict:
+    """Re-verify any dataset in our format; write it back annotated (all rows) with a card.
+
+    Rule checks always run; with `model_verifiers` and a `client` the model specialists judge the rows that
+    pass the rules, one batched call per `batch_size` rows, and the client's usage ledger goes to usage.json."""
     from toolace_mt.io import save_dataset
     from toolace_mt.schema import Dialogue
 
     from .verify import verify_batch
 
     rows = load_rows(Path(data))
-    verify_batch(rows, model_verifiers, client)
+    use_model = bool(model_verifiers) and client is not None
+    starts = range(0, len(rows), max(1, batch_size))
+    if progress and use_model:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc="verify", unit="batch")
+    for s in starts:
+        verify_batch(rows[s:s + batch_size], model_verifiers if use_model else None, client, llm_cfg)
     out = Path(out_dir)
     save_dataset([Dialogue.model_validate(r) for r in rows], out)
-    card = build_card(rows, Path(data).name, "verify", "rules")
+    card = build_card(rows, Path(data).name, "verify", "llm" if use_model else "rules")
     atomic_write_json(out / "card.json", card)
     atomic_write_text(out / "card.md", card_markdown(card))
-    res = {"data": str(data), "out": str(out), "counts": card["counts"], "rejection_reasons": card["rejection_reasons"]}
+    res = {"data": str(data), "out": str(out), "counts": card["counts"], "rejection_reasons": card["rejection_reasons"],
+           "model_verifiers": list(model_verifiers) if use_model else []}
+    if use_model and getattr(client, "ledger", None) is not None:
+        usage = client.ledger.summary()
+        atomic_write_json(out / "usage.json", usage)
+        res["llm_usage"] = usage.get("total", usage)
     atomic_write_json(out / "verify_summary.json", res)
     return res
 

@@ -91,12 +91,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
                     target_modules=lc.lora_target_modules, bias=lc.lora_bias, task_type="CAUSAL_LM")
     spec = work / "plain_spec.json"
     spec.write_text(json.dumps({"model": model, "rows": str(work / "rows.jsonl"), "sft": sft, "lora": lora}))
-    for i in range(args.repeats):
+    def run_plain():
         r = _run_json([sys.executable, "-m", "toolace_mt.training.plain_trl", str(spec)], env)
         plain.append(json.loads(r.stdout.strip().splitlines()[-1]))
-        if i + 1 < args.repeats:
-            _run_json(ours_cmd(i + 1), env)
-            ours.append(json.loads((work / f"ours{i + 1}" / "summary.json").read_text()))
+
+    def run_ours(i):
+        _run_json(ours_cmd(i), env)
+        ours.append(json.loads((work / f"ours{i}" / "summary.json").read_text()))
+
+    # ABBA order (ours, plain, plain, ours, ...) so a drift in the machine's load favours neither side
+    run_plain()
+    for i in range(1, args.repeats):
+        if i % 2:
+            run_plain()
+            run_ours(i)
+        else:
+            run_ours(i)
+            run_plain()
 
     med = lambda xs: statistics.median(xs)  # noqa: E731
     o_tps, p_tps = med([s["tokens_per_s"] for s in ours]), med([s["tokens_per_s"] for s in plain])

@@ -7,8 +7,8 @@ number of subtasks m. Per kept dialogue it reports LLM calls, prompt and complet
 the verification pass rate, with the ratios ToolACE-MT / MAS. Output: a rich table, ``bench.json`` and
 ``bench.png`` in the run directory (plus one run directory per method and m under it).
 
-``--set refinement_steps=0`` gives the no-refinement ablation of ToolACE-MT (refill + judge calls carry the
-whole dialogue and are most of its prompt tokens). The paper's figures (§7.3): 188k vs 275k API calls for the ~8k-dialogue sets (ratio ~0.68), pass rate
+``--set refinement_steps=0`` gives the no-refinement ablation of ToolACE-MT (refill + judge calls; since
+tmt-refill/2 and tmt-judge/2 they carry only the masked turns' bounded local context, see generation/context.py). The paper's figures (§7.3): 188k vs 275k API calls for the ~8k-dialogue sets (ratio ~0.68), pass rate
 72.3% vs 61.1%. Wall time here is this machine's CPU time for the rules answers and the pipeline itself,
 not a model's generation time.
 """

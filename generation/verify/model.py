@@ -8,8 +8,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import llm_io
+from .. import context, llm_io
 from ..llm_io import show_dialogue
+
+DIGEST_OUTPUT_CHARS = 160  # chosen: an error or a status fits; task completion needs no listing in full
+
+
+def view(d: dict[str, Any], name: str) -> str:
+    """What specialist `name` is shown of dialogue d.
+
+    chosen: argument grounding and cross-turn consistency judge relations between ANY two turns (a value used in
+    the last call may come from the first output; a reply must match its outputs), so they get the whole
+    dialogue. Task completion reads the requests, the calls and the replies: it gets every turn with tool
+    outputs clipped to `DIGEST_OUTPUT_CHARS` (errors and statuses survive). Naturalness reads only how the
+    user and assistant speak: it gets their texts, calls by name, no tool outputs."""
+    if name in ("argument_grounding", "cross_turn_consistency"):
+        return show_dialogue(d["messages"])
+    if name == "task_completion":
+        return context.digest(d, DIGEST_OUTPUT_CHARS, calls="full")
+    return context.digest(d, None, calls="name")
 
 
 def run_specialists(ds: list[dict[str, Any]], names: list[str], client, llm_cfg=None) -> dict[int, dict[str, tuple[bool, str]]]:
@@ -24,7 +41,7 @@ def run_specialists(ds: list[dict[str, Any]], names: list[str], client, llm_cfg=
                                  tool_names=sorted({t["function"]["name"] for t in d["tools"]}
                                                    | {t["function"]["name"] for u in d["meta"].get("tool_updates") or []
                                                       for t in u["tools"]}),
-                                 dialogue=show_dialogue(d["messages"]))
+                                 dialogue=view(d, name))
             items.append((d, req))
             who.append((k, name))
     out: dict[int, dict[str, tuple[bool, str]]] = {}
