@@ -71,7 +71,27 @@ def render_report(summary: dict[str, Any]) -> str:
     for k, v in extra.items():
         lines.append(f"| {k} | | {100 * v:.2f}% |")
     lines.extend(summary.get("report_lines") or [])  # suite-specific Markdown (e.g. ACE's compat table)
+    lines.extend(diagnostics_lines(summary.get("diagnostics") or {}))
     return "\n".join(lines) + "\n"
+
+
+def diagnostics_lines(diag: dict[str, Any]) -> list[str]:
+    """Markdown table of the suite's graded diagnostics (rows: overall then categories; columns: metrics;
+    a metric a category does not define is left blank). Clearly apart from the official table above."""
+    if not diag:
+        return []
+    rows = ["overall"] + [c for c in diag if c != "overall"]
+    keys = list(dict.fromkeys(k for r in rows for k in diag.get(r, {})))
+    lines = ["", "## Diagnostics (not official)", "",
+             "Graded per-task metrics from the same trajectories, to tell weak models apart; they are not part "
+             "of any official score above.", "",
+             "| category | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+    for r in rows:
+        vals = diag.get(r, {})
+        cells = [f"{100 * vals[k]:.2f}%" if vals.get(k) is not None else "" for k in keys]
+        name = f"**{r}**" if r == "overall" else r
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def finalize(suite: Suite, cfg: EvaluateConfig, tasks: list[dict[str, Any]], out: Path,

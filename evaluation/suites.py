@@ -125,3 +125,20 @@ class Suite:
         categories = {c: mean(v) for c, v in sorted(cats.items())}
         return {"categories": categories, "counts": {c: len(v) for c, v in sorted(cats.items())},
                 "overall": mean(categories.values()), "n_tasks": len(scores)}
+
+
+def summarize_diagnostics(scores: list[dict[str, Any]], order: list[str] | None = None) -> dict[str, Any]:
+    """Means of the per-task ``score["diagnostics"]`` values (graded, NOT official): per category, and
+    ``overall`` = unweighted mean of the category means (as the official overalls are). A value of ``None``
+    (metric undefined for that task, e.g. no clarification turn) is left out of its mean; a metric no task of a
+    category defines is absent from that category."""
+    cats: dict[str, dict[str, list[float]]] = {}
+    for s in scores:
+        for k, v in (s.get("diagnostics") or {}).items():
+            if v is not None:
+                cats.setdefault(s["category"], {}).setdefault(k, []).append(float(v))
+    names = [c for c in (order or []) if c in cats] + sorted(c for c in cats if c not in (order or []))
+    out: dict[str, Any] = {c: {k: mean(v) for k, v in cats[c].items()} for c in names}
+    keys = list(dict.fromkeys(k for c in names for k in out[c]))
+    out = {"overall": {k: mean(out[c][k] for c in names if k in out[c]) for k in keys}, **out}
+    return out

@@ -82,8 +82,15 @@ def comparison_rows(data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
         for key in sorted(k for k in any_s if k.startswith("pass^")):
             rows.append((bench, key, {a: s.get(key) for a, s in by_arm.items()}))
         for key in ("process_accuracy", "compat_overall"):
-            if key in any_s:
+            if isinstance(any_s.get(key), dict):  # ACE: process accuracy per category
+                for cat in any_s[key]:
+                    rows.append((bench, f"{key}: {cat}", {a: (s.get(key) or {}).get(cat) for a, s in by_arm.items()}))
+            elif key in any_s:
                 rows.append((bench, key, {a: s.get(key) for a, s in by_arm.items()}))
+        # graded diagnostics (not official), overall means, after the official rows
+        diag = {a: (s.get("diagnostics") or {}).get("overall") or {} for a, s in by_arm.items()}
+        for key in dict.fromkeys(k for d in diag.values() for k in d):
+            rows.append((bench, f"diag: {key}", {a: d.get(key) for a, d in diag.items()}))
     return rows
 
 
@@ -95,7 +102,9 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
         L += [notes.strip(), ""]
     L += ["## Comparison (accuracy, %)", "",
           "Laid out like the paper's main table (ToolACE-MT §4, Table 1): the same start model without "
-          "multi-turn fine-tuning (Base), fine-tuned on MAS data, and fine-tuned on ToolACE-MT data.", "",
+          "multi-turn fine-tuning (Base), fine-tuned on MAS data, and fine-tuned on ToolACE-MT data. "
+          "Rows `diag: <name>` are graded diagnostics (not official, not in any overall): partial credit from the "
+          "same trajectories, so models that all score 0 on the official metrics can still be told apart.", "",
           "| benchmark | metric | " + " | ".join(ARM_LABELS[a] for a in arms) + " |",
           "|---|---|" + "---:|" * len(arms)]
     for bench, metric, vals in comparison_rows(data):

@@ -294,3 +294,25 @@ def special_reasons(kind: str, text: str, gt: Any) -> list[str]:
     if kind == "irrelevant":
         return [] if PHRASE_IRRELEVANT in text else [f"did not say {PHRASE_IRRELEVANT!r}"]
     raise ValueError(f"unknown special kind {kind!r}")
+
+
+# ---- graded diagnostics (NOT official; the verdicts above are the score) -----------------------------------
+SPECIAL_PHRASES = {"incomplete": PHRASE_INCOMPLETE, "error_param": PHRASE_ERROR, "irrelevant": PHRASE_IRRELEVANT}
+
+
+def names_match(calls: list[dict[str, Any]], gt: Any, functions: list[dict[str, Any]]) -> bool:
+    """Whether the called function names equal some GT alternative's names as a multiset (arguments ignored)."""
+    from collections import Counter
+
+    names = {f["name"] for f in functions}
+    got = Counter(str(c.get("name")) for c in calls)
+    return any(Counter(gt_function_name(k, names) for k in alt) == got
+               for alt in (gt if isinstance(gt, list) else [gt]) if isinstance(alt, dict))
+
+
+def special_phrase_said(kind: str, text: str) -> bool:
+    """Whether the answer holds the detection phrase of its special kind (the rest of `special_reasons` --
+    naming the function, parameters or value -- is not required here)."""
+    if kind not in SPECIAL_PHRASES:
+        raise ValueError(f"unknown special kind {kind!r}")
+    return SPECIAL_PHRASES[kind] in (text or "")

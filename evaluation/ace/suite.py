@@ -26,13 +26,14 @@ from toolace_mt.pycalls import format_python_calls
 
 from ...config import RecipeError
 from ..policy import PolicyInput
-from ..suites import Suite, mean, register_suite, save_trajectory
+from ..suites import Suite, mean, register_suite, save_trajectory, summarize_diagnostics
 from ..tau.domain import Task
 from ..tau.orchestrator import run_episodes
 from ..tau.users import STOP, ScriptedUser, make_user
 from .agent_envs import AGENT_ENVS
 from .agent_tasks import build_agent_tasks
-from .checker import compat_normal, corrected_normal, gt_function_name, special_reasons
+from .checker import (compat_normal, corrected_normal, gt_function_name, names_match, special_phrase_said,
+                      special_reasons)
 from .official import AGENT, NORMAL, SPECIAL, load_official, question_to_messages
 from .own_tasks import build_normal_special, special_gold_text
 from .schema_map import to_tool
@@ -217,11 +218,14 @@ class AceSuite(Suite):
             if calls:
                 reasons = ["called a function instead of answering"] + reasons
             compat = special_reasons(kind, compat_raw, task["ground_truth"])
+            # graded, not official: made no call / said the kind's phrase
+            diag = {"name_match": float(not calls), "special_phrase": float(special_phrase_said(kind, content))}
         else:
             reasons = corrected_normal(calls, task["ground_truth"], task["functions"])
             compat = compat_normal(compat_raw, task["ground_truth"], task["functions"], "multi_turn" in cat)
+            diag = {"name_match": float(names_match(calls, task["ground_truth"], task["functions"]))}
         out = {**base, "correct": not reasons, "score": float(not reasons), "reasons": reasons,
-               "compat_correct": not compat, "compat_reasons": compat}
+               "compat_correct": not compat, "compat_reasons": compat, "diagnostics": diag}
         if task.get("conversation"):
             out["conversation"] = task["conversation"]
         return out
@@ -243,7 +247,8 @@ class AceSuite(Suite):
                                   if got.get(c) != want.get(c)]
         return {"correct": e2e, "score": float(e2e), "reasons": reasons, "process": proc,
                 "compat_correct": compat_e2e, "compat_process": compat_proc,
-                "termination": traj.get("termination")}
+                "termination": traj.get("termination"),
+                "diagnostics": {"process": proc}}  # the corrected process accuracy, surfaced beside the others
 
     # ---- summary ------------------------------------------------------------------------------------------
     @staticmethod
@@ -284,6 +289,8 @@ class AceSuite(Suite):
         if srcs == {False}:
             main["not_run"] = {c: "official agent scenarios need ACEBench's own env classes; not shipped"
                                for c in AGENT}
+        # graded, not official (never part of `overall`); per category in the table's order, per item
+        main["diagnostics"] = summarize_diagnostics(scores, list(main["categories"]))
         main["report_lines"] = report_lines(main)
         return main
 

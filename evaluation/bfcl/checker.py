@@ -75,3 +75,27 @@ def check_entry(task: dict[str, Any], decoded: list[list[list[dict[str, Any]]]],
 
 def _fail(kind: str, turn: int | None, reason: str) -> dict[str, Any]:
     return {"valid": False, "error_type": kind, "turn": turn, "reasons": [f"{kind}: {reason}"]}
+
+
+# ---- graded diagnostics (NOT official; the verdict above is the score) -------------------------------------
+def turn_checks(task: dict[str, Any], decoded: list[list[list[dict[str, Any]]]]) -> list[bool | None]:
+    """Per ground-truth turn, whether it passes the official per-turn checks (a call was made, state equal,
+    expected results present) when every turn is played on, instead of stopping at the first failure as
+    `check_entry` does. ``None`` for ``[]`` turns (not checked) and for turns the trajectory never reached.
+    A diagnostic only: a failing turn usually makes later turns fail too (the state diverges)."""
+    gt_parsed = gt_calls(task)
+    model_world = make_world(task)
+    gt_world = make_world(task)
+    all_model_results: list[str] = []
+    out: list[bool | None] = []
+    for t, gt_turn in enumerate(gt_parsed):
+        steps = decoded[t] if t < len(decoded) else []
+        for calls in steps:
+            all_model_results.extend(model_world.execute_all(calls))
+        gt_results = gt_world.execute_all(gt_turn)
+        if not gt_turn:
+            out.append(None)
+            continue
+        out.append(bool(steps) and not model_world.differences(gt_world)
+                   and not multiset_missing(gt_results, all_model_results))
+    return out

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ...config import RecipeError
-from ..suites import Suite, mean, register_suite
+from ..suites import Suite, mean, register_suite, summarize_diagnostics
 from . import CATEGORIES
-from .checker import check_entry, decode_turns
+from .checker import check_entry, decode_turns, gt_calls, multiset_missing, turn_checks
 
 OPTIONS = {"strict", "max_parallel", "build"}
 BUILD_KEYS = {"per_category", "seed", "domains", "heldout_domains", "n_distractors", "categories"}
@@ -48,6 +48,51 @@ def load_own_tasks(path: str | Path) -> list[dict[str, Any]]:
             t.setdefault("backend", "own")
             out.append(t)
     return out
+
+
+def _canon(value: Any) -> str:
+    """Order-free comparable form of an argument dict (tuples and lists alike, keys sorted)."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def diagnostics(task: dict[str, Any], decoded: list[list[list[dict[str, Any]]]]) -> dict[str, Any]:
+    """Graded per-task metrics, NOT part of the official (all-or-nothing) score; they tell weak models apart.
+
+    Over turns with non-empty ground truth: ``call_rate`` (turns with >= 1 decodable call), ``name_recall`` /
+    ``exact_call_recall`` (GT calls whose name / name + keyword arguments the model called in that turn,
+    multiset, order-free; positional GT arguments are named first), ``turn_accuracy`` (turns passing the
+    official per-turn state + response check, played on past failures: `checker.turn_checks`).
+    ``abstain_rate``: over ``[]`` turns (clarification / held-out function), the share with no call; ``None``
+    when the task has no such turn. Metrics over an empty set of turns are ``None``.
+    """
+    from .backends import make_world
+    from .harness import keyword_call
+
+    world = make_world(task)
+    short = lambda n: str(n).split(".")[-1]  # noqa: E731
+    n_turns = called = gt_n = name_hit = exact_hit = 0
+    n_empty = abstained = 0
+    for t, gt_turn in enumerate(gt_calls(task)):
+        calls = [c for step in (decoded[t] if t < len(decoded) else []) for c in step]
+        if not gt_turn:
+            n_empty += 1
+            abstained += not calls
+            continue
+        n_turns += 1
+        called += bool(calls)
+        gold = [keyword_call(world, c) for c in gt_turn]
+        gt_n += len(gold)
+        name_hit += len(gold) - len(multiset_missing([short(g["name"]) for g in gold],
+                                                     [short(c.get("name")) for c in calls]))
+        args = lambda c: c.get("arguments") if isinstance(c.get("arguments"), dict) else None  # noqa: E731
+        exact_hit += len(gold) - len(multiset_missing(
+            [short(g["name"]) + _canon(g["arguments"]) for g in gold],
+            [short(c.get("name")) + _canon(args(c)) for c in calls]))
+    turns = [v for v in turn_checks(task, decoded) if v is not None]
+    ratio = lambda a, b: a / b if b else None  # noqa: E731
+    return {"call_rate": ratio(called, n_turns), "name_recall": ratio(name_hit, gt_n),
+            "exact_call_recall": ratio(exact_hit, gt_n), "turn_accuracy": ratio(sum(turns), len(turns)),
+            "abstain_rate": ratio(abstained, n_empty)}
 
 
 @register_suite("bfcl")
@@ -117,11 +162,13 @@ class BFCLSuite(Suite):
                     max_parallel=int(cfg.options.get("max_parallel", 256)), progress=cfg.progress)
 
     def score(self, task: dict[str, Any], trajectory: dict[str, Any]) -> dict[str, Any]:
-        verdict = check_entry(task, decode_turns(trajectory.get("turns") or []), strict=bool(task.get("strict")))
+        decoded = decode_turns(trajectory.get("turns") or [])
+        verdict = check_entry(task, decoded, strict=bool(task.get("strict")))
         return {"task_id": task["id"], "category": task["category"], "trial": trajectory.get("trial", 0),
                 "correct": verdict["valid"], "score": 1.0 if verdict["valid"] else 0.0,
                 "error_type": verdict["error_type"], "reasons": verdict["reasons"],
-                "force_quit": bool(trajectory.get("force_quit"))}
+                "force_quit": bool(trajectory.get("force_quit")),
+                "diagnostics": diagnostics(task, decoded)}  # graded, not official
 
     def summarize(self, scores: list[dict[str, Any]]) -> dict[str, Any]:
         cats: dict[str, list[float]] = {}
@@ -136,4 +183,6 @@ class BFCLSuite(Suite):
                 "correct": {c: int(sum(cats[c])) for c in order},
                 # multi-turn overall = unweighted mean of the categories run (benchmarks.md §1.7)
                 "overall": mean(categories.values()), "n_tasks": len(scores),
-                "errors": {c: dict(v) for c, v in errors.items()}}
+                "errors": {c: dict(v) for c, v in errors.items()},
+                # graded means beside the official numbers; never part of `overall`
+                "diagnostics": summarize_diagnostics(scores, CATEGORIES)}

@@ -8,6 +8,7 @@ cap scores 0 (tau-bench computes no reward for an unfinished episode).
 """
 from __future__ import annotations
 
+import json
 from math import comb
 from typing import Any
 
@@ -36,6 +37,29 @@ def outputs_missing(outputs: list[str], replies: list[str]) -> list[str]:
     return [o for o in outputs if not any(_norm(o) in t for t in texts)]
 
 
+def _canon_args(kwargs: Any) -> str:
+    return json.dumps(kwargs if isinstance(kwargs, dict) else {}, sort_keys=True, default=str)
+
+
+def diagnostics(task: Task, traj: dict[str, Any]) -> dict[str, Any]:
+    """Graded per-task metrics, NOT part of the official reward, to tell weak agents apart.
+
+    As tau2's ACTION component: a gold action (reads and writes; the terminate tool excluded) counts as done
+    when some call of the agent has its name (``action_name_recall``) or its name and arguments
+    (``action_recall``), in any order and any number of times; ``output_recall`` is the share of required
+    outputs said. A metric over an empty gold set is ``None``.
+    """
+    gold = [a for a in task.actions if a["name"] not in TERMINATE_TOOLS]
+    got = traj.get("actions", []) or []
+    names = {a.get("name") for a in got}
+    exact = {(a.get("name"), _canon_args(a.get("kwargs"))) for a in got}
+    ratio = lambda a, b: a / b if b else None  # noqa: E731
+    missing = outputs_missing(task.outputs, traj.get("replies", []))
+    return {"action_name_recall": ratio(sum(a["name"] in names for a in gold), len(gold)),
+            "action_recall": ratio(sum((a["name"], _canon_args(a.get("kwargs"))) in exact for a in gold), len(gold)),
+            "output_recall": ratio(len(task.outputs) - len(missing), len(task.outputs))}
+
+
 def score_tau(task: Task, traj: dict[str, Any]) -> dict[str, Any]:
     reasons: list[str] = []
     term = traj.get("termination", "")
@@ -52,7 +76,7 @@ def score_tau(task: Task, traj: dict[str, Any]) -> dict[str, Any]:
     ok = not reasons
     return {"task_id": task.task_id, "category": task.domain, "trial": traj.get("trial", 0), "correct": ok,
             "score": 1.0 if ok else 0.0, "reasons": reasons, "db_match": db_ok, "outputs_ok": not missing,
-            "termination": term}
+            "termination": term, "diagnostics": diagnostics(task, traj)}  # graded, not official
 
 
 def pass_hat_k(successes: dict[str, int], n: int, k: int) -> float:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...config import RecipeError
-from ..suites import Suite, mean, register_suite, save_trajectory
+from ..suites import Suite, mean, register_suite, save_trajectory, summarize_diagnostics
 from .domain import Task
 from .domains import DOMAINS, own_tasks
 from .orchestrator import DEFAULT_MAX_STEPS, run_episodes
@@ -80,5 +80,6 @@ class TauSuite(Suite):
         for k in range(1, n + 1):
             out[f"pass^{k}"] = pass_hat_k(succ, n, k) if n == max(trials.values()) else \
                 mean(pass_hat_k({t: c}, trials[t], k) for t, c in succ.items())
+        out["diagnostics"] = summarize_diagnostics(scores)  # graded, never part of `overall`
         out["report_lines"] = ["", "terminations: " + ", ".join(f"{k} {v}" for k, v in sorted(terms.items()))]
         return out
