@@ -205,13 +205,14 @@ def test_reproduce_comparison_rows_have_diag_rows_after_official_ones():
 
     def summ(v):
         return {"suite": "ace", "source": "own", "overall": 0.0, "categories": {"agent_multi_step": 0.0},
-                "process_accuracy": {"agent_multi_step": v},
+                "groups": {"agent": 0.0}, "process_accuracy": {"agent_multi_step": v},
                 "diagnostics": {"overall": {"name_match": v, "process": v / 2}}}
 
     rows = comparison_rows({"evaluation": {"ace_own": {"base": summ(0.2), "mas": summ(0.4)}}})
     metrics = [m for _, m, _ in rows]
-    assert metrics == ["overall", "agent_multi_step", "process_accuracy: agent_multi_step",
-                       "diag: name_match", "diag: process"]
+    # ACE rows: groups and the paper's headline metrics (agent PA = mean agent process accuracy), then diagnostics
+    assert metrics == ["overall", "agent", "agent PA (paper)", "diag: name_match", "diag: process"]
+    assert rows[2][2] == {"base": 0.2, "mas": 0.4}
     assert rows[3][2] == {"base": 0.2, "mas": 0.4} and rows[4][2] == {"base": 0.1, "mas": 0.2}
 
 
