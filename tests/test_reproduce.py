@@ -120,3 +120,28 @@ def test_shipped_reproduce_recipes_validate(monkeypatch):
     monkeypatch.chdir(ROOT)
     recipes = [str(p.relative_to(ROOT)) for p in [ROOT / "recipes/quickstart.yaml", *sorted((ROOT / "recipes/reproduce").glob("*.yaml"))]]
     assert main(["validate", *recipes]) == 0
+
+
+def test_ablation_rows_sort_by_swept_value_and_unfiltered_dataset(tmp_path):
+    from toolace_mt.io import load_dataset_dialogues
+    from toolace_mt.report import _ablation_sort_key
+    from toolace_mt.reproduce import unfiltered_dataset
+    from toolace_mt.runs import atomic_write_jsonl
+
+    tags = ["refinement_steps=10/verify=on", "refinement_steps=3/verify=off", "refinement_steps=3/verify=on",
+            "refinement_steps=0/verify=on"]
+    assert sorted(tags, key=_ablation_sort_key) == [tags[3], tags[1], tags[2], tags[0]]
+    # verification off = kept + rejected-but-renderable; a format-broken rejected dialogue is counted, not trained on
+    from toolace_mt.io import save_dataset
+    from toolace_mt.schema import Dialogue
+
+    ok = {"id": "a", "tools": [], "messages": [{"role": "user", "content": "hi"},
+                                               {"role": "assistant", "content": "hello"}], "meta": {}}
+    save_dataset([Dialogue.model_validate(ok)], tmp_path / "dataset")
+    rejected_ok = dict(ok, id="b", meta={"verification": {"passed": False, "reasons": ["replay: x"]}})
+    broken = {"id": "c", "tools": [], "messages": [{"role": "assistant", "content": "no user"}], "meta": {}}
+    atomic_write_jsonl(tmp_path / "rejected.jsonl", [rejected_ok, broken])
+    out = unfiltered_dataset(tmp_path)
+    assert [d.id for d in load_dataset_dialogues(out)] == ["a", "b"]
+    assert json.loads((out / "unfiltered.json").read_text()) == {"kept": 1, "rejected_added": 1,
+                                                                 "rejected_unrenderable": 1}

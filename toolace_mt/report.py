@@ -114,6 +114,16 @@ def comparison_rows(data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
     return rows
 
 
+def _ablation_sort_key(tag: str) -> tuple:
+    """`refinement_steps=10/verify=on` sorts by the swept value as a number, then verification."""
+    sweep, _, ver = tag.partition("/")
+    val = sweep.split("=", 1)[-1]
+    try:
+        return (0, float(val), ver)
+    except ValueError:
+        return (1, val, ver)
+
+
 def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
     arms = data["arms"]
     L = [f"# Reproduce report: {data['name']}", ""]
@@ -177,10 +187,18 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
     ab = {k: v for k, v in data["ablation"].items() if not k.startswith("_")}
     if ab:
         L += ["## Ablation", ""]
+        cards = data["ablation"].get("_cards", {})
         for name, by_tag in ab.items():
-            L += [f"### {name}", "", "| setting | overall |", "|---|---:|"]
-            for tag, s in by_tag.items():
-                L.append(f"| {tag} | {_pct(s.get('overall'))} |")
+            diag_keys = list(dict.fromkeys(k for s in by_tag.values()
+                                           for k in ((s.get("diagnostics") or {}).get("overall") or {})))
+            L += [f"### {name}", "", "| setting | kept / generated | overall | " + " | ".join(f"diag: {k}" for k in diag_keys)
+                  + " |", "|---|---:|---:|" + "---:|" * len(diag_keys)]
+            for tag in sorted(by_tag, key=_ablation_sort_key):
+                s = by_tag[tag]
+                c = cards.get(tag.split("/")[0], {})
+                d = (s.get("diagnostics") or {}).get("overall") or {}
+                L.append(f"| {tag} | {c.get('kept', '–')} / {c.get('generated', '–')} | {_pct(s.get('overall'))} | "
+                         + " | ".join(_pct(d.get(k)) for k in diag_keys) + " |")
             L.append("")
     for p in plots:
         L.append(f"![{Path(p).stem}]({Path(p).name})")
@@ -217,18 +235,25 @@ def make_plots(data: dict[str, Any], out: Path) -> list[str]:
         paths.append(str(p))
     ab = {k: v for k, v in data["ablation"].items() if not k.startswith("_")}
     if ab:
-        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        fig, ax = plt.subplots(figsize=(6.0, 3.8))
         for name, by_tag in ab.items():
+            # the official overall, plus the graded diagnostics (dotted) that move where the overall cannot
+            series = [("overall", lambda s: s.get("overall"))]
+            for k in ("call_rate", "name_recall", "exact_call_recall"):
+                if any(((s.get("diagnostics") or {}).get("overall") or {}).get(k) is not None for s in by_tag.values()):
+                    series.append((f"diag: {k}", lambda s, k=k: ((s.get("diagnostics") or {}).get("overall") or {}).get(k)))
             for ver in ("verify=on", "verify=off"):
-                pts = []
-                for tag, s in by_tag.items():
-                    sweep, v = tag.split("/")
-                    if v == ver:
-                        pts.append((float(sweep.split("=", 1)[1]), 100 * (s.get("overall") or 0)))
-                if pts:
-                    pts.sort()
-                    ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o",
-                            ls="-" if ver == "verify=on" else "--", label=f"{name} {ver}")
+                for label, get in series:
+                    pts = []
+                    for tag, s in by_tag.items():
+                        sweep, v = tag.split("/")
+                        if v == ver and get(s) is not None:
+                            pts.append((float(sweep.split("=", 1)[1]), 100 * get(s)))
+                    if pts:
+                        pts.sort()
+                        ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o",
+                                ls=("-" if label == "overall" else ":") if ver == "verify=on" else "--",
+                                label=f"{name} {label} {ver}")
         ax.set_xlabel("refinement steps")
         ax.set_ylabel("accuracy (%)")
         ax.set_title("Scaling refinement (paper Fig. 5)")
