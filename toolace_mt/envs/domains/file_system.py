@@ -164,6 +164,16 @@ class FileSystemEnv(Env):
         self.state["dirs"].append(p)
         return {"path": p, "created": True}
 
+    def _file_and_target(self, source: str, destination_dir: str) -> tuple[dict, str]:
+        """The source file and its path inside `destination_dir` (move/copy keep the name; no overwrite)."""
+        f = self._file(source)
+        d = self._norm(destination_dir)
+        self._need_dir(d)
+        new = posixpath.join(d, posixpath.basename(f["path"]))
+        if self._exists(new):
+            raise ToolFailure("conflict", f"{new} already exists")
+        return f, new
+
     @tool(writes=True, consumes={"source": "file_path", "destination_dir": "dir_path"},
           produces={"file_path": "path"},
           phrases=["Move {source} into {destination_dir}.", "Please put {source} in the folder {destination_dir}."])
@@ -174,12 +184,7 @@ class FileSystemEnv(Env):
             source: Absolute path of the file to move.
             destination_dir: Absolute path of the target directory.
         """
-        f = self._file(source)
-        d = self._norm(destination_dir)
-        self._need_dir(d)
-        new = posixpath.join(d, posixpath.basename(f["path"]))
-        if self._exists(new):
-            raise ToolFailure("conflict", f"{new} already exists")
+        f, new = self._file_and_target(source, destination_dir)
         old = f["path"]
         f["path"] = new
         return {"from": old, "path": new}
@@ -194,12 +199,7 @@ class FileSystemEnv(Env):
             source: Absolute path of the file to copy.
             destination_dir: Absolute path of the target directory.
         """
-        f = self._file(source)
-        d = self._norm(destination_dir)
-        self._need_dir(d)
-        new = posixpath.join(d, posixpath.basename(f["path"]))
-        if self._exists(new):
-            raise ToolFailure("conflict", f"{new} already exists")
+        f, new = self._file_and_target(source, destination_dir)
         self.state["files"].append({"path": new, "content": f["content"]})
         return {"from": f["path"], "path": new}
 
