@@ -127,3 +127,14 @@ def test_read_dialogues_imports_sharegpt_rows(tmp_path):
         {"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]}) + "\n")
     (d,) = read_dialogues(p)
     assert d.id == "s" and validate_dialogue(d) == []
+
+
+def test_bad_data_file_is_a_clear_cli_error(tmp_path, capsys):
+    from toolace_mt.cli import main
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "messages": []}\nnot json\n')
+    assert main(["verify", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:2: not valid JSON" in err
+    assert not (tmp_path / "out" / "train.jsonl").exists()

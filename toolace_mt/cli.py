@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from .config import RecipeError
+    from .io import DataFileError
     from .runs import RecipeChanged
 
     parser = build_parser()
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args.command is None else 2
     try:
         return int(fn(args) or 0)
-    except (RecipeError, RecipeChanged) as e:
+    except (RecipeError, RecipeChanged, DataFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

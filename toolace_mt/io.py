@@ -15,6 +15,10 @@ from typing import Any, Iterable, Iterator
 from .schema import Dialogue, Message, Tool, ToolCall
 
 
+class DataFileError(ValueError):
+    """A data file that cannot be read as dialogues: names the file, the line and what is wrong."""
+
+
 # ------------------------------------------------------------------------------------------------ JSONL
 def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
     with open(path, encoding="utf-8") as f:
@@ -23,7 +27,7 @@ def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
                 try:
                     yield json.loads(line)
                 except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{n}: not valid JSON: {e.msg}") from e
+                    raise DataFileError(f"{path}:{n}: not valid JSON: {e.msg}") from e
 
 
 def read_dialogues(path: str | Path) -> list[Dialogue]:
@@ -33,7 +37,7 @@ def read_dialogues(path: str | Path) -> list[Dialogue]:
         try:
             out.append(row_to_dialogue(row))
         except Exception as e:
-            raise ValueError(f"{path}:{n}: not a dialogue: {e}") from e
+            raise DataFileError(f"{path}:{n}: not a dialogue: {e}") from e
     return out
 
 
