@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def register(sub, bench_sub) -> None:
-    from toolace_mt.cli import add_recipe_args
+    from toolace_mt.cliargs import add_recipe_args
 
     p = sub.add_parser("evaluate", help="run a policy on a suite (BFCL/tau/ACE-style) and score it")
     add_recipe_args(p)
@@ -47,7 +47,7 @@ def register(sub, bench_sub) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from toolace_mt.cli import print_json
+    from toolace_mt.cliargs import print_json
     from toolace_mt.config import load_recipe
 
     from .run import run_evaluation
@@ -69,7 +69,7 @@ def cmd_rescore(args: argparse.Namespace) -> int:
 
 
 def cmd_crosscheck(args: argparse.Namespace) -> int:
-    from toolace_mt.cli import print_json
+    from toolace_mt.cliargs import print_json
 
     from .bfcl.crosscheck import crosscheck
 
@@ -80,7 +80,7 @@ def cmd_crosscheck(args: argparse.Namespace) -> int:
 
 
 def cmd_bfcl_tasks(args: argparse.Namespace) -> int:
-    from toolace_mt.cli import print_json
+    from toolace_mt.cliargs import print_json
 
     from .bfcl.build import build_task_set
 
@@ -91,7 +91,7 @@ def cmd_bfcl_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from toolace_mt.cli import print_json
+    from toolace_mt.cliargs import print_json
 
     from .bfcl.bench import bench_oracle
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..config import RecipeError, dataclass_from_dict
+from ..config import RECIPE_KINDS, RecipeError, dataclass_from_dict
 from .policies import PolicyConfig
 
 
@@ -58,3 +58,6 @@ class EvaluateConfig:
 
 def parse_recipe(raw: dict[str, Any]) -> EvaluateConfig:
     return dataclass_from_dict(EvaluateConfig, raw)
+
+
+RECIPE_KINDS.register("evaluate", parse_recipe)

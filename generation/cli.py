@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def register(sub, bench_sub) -> None:
-    from toolace_mt.cli import add_recipe_args
+    from toolace_mt.cliargs import add_recipe_args
 
     p = sub.add_parser("generate", help="generate a multi-turn tool-use dataset (ToolACE-MT or MAS) from a recipe")
     add_recipe_args(p)
@@ -51,7 +51,7 @@ def register(sub, bench_sub) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from toolace_mt.cli import print_json
+    from toolace_mt.cliargs import print_json
     from toolace_mt.config import load_recipe
 
     from .run import run_generation
@@ -102,7 +102,7 @@ def verify_llm(args: argparse.Namespace):
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from toolace_mt.cli import print_json
+    from toolace_mt.cliargs import print_json
 
     from .run import verify_dataset
 
@@ -126,7 +126,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from toolace_mt.cli import print_json
+    from toolace_mt.cliargs import print_json
 
     from .run import merge_shards
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from toolace_mt.config import RecipeError, dataclass_from_dict
+from toolace_mt.config import RECIPE_KINDS, RecipeError, dataclass_from_dict
 from toolace_mt.llm.client import LLMConfig
 
 INJECTION_TYPES = ("clarification", "tool_awareness", "error_simulation", "non_function_call", "long_context")
@@ -151,3 +151,6 @@ def parse_recipe(raw: dict[str, Any]) -> GenerateConfig:
     cfg = dataclass_from_dict(GenerateConfig, {k: v for k, v in raw.items() if k != "task"}, ignore=("task",))
     cfg.name = str(name)
     return cfg
+
+
+RECIPE_KINDS.register("generate", parse_recipe)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from toolace_mt.cli import main
+from toolace_mt.app.cli import main
 from toolace_mt.schema import check_schema
 
 
@@ -50,7 +50,7 @@ def test_help_and_no_command(capsys):
 def test_console_script_subprocess():
     exe = Path(sys.executable).parent / "toolace-mt"
     cmd = [str(exe)] if exe.exists() else ([shutil.which("toolace-mt")] if shutil.which("toolace-mt")
-                                           else [sys.executable, "-m", "toolace_mt.cli"])
+                                           else [sys.executable, "-m", "toolace_mt.app.cli"])
     env = dict(os.environ, OMP_NUM_THREADS="1")
     p = subprocess.run(cmd + ["envs", "--json"], capture_output=True, text=True, timeout=300, env=env)
     assert p.returncode == 0, p.stderr[-2000:]

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from toolace_mt import config as cfgmod
-from toolace_mt.cli import main
+from toolace_mt.app.cli import main
 from toolace_mt.config import RecipeError, apply_overrides, dataclass_from_dict, load_recipe, to_plain
 from toolace_mt.runs import RecipeChanged, atomic_write_json, machine_info, prepare_run_dir, read_jsonl, atomic_write_jsonl
 
@@ -44,8 +44,9 @@ def fake_kind(monkeypatch):
     mod = types.ModuleType("toolace_mt_fake_recipe")
     mod.parse_recipe = lambda raw: dataclass_from_dict(FakeConfig, raw)
     monkeypatch.setitem(sys.modules, mod.__name__, mod)
-    monkeypatch.setitem(cfgmod.RECIPE_KINDS, "fake", mod.__name__)
-    return "fake"
+    cfgmod.RECIPE_KINDS.register("fake", f"{mod.__name__}:parse_recipe")  # lazy, as the app registers kinds
+    yield "fake"
+    cfgmod.RECIPE_KINDS.unregister("fake")
 
 
 def write(tmp_path, name, data):

@@ -137,7 +137,7 @@ def test_official_tools_are_json_schema(tasks):
 
 
 def test_cli_crosscheck_and_bench(capsys):
-    from toolace_mt.cli import main
+    from toolace_mt.app.cli import main
 
     assert main(["crosscheck", "--limit", "5", "--perturb", "1.0"]) == 0
     assert '"disagreements": 0' in capsys.readouterr().out

@@ -88,7 +88,7 @@ def test_own_miss_func_tools_hidden_until_their_turn(own_set):
 
 
 def test_recipe_builds_on_first_use_via_cli(tmp_path, capsys):
-    from toolace_mt.cli import main
+    from toolace_mt.app.cli import main
 
     tasks = tmp_path / "ts"
     rc = main(["evaluate", "recipes/evaluate/bfcl_own_oracle.yaml", "--out", str(tmp_path / "run"),

@@ -201,7 +201,7 @@ def test_ace_right_names_wrong_arguments(ace_oracle):
 
 # ---- reports -------------------------------------------------------------------------------------------------
 def test_reproduce_comparison_rows_have_diag_rows_after_official_ones():
-    from toolace_mt.report import comparison_rows
+    from toolace_mt.app.report import comparison_rows
 
     def summ(v):
         return {"suite": "ace", "source": "own", "overall": 0.0, "categories": {"agent_multi_step": 0.0},

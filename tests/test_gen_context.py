@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from toolace_mt.cli import main
+from toolace_mt.app.cli import main
 from toolace_mt.generation import context
 from toolace_mt.generation.config import parse_recipe
 from toolace_mt.generation.llm_io import show_dialogue

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from toolace_mt.cli import main
+from toolace_mt.app.cli import main
 from toolace_mt.config import RecipeError
 from toolace_mt.generation.config import parse_recipe
 from toolace_mt.generation.run import merge_shards, run_generation

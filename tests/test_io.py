@@ -130,7 +130,7 @@ def test_read_dialogues_imports_sharegpt_rows(tmp_path):
 
 
 def test_bad_data_file_is_a_clear_cli_error(tmp_path, capsys):
-    from toolace_mt.cli import main
+    from toolace_mt.app.cli import main
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "messages": []}\nnot json\n')

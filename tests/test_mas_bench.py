@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from toolace_mt.cli import build_parser, main
+from toolace_mt.app.cli import build_parser, main
 
 
 def test_bench_generation_tiny(tmp_path, capsys):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from toolace_mt.cli import main
+from toolace_mt.app.cli import main
 from toolace_mt.config import RecipeError, load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,8 +124,8 @@ def test_shipped_reproduce_recipes_validate(monkeypatch):
 
 def test_ablation_rows_sort_by_swept_value_and_unfiltered_dataset(tmp_path):
     from toolace_mt.io import load_dataset_dialogues
-    from toolace_mt.report import _ablation_sort_key
-    from toolace_mt.reproduce import unfiltered_dataset
+    from toolace_mt.app.report import _ablation_sort_key
+    from toolace_mt.app.reproduce import unfiltered_dataset
     from toolace_mt.runs import atomic_write_jsonl
 
     tags = ["refinement_steps=10/verify=on", "refinement_steps=3/verify=off", "refinement_steps=3/verify=on",

@@ -134,7 +134,7 @@ def test_mask_check_catches_template_without_markers(tiny_base, data, tmp_path):
 
 
 def test_all_rows_longer_than_max_length_fail_clearly(tiny_base, data, tmp_path):
-    from toolace_mt.cli import main
+    from toolace_mt.app.cli import main
     from toolace_mt.training.data import DataError
     from toolace_mt.training.train import run_training
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import types
 import typing
 from pathlib import Path
@@ -20,13 +19,11 @@ from typing import Any, Optional, Union
 
 import yaml
 
-# kind -> module exposing parse_recipe(raw) (imported lazily so `--help` stays fast)
-RECIPE_KINDS: dict[str, str] = {
-    "generate": "toolace_mt.generation.config",
-    "train": "toolace_mt.training.config",
-    "evaluate": "toolace_mt.evaluation.config",
-    "reproduce": "toolace_mt.reproduce",
-}
+from .registry import Registry
+
+# kind -> parse_recipe(raw) -> config. Core defines no kinds: each package's config module registers its own
+# when imported, and the app registers all of them lazily, so `validate` reads any recipe.
+RECIPE_KINDS: Registry = Registry("recipe kind")
 
 
 class RecipeError(ValueError):
@@ -75,15 +72,15 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, expect: Op
     kind = raw.get("task")
     if kind is None:
         if expect is None:
-            raise RecipeError(f"recipe {path}: missing key 'task' (one of {', '.join(RECIPE_KINDS)})")
+            raise RecipeError(f"recipe {path}: missing key 'task' (one of {', '.join(RECIPE_KINDS.names())})")
         kind = raw["task"] = expect
     if kind not in RECIPE_KINDS:
-        raise RecipeError(f"recipe {path}: task {kind!r} is not one of {', '.join(RECIPE_KINDS)}")
+        raise RecipeError(f"recipe {path}: task {kind!r} is not one of {', '.join(RECIPE_KINDS.names())}")
     if expect is not None and kind != expect:
         raise RecipeError(f"recipe {path}: is a {kind!r} recipe, this command runs {expect!r} recipes")
-    mod = importlib.import_module(RECIPE_KINDS[kind])
+    parse = RECIPE_KINDS.get(kind)
     try:
-        cfg = mod.parse_recipe(raw)
+        cfg = parse(raw)
     except RecipeError as e:
         raise RecipeError(f"recipe {path}: {e}") from None
     return kind, cfg, raw

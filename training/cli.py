@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def register(sub, bench_sub) -> None:
-    from toolace_mt.cli import add_recipe_args
+    from toolace_mt.cliargs import add_recipe_args
 
     p = sub.add_parser("train", help="LoRA (or full) SFT with TRL on generated dialogues; resumes")
     add_recipe_args(p)
@@ -34,7 +34,7 @@ def _load(args):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from toolace_mt.cli import print_json
+    from toolace_mt.cliargs import print_json
 
     from .data import DataError
     from .template import TemplateCheckError
@@ -71,7 +71,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     work = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench-training-"))
     work.mkdir(parents=True, exist_ok=True)
     no_save = ["--set", "save_strategy=no", "--set", "disable_tqdm=true"]
-    ours_cmd = lambda i: [sys.executable, "-m", "toolace_mt.cli", "train", args.recipe, "--out", str(work / f"ours{i}"),  # noqa: E731
+    ours_cmd = lambda i: [sys.executable, "-m", "toolace_mt.app.cli", "train", args.recipe, "--out", str(work / f"ours{i}"),  # noqa: E731
                           "--restart", *sum((["--set", o] for o in args.overrides), []), *no_save]
 
     ours, plain = [], []
@@ -128,7 +128,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 "plain wall includes model load and TRL dataset preparation (both in-process times)",
         "within_5pct": overhead <= 5.0,
     }
-    from toolace_mt.cli import print_json
+    from toolace_mt.cliargs import print_json
 
     print_json(result)
     (work / "bench.json").write_text(json.dumps(result, indent=2))

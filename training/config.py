@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from toolace_mt.config import RecipeError, _type_ok, dataclass_from_dict, to_plain
+from toolace_mt.config import RECIPE_KINDS, RecipeError, _type_ok, dataclass_from_dict, to_plain
 
 
 @dataclass
@@ -204,3 +204,6 @@ def parse_recipe(raw: dict[str, Any]) -> TrainConfig:
     lora = dataclass_from_dict(LoraArguments, parts[1])
     data = dataclass_from_dict(DataArguments, parts[2])
     return TrainConfig(name=name, model=model, lora=lora, data=data, sft=sft)
+
+
+RECIPE_KINDS.register("train", parse_recipe)

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import yaml
 
-from .runs import atomic_write_json, atomic_write_text
+from ..runs import atomic_write_json, atomic_write_text
 
 ARM_ORDER = ["base", "mas", "toolace_mt"]
 ARM_LABELS = {"base": "Base", "mas": "MAS", "toolace_mt": "ToolACE-MT"}

@@ -17,7 +17,7 @@ def register(sub, bench_sub) -> None:
 
 
 def envs_listing(domain: str | None = None) -> list[dict]:
-    from .envs import all_envs
+    from ..envs import all_envs
 
     out = []
     for name, cls in all_envs().items():
@@ -32,7 +32,7 @@ def envs_listing(domain: str | None = None) -> list[dict]:
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
-    from .cli import print_json
+    from ..cliargs import print_json
 
     listing = envs_listing(args.domain)
     if args.json:
@@ -57,7 +57,7 @@ def cmd_envs(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .config import RecipeError, load_recipe
+    from ..config import RecipeError, load_recipe
 
     bad = 0
     for path in args.recipes:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def register(sub, bench_sub) -> None:
-    from .cli import add_recipe_args
+    from ..cliargs import add_recipe_args
 
     p = sub.add_parser("reproduce", help="generate -> train -> evaluate for Base / MAS / ToolACE-MT, then report")
     add_recipe_args(p)
@@ -21,7 +21,7 @@ def register(sub, bench_sub) -> None:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from .config import load_recipe
+    from ..config import load_recipe
     from .reproduce import run_reproduce
 
     _, cfg, _ = load_recipe(args.recipe, args.overrides, expect="reproduce")

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from .config import RecipeError, dataclass_from_dict, load_recipe, to_plain
-from .runs import atomic_write_json, machine_info, prepare_run_dir
+from ..config import RecipeError, dataclass_from_dict, load_recipe, to_plain
+from ..runs import atomic_write_json, machine_info, prepare_run_dir
 
 ARM_LABELS = {"base": "Base", "mas": "MAS", "toolace_mt": "ToolACE-MT"}  # paper §7.1 column names
 
@@ -145,15 +145,15 @@ def run_step(kind: str, ref: StepRef, out: Path, extra: Optional[dict[str, Any]]
     _log(f"run     {kind:8s} {ref.recipe} -> {out}")
     t0 = time.time()
     if kind == "generate":
-        from .generation.run import run_generation
+        from ..generation.run import run_generation
 
         s = run_generation(cfg, out)
     elif kind == "train":
-        from .training.train import run_training
+        from ..training.train import run_training
 
         s = run_training(cfg, out)
     elif kind == "evaluate":
-        from .evaluation.run import run_evaluation
+        from ..evaluation.run import run_evaluation
 
         s = run_evaluation(cfg, out)
     else:  # pragma: no cover - guarded by the callers
@@ -164,7 +164,7 @@ def run_step(kind: str, ref: StepRef, out: Path, extra: Optional[dict[str, Any]]
 
 def policy_for_train_run(train_out: Path) -> dict[str, Any]:
     """`policy.model`/`policy.adapter` overrides for a finished train run (merged > full model > base+adapter)."""
-    from .training.train import find_run_model
+    from ..training.train import find_run_model
 
     found = find_run_model(train_out)
     if found is None:
@@ -242,9 +242,9 @@ def unfiltered_dataset(gen_out: Path) -> Path:
     cannot be templated, so it is left out even here; everything the semantic and replay checks rejected goes in.
     The count of each is written beside the data (`unfiltered.json`).
     """
-    from .io import load_dataset_dialogues, save_dataset
-    from .runs import read_jsonl
-    from .schema import Dialogue, validate_dialogue
+    from ..io import load_dataset_dialogues, save_dataset
+    from ..runs import read_jsonl
+    from ..schema import Dialogue, validate_dialogue
 
     target = gen_out / "dataset_unfiltered"
     if (target / "train.jsonl").is_file():
