@@ -128,7 +128,7 @@ class FakeUserClient:
 
 
 def test_agent_multi_turn_with_an_llm_user_stops_on_the_acebench_phrase(monkeypatch):
-    from toolace_mt.evaluation.tau import users
+    from toolace_mt.evaluation.episodes import users
 
     tasks = [t for t in build_agent_tasks() if t["category"] == "agent_multi_turn"][:3]
     fake = FakeUserClient(tasks)

@@ -10,10 +10,10 @@ from toolace_mt.evaluation.config import parse_recipe
 from toolace_mt.evaluation.policies import make_policy
 from toolace_mt.evaluation.policy import PolicyOutput
 from toolace_mt.evaluation.suites import get_suite
-from toolace_mt.evaluation.tau.domains import DOMAINS, get_domain, own_tasks
-from toolace_mt.evaluation.tau.orchestrator import run_episodes
+from toolace_mt.evaluation.tau.domains import DOMAINS, get_domain, own_tasks, tau_env
+from toolace_mt.evaluation.episodes.orchestrator import run_episodes
 from toolace_mt.evaluation.tau.scoring import outputs_missing, pass_hat_k, score_tau
-from toolace_mt.evaluation.tau.users import STOP, LLMUser, ScriptedUser
+from toolace_mt.evaluation.episodes.users import STOP, LLMUser, ScriptedUser
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_policy_document_and_terminate_tool():
 
 
 def test_oracle_with_scripted_user_reaches_every_goal(tasks):
-    trajs = run_episodes(make_policy({"kind": "oracle"}), tasks, ScriptedUser())
+    trajs = run_episodes(make_policy({"kind": "oracle"}), tasks, ScriptedUser(), tau_env)
     scores = _score_all(tasks, trajs)
     for t, tr, s in zip(tasks, trajs, scores):
         assert tr["termination"] == "user_stop", t.task_id
@@ -69,7 +69,7 @@ def test_oracle_with_scripted_user_reaches_every_goal(tasks):
 
 
 def test_null_policy_scores_what_the_rule_implies(tasks):
-    trajs = run_episodes(make_policy({"kind": "null"}), tasks, ScriptedUser())
+    trajs = run_episodes(make_policy({"kind": "null"}), tasks, ScriptedUser(), tau_env)
     for t, s in zip(tasks, _score_all(tasks, trajs)):
         expected = not _writes(t) and not t.outputs  # nothing changes, nothing to say
         assert s["correct"] == expected
@@ -100,7 +100,7 @@ class SkipOneWrite:
 def test_agent_skipping_one_gold_write_fails(tasks):
     with_writes = [t for t in tasks if _writes(t)]
     assert len(with_writes) >= 24
-    trajs = run_episodes(SkipOneWrite(with_writes), with_writes, ScriptedUser())
+    trajs = run_episodes(SkipOneWrite(with_writes), with_writes, ScriptedUser(), tau_env)
     for t, s in zip(with_writes, _score_all(with_writes, trajs)):
         assert not s["correct"] and not s["db_match"], t.task_id
 
@@ -136,12 +136,12 @@ class Looper:
 
 def test_termination_reasons_max_steps_and_transfer(tasks):
     t = [x for x in tasks if x.domain == "retail"][:1]
-    tr = run_episodes(Looper({"name": "list_all_product_types", "arguments": {}}), t, ScriptedUser(), max_steps=5)[0]
+    tr = run_episodes(Looper({"name": "list_all_product_types", "arguments": {}}), t, ScriptedUser(), tau_env, max_steps=5)[0]
     assert tr["termination"] == "max_steps" and tr["steps"] == 5
     s = score_tau(t[0], tr)
     assert not s["correct"] and any("not finished" in r for r in s["reasons"])
     tr = run_episodes(Looper({"name": "transfer_to_human_agents", "arguments": {"summary": "x"}}), t,
-                      ScriptedUser())[0]
+                      ScriptedUser(), tau_env)[0]
     assert tr["termination"] == "transfer" and tr["steps"] == 1
 
 
@@ -164,7 +164,7 @@ class FakeClient:
 
 def test_llm_user_prompt_roles_and_stop(tasks):
     client = FakeClient()
-    trajs = run_episodes(make_policy({"kind": "null"}), tasks[:2], LLMUser(client))
+    trajs = run_episodes(make_policy({"kind": "null"}), tasks[:2], LLMUser(client), tau_env)
     assert all(tr["termination"] == "user_stop" for tr in trajs)
     r = client.requests[-1]
     assert r.messages[0]["role"] == "system"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..tau.domain import Task, Turn
+from ..episodes.domain import Task, Turn
 from .agent_envs import CONTACTS, INBOX_CAPACITY, MERCHANTS, AGENT_ENVS, phone_state
 
 

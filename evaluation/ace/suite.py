@@ -27,9 +27,9 @@ from toolace_mt.pycalls import format_python_calls
 from ...config import RecipeError
 from ..policy import PolicyInput
 from ..suites import Suite, mean, register_suite, save_trajectory, summarize_diagnostics
-from ..tau.domain import Task
-from ..tau.orchestrator import run_episodes
-from ..tau.users import STOP, ScriptedUser, make_user
+from ..episodes.domain import Task
+from ..episodes.orchestrator import run_episodes
+from ..episodes.users import STOP, ScriptedUser, make_user
 from .agent_envs import AGENT_ENVS
 from .agent_tasks import build_agent_tasks
 from .checker import (compat_normal, corrected_normal, gt_function_name, names_match, special_phrase_said,

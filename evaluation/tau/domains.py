@@ -1,11 +1,11 @@
 """The tau-style domains we ship: name -> (Env class, deterministic task builder)."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from .airline import AirlineEnv
 from .airline.tasks import build_tasks as _airline_tasks
-from .domain import Task, TauEnv
+from ..episodes.domain import Task, TauEnv
 from .retail import RetailEnv
 from .retail.tasks import build_tasks as _retail_tasks
 
@@ -28,3 +28,9 @@ def own_tasks(domains: list[str] | None = None) -> list[Task]:
         get_domain(name)
         out.extend(DOMAINS[name][1]())
     return out
+
+
+def tau_env(task: Task) -> tuple[Any, list[dict[str, Any]], str]:
+    """(fresh env, tool schemas, system prompt) for a task of our tau domains: the episode runner's `make_env`."""
+    cls = get_domain(task.domain)
+    return cls.fresh(), cls.tool_schemas(), cls.policy()

@@ -12,7 +12,7 @@ import json
 from math import comb
 from typing import Any
 
-from .domain import TERMINATE_TOOLS, Task
+from ..episodes.domain import TERMINATE_TOOLS, Task
 from .domains import get_domain
 
 FINISHED = ("user_stop", "transfer")  # termination reasons that allow a reward

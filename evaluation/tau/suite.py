@@ -16,11 +16,11 @@ from typing import Any
 
 from ...config import RecipeError
 from ..suites import Suite, mean, register_suite, save_trajectory, summarize_diagnostics
-from .domain import Task
-from .domains import DOMAINS, own_tasks
-from .orchestrator import DEFAULT_MAX_STEPS, run_episodes
+from ..episodes.domain import Task
+from .domains import DOMAINS, own_tasks, tau_env
+from ..episodes.orchestrator import DEFAULT_MAX_STEPS, run_episodes
 from .scoring import pass_hat_k, score_tau
-from .users import make_user
+from ..episodes.users import make_user
 
 _OPTION_KEYS = {"user", "user_llm"}
 
@@ -56,7 +56,7 @@ class TauSuite(Suite):
 
     def run(self, policy, tasks, cfg, out_dir, trial: int = 0):
         user = make_user(cfg.options, seed=cfg.seed + trial)
-        return run_episodes(policy, [Task.from_dict(t) for t in tasks], user, trial=trial,
+        return run_episodes(policy, [Task.from_dict(t) for t in tasks], user, make_env=tau_env, trial=trial,
                             max_steps=cfg.max_steps or DEFAULT_MAX_STEPS,
                             on_done=lambda tr: save_trajectory(out_dir, tr), progress=cfg.progress)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain import Task, Turn
-from . import BAG_PRICE, CERTIFICATE_PER_PASSENGER, DATES, AirlineEnv
+from ...episodes.domain import Task, Turn
+from .env import BAG_PRICE, CERTIFICATE_PER_PASSENGER, DATES, AirlineEnv
 
 
 def _a(name: str, **kw: Any) -> dict[str, Any]:

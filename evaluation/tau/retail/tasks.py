@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain import Task, Turn
-from . import RetailEnv
+from ...episodes.domain import Task, Turn
+from .env import RetailEnv
 
 _NEW_ADDRESSES = [
     {"address1": "12 Harbor St", "address2": "Apt 4", "city": "Portland", "state": "OR", "country": "USA",

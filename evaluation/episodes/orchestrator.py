@@ -17,7 +17,6 @@ from typing import Any, Callable, Optional
 
 from ..policy import PolicyInput
 from .domain import TERMINATE_TOOLS, Task, TauEnv
-from .domains import get_domain
 from .users import STOP, UserSim
 
 DEFAULT_MAX_STEPS = 30  # tau-bench's max_num_steps
@@ -62,13 +61,7 @@ class Episode:
                 "completion_tokens": self.completion_tokens}
 
 
-def tau_env(task: Task) -> tuple[Any, list[dict[str, Any]], str]:
-    """(fresh env, tool schemas, system prompt) for a task of our tau domains."""
-    cls = get_domain(task.domain)
-    return cls.fresh(), cls.tool_schemas(), cls.policy()
-
-
-def new_episode(task: Task, trial: int, make_env: Callable[[Task], tuple[Any, list, str]] = tau_env) -> Episode:
+def new_episode(task: Task, trial: int, make_env: Callable[[Task], tuple[Any, list, str]]) -> Episode:
     env, tools, system = make_env(task)
     return Episode(task=task, trial=trial, env=env, tools=tools, messages=[{"role": "system", "content": system}])
 
@@ -106,13 +99,14 @@ def _agent_step(ep: Episode, out, max_steps: int) -> None:
         ep.termination = "max_steps"
 
 
-def run_episodes(policy, tasks: list[Task], user: UserSim, trial: int = 0, max_steps: int = DEFAULT_MAX_STEPS,
+def run_episodes(policy, tasks: list[Task], user: UserSim, make_env: Callable[[Task], tuple[Any, list, str]],
+                 trial: int = 0, max_steps: int = DEFAULT_MAX_STEPS,
                  on_done: Optional[Callable[[dict[str, Any]], None]] = None, progress: bool = False,
-                 make_env: Callable[[Task], tuple[Any, list, str]] = tau_env,
                  stop_tokens: tuple[str, ...] = (STOP,)) -> list[dict]:
     """Play every task once; returns the trajectories in task order (each also passed to `on_done`).
 
-    `make_env` gives (env, tools, system prompt) per task (default: our tau domains); a user message holding
+    `make_env` gives (env, tools, system prompt) per task (each suite brings its own: tau domains, ACE agent
+    scenarios); a user message holding
     any of `stop_tokens` ends the episode.
     """
     eps = [new_episode(t, trial, make_env) for t in tasks]
