@@ -11,7 +11,7 @@ import pytest
 from toolace_mt.app.cli import main
 from toolace_mt.config import RecipeError, load_recipe
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEBUG = "recipes/reproduce/debug.yaml"
 
 

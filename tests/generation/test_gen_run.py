@@ -114,7 +114,7 @@ def test_bad_recipe_values():
 
 
 def test_cli_generate_verify_and_bench(tmp_path, capsys):
-    recipe = Path(__file__).resolve().parents[1] / "recipes" / "generate" / "debug.yaml"
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "generate" / "debug.yaml"
     out = tmp_path / "cli"
     assert main(["generate", str(recipe), "--out", str(out), "--set", "n_dialogues=4", "--set", "progress=false"]) == 0
     summary = json.loads(capsys.readouterr().out)

@@ -12,7 +12,7 @@ from toolace_mt.evaluation.config import parse_recipe
 from toolace_mt.evaluation.policies import make_policy
 from toolace_mt.evaluation.suites import get_suite
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "acebench"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "acebench"
 pytestmark = pytest.mark.skipif(not (DATA / "data_all" / "data_en").is_dir(),
                                 reason=f"official ACEBench items not found at {DATA}")
 

@@ -34,12 +34,14 @@ def test_official_counts(tasks):
     assert {c: sum(t["category"] == c for t in tasks) for c in CATEGORIES} == {c: 200 for c in CATEGORIES}
 
 
+@pytest.mark.slow
 def test_oracle_is_100_on_all_four(tmp_path):
     s = run_evaluation(_cfg("oracle"), tmp_path / "o")
     assert s["categories"] == {c: 1.0 for c in CATEGORIES}, s["errors"]
     assert s["n_scored"] == 800 and s["overall"] == 1.0
 
 
+@pytest.mark.slow
 def test_null_scores_what_the_rules_imply(tmp_path, tasks):
     s = run_evaluation(_cfg("null"), tmp_path / "n")
     # every entry has a turn with non-empty ground truth, where a model that never calls fails
@@ -49,6 +51,7 @@ def test_null_scores_what_the_rules_imply(tmp_path, tasks):
     assert s["errors"] == {c: {"empty_turn_model_response": 200} for c in CATEGORIES}
 
 
+@pytest.mark.slow
 def test_verdicts_equal_official_checker_on_oracle_and_perturbed():
     from toolace_mt.evaluation.bfcl.crosscheck import crosscheck
     from toolace_mt.evaluation.bfcl.perturb import PERTURBATIONS

@@ -9,7 +9,7 @@ import pytest
 
 from toolace_mt.llm.jsonparse import parse_json_answer, retry_message
 
-DATA = Path(__file__).parent / "data" / "malformed_json.jsonl"
+DATA = Path(__file__).parents[1] / "data" / "malformed_json.jsonl"
 _LINES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
 SCHEMAS = _LINES[0]["_schemas"]
 CASES = _LINES[1:]

@@ -10,7 +10,7 @@ from test_train_helpers import banking_dialogue, write_banking_dataset
 from toolace_mt.config import RecipeError, load_recipe
 from toolace_mt.training.config import parse_recipe
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_keys_route_to_dataclasses_and_sftconfig():

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from toolace_mt.app.cli import main
 from toolace_mt.schema import check_schema
 
@@ -47,6 +49,7 @@ def test_help_and_no_command(capsys):
     assert "envs" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_console_script_subprocess():
     exe = Path(sys.executable).parent / "toolace-mt"
     cmd = [str(exe)] if exe.exists() else ([shutil.which("toolace-mt")] if shutil.which("toolace-mt")
