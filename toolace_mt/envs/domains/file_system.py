@@ -7,7 +7,7 @@ import random
 from typing import Any, Optional
 
 from .. import register
-from ..base import Env, ToolFailure, tool
+from ..base import Env, Rule, ToolFailure, tool
 
 _PROJECTS = ["report", "thesis", "budget", "website", "garden", "trip"]
 _SENTENCES = ["Quarterly revenue grew 8% while costs stayed flat.", "The team shipped two releases on time.",
@@ -125,6 +125,8 @@ class FileSystemEnv(Env):
         return {"path": f["path"], "content": f["content"]}
 
     @tool(writes=True, produces={"file_path": "path"},
+          # chosen: a text file of this sandbox is small; 100k characters keeps a tool message readable
+          rules={"content": Rule(allow_empty=True, max_len=100_000)},
           phrases=["Create {path} with the text: {content}", "Write '{content}' into the file {path}."])
     def write_file(self, path: str, content: str, overwrite: bool = False) -> dict:
         """Create a text file, or replace its content when overwrite is true.

@@ -5,7 +5,7 @@ import random
 from typing import Any, Literal, Optional
 
 from .. import register
-from ..base import Env, ToolFailure, tool, unique_ids
+from ..base import Env, Rule, ToolFailure, tool, unique_ids
 
 _SUBJECTS = ["Cannot log in after password reset", "Invoice shows wrong amount", "App crashes on startup",
              "Refund not received", "Two-factor code never arrives", "Export to CSV is empty",
@@ -106,6 +106,9 @@ class SupportTicketsEnv(Env):
         return dict(t, comments=[dict(c) for c in t["comments"]])
 
     @tool(writes=True, produces={"ticket_id": "ticket_id"},
+          # chosen: a one-line subject fits in 200 characters; the description may be empty (it is optional)
+          rules={"subject": Rule(max_len=200), "customer_email": Rule(pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+", max_len=254),
+                 "description": Rule(allow_empty=True)},
           phrases=["Open a ticket for {customer_email}: {subject}.",
                    "Create a new {priority} ticket '{subject}' from {customer_email}."])
     def create_ticket(self, subject: str, customer_email: str, description: str = "",
