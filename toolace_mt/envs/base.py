@@ -17,8 +17,9 @@ written twice). Each tool declares
   ``maxLength`` and ``pattern`` are also written into the derived schema, so the model sees them.
 
 Every parameter also gets the defaults of `Rule` (finite numbers within ``MAX_NUMBER``, integers that are
-integers, non-empty strings within ``DEFAULT_MAX_LEN`` without control characters or lone surrogates), so
-the semantic checks live here once rather than in each tool. A date rule with ``window=True`` compares with
+integers, strings within ``DEFAULT_MAX_LEN`` without control characters or lone surrogates, and non-empty
+strings where the environment sets ``NONEMPTY_STRINGS``), so the semantic checks live here once rather than
+in each tool. A date rule with ``window=True`` compares with
 the state's ``today`` (a sampled constant of the domain): nothing can be booked in the past.
 
 Executing a call validates the arguments against the schema first and never raises: the result is a
@@ -313,6 +314,9 @@ class Env:
     VALUE_POOLS: ClassVar[dict[str, list[Any]]] = {}
     # State paths (lists) where `add_distractors` appends bulk records (BFCL long_context style).
     LONG_CONTEXT_KEYS: ClassVar[list[str]] = []
+    # Whether a string parameter without `Rule(allow_empty=True)` refuses "" and whitespace. Off by default:
+    # an environment built on this base elsewhere may take an empty string as a value (a blank address line).
+    NONEMPTY_STRINGS: ClassVar[bool] = False
     _specs: ClassVar[dict[str, ToolSpec]]
 
     def __init__(self, state: Optional[dict[str, Any]] = None, seed: Optional[int] = None):
@@ -439,7 +443,7 @@ class Env:
                         out[name] = v = int(v)
                 errs += self._number_errors(name, v, rule)
             elif isinstance(v, str) and "enum" not in props.get(name, {}):
-                errs += self._string_errors(name, v, rule)
+                errs += self._string_errors(name, v, rule, self.NONEMPTY_STRINGS)
         return out, errs
 
     @staticmethod
@@ -456,12 +460,12 @@ class Env:
         return errs
 
     @staticmethod
-    def _string_errors(name: str, v: str, rule: Rule) -> list[str]:
+    def _string_errors(name: str, v: str, rule: Rule, nonempty: bool) -> list[str]:
         cap = rule.max_len if rule.max_len is not None else DEFAULT_MAX_LEN
         if len(v) > cap:
             return [f"{name}: {len(v)} characters, at most {cap} allowed"]
         if not v.strip():
-            return [] if rule.allow_empty else [f"{name}: must not be empty"]
+            return [f"{name}: must not be empty"] if nonempty and not rule.allow_empty else []
         if rule.pattern is not None and not re.fullmatch(rule.pattern, v):
             return [f"{name}: {_fmt(v)} is not in the expected format"]
         if rule.date:

@@ -19,6 +19,7 @@ _MEMOS = ["grocery", "coffee", "fuel", "books", "pharmacy", "streaming", "bakery
 @register
 class BankingEnv(Env):
     domain = "banking"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "A retail bank: a customer's accounts, transfers between them and to payees, cards."
     ENTITIES = {
         "account_id": "accounts[].account_id",

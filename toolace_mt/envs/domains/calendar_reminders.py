@@ -32,6 +32,7 @@ def _minutes(hhmm: str) -> int:
 @register
 class CalendarRemindersEnv(Env):
     domain = "calendar_reminders"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "A personal calendar and reminder list: create, move, cancel events; add and complete reminders."
     ENTITIES = {"event_id": "events[].event_id", "reminder_id": "reminders[].reminder_id", "event_date": "events[].date"}
     VALUE_POOLS = {

@@ -26,6 +26,7 @@ def _text(rng: random.Random, n: int) -> str:
 @register
 class FileSystemEnv(Env):
     domain = "file_system"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "A user's home directory: list, read, write, move, copy, delete and search text files."
     ENTITIES = {"file_path": "files[].path", "dir_path": "dirs[]"}
     VALUE_POOLS = {

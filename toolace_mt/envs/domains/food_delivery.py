@@ -27,6 +27,7 @@ MAX_PORTIONS = 50  # chosen: more than 50 of one dish is catering, not a deliver
 @register
 class FoodDeliveryEnv(Env):
     domain = "food_delivery"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "Order food: find restaurants, read menus, fill a cart, check out, track, cancel and rate orders."
     ENTITIES = {"restaurant_id": "restaurants[].restaurant_id", "menu_item_id": "restaurants[].menu[].item_id",
                 "food_order_id": "orders[].order_id"}

@@ -24,6 +24,7 @@ def _phone(rng: random.Random) -> str:
 @register
 class MessagingEnv(Env):
     domain = "messaging"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "A phone messaging app: contacts, conversations, sending, deleting and blocking."
     ENTITIES = {"contact_id": "contacts[].contact_id", "message_id": "messages[].message_id",
                 "contact_name": "contacts[].name"}

@@ -19,6 +19,7 @@ _ADDRESSES = ["12 Oak St, Springfield, IL 62704", "450 Market St, San Francisco,
 @register
 class RetailOrdersEnv(Env):
     domain = "retail_orders"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "An online shop: search products, place, track and cancel orders, return items, change address."
     ENTITIES = {"product_id": "products[].product_id", "retail_order_id": "orders[].order_id",
                 "return_id": "returns[].return_id"}

@@ -19,6 +19,7 @@ _PRIOS = ["low", "normal", "high", "urgent"]
 @register
 class SupportTicketsEnv(Env):
     domain = "support_tickets"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "A help desk: open, inspect, prioritise, assign, comment on and close support tickets."
     ENTITIES = {"ticket_id": "tickets[].ticket_id", "agent_id": "agents[].agent_id"}
     VALUE_POOLS = {

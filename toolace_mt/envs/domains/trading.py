@@ -16,6 +16,7 @@ _STOCKS = {"AAPL": ("Apple Inc.", 189.0), "MSFT": ("Microsoft Corp.", 415.0), "N
 @register
 class TradingEnv(Env):
     domain = "trading"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "A brokerage account: quotes, buy/sell orders, positions, cash and a watchlist."
     ENTITIES = {"stock_symbol": "stocks[].symbol", "trade_order_id": "orders[].order_id",
                 "held_symbol": "positions[].symbol", "watched_symbol": "watchlist[]"}

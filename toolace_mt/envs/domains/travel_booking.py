@@ -21,6 +21,7 @@ _HOTEL_KIND = ["Hotel", "Inn", "Suites", "Lodge"]
 @register
 class TravelBookingEnv(Env):
     domain = "travel_booking"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "Search and book flights and hotels; list and cancel the traveller's bookings."
     ENTITIES = {"flight_id": "flights[].flight_id", "hotel_id": "hotels[].hotel_id",
                 "flight_booking_id": "flight_bookings[].booking_id",

@@ -16,6 +16,7 @@ _BRANDS = ["Shell", "Chevron", "76", "Arco", "Valero"]
 @register
 class VehicleControlEnv(Env):
     domain = "vehicle_control"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "Control one car: doors, engine, climate, headlights, fuel and navigation."
     ENTITIES = {"door": "doors[].name", "station_id": "stations[].station_id", "destination": "places[]"}
     VALUE_POOLS = {
