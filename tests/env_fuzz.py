@@ -83,14 +83,17 @@ def _sources(env, spec, param, extra):
     return [v for v in enum if v is not None] if enum else []
 
 
-def valid_args(env, spec, rng, extra=None, optional=0.5) -> dict[str, Any]:
-    """Arguments drawn from entities, produced values and pools (required ones, optional ones at random)."""
+def valid_args(env, spec, rng, extra=None, optional=0.5, any_enum=False) -> dict[str, Any]:
+    """Arguments drawn from entities, produced values and pools (required ones, optional ones at random);
+    `any_enum`: sometimes any value of an enum instead of the pool (a sell where the pool only buys)."""
     extra = extra or {}
     out = {}
-    for p in spec.parameters["properties"]:
+    for p, ps in spec.parameters["properties"].items():
         if p not in spec.required and rng.random() > optional:
             continue
         vals = _sources(env, spec, p, extra)
+        if any_enum and ps.get("enum") and rng.random() < 0.5:
+            vals = [v for v in ps["enum"] if v is not None]
         if vals:
             out[p] = rng.choice(vals)
     return out
@@ -349,7 +352,7 @@ def fuzz(seeds=range(3), sequence_steps: int = 120, rng_seed: int = 0) -> Tally:
             for _ in range(sequence_steps):
                 name = rng.choice(names)
                 spec = cls.tool_specs()[name]
-                args = valid_args(env, spec, rng, extra=produced)
+                args = valid_args(env, spec, rng, extra=produced, any_enum=True)
                 props = spec.parameters["properties"]
                 if props and rng.random() < 0.35:
                     p = rng.choice(sorted(props))
@@ -358,7 +361,9 @@ def fuzz(seeds=range(3), sequence_steps: int = 120, rng_seed: int = 0) -> Tally:
                 elif "amount" in props and rng.random() < 0.3:
                     args["amount"] = rng.choice([0.01, 999.99, 5000.0, 12000.0, 0.001])
                 elif "quantity" in props and rng.random() < 0.3:
-                    args["quantity"] = rng.choice([1, 50, 500, 5000])
+                    args["quantity"] = rng.choice([1, 3, 50, 500, 5000])
+                    if "limit_price" in props and rng.random() < 0.5:
+                        args["order_type"], args["limit_price"] = "limit", rng.choice([1.0, 100.0, 900.0, 5000.0])
                 r, crash = run_call(env, name, args)
                 wrong = ""
                 if not crash and r is not None and r.ok:
@@ -374,7 +379,70 @@ def fuzz(seeds=range(3), sequence_steps: int = 120, rng_seed: int = 0) -> Tally:
                 if crash:  # go on from the last good state
                     env.state = copy_back(start)
                 tally.add("sequence", crash, wrong)
+    scenarios(tally, seeds)
     return tally
+
+
+def scenarios(tally: Tally, seeds=range(3)) -> None:
+    """Scripted double commitments and limit breaches: the last call of each script must be refused."""
+    envs = all_envs()
+    for seed in seeds:
+        scripts: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = []
+        tr = envs["trading"](seed=seed)
+        pos = tr.state["positions"][0]
+        sym, shares = pos["symbol"], pos["shares"]
+        price = next(s["price"] for s in tr.state["stocks"] if s["symbol"] == sym)
+        cash = tr.state["cash"]
+        sell_all = {"symbol": sym, "side": "sell", "quantity": shares, "order_type": "limit",
+                    "limit_price": round(price * 2, 2)}
+        scripts += [
+            ("trading", [("place_order", sell_all), ("place_order", sell_all)]),  # the same shares twice
+            ("trading", [("place_order", sell_all), ("place_order", dict(sell_all, order_type="market"))]),
+            ("trading", [("place_order", {"symbol": sym, "side": "buy", "quantity": int(cash // 10) + 1,
+                                          "order_type": "limit", "limit_price": 10.0})]),  # beyond cash
+            ("trading", [("place_order", {"symbol": sym, "side": "buy", "quantity": int(cash * 0.8 // 10),
+                                          "order_type": "limit", "limit_price": 10.0}),
+                         ("place_order", {"symbol": sym, "side": "buy", "quantity": int(cash * 0.5 // price) + 1})]),
+        ]
+        bk = envs["banking"](seed=seed)
+        accs = bk.state["accounts"]
+        debit = accs[0]["account_id"]  # sampled kinds start checking, savings, credit
+        payee = bk.state["payees"][0]["payee_id"]
+        scripts.append(("banking", [("transfer_between_accounts", {"from_account": debit,
+                                                                   "to_account": accs[1]["account_id"],
+                                                                   "amount": 0.001})]))  # rounds away: not cents
+        for a in accs:
+            if a["kind"] == "credit":
+                scripts += [
+                    ("banking", [("transfer_between_accounts", {"from_account": a["account_id"], "to_account": debit,
+                                                                "amount": round(a["balance"] + 20000, 2)})]),
+                    ("banking", [("pay_payee", {"account_id": a["account_id"], "payee_id": payee, "amount": 1e308})]),
+                ]
+        tb = envs["travel_booking"](seed=seed)
+        hotel = tb.state["hotels"][0]["hotel_id"]
+        book = {"hotel_id": hotel, "guest_name": "Maria Lopez", "check_in": "2024-06-03", "nights": 2}
+        scripts += [
+            ("travel_booking", [("book_hotel", dict(book, check_in="not a date"))]),
+            ("travel_booking", [("book_hotel", dict(book, nights=10 ** 30))]),
+            ("travel_booking", [("book_hotel", dict(book, check_in="2024-02-31"))]),
+            ("travel_booking", [("book_hotel", dict(book, check_in="2020-01-01"))]),  # in the past
+        ]
+        for domain, script in scripts:
+            env = envs[domain](seed=seed)
+            ok_before = True
+            for name, args in script[:-1]:
+                r, crash = run_call(env, name, args)
+                if crash or not (r is not None and r.ok):
+                    ok_before = False
+                    tally.add("scenario_setup", crash)  # a step before the checked call was refused
+                    break
+            if not ok_before:
+                continue
+            name, args = script[-1]
+            r, crash = run_call(env, name, args)
+            wrong = f"{domain}: {' then '.join(n for n, _ in script)} ({_short(args)}) accepted" if (
+                not crash and r is not None and r.ok) else ""
+            tally.add("scenario", crash, wrong)
 
 
 def copy_back(snap: dict[str, Any]) -> dict[str, Any]:

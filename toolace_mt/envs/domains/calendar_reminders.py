@@ -14,6 +14,7 @@ TODAY = "2024-05-20"  # chosen: the first sampled day; the April distractor even
 _DAY = Rule(date=True)  # any real day (a filter may look at the past)
 _NEW_DAY = Rule(date=True, window=True)  # a day to put something on: not in the past
 _EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+_HHMM = Rule(pattern=r"[0-9]{2}:[0-9]{2}")  # 24h HH:MM; `_minutes` checks the ranges
 _REMINDERS = ["Pay electricity bill", "Buy a birthday card for Mom", "Renew car insurance", "Water the plants",
               "Submit expense report", "Pick up dry cleaning"]
 
@@ -95,7 +96,8 @@ class CalendarRemindersEnv(Env):
         return f"{prefix}N{i:03d}"
 
     # tools ---------------------------------------------------------------------------------
-    @tool(writes=False, consumes={"date": "event_date"}, produces={"event_id": "events[].event_id"}, rules={"date": _DAY},
+    @tool(writes=False, consumes={"date": "event_date"}, produces={"event_id": "events[].event_id"},
+          rules={"date": _DAY},
           phrases=["What's on my calendar on {date}?", "Do I have anything scheduled for {date}?"])
     def list_events(self, date: Optional[str] = None) -> dict:
         """List calendar events, on one day or all of them, in time order.
@@ -119,8 +121,8 @@ class CalendarRemindersEnv(Env):
 
     @tool(writes=True, produces={"event_id": "event_id"},
           # chosen: an event lasts at most a day; titles and places fit in 200 characters
-          rules={"date": _NEW_DAY, "duration_minutes": Rule(ge=1, le=1440), "title": Rule(max_len=200),
-                 "location": Rule(max_len=200, allow_empty=True)},
+          rules={"date": _NEW_DAY, "start_time": _HHMM, "duration_minutes": Rule(ge=1, le=1440),
+                 "title": Rule(max_len=200), "location": Rule(max_len=200, allow_empty=True)},
           phrases=["Put '{title}' on my calendar on {date} at {start_time}.",
                    "Schedule {title} for {date}, {start_time}, {duration_minutes} minutes."])
     def create_event(self, title: str, date: str, start_time: str, duration_minutes: int = 60,
@@ -146,7 +148,7 @@ class CalendarRemindersEnv(Env):
         self.state["events"].append(e)
         return dict(e, attendees=[])
 
-    @tool(writes=True, consumes={"event_id": "event_id"}, rules={"date": _NEW_DAY},
+    @tool(writes=True, consumes={"event_id": "event_id"}, rules={"date": _NEW_DAY, "start_time": _HHMM},
           phrases=["Move {event_id} to {date} at {start_time}.", "Reschedule event {event_id} to {start_time} on {date}."])
     def reschedule_event(self, event_id: str, date: str, start_time: str) -> dict:
         """Move an event to another day and time, keeping its length.
@@ -195,7 +197,8 @@ class CalendarRemindersEnv(Env):
         e["attendees"].append(email)
         return {"event_id": event_id, "attendees": list(e["attendees"])}
 
-    @tool(writes=True, produces={"reminder_id": "reminder_id"}, rules={"due_date": _NEW_DAY, "text": Rule(max_len=200)},
+    @tool(writes=True, produces={"reminder_id": "reminder_id"},
+          rules={"due_date": _NEW_DAY, "text": Rule(max_len=200)},
           phrases=["Remind me to {text} on {due_date}.", "Add a reminder '{text}' due {due_date}."])
     def create_reminder(self, text: str, due_date: str) -> dict:
         """Add a to-do reminder.
