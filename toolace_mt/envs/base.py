@@ -427,7 +427,7 @@ class Env:
     def _apply_rules(self, spec: ToolSpec, arguments: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """(arguments to call with, errors): every parameter's `Rule` (declared or default) checked; an integral
         float for an integer parameter (``3.0``) is passed on as an int."""
-        props = spec.parameters.get("properties", {})
+        props = _derive_schema(spec.func)["function"]["parameters"].get("properties", {})  # cached; read only
         out, errs = dict(arguments), []
         for name, v in arguments.items():
             rule = spec.rules.get(name, _DEFAULT_RULE)
