@@ -445,6 +445,44 @@ def scenarios(tally: Tally, seeds=range(3)) -> None:
             tally.add("scenario", crash, wrong)
 
 
+def other_env_walks(max_tasks: int = 6) -> list[tuple[str, Callable[[], Any], list[dict[str, Any]]]]:
+    """(label, fresh env, gold actions) of the tau-style and ACE agent tasks: environments elsewhere on the same
+    `Env` base. Their gold calls are valid arguments to mutate along a real walk through the state."""
+    from toolace_mt.evaluation.ace.agent_envs import AGENT_ENVS
+    from toolace_mt.evaluation.ace.agent_tasks import build_agent_tasks
+    from toolace_mt.evaluation.tau.domains import DOMAINS, own_tasks
+
+    out = []
+    for name, (cls, _) in sorted(DOMAINS.items()):
+        for t in own_tasks([name])[:max_tasks]:
+            out.append((f"tau/{name}", cls.fresh, t.actions))
+    seen: dict[str, int] = defaultdict(int)
+    for t in build_agent_tasks():
+        if seen[t["env"]] < max_tasks:
+            seen[t["env"]] += 1
+            out.append((f"ace/{t['env']}", AGENT_ENVS[t["env"]], t["actions"]))
+    return out
+
+
+def fuzz_crashes_only(walks, rng_seed: int = 0) -> Tally:
+    """Replay each walk's gold calls; before each, try it with one argument made adversarial (on the same
+    state). Only crashes are counted: these environments have their own semantics, so the oracle above does
+    not apply to them."""
+    tally = Tally()
+    for label, make, actions in walks:
+        env = make()
+        for a in actions:
+            spec = env.tool_specs().get(a["name"])
+            for param, schema in (spec.parameters["properties"].items() if spec else []):
+                for klass, value, _ in adversarial(label, a["name"], param, schema, spec):
+                    snap = env.snapshot()
+                    _, crash = run_call(env, a["name"], dict(a["kwargs"], **{param: value}))
+                    env.restore(snap)
+                    tally.add(f"{label.split('/')[0]}:{klass}", crash)
+            env.execute(a["name"], a["kwargs"])
+    return tally
+
+
 def copy_back(snap: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(snap))
 
@@ -454,6 +492,9 @@ if __name__ == "__main__":
 
     t0 = time.time()
     t = fuzz()
+    o = fuzz_crashes_only(other_env_walks())
     print(json.dumps({"classes": dict(sorted(t.counts.items())), "total": t.totals(),
+                      "other_envs_crash_only": {"classes": dict(sorted(o.counts.items())), "total": o.totals(),
+                                                "examples": dict(sorted(o.examples.items()))},
                       "seconds": round(time.time() - t0, 1),
                       "examples": dict(sorted(t.examples.items()))}, indent=1, ensure_ascii=True))

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from env_fuzz import fuzz
+from env_fuzz import fuzz, fuzz_crashes_only, other_env_walks
 from toolace_mt.envs import Env, Rule, all_envs, get_env, tool
 from toolace_mt.envs.base import DEFAULT_MAX_LEN, MAX_NUMBER
 
@@ -33,6 +33,13 @@ def test_fuzz_covers_every_class(tally):
                   "control_chars", "bad_date", "past_date", "unknown_id", "duplicate", "sequence", "scenario"):
         assert tally.counts[klass]["tried"] > 0, klass
     assert "scenario_setup" not in tally.counts, "a scripted scenario could not reach its checked call"
+
+
+def test_other_envs_on_the_base_do_not_crash():
+    """The tau-style and ACE agent environments share the base: its checks keep them crash-free too."""
+    t = fuzz_crashes_only(other_env_walks(max_tasks=3))
+    assert t.totals()["tried"] > 500
+    assert t.totals()["crashed"] == 0, json.dumps(dict(t.examples), indent=1)[:4000]
 
 
 # ----------------------------------------------------------------------------------------- base rules
