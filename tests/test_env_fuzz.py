@@ -79,6 +79,8 @@ def test_strings_capped_cleaned_and_nonempty():
     for bad in ("", "   ", "x" * (DEFAULT_MAX_LEN + 1), "nul\x00byte", "lone \ud800"):
         r = env.execute("search_contacts", {"query": bad})
         assert not r.ok and r.error.kind == "invalid_arguments", (bad, r)
+    r = env.execute("search_contacts", {"query": "Ava", "\ud800": 1})  # a bad key, before the schema's own check
+    assert not r.ok and "key" in r.error.message
     assert env.state_hash() == h
     assert env.execute("search_contacts", {"query": "line\twith tab"}).ok
 

@@ -19,8 +19,9 @@ written twice). Each tool declares
 Every parameter also gets the defaults of `Rule` (finite numbers within ``MAX_NUMBER``, integers that are
 integers, strings within ``DEFAULT_MAX_LEN`` without control characters or lone surrogates, and non-empty
 strings where the environment sets ``NONEMPTY_STRINGS``), so the semantic checks live here once rather than
-in each tool. A date rule with ``window=True`` compares with
-the state's ``today`` (a sampled constant of the domain): nothing can be booked in the past.
+in each tool. A date rule with ``window=True`` compares with the state's ``today`` (a sampled constant of the
+domain): nothing can be booked in the past. Every refused call is a structured error and leaves the state
+unchanged.
 
 Executing a call validates the arguments against the schema first and never raises: the result is a
 `ToolResult` with either an output or a structured `ToolError`. Nothing here touches the real file system or
@@ -149,7 +150,8 @@ def _fmt(x: Any) -> str:
 
 
 def _value_errors(where: str, v: Any, depth: int = 0) -> list[str]:
-    """Defaults that hold for every value at any depth: finite bounded numbers, clean bounded strings."""
+    """Defaults that hold for every value at any depth: finite numbers within MAX_NUMBER, strings (values and
+    keys) without control characters or lone surrogates. Length caps apply to parameters (`_string_errors`)."""
     if isinstance(v, bool) or v is None:
         return []
     if isinstance(v, (int, float)):
@@ -165,7 +167,9 @@ def _value_errors(where: str, v: Any, depth: int = 0) -> list[str]:
     if depth > 20:  # chosen: no tool takes arguments nested this deep
         return [f"{where}: nested too deeply"]
     if isinstance(v, dict):
-        return [e for k, x in v.items() for e in _value_errors(f"{where}/{k}", x, depth + 1)]
+        bad_keys = [f"{where}: a key contains control characters or invalid unicode"
+                    for k in v if isinstance(k, str) and _BAD_CHARS.search(k)]
+        return bad_keys or [e for k, x in v.items() for e in _value_errors(f"{where}/{k}", x, depth + 1)]
     if isinstance(v, list):
         return [e for i, x in enumerate(v) for e in _value_errors(f"{where}/{i}", x, depth + 1)]
     return []
