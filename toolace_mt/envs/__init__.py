@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import Env, ToolError, ToolFailure, ToolResult, ToolSpec, canonical_json, extract, tool
+from .base import MONEY, Env, Rule, ToolError, ToolFailure, ToolResult, ToolSpec, canonical_json, extract, tool
 
 _REGISTRY: dict[str, type[Env]] = {}
 
@@ -37,5 +37,5 @@ def get_env(domain: str) -> type[Env]:
     return envs[domain]
 
 
-__all__ = ["Env", "ToolError", "ToolFailure", "ToolResult", "ToolSpec", "tool", "extract", "canonical_json",
+__all__ = ["Env", "Rule", "MONEY", "ToolError", "ToolFailure", "ToolResult", "ToolSpec", "tool", "extract", "canonical_json",
            "register", "all_envs", "get_env"]

@@ -11,7 +11,17 @@ written twice). Each tool declares
   output holds values of that kind there. A producer of kind K feeds every consumer of K; the generators
   chain tools along these edges (`dependency_edges()`), and tests check that they hold;
 * ``phrases``: user-utterance templates (``{param}`` placeholders) used by the `rules` engine to write a
-  request that holds every argument value; several give several realisations.
+  request that holds every argument value; several give several realisations;
+* ``rules``: parameter -> `Rule`, the semantics beyond the JSON type (bounds, whole cents, a real calendar
+  date within the environment's booking window, a length cap, a pattern). Bounds, ``format: date``,
+  ``maxLength`` and ``pattern`` are also written into the derived schema, so the model sees them.
+
+Every parameter also gets the defaults of `Rule` (finite numbers within ``MAX_NUMBER``, integers that are
+integers, strings within ``DEFAULT_MAX_LEN`` without control characters or lone surrogates, and non-empty
+strings where the environment sets ``NONEMPTY_STRINGS``), so the semantic checks live here once rather than
+in each tool. A date rule with ``window=True`` compares with the state's ``today`` (a sampled constant of the
+domain): nothing can be booked in the past. Every refused call is a structured error and leaves the state
+unchanged.
 
 Executing a call validates the arguments against the schema first and never raises: the result is a
 `ToolResult` with either an output or a structured `ToolError`. Nothing here touches the real file system or
@@ -20,12 +30,15 @@ network, and nothing evaluates text as code.
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 import functools
 import hashlib
 import inspect
 import json
+import math
 import pickle
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Optional
 
@@ -62,9 +75,104 @@ class ToolResult:
         return self.error is None
 
     def content(self) -> str:
-        """The tool message content: JSON of the output, or of the error."""
+        """The tool message content: strict JSON (no NaN/Infinity) of the output, or of the error."""
         payload = self.output if self.ok else self.error.to_dict()
-        return json.dumps(payload, ensure_ascii=False, sort_keys=False)
+        return json.dumps(payload, ensure_ascii=False, sort_keys=False, allow_nan=False)
+
+
+# chosen: no quantity, price or count in these domains comes near a billion, and below it float arithmetic
+# on cents stays exact (2**53 cents is about 9e13 dollars); 1e308 or 1e30 are refused instead of overflowing.
+MAX_NUMBER = 1e9
+# chosen: the longest sampled value (a message, a ticket description) is under 200 characters; 1000 leaves
+# room for a long message while keeping a 100k-character value out of the state and the tool messages.
+DEFAULT_MAX_LEN = 1000
+# chosen: airlines and hotels sell about a year ahead and calendars plan a few; two years covers both.
+DATE_WINDOW_DAYS = 730
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# C0/C1 control characters other than tab, newline and carriage return, and lone UTF-16 surrogates (legal in
+# JSON escapes, but not text: they cannot be encoded as UTF-8 and break every writer after the tool).
+_BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one parameter means beyond its JSON type. Unset fields keep the defaults of every parameter.
+
+    * ``ge``/``gt``/``le``: numeric bounds (``le`` defaults to ``MAX_NUMBER``, and ``-MAX_NUMBER`` is the floor);
+    * ``cents``: money, in whole cents (a 0.001 transfer would round away and break the books);
+    * ``max_len``: string length cap (default ``DEFAULT_MAX_LEN``); ``allow_empty``: "" is a legal value;
+    * ``pattern``: a regex the whole string must match (IBAN, e-mail, phone);
+    * ``date``: a real calendar day ``YYYY-MM-DD``; ``window``: also on or after the state's ``today`` and at
+      most ``DATE_WINDOW_DAYS`` later (bookings, new events, due dates).
+    """
+
+    ge: Optional[float] = None
+    gt: Optional[float] = None
+    le: Optional[float] = None
+    cents: bool = False
+    max_len: Optional[int] = None
+    allow_empty: bool = False
+    pattern: Optional[str] = None
+    date: bool = False
+    window: bool = False
+
+    def schema_keywords(self, types: set[str]) -> dict[str, Any]:
+        """JSON Schema keywords that advertise this rule (only what was declared, to keep schemas short)."""
+        kw: dict[str, Any] = {}
+        if types & {"number", "integer"}:
+            if self.ge is not None:
+                kw["minimum"] = self.ge
+            if self.gt is not None:
+                kw["exclusiveMinimum"] = self.gt
+            if self.le is not None:
+                kw["maximum"] = self.le
+        if "string" in types:
+            if self.max_len is not None:
+                kw["maxLength"] = self.max_len
+            if self.pattern is not None:
+                kw["pattern"] = f"^(?:{self.pattern})$"
+            if self.date:
+                kw["format"] = "date"
+        return kw
+
+
+MONEY = Rule(gt=0, cents=True)  # a positive amount of money in whole cents, at most MAX_NUMBER
+_DEFAULT_RULE = Rule()
+
+
+def _types(schema: dict[str, Any]) -> set[str]:
+    t = schema.get("type")
+    return set(t) if isinstance(t, list) else {t} if t else set()
+
+
+def _fmt(x: Any) -> str:
+    return repr(x) if not isinstance(x, str) or len(x) <= 40 else repr(x[:40] + "...")
+
+
+def _value_errors(where: str, v: Any, depth: int = 0) -> list[str]:
+    """Defaults that hold for every value at any depth: finite numbers within MAX_NUMBER, strings (values and
+    keys) without control characters or lone surrogates. Length caps apply to parameters (`_string_errors`)."""
+    if isinstance(v, bool) or v is None:
+        return []
+    if isinstance(v, (int, float)):
+        if isinstance(v, float) and not math.isfinite(v):
+            return [f"{where}: {v} is not a finite number"]
+        if abs(v) > MAX_NUMBER:
+            return [f"{where}: {_fmt(v)} is out of range (at most {MAX_NUMBER:g} in magnitude)"]
+        return []
+    if isinstance(v, str):
+        if _BAD_CHARS.search(v):
+            return [f"{where}: contains control characters or invalid unicode"]
+        return []
+    if depth > 20:  # chosen: no tool takes arguments nested this deep
+        return [f"{where}: nested too deeply"]
+    if isinstance(v, dict):
+        bad_keys = [f"{where}: a key contains control characters or invalid unicode"
+                    for k in v if isinstance(k, str) and _BAD_CHARS.search(k)]
+        return bad_keys or [e for k, x in v.items() for e in _value_errors(f"{where}/{k}", x, depth + 1)]
+    if isinstance(v, list):
+        return [e for i, x in enumerate(v) for e in _value_errors(f"{where}/{i}", x, depth + 1)]
+    return []
 
 
 @dataclass
@@ -75,6 +183,7 @@ class ToolSpec:
     consumes: dict[str, str] = field(default_factory=dict)
     produces: dict[str, str] = field(default_factory=dict)
     phrases: list[str] = field(default_factory=list)
+    rules: dict[str, Rule] = field(default_factory=dict)
     domain: str = ""
     _tool: Optional[Tool] = None
 
@@ -103,12 +212,15 @@ class ToolSpec:
 
 
 def tool(*, writes: bool, consumes: Optional[dict[str, str]] = None, produces: Optional[dict[str, str]] = None,
-         phrases: Optional[list[str]] = None):
+         phrases: Optional[list[str]] = None, rules: Optional[dict[str, Rule]] = None):
     """Mark an Env method as a tool. See the module docstring for the meaning of each field."""
 
     def deco(fn):
+        unknown = set(rules or {}) - set(inspect.signature(fn).parameters)
+        if unknown:
+            raise TypeError(f"{fn.__name__}: rules for unknown parameters {sorted(unknown)}")
         fn.__tool_meta__ = dict(writes=writes, consumes=dict(consumes or {}), produces=dict(produces or {}),
-                                phrases=list(phrases or []))
+                                phrases=list(phrases or []), rules=dict(rules or {}))
         return fn
 
     return deco
@@ -139,6 +251,10 @@ def _derive_schema(fn: Callable[..., Any]) -> dict[str, Any]:
     fdef.pop("return", None)
     params = _fix_nullable(fdef["parameters"])
     params["additionalProperties"] = False  # chosen: a call with an unknown argument is a bad call
+    for name, rule in (getattr(fn, "__tool_meta__", {}).get("rules") or {}).items():
+        prop = params.get("properties", {}).get(name)
+        if prop is not None:
+            prop.update(rule.schema_keywords(_types(prop)))
     fdef["parameters"] = params
     return {"type": "function", "function": fdef}
 
@@ -202,6 +318,9 @@ class Env:
     VALUE_POOLS: ClassVar[dict[str, list[Any]]] = {}
     # State paths (lists) where `add_distractors` appends bulk records (BFCL long_context style).
     LONG_CONTEXT_KEYS: ClassVar[list[str]] = []
+    # Whether a string parameter without `Rule(allow_empty=True)` refuses "" and whitespace. Off by default:
+    # an environment built on this base elsewhere may take an empty string as a value (a blank address line).
+    NONEMPTY_STRINGS: ClassVar[bool] = False
     _specs: ClassVar[dict[str, ToolSpec]]
 
     def __init__(self, state: Optional[dict[str, Any]] = None, seed: Optional[int] = None):
@@ -233,7 +352,16 @@ class Env:
         raise NotImplementedError(f"{cls.__name__} does not support long-context distractors")
 
     def state_hash(self) -> str:
-        return hashlib.sha256(canonical_json(self.state).encode()).hexdigest()
+        # surrogatepass: a state handed in from outside may hold a lone surrogate; hashing must not fail on it
+        return hashlib.sha256(canonical_json(self.state).encode("utf-8", "surrogatepass")).hexdigest()
+
+    def today(self) -> Optional[_dt.date]:
+        """The environment's current day (``state["today"]``, sampled with the state), or None if it has none."""
+        t = self.state.get("today") if isinstance(self.state, dict) else None
+        try:
+            return _dt.date.fromisoformat(t) if isinstance(t, str) else None
+        except ValueError:
+            return None
 
     def snapshot(self) -> dict[str, Any]:
         return copy_state(self.state)
@@ -275,13 +403,20 @@ class Env:
             return ToolResult(name, arguments, error=ToolError("unknown_tool", f"no tool named {name!r} in {self.domain}"))
         if not isinstance(arguments, dict):
             return ToolResult(name, arguments, error=ToolError("invalid_arguments", "arguments must be an object"))
-        errs = argument_errors(spec.tool, arguments)
+        errs = _value_errors("(arguments)", arguments)  # before the schema: jsonschema lets NaN pass bounds
+        errs = errs or argument_errors(spec.tool, arguments)
+        call_args: dict[str, Any] = {}
+        if not errs:
+            call_args, errs = self._apply_rules(spec, arguments)
         if errs:
             return ToolResult(name, arguments, error=ToolError("invalid_arguments", "; ".join(errs)))
+        bad_day = self._date_window_error(spec, call_args)
+        if bad_day:
+            return ToolResult(name, arguments, error=ToolError("invalid_request", bad_day))
         before = self.snapshot() if spec.writes else None
         try:
-            out = spec.func(self, **arguments)
-            json.dumps(out)  # outputs must be JSON-serialisable
+            out = spec.func(self, **call_args)
+            json.dumps(out, allow_nan=False)  # outputs must be strict JSON
             return ToolResult(name, arguments, output=out)
         except ToolFailure as f:
             if before is not None:
@@ -291,3 +426,72 @@ class Env:
             if before is not None:
                 self.state = before
             return ToolResult(name, arguments, error=ToolError("internal_error", f"{type(e).__name__}: {e}"))
+
+    # --- semantic validation (after the JSON Schema) ---------------------------------------------
+    def _apply_rules(self, spec: ToolSpec, arguments: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """(arguments to call with, errors): every parameter's `Rule` (declared or default) checked; an integral
+        float for an integer parameter (``3.0``) is passed on as an int."""
+        props = _derive_schema(spec.func)["function"]["parameters"].get("properties", {})  # cached; read only
+        out, errs = dict(arguments), []
+        for name, v in arguments.items():
+            rule = spec.rules.get(name, _DEFAULT_RULE)
+            types = _types(props.get(name, {}))
+            if v is None or isinstance(v, bool):
+                continue
+            if isinstance(v, (int, float)):
+                if "integer" in types and "number" not in types:
+                    if isinstance(v, float):
+                        if not v.is_integer():
+                            errs.append(f"{name}: {v} is not an integer")
+                            continue
+                        out[name] = v = int(v)
+                errs += self._number_errors(name, v, rule)
+            elif isinstance(v, str) and "enum" not in props.get(name, {}):
+                errs += self._string_errors(name, v, rule, self.NONEMPTY_STRINGS)
+        return out, errs
+
+    @staticmethod
+    def _number_errors(name: str, v: float, rule: Rule) -> list[str]:
+        errs = []
+        if rule.ge is not None and not v >= rule.ge:
+            errs.append(f"{name}: {_fmt(v)} is below the minimum {rule.ge:g}")
+        if rule.gt is not None and not v > rule.gt:
+            errs.append(f"{name}: {_fmt(v)} must be greater than {rule.gt:g}")
+        if rule.le is not None and not v <= rule.le:
+            errs.append(f"{name}: {_fmt(v)} is above the maximum {rule.le:g}")
+        if rule.cents and round(v, 2) != v:
+            errs.append(f"{name}: {_fmt(v)} is not a whole number of cents")
+        return errs
+
+    @staticmethod
+    def _string_errors(name: str, v: str, rule: Rule, nonempty: bool) -> list[str]:
+        cap = rule.max_len if rule.max_len is not None else DEFAULT_MAX_LEN
+        if len(v) > cap:
+            return [f"{name}: {len(v)} characters, at most {cap} allowed"]
+        if not v.strip():
+            return [f"{name}: must not be empty"] if nonempty and not rule.allow_empty else []
+        if rule.pattern is not None and not re.fullmatch(rule.pattern, v):
+            return [f"{name}: {_fmt(v)} is not in the expected format"]
+        if rule.date:
+            if not _DATE_RE.fullmatch(v):
+                return [f"{name}: {_fmt(v)} is not a date in YYYY-MM-DD form"]
+            try:
+                _dt.date.fromisoformat(v)
+            except ValueError:
+                return [f"{name}: {_fmt(v)} is not a real calendar date"]
+        return []
+
+    def _date_window_error(self, spec: ToolSpec, args: dict[str, Any]) -> str:
+        """A date argument of a `window` rule outside [today, today + DATE_WINDOW_DAYS] (no check without a today)."""
+        today = self.today()
+        if today is None:
+            return ""
+        for name, rule in spec.rules.items():
+            v = args.get(name)
+            if rule.window and isinstance(v, str):
+                day = _dt.date.fromisoformat(v)
+                if day < today:
+                    return f"{name}: {v} is in the past (today is {today.isoformat()})"
+                if (day - today).days > DATE_WINDOW_DAYS:
+                    return f"{name}: {v} is more than {DATE_WINDOW_DAYS} days ahead (today is {today.isoformat()})"
+        return ""

@@ -5,17 +5,21 @@ import random
 from typing import Any, Literal, Optional
 
 from .. import register
-from ..base import Env, ToolFailure, tool, unique_ids
+from ..base import MONEY, Env, Rule, ToolFailure, tool, unique_ids
 
 _FIRST = ["Ava", "Liam", "Noah", "Mia", "Zoe", "Omar", "Ines", "Kenji", "Priya", "Lucas", "Sofia", "Ethan"]
 _LAST = ["Garcia", "Okafor", "Tanaka", "Rossi", "Novak", "Haddad", "Silva", "Kim", "Meyer", "Dubois"]
 _KINDS = ["checking", "savings", "credit"]
+# chosen: a typical card limit; a credit account may go this far below zero and no further
+CREDIT_LIMIT = 5000.0
+_IBAN = r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}"  # ISO 13616: country, check digits, up to 30 alphanumerics
 _MEMOS = ["grocery", "coffee", "fuel", "books", "pharmacy", "streaming", "bakery", "parking", "hardware store"]
 
 
 @register
 class BankingEnv(Env):
     domain = "banking"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "A retail bank: a customer's accounts, transfers between them and to payees, cards."
     ENTITIES = {
         "account_id": "accounts[].account_id",
@@ -56,6 +60,8 @@ class BankingEnv(Env):
             kind = _KINDS[i % 3] if i < 3 else rng.choice(_KINDS)
             accounts.append({"account_id": acc_id, "kind": kind,
                              "balance": round(rng.uniform(300, 6000), 2), "currency": "USD"})
+            if kind == "credit":
+                accounts[-1]["credit_limit"] = CREDIT_LIMIT
         payees = [{"payee_id": pid, "name": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
                    "iban": rng.choice(cls.VALUE_POOLS["iban"])}
                   for pid in unique_ids(rng, "PAY", rng.randint(1, 3), 100, 1000)]
@@ -73,6 +79,16 @@ class BankingEnv(Env):
             if a["account_id"] == account_id:
                 return a
         raise ToolFailure("not_found", f"no account with id {account_id}")
+
+    @staticmethod
+    def _debit(a: dict[str, Any], amount: float) -> None:
+        """Take `amount` from an account: a debit account down to zero, a credit account down to its limit."""
+        floor = -a.get("credit_limit", 0.0) if a["kind"] == "credit" else 0.0
+        if round(a["balance"] - amount, 2) < floor:
+            what = f"credit limit {-floor}" if a["kind"] == "credit" else f"balance {a['balance']}"
+            raise ToolFailure("insufficient_funds", f"{amount} exceeds the available funds ({what}, balance "
+                                                    f"{a['balance']})")
+        a["balance"] = round(a["balance"] - amount, 2)
 
     def _new_tx(self, account_id: str, amount: float, memo: str) -> dict[str, Any]:
         tx = {"transaction_id": f"TXN{self.state['next_tx']:05d}", "account_id": account_id,
@@ -100,7 +116,7 @@ class BankingEnv(Env):
         return {"account_id": a["account_id"], "balance": a["balance"], "currency": a["currency"]}
 
     @tool(writes=True, consumes={"from_account": "account_id", "to_account": "account_id"},
-          produces={"transaction_id": "transaction_id"},
+          produces={"transaction_id": "transaction_id"}, rules={"amount": MONEY},
           phrases=["Move {amount} dollars from {from_account} to {to_account}.",
                    "Please transfer ${amount} from account {from_account} into {to_account}."])
     def transfer_between_accounts(self, from_account: str, to_account: str, amount: float) -> dict:
@@ -116,15 +132,14 @@ class BankingEnv(Env):
         if amount <= 0:
             raise ToolFailure("invalid_request", "amount must be positive")
         src, dst = self._account(from_account), self._account(to_account)
-        if src["kind"] != "credit" and src["balance"] < amount:
-            raise ToolFailure("insufficient_funds", f"balance {src['balance']} is below {amount}")
-        src["balance"] = round(src["balance"] - amount, 2)
+        self._debit(src, amount)
         dst["balance"] = round(dst["balance"] + amount, 2)
         tx = self._new_tx(from_account, -amount, f"transfer to {to_account}")
         self._new_tx(to_account, amount, f"transfer from {from_account}")
         return {"transaction_id": tx["transaction_id"], "from_balance": src["balance"], "to_balance": dst["balance"]}
 
     @tool(writes=True, produces={"payee_id": "payee_id"},
+          rules={"nickname": Rule(max_len=100), "iban": Rule(pattern=_IBAN)},  # chosen: a name fits in 100
           phrases=["Add a new payee called {nickname} with IBAN {iban}.", "Save {iban} as a payee named {nickname}."])
     def add_payee(self, nickname: str, iban: str) -> dict:
         """Register a new payee for outgoing payments.
@@ -148,6 +163,7 @@ class BankingEnv(Env):
 
     @tool(writes=True, consumes={"account_id": "account_id", "payee_id": "payee_id"},
           produces={"transaction_id": "transaction_id"},
+          rules={"amount": MONEY, "memo": Rule(allow_empty=True, max_len=140)},  # chosen: SEPA remittance info is 140
           phrases=["Pay {amount} dollars to payee {payee_id} from {account_id}, memo '{memo}'.",
                    "Send ${amount} from {account_id} to {payee_id} for {memo}."])
     def pay_payee(self, account_id: str, payee_id: str, amount: float, memo: str = "") -> dict:
@@ -164,13 +180,12 @@ class BankingEnv(Env):
             raise ToolFailure("not_found", f"no payee with id {payee_id}")
         if amount <= 0:
             raise ToolFailure("invalid_request", "amount must be positive")
-        if a["kind"] != "credit" and a["balance"] < amount:
-            raise ToolFailure("insufficient_funds", f"balance {a['balance']} is below {amount}")
-        a["balance"] = round(a["balance"] - amount, 2)
+        self._debit(a, amount)
         tx = self._new_tx(account_id, -amount, memo or f"payment to {payee_id}")
         return {"transaction_id": tx["transaction_id"], "balance": a["balance"]}
 
     @tool(writes=False, consumes={"account_id": "account_id"}, produces={"transaction_id": "transactions[].transaction_id"},
+          rules={"limit": Rule(ge=1, le=1000)},  # chosen: a page of at most 1000 rows
           phrases=["Show the recent transactions on {account_id}.", "What went through account {account_id} lately?"])
     def list_transactions(self, account_id: str, limit: Optional[int] = None) -> dict:
         """List recent transactions of an account, newest last.

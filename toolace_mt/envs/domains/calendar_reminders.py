@@ -5,11 +5,16 @@ import random
 from typing import Any, Optional
 
 from .. import register
-from ..base import Env, ToolFailure, tool, unique_ids
+from ..base import Env, Rule, ToolFailure, tool, unique_ids
 
 _TITLES = ["Team standup", "Dentist appointment", "Lunch with Priya", "Quarterly review", "Yoga class",
            "Call with landlord", "Project kickoff", "Parent-teacher meeting", "1:1 with manager", "Book club"]
 _DATES = ["2024-05-20", "2024-05-21", "2024-05-22", "2024-05-23", "2024-05-24"]
+TODAY = "2024-05-20"  # chosen: the first sampled day; the April distractor events lie in the past
+_DAY = Rule(date=True)  # any real day (a filter may look at the past)
+_NEW_DAY = Rule(date=True, window=True)  # a day to put something on: not in the past
+_EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+_HHMM = Rule(pattern=r"[0-9]{2}:[0-9]{2}")  # 24h HH:MM; `_minutes` checks the ranges
 _REMINDERS = ["Pay electricity bill", "Buy a birthday card for Mom", "Renew car insurance", "Water the plants",
               "Submit expense report", "Pick up dry cleaning"]
 
@@ -25,15 +30,10 @@ def _minutes(hhmm: str) -> int:
     return h * 60 + m
 
 
-def _check_date(date: str) -> None:
-    parts = date.split("-")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts) or not (1 <= int(parts[1]) <= 12):
-        raise ToolFailure("invalid_request", f"date {date!r} is not YYYY-MM-DD")
-
-
 @register
 class CalendarRemindersEnv(Env):
     domain = "calendar_reminders"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "A personal calendar and reminder list: create, move, cancel events; add and complete reminders."
     ENTITIES = {"event_id": "events[].event_id", "reminder_id": "reminders[].reminder_id", "event_date": "events[].date"}
     VALUE_POOLS = {
@@ -62,7 +62,7 @@ class CalendarRemindersEnv(Env):
         events = [cls._event(rng, eid, rng.choice(_DATES)) for eid in unique_ids(rng, "EV", rng.randint(4, 8), 100, 1000)]
         reminders = [{"reminder_id": rid, "text": t, "due_date": rng.choice(_DATES), "done": False}
                      for rid, t in zip(unique_ids(rng, "RM", 3, 100, 1000), rng.sample(_REMINDERS, 3))]
-        return {"owner": "alex@example.com", "events": events, "reminders": reminders, "next_id": 1}
+        return {"today": TODAY, "owner": "alex@example.com", "events": events, "reminders": reminders, "next_id": 1}
 
     @classmethod
     def add_distractors(cls, state: dict[str, Any], rng: random.Random, n: int) -> dict[str, Any]:
@@ -97,6 +97,7 @@ class CalendarRemindersEnv(Env):
 
     # tools ---------------------------------------------------------------------------------
     @tool(writes=False, consumes={"date": "event_date"}, produces={"event_id": "events[].event_id"},
+          rules={"date": _DAY},
           phrases=["What's on my calendar on {date}?", "Do I have anything scheduled for {date}?"])
     def list_events(self, date: Optional[str] = None) -> dict:
         """List calendar events, on one day or all of them, in time order.
@@ -119,6 +120,9 @@ class CalendarRemindersEnv(Env):
         return dict(e, attendees=list(e["attendees"]))
 
     @tool(writes=True, produces={"event_id": "event_id"},
+          # chosen: an event lasts at most a day; titles and places fit in 200 characters
+          rules={"date": _NEW_DAY, "start_time": _HHMM, "duration_minutes": Rule(ge=1, le=1440),
+                 "title": Rule(max_len=200), "location": Rule(max_len=200, allow_empty=True)},
           phrases=["Put '{title}' on my calendar on {date} at {start_time}.",
                    "Schedule {title} for {date}, {start_time}, {duration_minutes} minutes."])
     def create_event(self, title: str, date: str, start_time: str, duration_minutes: int = 60,
@@ -132,7 +136,6 @@ class CalendarRemindersEnv(Env):
             duration_minutes: Length in minutes.
             location: Where it takes place.
         """
-        _check_date(date)
         start = _minutes(start_time)
         if duration_minutes <= 0:
             raise ToolFailure("invalid_request", "duration must be positive")
@@ -145,7 +148,7 @@ class CalendarRemindersEnv(Env):
         self.state["events"].append(e)
         return dict(e, attendees=[])
 
-    @tool(writes=True, consumes={"event_id": "event_id"},
+    @tool(writes=True, consumes={"event_id": "event_id"}, rules={"date": _NEW_DAY, "start_time": _HHMM},
           phrases=["Move {event_id} to {date} at {start_time}.", "Reschedule event {event_id} to {start_time} on {date}."])
     def reschedule_event(self, event_id: str, date: str, start_time: str) -> dict:
         """Move an event to another day and time, keeping its length.
@@ -156,7 +159,6 @@ class CalendarRemindersEnv(Env):
             start_time: New start time, HH:MM (24h).
         """
         e = self._get(event_id)
-        _check_date(date)
         start = _minutes(start_time)
         if e["date"] == date and e["start_time"] == start_time:
             raise ToolFailure("conflict", f"event {event_id} is already at that time")
@@ -178,7 +180,7 @@ class CalendarRemindersEnv(Env):
         self.state["events"].remove(e)
         return {"deleted": event_id, "title": e["title"]}
 
-    @tool(writes=True, consumes={"event_id": "event_id"},
+    @tool(writes=True, consumes={"event_id": "event_id"}, rules={"email": Rule(pattern=_EMAIL, max_len=254)},
           phrases=["Invite {email} to {event_id}.", "Add {email} as an attendee of event {event_id}."])
     def add_attendee(self, event_id: str, email: str) -> dict:
         """Invite someone to an event.
@@ -196,6 +198,7 @@ class CalendarRemindersEnv(Env):
         return {"event_id": event_id, "attendees": list(e["attendees"])}
 
     @tool(writes=True, produces={"reminder_id": "reminder_id"},
+          rules={"due_date": _NEW_DAY, "text": Rule(max_len=200)},
           phrases=["Remind me to {text} on {due_date}.", "Add a reminder '{text}' due {due_date}."])
     def create_reminder(self, text: str, due_date: str) -> dict:
         """Add a to-do reminder.
@@ -204,7 +207,6 @@ class CalendarRemindersEnv(Env):
             text: What to be reminded of.
             due_date: Day it is due, YYYY-MM-DD.
         """
-        _check_date(due_date)
         rid = self._new_id("RM")
         r = {"reminder_id": rid, "text": text, "due_date": due_date, "done": False}
         self.state["reminders"].append(r)

@@ -7,7 +7,7 @@ import random
 from typing import Any, Optional
 
 from .. import register
-from ..base import Env, ToolFailure, tool
+from ..base import Env, Rule, ToolFailure, tool
 
 _PROJECTS = ["report", "thesis", "budget", "website", "garden", "trip"]
 _SENTENCES = ["Quarterly revenue grew 8% while costs stayed flat.", "The team shipped two releases on time.",
@@ -26,6 +26,7 @@ def _text(rng: random.Random, n: int) -> str:
 @register
 class FileSystemEnv(Env):
     domain = "file_system"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "A user's home directory: list, read, write, move, copy, delete and search text files."
     ENTITIES = {"file_path": "files[].path", "dir_path": "dirs[]"}
     VALUE_POOLS = {
@@ -125,6 +126,8 @@ class FileSystemEnv(Env):
         return {"path": f["path"], "content": f["content"]}
 
     @tool(writes=True, produces={"file_path": "path"},
+          # chosen: a text file of this sandbox is small; 100k characters keeps a tool message readable
+          rules={"content": Rule(allow_empty=True, max_len=100_000)},
           phrases=["Create {path} with the text: {content}", "Write '{content}' into the file {path}."])
     def write_file(self, path: str, content: str, overwrite: bool = False) -> dict:
         """Create a text file, or replace its content when overwrite is true.

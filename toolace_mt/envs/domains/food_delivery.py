@@ -5,7 +5,7 @@ import random
 from typing import Any, Literal, Optional
 
 from .. import register
-from ..base import Env, ToolFailure, tool, unique_ids
+from ..base import Env, Rule, ToolFailure, tool, unique_ids
 
 _RESTAURANTS = {
     "italian": (["Trattoria Roma", "Luigi's Pizzeria"], [("Margherita Pizza", 13.5), ("Lasagna", 16.0),
@@ -21,10 +21,13 @@ _RESTAURANTS = {
 }
 _ADDRESSES = ["221B Baker St, Apt 3", "1600 Amphitheatre Pkwy", "350 5th Ave, Floor 21", "10 Downing Ln"]
 
+MAX_PORTIONS = 50  # chosen: more than 50 of one dish is catering, not a delivery order
+
 
 @register
 class FoodDeliveryEnv(Env):
     domain = "food_delivery"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "Order food: find restaurants, read menus, fill a cart, check out, track, cancel and rate orders."
     ENTITIES = {"restaurant_id": "restaurants[].restaurant_id", "menu_item_id": "restaurants[].menu[].item_id",
                 "food_order_id": "orders[].order_id"}
@@ -129,13 +132,14 @@ class FoodDeliveryEnv(Env):
                 "menu": [dict(m) for m in r["menu"]]}
 
     @tool(writes=True, consumes={"item_id": "menu_item_id"}, produces={"restaurant_id": "restaurant_id"},
+          rules={"quantity": Rule(ge=1, le=MAX_PORTIONS)},
           phrases=["Add {quantity} of {item_id} to my cart.", "Put item {item_id} in the basket, {quantity} please."])
     def add_to_cart(self, item_id: str, quantity: int = 1) -> dict:
         """Add a menu item to the cart. A cart holds items of one restaurant only.
 
         Args:
             item_id: The menu item's id, e.g. MI1234.
-            quantity: How many, at least 1.
+            quantity: How many, 1 to 50 (per item in the cart).
         """
         if quantity < 1:
             raise ToolFailure("invalid_request", "quantity must be at least 1")
@@ -150,6 +154,9 @@ class FoodDeliveryEnv(Env):
                     cart["restaurant_id"] = r["restaurant_id"]
                     for i in cart["items"]:
                         if i["item_id"] == item_id:
+                            if i["quantity"] + quantity > MAX_PORTIONS:
+                                raise ToolFailure("invalid_request", f"at most {MAX_PORTIONS} of one item per order "
+                                                                     f"({i['quantity']} already in the cart)")
                             i["quantity"] += quantity
                             break
                     else:
@@ -173,6 +180,9 @@ class FoodDeliveryEnv(Env):
         return self._cart_view()
 
     @tool(writes=True, produces={"food_order_id": "order_id"},
+          # chosen: a courier tip above 1000 USD is a typo; notes and addresses fit in 200 characters
+          rules={"tip": Rule(ge=0, le=1000, cents=True), "address": Rule(max_len=200),
+                 "note": Rule(max_len=200, allow_empty=True)},
           phrases=["Check out and deliver to {address}.", "Place the order to {address} with a ${tip} tip."])
     def checkout(self, address: str, tip: float = 0.0, note: Optional[str] = None) -> dict:
         """Place an order for the cart's items, delivered to an address; empties the cart.
@@ -223,7 +233,7 @@ class FoodDeliveryEnv(Env):
         o["status"] = "cancelled"
         return {"order_id": order_id, "status": "cancelled", "refund": o["total"]}
 
-    @tool(writes=True, consumes={"order_id": "food_order_id"},
+    @tool(writes=True, consumes={"order_id": "food_order_id"}, rules={"stars": Rule(ge=1, le=5)},
           phrases=["Rate order {order_id} {stars} stars.", "Give {order_id} a {stars}-star rating."])
     def rate_food_order(self, order_id: str, stars: int) -> dict:
         """Rate an order from 1 to 5 stars.

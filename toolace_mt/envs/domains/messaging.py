@@ -5,7 +5,7 @@ import random
 from typing import Any, Optional
 
 from .. import register
-from ..base import Env, ToolFailure, tool, unique_ids
+from ..base import Env, Rule, ToolFailure, tool, unique_ids
 
 _FIRST = ["Ava", "Liam", "Noah", "Mia", "Zoe", "Omar", "Ines", "Kenji", "Priya", "Lucas", "Sofia", "Ethan",
           "Hana", "Mateo", "Leila", "Jonas"]
@@ -24,6 +24,7 @@ def _phone(rng: random.Random) -> str:
 @register
 class MessagingEnv(Env):
     domain = "messaging"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "A phone messaging app: contacts, conversations, sending, deleting and blocking."
     ENTITIES = {"contact_id": "contacts[].contact_id", "message_id": "messages[].message_id",
                 "contact_name": "contacts[].name"}
@@ -94,6 +95,8 @@ class MessagingEnv(Env):
         return {"contacts": [dict(c) for c in self.state["contacts"] if q in c["name"].lower()]}
 
     @tool(writes=True, produces={"contact_id": "contact_id"},
+          # E.164 allows 15 digits; separators and a leading + are common in written numbers
+          rules={"name": Rule(max_len=100), "phone": Rule(pattern=r"\+?[0-9][0-9 ()./-]{2,24}")},
           phrases=["Add {name} to my contacts, number {phone}.", "Save a new contact {name} with phone {phone}."])
     def add_contact(self, name: str, phone: str) -> dict:
         """Add a new contact.
@@ -128,6 +131,7 @@ class MessagingEnv(Env):
         return {"message_id": mid, "to": c["name"], "status": "sent"}
 
     @tool(writes=False, consumes={"contact_id": "contact_id"}, produces={"message_id": "messages[].message_id"},
+          rules={"limit": Rule(ge=1, le=1000)},  # chosen: a page of at most 1000 messages
           phrases=["Show my conversation with {contact_id}.", "What have {contact_id} and I been texting about?"])
     def get_conversation(self, contact_id: str, limit: Optional[int] = None) -> dict:
         """Get the messages exchanged with one contact, oldest first.

@@ -5,7 +5,7 @@ import random
 from typing import Any, Literal, Optional
 
 from .. import register
-from ..base import Env, ToolFailure, tool, unique_ids
+from ..base import Env, Rule, ToolFailure, tool, unique_ids
 
 _PRODUCTS = [("Wireless Mouse", "electronics", 24.99), ("Mechanical Keyboard", "electronics", 89.0),
              ("USB-C Charger 65W", "electronics", 39.5), ("Noise-Cancelling Headphones", "electronics", 199.0),
@@ -19,6 +19,7 @@ _ADDRESSES = ["12 Oak St, Springfield, IL 62704", "450 Market St, San Francisco,
 @register
 class RetailOrdersEnv(Env):
     domain = "retail_orders"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "An online shop: search products, place, track and cancel orders, return items, change address."
     ENTITIES = {"product_id": "products[].product_id", "retail_order_id": "orders[].order_id",
                 "return_id": "returns[].return_id"}
@@ -78,6 +79,7 @@ class RetailOrdersEnv(Env):
 
     # tools ---------------------------------------------------------------------------------
     @tool(writes=False, produces={"product_id": "products[].product_id"},
+          rules={"query": Rule(max_len=100), "max_price": Rule(ge=0)},
           phrases=["Do you sell any {query}?", "Search the shop for {query}."])
     def search_products(self, query: str, category: Optional[Literal["electronics", "sports", "kitchen", "home"]] = None,
                         max_price: Optional[float] = None) -> dict:
@@ -104,6 +106,8 @@ class RetailOrdersEnv(Env):
         return dict(self._product(product_id))
 
     @tool(writes=True, consumes={"product_id": "product_id"}, produces={"retail_order_id": "order_id"},
+          # chosen: a shop order of more than 100 units is wholesale; an address fits in 200 characters
+          rules={"quantity": Rule(ge=1, le=100), "address": Rule(max_len=200)},
           phrases=["Order {quantity} of {product_id}.", "I'd like to buy {quantity} x {product_id}."])
     def place_retail_order(self, product_id: str, quantity: int = 1, address: Optional[str] = None) -> dict:
         """Order a product, shipped to the given address or the default one.
@@ -168,7 +172,7 @@ class RetailOrdersEnv(Env):
                     p["stock"] += it["quantity"]
         return {"order_id": order_id, "status": "cancelled", "refund": o["total"]}
 
-    @tool(writes=True, consumes={"order_id": "retail_order_id"},
+    @tool(writes=True, consumes={"order_id": "retail_order_id"}, rules={"address": Rule(max_len=200)},
           phrases=["Ship order {order_id} to {address} instead.", "Change the address of {order_id} to {address}."])
     def update_shipping_address(self, order_id: str, address: str) -> dict:
         """Change the shipping address of an order that has not shipped yet.
@@ -186,6 +190,7 @@ class RetailOrdersEnv(Env):
         return {"order_id": order_id, "address": address}
 
     @tool(writes=True, consumes={"order_id": "retail_order_id", "product_id": "product_id"},
+          rules={"reason": Rule(max_len=200)},
           produces={"return_id": "return_id"},
           phrases=["Return {product_id} from order {order_id}, reason: {reason}.",
                    "I want to send back {product_id} of order {order_id}: {reason}."])

@@ -5,7 +5,7 @@ import random
 from typing import Any, Literal, Optional
 
 from .. import register
-from ..base import Env, ToolFailure, tool, unique_ids
+from ..base import Env, Rule, ToolFailure, tool, unique_ids
 
 _SUBJECTS = ["Cannot log in after password reset", "Invoice shows wrong amount", "App crashes on startup",
              "Refund not received", "Two-factor code never arrives", "Export to CSV is empty",
@@ -19,6 +19,7 @@ _PRIOS = ["low", "normal", "high", "urgent"]
 @register
 class SupportTicketsEnv(Env):
     domain = "support_tickets"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "A help desk: open, inspect, prioritise, assign, comment on and close support tickets."
     ENTITIES = {"ticket_id": "tickets[].ticket_id", "agent_id": "agents[].agent_id"}
     VALUE_POOLS = {
@@ -106,6 +107,9 @@ class SupportTicketsEnv(Env):
         return dict(t, comments=[dict(c) for c in t["comments"]])
 
     @tool(writes=True, produces={"ticket_id": "ticket_id"},
+          # chosen: a one-line subject fits in 200 characters; the description may be empty (it is optional)
+          rules={"subject": Rule(max_len=200), "customer_email": Rule(pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+", max_len=254),
+                 "description": Rule(allow_empty=True)},
           phrases=["Open a ticket for {customer_email}: {subject}.",
                    "Create a new {priority} ticket '{subject}' from {customer_email}."])
     def create_ticket(self, subject: str, customer_email: str, description: str = "",

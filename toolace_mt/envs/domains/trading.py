@@ -5,7 +5,7 @@ import random
 from typing import Any, Literal, Optional
 
 from .. import register
-from ..base import Env, ToolFailure, tool, unique_ids
+from ..base import MONEY, Env, Rule, ToolFailure, tool, unique_ids
 
 _STOCKS = {"AAPL": ("Apple Inc.", 189.0), "MSFT": ("Microsoft Corp.", 415.0), "NVDA": ("NVIDIA Corp.", 880.0),
            "AMZN": ("Amazon.com Inc.", 178.0), "GOOG": ("Alphabet Inc.", 152.0), "TSLA": ("Tesla Inc.", 175.0),
@@ -16,6 +16,7 @@ _STOCKS = {"AAPL": ("Apple Inc.", 189.0), "MSFT": ("Microsoft Corp.", 415.0), "N
 @register
 class TradingEnv(Env):
     domain = "trading"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "A brokerage account: quotes, buy/sell orders, positions, cash and a watchlist."
     ENTITIES = {"stock_symbol": "stocks[].symbol", "trade_order_id": "orders[].order_id",
                 "held_symbol": "positions[].symbol", "watched_symbol": "watchlist[]"}
@@ -73,6 +74,18 @@ class TradingEnv(Env):
                 return o
         raise ToolFailure("not_found", f"no order with id {order_id}")
 
+    def _open(self, side: str, symbol: Optional[str] = None) -> list[dict[str, Any]]:
+        return [o for o in self.state["orders"] if o["status"] == "open" and o["side"] == side
+                and (symbol is None or o["symbol"] == symbol)]
+
+    def _reserved_cash(self) -> float:
+        """Cash committed to open limit buys (quantity x limit price): not available to another order."""
+        return round(sum(o["quantity"] * (o["limit_price"] or 0.0) for o in self._open("buy")), 2)
+
+    def _reserved_shares(self, symbol: str) -> int:
+        """Shares committed to open sell orders of `symbol`: they cannot be sold twice."""
+        return sum(o["quantity"] for o in self._open("sell", symbol))
+
     # tools ---------------------------------------------------------------------------------
     @tool(writes=False, produces={"stock_symbol": "stocks[].symbol"},
           phrases=["Which stock has '{query}' in its name?", "Look up the ticker for {query}."])
@@ -98,18 +111,20 @@ class TradingEnv(Env):
     @tool(writes=False, produces={"held_symbol": "positions[].symbol", "stock_symbol": "positions[].symbol"},
           phrases=["How is my portfolio doing?", "Show my positions and cash."])
     def get_portfolio(self) -> dict:
-        """Get cash, positions and their market value."""
+        """Get cash (and the part not committed to open buy orders), positions and their market value."""
         prices = {s["symbol"]: s["price"] for s in self.state["stocks"]}
         pos = [dict(p, market_value=round(p["shares"] * prices.get(p["symbol"], 0.0), 2))
                for p in self.state["positions"]]
-        return {"cash": self.state["cash"], "positions": pos,
-                "total_value": round(self.state["cash"] + sum(p["market_value"] for p in pos), 2)}
+        return {"cash": self.state["cash"], "available_cash": round(self.state["cash"] - self._reserved_cash(), 2),
+                "positions": pos, "total_value": round(self.state["cash"] + sum(p["market_value"] for p in pos), 2)}
 
     @tool(writes=True, consumes={"symbol": "stock_symbol"}, produces={"trade_order_id": "order_id"},
+          rules={"quantity": Rule(ge=1, le=1_000_000), "limit_price": MONEY},  # chosen: 1M shares is a block trade
           phrases=["Please {side} {quantity} shares of {symbol}.", "Place a {side} order for {quantity} {symbol}."])
     def place_order(self, symbol: str, side: Literal["buy", "sell"], quantity: int,
                     order_type: Literal["market", "limit"] = "market", limit_price: Optional[float] = None) -> dict:
-        """Place a buy or sell order. Market orders fill at once at the current price; limit orders stay open.
+        """Place a buy or sell order. Market orders fill at once at the current price; limit orders stay open and
+        commit their cost (buy) or shares (sell) until cancelled.
 
         Args:
             symbol: Ticker symbol.
@@ -127,8 +142,17 @@ class TradingEnv(Env):
                 raise ToolFailure("invalid_request", "limit_price must be positive")
         sym = st["symbol"]
         pos = next((p for p in self.state["positions"] if p["symbol"] == sym), None)
-        if side == "sell" and (pos is None or pos["shares"] < quantity):
-            raise ToolFailure("insufficient_funds", f"you hold {pos['shares'] if pos else 0} shares of {sym}")
+        if side == "sell":
+            free = (pos["shares"] if pos else 0) - self._reserved_shares(sym)
+            if free < quantity:
+                raise ToolFailure("insufficient_funds", f"you hold {pos['shares'] if pos else 0} shares of {sym}, "
+                                                        f"{free} of them not committed to open sell orders")
+        else:
+            price = limit_price if order_type == "limit" else st["price"]
+            cost = round(price * quantity, 2)
+            available = round(self.state["cash"] - self._reserved_cash(), 2)
+            if cost > available:
+                raise ToolFailure("insufficient_funds", f"order costs {cost}, available cash is {available}")
         oid = f"ORDN{self.state['next_id']:04d}"
         self.state["next_id"] += 1
         order = {"order_id": oid, "symbol": sym, "side": side, "quantity": quantity, "order_type": order_type,
@@ -136,8 +160,6 @@ class TradingEnv(Env):
         if order_type == "market":
             cost = round(st["price"] * quantity, 2)
             if side == "buy":
-                if cost > self.state["cash"]:
-                    raise ToolFailure("insufficient_funds", f"order costs {cost}, cash is {self.state['cash']}")
                 self.state["cash"] = round(self.state["cash"] - cost, 2)
                 if pos is None:
                     self.state["positions"].append({"symbol": sym, "shares": quantity, "avg_cost": st["price"]})

@@ -5,11 +5,14 @@ import random
 from typing import Any, Literal, Optional
 
 from .. import register
-from ..base import Env, ToolFailure, tool, unique_ids
+from ..base import Env, Rule, ToolFailure, tool, unique_ids
 
 _CITIES = {"SFO": "San Francisco", "JFK": "New York", "LHR": "London", "CDG": "Paris", "NRT": "Tokyo",
            "LIS": "Lisbon"}
 _DATES = ["2024-06-03", "2024-06-04", "2024-06-05"]
+TODAY = "2024-06-01"  # chosen: the traveller plans two days before the earliest sampled flight date
+_DAY = Rule(date=True, window=True)  # a travel date: a real day, not in the past, within the booking window
+_NAME = Rule(max_len=100)  # chosen: a full name fits in 100 characters
 _AIRLINES = ["United", "Delta", "British Airways", "Air France", "ANA", "TAP"]
 _HOTEL_WORDS = ["Grand", "Harbor", "Central", "Garden", "Riverside", "Plaza"]
 _HOTEL_KIND = ["Hotel", "Inn", "Suites", "Lodge"]
@@ -18,6 +21,7 @@ _HOTEL_KIND = ["Hotel", "Inn", "Suites", "Lodge"]
 @register
 class TravelBookingEnv(Env):
     domain = "travel_booking"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "Search and book flights and hotels; list and cancel the traveller's bookings."
     ENTITIES = {"flight_id": "flights[].flight_id", "hotel_id": "hotels[].hotel_id",
                 "flight_booking_id": "flight_bookings[].booking_id",
@@ -64,8 +68,8 @@ class TravelBookingEnv(Env):
         h = rng.choice(hotels)
         hb = [{"booking_id": "HB1001", "hotel_id": h["hotel_id"], "guest_name": "Alex Kim", "check_in": _DATES[0],
                "nights": 2, "total": round(h["price_per_night"] * 2, 2), "status": "confirmed"}]
-        return {"airports": airports, "flights": flights, "hotels": hotels, "flight_bookings": fb,
-                "hotel_bookings": hb, "next_id": 1}
+        return {"today": TODAY, "airports": airports, "flights": flights, "hotels": hotels,
+                "flight_bookings": fb, "hotel_bookings": hb, "next_id": 1}
 
     @classmethod
     def add_distractors(cls, state: dict[str, Any], rng: random.Random, n: int) -> dict[str, Any]:
@@ -104,6 +108,7 @@ class TravelBookingEnv(Env):
 
     @tool(writes=False, consumes={"origin": "airport_code", "destination": "airport_code"},
           produces={"flight_id": "flights[].flight_id"},
+          rules={"date": _DAY, "max_price": Rule(ge=0), "origin": Rule(max_len=10), "destination": Rule(max_len=10)},
           phrases=["Find flights from {origin} to {destination} on {date}.",
                    "I need to fly {origin} to {destination} on {date}, what's available?"])
     def search_flights(self, origin: str, destination: str, date: str, max_price: Optional[float] = None) -> dict:
@@ -136,6 +141,7 @@ class TravelBookingEnv(Env):
         return dict(f, price=dict(f["price"]))
 
     @tool(writes=True, consumes={"flight_id": "flight_id"}, produces={"flight_booking_id": "booking_id"},
+          rules={"passenger_name": _NAME},
           phrases=["Book flight {flight_id} for {passenger_name} in {seat_class}.",
                    "Reserve a {seat_class} seat on {flight_id} for {passenger_name}."])
     def book_flight(self, flight_id: str, passenger_name: str,
@@ -183,6 +189,7 @@ class TravelBookingEnv(Env):
         return {"booking_id": booking_id, "status": "cancelled", "refund": b["price"]}
 
     @tool(writes=False, consumes={"city": "city"}, produces={"hotel_id": "hotels[].hotel_id"},
+          rules={"city": Rule(max_len=100), "min_stars": Rule(ge=1, le=5)},
           phrases=["Find me a hotel in {city}.", "What hotels are there in {city}?"])
     def search_hotels(self, city: str, min_stars: Optional[int] = None) -> dict:
         """Search hotels in a city.
@@ -196,6 +203,8 @@ class TravelBookingEnv(Env):
         return {"hotels": hits}
 
     @tool(writes=True, consumes={"hotel_id": "hotel_id"}, produces={"hotel_booking_id": "booking_id"},
+          # chosen: a stay beyond 30 nights is a long-term rental, not a hotel booking
+          rules={"guest_name": _NAME, "check_in": _DAY, "nights": Rule(ge=1, le=30)},
           phrases=["Book {hotel_id} for {guest_name} from {check_in} for {nights} nights.",
                    "Reserve a room at {hotel_id} checking in {check_in}, {nights} nights, name {guest_name}."])
     def book_hotel(self, hotel_id: str, guest_name: str, check_in: str, nights: int) -> dict:
@@ -205,7 +214,7 @@ class TravelBookingEnv(Env):
             hotel_id: The hotel's id, e.g. H123.
             guest_name: Name the room is booked under.
             check_in: Check-in date, YYYY-MM-DD.
-            nights: Number of nights, at least 1.
+            nights: Number of nights, 1 to 30.
         """
         h = self._find("hotels", "hotel_id", hotel_id, "hotel")
         if nights < 1:

@@ -5,7 +5,7 @@ import random
 from typing import Any, Literal, Optional
 
 from .. import register
-from ..base import Env, ToolFailure, tool, unique_ids
+from ..base import Env, Rule, ToolFailure, tool, unique_ids
 
 _DOORS = ["driver", "passenger", "rear_left", "rear_right"]
 _PLACES = ["Golden Gate Park", "SFO Airport", "Union Square", "Stanford University", "Oakland Zoo",
@@ -16,6 +16,7 @@ _BRANDS = ["Shell", "Chevron", "76", "Arco", "Valero"]
 @register
 class VehicleControlEnv(Env):
     domain = "vehicle_control"
+    NONEMPTY_STRINGS = True  # names, addresses, texts and ids of this domain are never blank
     description = "Control one car: doors, engine, climate, headlights, fuel and navigation."
     ENTITIES = {"door": "doors[].name", "station_id": "stations[].station_id", "destination": "places[]"}
     VALUE_POOLS = {
@@ -111,7 +112,8 @@ class VehicleControlEnv(Env):
             s["engine"] = "off"
         return {"engine": s["engine"]}
 
-    @tool(writes=True, phrases=["Set the cabin to {temperature_c} degrees.",
+    @tool(writes=True, rules={"temperature_c": Rule(ge=16, le=30), "fan_speed": Rule(ge=0, le=5)},
+          phrases=["Set the cabin to {temperature_c} degrees.",
                                 "Make it {temperature_c}°C inside with fan speed {fan_speed}."])
     def set_climate(self, temperature_c: float, fan_speed: Optional[int] = None, ac: Optional[bool] = None) -> dict:
         """Set the cabin temperature and, optionally, fan speed and air conditioning.
@@ -146,6 +148,7 @@ class VehicleControlEnv(Env):
         return {"headlights": mode}
 
     @tool(writes=False, produces={"station_id": "stations[].station_id"},
+          rules={"max_km": Rule(gt=0, le=1000)},  # chosen: beyond 1000 km no station is "nearby"
           phrases=["Find gas stations with {fuel_type} nearby.", "Where can I get {fuel_type} within {max_km} km?"])
     def find_gas_stations(self, fuel_type: Literal["regular", "premium", "diesel"] = "regular",
                           max_km: Optional[float] = None) -> dict:
@@ -178,7 +181,7 @@ class VehicleControlEnv(Env):
         """List the saved navigation destinations."""
         return {"places": list(self.state["places"])}
 
-    @tool(writes=True, consumes={"destination": "destination"},
+    @tool(writes=True, consumes={"destination": "destination"}, rules={"destination": Rule(max_len=200)},
           phrases=["Navigate to {destination}.", "Take me to {destination}."])
     def start_navigation(self, destination: str) -> dict:
         """Start turn-by-turn navigation to a known place.
@@ -214,7 +217,8 @@ class VehicleControlEnv(Env):
                                     "eta_min": int(st["distance_km"] * 2) + 1}
         return dict(self.state["navigation"])
 
-    @tool(writes=True, phrases=["Fill up {liters} liters.", "Add {liters} liters of fuel to the tank."])
+    @tool(writes=True, rules={"liters": Rule(gt=0, le=200)},  # chosen: no car tank holds more than 200 l
+          phrases=["Fill up {liters} liters.", "Add {liters} liters of fuel to the tank."])
     def refuel(self, liters: float) -> dict:
         """Add fuel to the tank (the engine must be off).
 
