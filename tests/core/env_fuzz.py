@@ -1,5 +1,5 @@
 """Seeded, bounded fuzzing of the tool environments with adversarial arguments (shared by test_env_fuzz.py;
-`python tests/env_fuzz.py` prints the per-class counts as JSON).
+`python tests/core/env_fuzz.py` prints the per-class counts as JSON).
 
 Every tool is called with one argument replaced by an adversarial value (NaN, infinity, 1e308, negative
 numbers, wrong types, 200k-character and empty strings, impossible and past dates, unknown ids), every write
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 if __name__ == "__main__":  # run as a script from the repository root
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from toolace_mt.envs import all_envs  # noqa: E402
 
