@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "toolace_mt.training.cli",        # train, bench training
     "toolace_mt.evaluation.cli",      # evaluate, crosscheck, bench evaluation
     "toolace_mt.reproduce_cli",       # reproduce, report
+    "toolace_mt.smoke",               # doctor (GPU / CPU smoke run)
 ]
 
 
