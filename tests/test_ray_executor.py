@@ -114,3 +114,32 @@ def test_shard_resources_from_recipe():
     assert shard_resources(LLMConfig(backend="openai", model="m"), "llm")["num_gpus"] == 0
     assert shard_resources(LLMConfig(backend="transformers", model="m", device="cpu"), "llm")["num_gpus"] == 0
     assert shard_resources(vllm, "rules")["num_gpus"] == 0
+
+
+def _eval_cfg(tmp_path, suite):
+    from toolace_mt.config import dataclass_from_dict
+    from toolace_mt.evaluation.config import EvaluateConfig
+
+    if suite == "tau":
+        raw = {"suite": "tau", "source": "own", "categories": ["retail", "airline"], "n_trials": 2, "limit": 3,
+               "options": {"user": "scripted"}, "policy": {"kind": "oracle"}, "progress": False}
+    else:
+        raw = {"suite": "bfcl", "source": "own", "tasks": str(tmp_path / "bfcl_tasks"), "limit": 2,
+               "categories": ["base", "miss_param", "miss_func"], "options": {"build": {"per_category": 2, "seed": 0}},
+               "policy": {"kind": "null"}, "progress": False}
+    return dataclass_from_dict(EvaluateConfig, raw)
+
+
+@pytest.mark.parametrize("suite", ["tau", "bfcl"])
+def test_ray_evaluation_equals_single_run(ray_session, tmp_path, suite):
+    from toolace_mt.evaluation.run import run_evaluation
+    from toolace_mt.executor import evaluate_on_ray
+
+    single = run_evaluation(_eval_cfg(tmp_path, suite), tmp_path / "single")
+    ray_s = evaluate_on_ray(_eval_cfg(tmp_path, suite), tmp_path / "ray", shards=3)
+    assert ray_s["executor"]["shards"] == 3 and ray_s["n_scored"] == single["n_scored"] > 0
+    assert (tmp_path / "single" / "results.jsonl").read_bytes() == (tmp_path / "ray" / "results.jsonl").read_bytes()
+    for k in ("overall", "categories", "counts"):
+        assert ray_s.get(k) == single.get(k), k
+    again = evaluate_on_ray(_eval_cfg(tmp_path, suite), tmp_path / "ray", shards=3)
+    assert again["executor"]["resumed_finished"] == 3 and again["n_run_this_session"] == 0
