@@ -63,8 +63,8 @@ PLANS = {
     "gpu": Plan("gpu", n_dialogues=16, max_tokens=256, train_steps=20, train_batch=4, max_length=4096,
                 eval_limit=5, vocab=8192, dtype="bfloat16"),
     # chosen: the least that still exercises every step, so the test stays short on 2 shared cores
-    "cpu": Plan("cpu", n_dialogues=1, max_tokens=12, train_steps=2, train_batch=1, max_length=1024,
-                eval_limit=1, vocab=600, dtype="float32"),
+    "cpu": Plan("cpu", n_dialogues=1, max_tokens=12, train_steps=3, train_batch=2, max_length=8192,
+                eval_limit=1, vocab=1000, dtype="float32"),
 }
 
 
@@ -191,7 +191,7 @@ def train_step(plan: Plan, model: Path, data: Path, out: Path) -> tuple[str, Opt
         raise RuntimeError(f"accelerate launch exited {r.returncode}: {r.stderr.strip()[-1500:]}")
     s = json.loads((out / "train" / "summary.json").read_text())
     return (f"accelerate launch ({'bf16' if plan.mode == 'gpu' else 'cpu fp32'}): {s['steps']} steps, "
-            f"loss {s['train_loss_first']} -> {s['train_loss_last']}, {s['trainable_params']} LoRA params, "
+            f"loss {s['train_loss_first']:.4f} -> {s['train_loss_last']:.4f}, {s['trainable_params']} LoRA params, "
             f"tokens/s measured by the trainer"), None, s["tokens_per_s"]
 
 
