@@ -131,7 +131,7 @@ def build_model(plan: Plan, out: Path) -> tuple[Path, Path]:
     from .standin import build_llama, corpus_texts, train_tokenizer
 
     data = out / "rules_data"
-    run_generation(parse_recipe({"name": "doctor_rules", "domains": ["banking", "travel"] if plan.mode == "gpu"
+    run_generation(parse_recipe({"name": "doctor_rules", "domains": ["banking", "travel_booking"] if plan.mode == "gpu"
                                  else ["banking"], "n_dialogues": 64 if plan.mode == "gpu" else 6, "seed": 0,
                                  "batch_size": 32, "refinement_steps": 1, "progress": False}), data)
     template = builtin_template("llama3_1")
