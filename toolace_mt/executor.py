@@ -8,7 +8,11 @@ in-process model, CPU only for a model behind an HTTP endpoint), re-runs a task 
 ``<out>/shards/``; on a cluster ``<out>`` must be on storage every node mounts at the same path (NFS, a
 shared volume), since workers write there and the driver merges from there.
 
-Ray is an optional extra (``pip install 'toolace-mt[ray]'``), imported only when this executor is used.
+`evaluate` fans out the same way over contiguous chunks of the selected tasks; the joined trajectories are
+scored in ``<out>`` exactly as a one-process run scores its own.
+
+Ray is an optional extra (``pip install 'toolace-mt[ray]'``), imported only when this executor is used. This is
+an app-level module (like reproduce): it drives generation and evaluation, nothing below imports it.
 """
 from __future__ import annotations
 

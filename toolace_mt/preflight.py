@@ -88,13 +88,15 @@ def memory_estimate(n_params: int, n_trainable: int, cfg, batch: int, seq: int, 
     logits in bf16 plus their fp32 copy for the loss and its gradient (10 bytes per vocab entry per token)."""
     h, i, L, V = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers, cfg.vocab_size
     tokens = batch * seq
+    # chosen: bf16 tensors a decoder layer keeps for backward per token -- inputs of q/k/v/o, attention output,
+    # the two norms and residuals (~10 h) and gate/up/act/down of the MLP (~4 i); first order, no seq^2 term
     per_layer = tokens * (10 * h + 4 * i) * 2
     acts = (tokens * h * 2 * L + per_layer) if checkpointing else per_layer * L
     est = {
         "weights": n_params * weight_bytes / (world if zero3 else 1) / GiB,
         "lora_params_grads_adam": n_trainable * 16 / (world if zero3 else 1) / GiB,
         "activations": acts / GiB,
-        "logits": tokens * V * 10 / GiB,
+        "logits": tokens * V * 10 / GiB,  # chosen: bf16 logits (2) + fp32 copy for the loss (4) + its grad (4)
         "cuda_overhead": CUDA_OVERHEAD_GIB,
     }
     est["total"] = sum(est.values())
