@@ -62,7 +62,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     _, cfg, _ = load_recipe(args.recipe, args.overrides, expect="generate")
     if args.executor == "ray":
-        from toolace_mt.executor import generate_on_ray
+        from .distributed import generate_on_ray
 
         if args.shard:
             from toolace_mt.config import RecipeError

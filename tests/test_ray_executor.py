@@ -43,7 +43,7 @@ def assert_same(a: Path, b: Path):
 
 
 def test_ray_shards_equal_single_run(ray_session, single, tmp_path):
-    from toolace_mt.executor import generate_on_ray
+    from toolace_mt.generation.distributed import generate_on_ray
 
     out = tmp_path / "ray"
     s = generate_on_ray(cfg(), out, shards=3)
@@ -58,7 +58,7 @@ def test_ray_shards_equal_single_run(ray_session, single, tmp_path):
 
 
 def test_killed_worker_is_retried_and_result_unchanged(ray_session, single, tmp_path):
-    from toolace_mt.executor import generate_on_ray
+    from toolace_mt.generation.distributed import generate_on_ray
 
     marker = tmp_path / "killed-once"
 
@@ -133,7 +133,7 @@ def _eval_cfg(tmp_path, suite):
 @pytest.mark.parametrize("suite", ["tau", "bfcl"])
 def test_ray_evaluation_equals_single_run(ray_session, tmp_path, suite):
     from toolace_mt.evaluation.run import run_evaluation
-    from toolace_mt.executor import evaluate_on_ray
+    from toolace_mt.evaluation.distributed import evaluate_on_ray
 
     single = run_evaluation(_eval_cfg(tmp_path, suite), tmp_path / "single")
     ray_s = evaluate_on_ray(_eval_cfg(tmp_path, suite), tmp_path / "ray", shards=3)
@@ -143,3 +143,13 @@ def test_ray_evaluation_equals_single_run(ray_session, tmp_path, suite):
         assert ray_s.get(k) == single.get(k), k
     again = evaluate_on_ray(_eval_cfg(tmp_path, suite), tmp_path / "ray", shards=3)
     assert again["executor"]["resumed_finished"] == 3 and again["n_run_this_session"] == 0
+
+
+def test_cli_evaluate_ray_flags_need_the_ray_executor(tmp_path, capsys):
+    import yaml
+
+    recipe = tmp_path / "e.yaml"
+    recipe.write_text(yaml.safe_dump({"task": "evaluate", "suite": "tau", "source": "own", "categories": ["retail"],
+                                      "limit": 1, "policy": {"kind": "null"}, "progress": False}))
+    assert main(["evaluate", str(recipe), "--out", str(tmp_path / "o"), "--shards", "2"]) == 2
+    assert "need --executor ray" in capsys.readouterr().err
