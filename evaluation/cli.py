@@ -14,6 +14,10 @@ def register(sub, bench_sub) -> None:
     p = sub.add_parser("evaluate", help="run a policy on a suite (BFCL/tau/ACE-style) and score it")
     add_recipe_args(p)
     p.add_argument("--restart", action="store_true", help="discard an existing run directory")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: this process (default); ray: chunks of tasks as Ray tasks, scored together in --out")
+    p.add_argument("--address", help="ray: cluster to join (auto, host:6379, ray://host:10001); default: a local Ray")
+    p.add_argument("--shards", type=int, help="ray: number of task chunks (default 2)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("rescore", help="re-score a finished evaluation run from its saved trajectories")
@@ -54,7 +58,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     _, cfg, raw = load_recipe(args.recipe, args.overrides, expect="evaluate")
     out = Path(args.out or f"runs/evaluate/{raw['name']}")
-    summary = run_evaluation(cfg, out, restart=args.restart)
+    if getattr(args, "executor", "local") == "ray":
+        from .distributed import evaluate_on_ray
+
+        summary = evaluate_on_ray(cfg, out, shards=args.shards or 2,  # chosen: 2 = one chunk per GPU of a small box
+                                  address=args.address, restart=args.restart)
+    elif getattr(args, "address", None) or getattr(args, "shards", None) is not None:
+        from toolace_mt.config import RecipeError
+
+        raise RecipeError("--address/--shards need --executor ray")
+    else:
+        summary = run_evaluation(cfg, out, restart=args.restart)
     print((out / "report.md").read_text())
     print_json({"out": str(out), "overall": summary["overall"], "categories": summary["categories"]})
     return 0

@@ -19,6 +19,10 @@ def register(sub, bench_sub) -> None:
     add_recipe_args(p)
     p.add_argument("--restart", action="store_true", help="discard an existing run directory with another recipe")
     p.add_argument("--shard", help="i/N: run only this shard's chunks (join with `toolace-mt merge-shards`)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: this process (default); ray: every shard as a Ray task, merged into --out")
+    p.add_argument("--address", help="ray: cluster to join (auto, host:6379, ray://host:10001); default: a local Ray")
+    p.add_argument("--shards", type=int, help="ray: number of shards (default: llm.extra.data_parallel_size, else 1)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("verify", help="re-verify a dataset in our format and write it back annotated")
@@ -57,6 +61,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .run import run_generation
 
     _, cfg, _ = load_recipe(args.recipe, args.overrides, expect="generate")
+    if args.executor == "ray":
+        from .distributed import generate_on_ray
+
+        if args.shard:
+            from toolace_mt.config import RecipeError
+
+            raise RecipeError("--shard and --executor ray exclude each other (ray runs all shards; see --shards)")
+        print_json(generate_on_ray(cfg, Path(args.out or f"runs/generate/{cfg.name}"), shards=args.shards,
+                                   address=args.address, restart=args.restart))
+        return 0
+    if args.address or args.shards is not None:
+        from toolace_mt.config import RecipeError
+
+        raise RecipeError("--address/--shards need --executor ray")
     shard = args.shard or cfg.shard
     out = args.out or f"runs/generate/{cfg.name}" + (f"-shard{shard.replace('/', 'of')}" if shard else "")
     summary = run_generation(cfg, Path(out), restart=args.restart, shard=shard)

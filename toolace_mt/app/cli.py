@@ -19,6 +19,7 @@ COMMANDS.register("mas", "toolace_mt.generation.mas.cli:register")         # ben
 COMMANDS.register("training", "toolace_mt.training.cli:register")          # train, bench training
 COMMANDS.register("evaluation", "toolace_mt.evaluation.cli:register")      # evaluate, rescore, crosscheck, bench
 COMMANDS.register("reproduce", "toolace_mt.app.reproduce_cli:register")    # reproduce, report
+COMMANDS.register("doctor", "toolace_mt.app.smoke:register")               # doctor (GPU / CPU smoke run)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,10 @@ def register(sub, bench_sub) -> None:
     p = sub.add_parser("validate", help="check recipes (keys, types, values, referenced files) without running them")
     p.add_argument("recipes", nargs="+", help="recipe YAML files")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--deep", action="store_true", help="also build the model on the meta device from its config: "
+                   "LoRA targets, chat template, memory per GPU (offline; exit 2 on a failed deep check)")
+    p.add_argument("--model-config", help="--deep: directory with the architecture's config.json "
+                   "(default: the model dir, else recipes/model_configs/<Name>)")
     p.set_defaults(func=cmd_validate)
 
 
@@ -59,7 +63,10 @@ def cmd_envs(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from ..config import RecipeError, load_recipe
 
-    bad = 0
+    import sys
+    from pathlib import Path
+
+    bad, deep_bad = 0, False
     for path in args.recipes:
         try:
             kind, cfg, _ = load_recipe(path, args.overrides)
@@ -67,7 +74,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
             if callable(check):
                 check()  # deeper checks: referenced files exist, models resolvable, ...
             print(f"ok    {path} ({kind})")
+            if getattr(args, "deep", False):
+                from .preflight import DeepCheckError, deep_check, format_report
+
+                try:
+                    print(format_report(deep_check(kind, cfg, Path(path), args.model_config)))
+                except DeepCheckError as e:
+                    print(f"error: {path}: {e}", file=sys.stderr)
+                    deep_bad = True
         except (RecipeError, FileNotFoundError, ValueError) as e:
             bad += 1
             print(f"FAIL  {path}: {e}")
-    return 1 if bad else 0
+    return 2 if deep_bad else 1 if bad else 0

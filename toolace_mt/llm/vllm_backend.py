@@ -9,8 +9,10 @@ built; the error names the extra to install. Scripts that use it need an ``if __
 guard (vLLM spawns its engine process, P10).
 
 Extra keys (``llm.extra``): ``max_model_len``, ``gpu_memory_utilization``, ``tensor_parallel_size``,
-``max_lora_rank``, ``enforce_eager``, ``chat_template`` (path), ``json_disable_whitespace`` (bool),
-``llm_kwargs`` (dict passed to `vllm.LLM`).
+``pipeline_parallel_size``, ``distributed_executor_backend`` (mp | ray), ``max_lora_rank``, ``enforce_eager``,
+``chat_template`` (path), ``json_disable_whitespace`` (bool), ``llm_kwargs`` (dict passed to `vllm.LLM`).
+``data_parallel_size`` is not passed to `vllm.LLM`: offline data parallelism in vLLM is one engine process per
+rank, which is what a shard of ``--executor ray`` is, so it sets the executor's default shard count.
 """
 from __future__ import annotations
 
@@ -50,7 +52,8 @@ class VLLMBackend:
         kw: dict[str, Any] = {"model": cfg.model, "dtype": cfg.dtype if cfg.dtype != "auto" else "auto"}
         if cfg.seed is not None:
             kw["seed"] = cfg.seed
-        for k in ("max_model_len", "gpu_memory_utilization", "tensor_parallel_size", "enforce_eager"):
+        for k in ("max_model_len", "gpu_memory_utilization", "tensor_parallel_size", "pipeline_parallel_size",
+                  "distributed_executor_backend", "enforce_eager"):
             if k in ex:
                 kw[k] = ex[k]
         if cfg.adapter:

@@ -1,0 +1,105 @@
+"""Executors: where the shards of a run execute. ``local`` (default) runs in this process; ``ray`` runs each
+``--shard i/N`` of a run as one Ray task and joins them with the existing shard merge. This module is the Ray
+plumbing (connect, submit and wait, resources per shard); `toolace_mt.generation.distributed` and
+`toolace_mt.evaluation.distributed` use it for `generate` and `evaluate`.
+
+Nothing here schedules: Ray places the tasks on nodes with the resources each asks for (``num_gpus`` for an
+in-process model, CPU only for a model behind an HTTP endpoint), re-runs a task whose worker died
+(``max_retries``), and we only wait on the futures. A retried shard resumes from its last finished
+(chunk, stage) file, so a kill changes nothing in the result. Each shard writes its own run directory under
+``<out>/shards/``; on a cluster ``<out>`` must be on storage every node mounts at the same path (NFS, a
+shared volume), since workers write there and the driver merges from there.
+
+`evaluate` fans out the same way over contiguous chunks of the selected tasks; the joined trajectories are
+scored in ``<out>`` exactly as a one-process run scores its own.
+
+Ray is an optional extra (``pip install 'toolace-mt[ray]'``), imported only when this executor is used.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from .config import RecipeError
+
+MISSING_RAY = "the ray executor needs Ray, which is not installed: pip install 'toolace-mt[ray]'"
+EXECUTORS = ("local", "ray")
+MAX_RETRIES = 3  # chosen: a shard whose worker dies (OOM, preemption, node loss) is re-run up to 3 times
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise RecipeError(MISSING_RAY) from None
+    return ray
+
+
+def connect(address: Optional[str] = None):
+    """The Ray module, initialised: joins `address` (``auto``, ``ray://host:10001``, ``host:6379``) or the
+    running session; with neither, Ray starts a local instance on this machine."""
+    ray = import_ray()
+    if not ray.is_initialized():
+        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
+        if address:
+            kw["address"] = address
+        ray.init(**kw)
+    return ray
+
+
+def shard_resources(llm: Any, engine: str) -> dict[str, float]:
+    """Ray resources one shard asks for: the GPUs of one in-process model, else one CPU.
+
+    vLLM: ``tensor_parallel_size`` x ``pipeline_parallel_size`` GPUs (one engine per shard); transformers:
+    one GPU unless ``device: cpu``; HTTP backends (openai) and offline stand-ins: none. ``llm.extra.ray_num_gpus``
+    overrides the figure (e.g. 0.5 to pack two small engines on one GPU)."""
+    if engine != "llm" or llm is None:
+        return {"num_cpus": 1, "num_gpus": 0}
+    ex = llm.extra or {}
+    if "ray_num_gpus" in ex:
+        gpus = float(ex["ray_num_gpus"])
+    elif llm.backend == "vllm":
+        gpus = int(ex.get("tensor_parallel_size", 1)) * int(ex.get("pipeline_parallel_size", 1))
+    elif llm.backend == "transformers":
+        gpus = 0 if str(llm.device).startswith("cpu") else 1
+    else:
+        gpus = 0
+    return {"num_cpus": 1, "num_gpus": gpus}
+
+
+def default_shards(llm: Any, engine: str) -> int:
+    """Shards when ``--shards`` is not given: vLLM's ``data_parallel_size`` (offline data parallelism in vLLM
+    is one engine process per rank, which is what a shard is), else 1."""
+    if engine == "llm" and llm is not None and llm.backend == "vllm":
+        return max(1, int((llm.extra or {}).get("data_parallel_size", 1)))
+    return 1
+
+
+def run_tasks(ray, fn: Callable, args_list: list[tuple], resources: dict[str, float], desc: str,
+              max_retries: int = MAX_RETRIES) -> list[Any]:
+    """Submit ``fn(*args)`` for each args as a Ray task, wait with a progress bar, return results in order.
+    A task that raised re-raises here (first error wins); a dead worker is Ray's to retry."""
+    from tqdm import tqdm
+
+    remote = ray.remote(max_retries=max_retries, **resources)(fn)
+    refs = [remote.remote(*a) for a in args_list]
+    pending = list(refs)
+    with tqdm(total=len(refs), desc=desc, unit="shard") as bar:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            ray.get(done)  # surface a failure as soon as it happens
+            bar.update(len(done))
+    return ray.get(refs)
+
+
+def policy_resources(policy: Any) -> dict[str, float]:
+    """Ray resources of one evaluation chunk: the GPUs of an in-process policy model, else one CPU."""
+    ex = policy.extra or {}
+    if "ray_num_gpus" in ex:
+        gpus = float(ex["ray_num_gpus"])
+    elif policy.kind == "vllm":
+        gpus = int(ex.get("tensor_parallel_size", 1)) * int(ex.get("pipeline_parallel_size", 1))
+    elif policy.kind == "transformers":
+        gpus = 0 if str(policy.device).startswith("cpu") else 1
+    else:  # oracle, null, openai (an endpoint does the GPU work)
+        gpus = 0
+    return {"num_cpus": 1, "num_gpus": gpus}
