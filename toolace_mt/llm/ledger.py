@@ -29,6 +29,7 @@ class UsageLedger:
         # (stage, method) -> counters
         self._rows: dict[tuple[str, str], dict[str, float]] = defaultdict(_zero)
         self._failure_kinds: dict[str, int] = defaultdict(int)
+        self._failure_examples: dict[str, str] = {}  # kind -> first message (already redacted by LLMFailure)
 
     def record(self, request: ChatRequest, response: ChatResponse, cached: Optional[bool] = None,
                retry: bool = False) -> None:
@@ -48,11 +49,15 @@ class UsageLedger:
                 row["completion_tokens"] += response.usage.completion_tokens
                 row["latency_s"] += float(response.latency_s)
 
-    def record_failure(self, request: ChatRequest, kind: str) -> None:
+    def record_failure(self, request: ChatRequest, kind: str, message: Optional[str] = None) -> None:
         """A request whose final answer is a failure (counted once, after retries)."""
+        from .redact import redact
+
         with self._lock:
             self._rows[(request.stage, request.method)]["failures"] += 1
             self._failure_kinds[kind] += 1
+            if message and kind not in self._failure_examples:
+                self._failure_examples[kind] = redact(message)[:300]
 
     # ------------------------------------------------------------------ views
     @staticmethod
@@ -75,6 +80,7 @@ class UsageLedger:
         with self._lock:
             rows = {k: dict(v) for k, v in self._rows.items()}
             kinds = dict(self._failure_kinds)
+            examples = dict(self._failure_examples)
         by_stage, by_method = defaultdict(list), defaultdict(list)
         for (stage, method), r in rows.items():
             by_stage[stage].append(r)
@@ -85,6 +91,7 @@ class UsageLedger:
             "by_method": {m: self._sum(v) for m, v in sorted(by_method.items())},
             "by_stage_method": {f"{s}/{m}": self._sum([r]) for (s, m), r in sorted(rows.items())},
             "failure_kinds": dict(sorted(kinds.items())),
+            "failure_examples": dict(sorted(examples.items())),
         }
 
     def save(self, path: str | Path) -> Path:
