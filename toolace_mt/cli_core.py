@@ -35,6 +35,10 @@ def cmd_envs(args: argparse.Namespace) -> int:
     from .cli import print_json
 
     listing = envs_listing(args.domain)
+    if args.domain and not listing:
+        from .cli import UsageError
+
+        raise UsageError(f"--domain {args.domain}: no such domain")
     if args.json:
         print_json({"domains": listing, "n_domains": len(listing), "n_tools": sum(len(d["tools"]) for d in listing)})
         return 0
@@ -67,7 +71,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
             if callable(check):
                 check()  # deeper checks: referenced files exist, models resolvable, ...
             print(f"ok    {path} ({kind})")
-        except (RecipeError, FileNotFoundError, ValueError) as e:
+        except (RecipeError, OSError, ValueError) as e:
             bad += 1
             print(f"FAIL  {path}: {e}")
-    return 1 if bad else 0
+    if bad:  # exit 2 like every other usage error (the FAIL lines above say which recipe and why)
+        import sys
+
+        print(f"error: {bad} of {len(args.recipes)} recipe(s) failed validation", file=sys.stderr)
+    return 2 if bad else 0

@@ -67,8 +67,12 @@ def dialogue_to_row(d: Dialogue) -> dict[str, Any]:
 
 
 def row_to_dialogue(row: dict[str, Any]) -> Dialogue:
+    if not isinstance(row, dict):
+        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
     if "conversations" in row and "messages" not in row:
         return from_sharegpt(row)
+    if "messages" not in row:  # a foreign row must not become an empty dialogue
+        raise ValueError(f"no 'messages' (nor ShareGPT 'conversations'); keys: {sorted(row)[:8]}")
     row = dict(row)
     for key in ("tools", "meta"):
         if isinstance(row.get(key), str):
@@ -111,16 +115,24 @@ def save_dataset(dialogues: list[Dialogue], out_dir: str | Path) -> dict[str, st
     return paths
 
 
-def load_dataset_dialogues(path: str | Path) -> list[Dialogue]:
-    """Dialogues from a JSONL/Parquet file or a directory holding train.jsonl."""
+def load_dataset_dialogues(path: str | Path, allow_empty: bool = False) -> list[Dialogue]:
+    """Dialogues from a JSONL/Parquet file or a directory holding train.jsonl. A dataset without a single
+    dialogue is a `DataFileError` unless ``allow_empty`` (training or verifying nothing is a mistake)."""
     p = Path(path)
     if p.is_dir():
         p = p / "train.jsonl"
     if p.suffix == ".parquet":
         from datasets import Dataset
 
-        return from_hf_dataset(Dataset.from_parquet(str(p)))
-    return read_dialogues(p)
+        try:
+            out = from_hf_dataset(Dataset.from_parquet(str(p)))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise DataFileError(f"{p}: not a dialogue dataset: {type(e).__name__}: {e}") from None
+    else:
+        out = read_dialogues(p)
+    if not out and not allow_empty:
+        raise DataFileError(f"{p}: holds no dialogues")
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ ShareGPT
