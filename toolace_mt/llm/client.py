@@ -9,7 +9,7 @@ answer never raises: it comes back as a `ChatResponse` whose ``error`` is a type
 This is where model text enters the system, so every answer (fresh or from the cache) is cleaned here: lone
 surrogates and control characters go (`jsonparse.clean_text`), tool-call arguments holding NaN/Infinity are
 an ``invalid_tool_call``, and a JSON answer that is cut (``finish_reason == "length"``), ambiguous, holds
-chat-template control tokens or an absurdly long string is a typed failure that is re-asked.
+chat-template control tokens or an absurdly long string is a typed failure (`jsonparse`) that is re-asked.
 
 Backends are registered by name (`register_backend`). The built-in ones live in their own modules and are
 imported only when a client for them is made, so ``import toolace_mt.llm`` stays cheap; a module named in
@@ -27,13 +27,7 @@ from .cache import ResponseCache, cacheable, request_key
 from .ledger import UsageLedger
 from .types import Backend, ChatRequest, ChatResponse, LLMFailure, SamplingParams
 
-# Chat-template control tokens (Qwen/Hermes, Llama 3): inside generated *data* they would be read as structure
-# by the chat template at training time, so a JSON answer holding one is refused and re-asked.
-CONTROL_TOKENS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "<tool_call>", "</tool_call>", "<tool_response>",
-                  "</tool_response>", "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
-                  "<|eom_id|>", "<|python_tag|>")
-MAX_JSON_STRING = 20_000  # chosen: no turn, argument or simulated tool output the prompts ask for comes near this
-RETRY_KINDS = ("invalid_json", "schema_mismatch", "truncated", "ambiguous_json", "unsafe_text")
+from .jsonparse import JSON_FAILURES as RETRY_KINDS  # noqa: E402  (every JSON failure is re-asked)
 
 
 def _finite_args(value: Any) -> bool:
@@ -69,27 +63,6 @@ def clean_response(resp: ChatResponse) -> ChatResponse:
                                                      f"{', '.join(bad)}", raw=resp.raw_text or resp.text)
     return resp
 
-
-def _unsafe_strings(value: Any) -> Optional[str]:
-    """Why a parsed JSON answer must not become data (control tokens, a giant string), else None."""
-    if isinstance(value, str):
-        if len(value) > MAX_JSON_STRING:
-            return f"a string of {len(value)} characters (limit {MAX_JSON_STRING})"
-        for tok in CONTROL_TOKENS:
-            if tok in value:
-                return f"the chat-template control token {tok!r} inside a string"
-        return None
-    if isinstance(value, dict):
-        for k, v in value.items():
-            why = _unsafe_strings(k) or _unsafe_strings(v)
-            if why:
-                return why
-    if isinstance(value, list):
-        for v in value:
-            why = _unsafe_strings(v)
-            if why:
-                return why
-    return None
 
 _BACKENDS: dict[str, Callable[["LLMConfig"], Backend]] = {}
 # name -> module that calls register_backend(name, ...) when imported
@@ -234,10 +207,6 @@ class LLMClient:
         ans = parse_json_answer(resp.text, schema, finish_reason=resp.finish_reason)
         if not ans.ok:
             resp.error = ans.failure
-            return False
-        why = _unsafe_strings(ans.value)
-        if why:
-            resp.error = LLMFailure("unsafe_text", f"the answer holds {why}", raw=resp.text)
             return False
         resp.parsed = ans.value
         if ans.repairs:

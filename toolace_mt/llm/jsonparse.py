@@ -31,7 +31,14 @@ from typing import Any, Optional
 from .types import LLMFailure
 
 # failure kinds this module produces; the client re-asks every one of them within its retry budget
-JSON_FAILURES = ("invalid_json", "schema_mismatch", "truncated", "ambiguous_json")
+JSON_FAILURES = ("invalid_json", "schema_mismatch", "truncated", "ambiguous_json", "unsafe_text")
+
+# Chat-template control tokens (Qwen/Hermes, Llama 3): inside generated *data* the chat template would read them
+# as structure at training time, so an answer holding one in a string is refused (``unsafe_text``) and re-asked.
+CONTROL_TOKENS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "<tool_call>", "</tool_call>", "<tool_response>",
+                  "</tool_response>", "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
+                  "<|eom_id|>", "<|python_tag|>")
+MAX_JSON_STRING = 20_000  # chosen: no turn, argument or simulated tool output the prompts ask for comes near this
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n?(.*?)(?:```|$)", re.S)
 # C0 controls except tab/newline/carriage return, DEL, and the UTF-16 noncharacters
@@ -109,6 +116,28 @@ def clean_value(value: Any) -> Any:
     if isinstance(value, list):
         return [clean_value(v) for v in value]
     return value
+
+
+def unsafe_strings(value: Any) -> Optional[str]:
+    """Why a parsed answer must not become data (a control token, a giant string), else None."""
+    if isinstance(value, str):
+        if len(value) > MAX_JSON_STRING:
+            return f"a string of {len(value)} characters (limit {MAX_JSON_STRING})"
+        for tok in CONTROL_TOKENS:
+            if tok in value:
+                return f"the chat-template control token {tok!r} inside a string"
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            why = unsafe_strings(k) or unsafe_strings(v)
+            if why:
+                return why
+    if isinstance(value, list):
+        for v in value:
+            why = unsafe_strings(v)
+            if why:
+                return why
+    return None
 
 
 def _scan(text: str) -> tuple[Optional[str], bool]:
@@ -286,7 +315,8 @@ def parse_json_answer(text: Optional[str], schema: Optional[dict[str, Any]] = No
 
     Failure kinds: ``invalid_json`` (no JSON value could be read, or a non-finite number), ``truncated``
     (``finish_reason == "length"`` or the text stops before the value closes), ``ambiguous_json`` (duplicate
-    keys, several JSON values) and ``schema_mismatch`` (JSON, but not what the schema asks); ``raw`` keeps the
+    keys, several JSON values), ``unsafe_text`` (chat-template control tokens or a string over
+    MAX_JSON_STRING characters) and ``schema_mismatch`` (JSON, but not what the schema asks); ``raw`` keeps the
     (cleaned) text. A broken *schema* is a caller bug and raises `jsonschema.SchemaError`.
     """
     if schema:
@@ -319,6 +349,9 @@ def parse_json_answer(text: Optional[str], schema: Optional[dict[str, Any]] = No
             value = inner
             repairs.append("double_encoded")
     value = clean_value(value)
+    why = unsafe_strings(value)
+    if why:
+        return JSONAnswer(failure=LLMFailure("unsafe_text", f"the answer holds {why}", raw=raw), repairs=repairs)
     if schema:
         errs = schema_errors(value, schema)
         if errs:
@@ -332,6 +365,7 @@ def retry_message(failure: LLMFailure, schema: Optional[dict[str, Any]]) -> str:
     what = {"invalid_json": f"it was not valid JSON ({failure.message})",
             "truncated": "it was cut off before the JSON value was complete; answer more briefly",
             "ambiguous_json": f"it was ambiguous ({failure.message})",
+            "unsafe_text": f"it cannot be used as data ({failure.message})",
             }.get(failure.kind, f"it did not match the required JSON Schema ({failure.message})")
     schema_txt = json.dumps(schema, ensure_ascii=False)[:4000] if schema else "{}"
     return (f"Your previous answer could not be used: {what}. Answer again with ONLY one JSON value, no prose "
