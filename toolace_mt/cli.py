@@ -204,8 +204,22 @@ def main(argv: list[str] | None = None) -> int:
 
             traceback.print_exc()
         code, msg = describe_error(e)
+        _close_progress_bars()
         print(f"error: {msg}", file=sys.stderr)
         return code
+
+
+def _close_progress_bars() -> None:
+    """Finish any tqdm bar left open by the failed command, so the error starts on its own line."""
+    tqdm_mod = sys.modules.get("tqdm")
+    bars = list(getattr(getattr(tqdm_mod, "tqdm", None), "_instances", None) or [])
+    for bar in bars:
+        try:
+            bar.close()
+        except Exception:  # a bar that cannot close must not hide the error message
+            pass
+    if bars:
+        sys.stderr.write("\n")
 
 
 def add_recipe_args(p: argparse.ArgumentParser, out: bool = True) -> None:

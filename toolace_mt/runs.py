@@ -57,10 +57,11 @@ def atomic_write_text(path: str | Path, text: str, fsync: bool = True) -> None:
     directory. ``fsync=False`` for files that are only a cache (a lost entry is recomputed). Disk full is a
     `DiskFull` naming the file; a lone surrogate is written as U+FFFD rather than failing the run."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = _redact(text)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as f:
             f.write(text)
             if fsync:
@@ -70,7 +71,7 @@ def atomic_write_text(path: str | Path, text: str, fsync: bool = True) -> None:
         if fsync:
             _fsync_dir(path.parent)
     except BaseException as e:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(e, DiskFull):
             raise DiskFull(e.errno, f"disk full while writing {path}; free space and rerun the same command "

@@ -114,3 +114,19 @@ class UsageLedger:
         for k, n in (data.get("failure_kinds") or {}).items():
             led._failure_kinds[k] += n
         return led
+
+
+def all_failed_reason(summary: dict[str, Any]) -> Optional[str]:
+    """One line saying why, when every request a saved ledger summary counts ended as a failure (a dead
+    endpoint, a bad key, a model that never answers in the asked format), else None. A run like that kept
+    nothing, so commands exit non-zero on it instead of reporting success."""
+    t = summary.get("total") or {}
+    final = int(t.get("requests", 0)) - int(t.get("json_retries", 0))
+    failures = int(t.get("failures", 0))
+    if final <= 0 or failures < final:
+        return None
+    kinds = summary.get("failure_kinds") or {}
+    examples = summary.get("failure_examples") or {}
+    top = max(kinds, key=kinds.get) if kinds else None
+    why = f"; e.g. {top}: {examples[top]}" if top in examples else (f"; kinds: {kinds}" if kinds else "")
+    return " ".join(f"all {final} LLM requests failed{why}".split())

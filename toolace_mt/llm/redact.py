@@ -13,7 +13,8 @@ import threading
 
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}")
 _SK = re.compile(r"\bsk-[A-Za-z0-9_-]{6,}")
-_AUTH_HEADER = re.compile(r"(?i)(\"?(?:authorization|api[-_]?key|x-api-key)\"?\s*[:=]\s*\"?)([^\"\s,}]{4,})")
+_AUTH_HEADER = re.compile(r"(?i)(\"?(?:authorization|api[-_]?key|x-api-key)\"?\s*[:=]\s*\"?)"
+                          r"(?!(?:bearer|basic)\s|\[REDACTED\])([^\"\s,}]{4,})")
 REDACTED = "[REDACTED]"
 MIN_SECRET_LEN = 6  # chosen: shorter values ("EMPTY", "none") are placeholders, and replacing them would mangle text
 
