@@ -67,7 +67,9 @@ def save_trajectory(out_dir: str | Path | None, traj: dict[str, Any]) -> None:
     if out_dir is None:
         return
     p = Path(out_dir) / TRAJECTORIES
-    line = json.dumps(traj, ensure_ascii=False, default=str) + "\n"
+    from toolace_mt.runs import dumps_strict  # no NaN (not JSON); a lone surrogate is escaped, not a crash
+
+    line = dumps_strict(traj) + "\n"
     with _lock:
         p.parent.mkdir(parents=True, exist_ok=True)
         with open(p, "a+b") as f:

@@ -21,7 +21,7 @@ import json
 import re
 from typing import Any
 
-from .jsonparse import _DECODER, RefusedJSON, clean_value, strict_loads
+from .jsonparse import _DECODER, RefusedJSON, clean_text, clean_value, strict_loads
 
 FORMATS = ("auto", "hermes", "llama3", "llama3_json", "pythonic", "json")
 
@@ -164,7 +164,7 @@ def parse_tool_calls(text: str | None, fmt: str = "auto") -> tuple[str, list[dic
             content, calls, errors = _auto(text)
     except Exception as e:  # a parser bug must not cost the answer: keep the text and say why
         return text.strip(), [], [f"tool-call parser failed: {type(e).__name__}: {e}"]
-    return content, [make_call(clean_value(c["name"]), clean_value(c["arguments"]), i)
+    return clean_text(content), [make_call(clean_value(c["name"]), clean_value(c["arguments"]), i)
                      for i, c in enumerate(calls)], errors
 
 
