@@ -159,7 +159,7 @@ def run_class(method: str, cls: str, out: Path, n: int = 4, seed: int = 0) -> di
     backend = FuzzBackend(cls, bad, seed)
     client = LLMClient(backend, cache_dir=out / "llm_cache", json_retries=1)  # as a real run: answers cached
     res = {"method": method, "class": cls, "tried": 0, "crashed": 0, "wrongly_accepted": 0,
-           "rejected_with_reason": 0, "answers_broken": 0, "error": None}
+           "rejected_with_reason": 0, "answers_broken": 0, "collateral": 0, "files_dirty": 0, "error": None}
     try:
         run_generation(cfg_for(method, n, seed), out, client=client)
     except Exception as e:  # a crash of the whole run: every faulted dialogue counts as crashed

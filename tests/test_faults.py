@@ -252,3 +252,27 @@ def test_redact_patterns():
     assert "abc.def-123" not in s and "sk-proj-1234567890abc" not in s and "zzzz9999" not in s
     assert "my-own-token-XYZ" not in s and s.count("[REDACTED]") == 4, s
     assert s.startswith("Authorization: Bearer [REDACTED]")
+
+
+def test_rescore_counts_unreadable_trajectory_lines(tmp_path):
+    from toolace_mt.evaluation.suites import TRAJECTORIES, load_trajectories, unreadable_trajectory_lines
+
+    (tmp_path / TRAJECTORIES).write_text('{"task_id": "a", "trial": 0}\n{torn\n[1, 2]\n\n{"task_id": "b"}\n{"task_id": "c"')
+    assert unreadable_trajectory_lines(tmp_path) == [2, 3, 6]
+    assert sorted(t["task_id"] for t in load_trajectories(tmp_path)) == ["a", "b"]
+
+
+def test_all_failed_reason_from_a_ledger():
+    from toolace_mt.llm.ledger import UsageLedger, all_failed_reason
+    from toolace_mt.llm.types import ChatRequest, ChatResponse, LLMFailure
+
+    led = UsageLedger()
+    req = ChatRequest(messages=[])
+    for _ in range(3):
+        led.record(req, ChatResponse())
+        f = LLMFailure("http_status", "HTTP 401: Authorization: Bearer sk-abcdef123456")
+        led.record_failure(req, f.kind, f.message)
+    why = all_failed_reason(led.summary())
+    assert why.startswith("all 3 LLM requests failed; e.g. http_status: HTTP 401") and "sk-abcdef" not in why
+    led.record(req, ChatResponse())
+    assert all_failed_reason(led.summary()) is None  # one answer came back: not "all failed"
