@@ -207,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         _close_progress_bars()
         print(f"error: {msg}", file=sys.stderr)
         return code
+    finally:
+        from .runs import release_all_run_dirs
+
+        release_all_run_dirs()  # a command's run directories are free again once it returns
 
 
 def _close_progress_bars() -> None:

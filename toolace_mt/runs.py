@@ -138,6 +138,8 @@ def lock_run_dir(out: str | Path) -> Path:
     key = str(out.resolve())
     if key in _HELD:
         return out
+    for k in [k for k in _HELD if not os.path.isdir(k)]:  # run dirs deleted meanwhile (tests): free their fds
+        _HELD.pop(k).close()
     f = open(out / LOCK_FILE, "a+")
     try:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -160,6 +162,12 @@ def release_run_dir(out: str | Path) -> None:
     f = _HELD.pop(str(Path(out).resolve()), None)
     if f is not None:
         f.close()
+
+
+def release_all_run_dirs() -> None:
+    """Drop every run-directory lock this process holds (the CLI does this when a command ends)."""
+    while _HELD:
+        _HELD.popitem()[1].close()
 
 
 def prepare_run_dir(out: str | Path, resolved: dict[str, Any], restart: bool = False,
