@@ -43,14 +43,24 @@ def _in_first_string(text: str, prefix: str) -> str:
     return text[:m.end()] + prefix + text[m.end():]
 
 
+_NUMBER = re.compile(r'(": )(-?\d+(?:\.\d+)?)(?=[,}\]])')
+
+
+def _bad_number(text: str, token: str) -> str:
+    """Replace the first number value (e.g. an amount argument) by ``token``; without one, add an argument."""
+    if _NUMBER.search(text):
+        return _NUMBER.sub(lambda m: m.group(1) + token, text, count=1)
+    return _insert_after_open(text, f'"zz_amount": {token}')
+
+
 def mutate(text: str, cls: str, rng: random.Random) -> tuple[str, str]:
     """(broken text, finish_reason) for one answer."""
     if cls == "nan_argument":
-        return _insert_after_open(text, '"zz_amount": NaN'), "stop"
+        return _bad_number(text, "NaN"), "stop"
     if cls == "infinity_argument":
-        return _insert_after_open(text, f'"zz_amount": {rng.choice(["Infinity", "-Infinity"])}'), "stop"
+        return _bad_number(text, rng.choice(["Infinity", "-Infinity"])), "stop"
     if cls == "overflow_number":
-        return _insert_after_open(text, '"zz_amount": 1e999'), "stop"
+        return _bad_number(text, "1e999"), "stop"
     if cls == "truncated_length":
         return text[:max(1, int(len(text) * rng.uniform(0.3, 0.9)))], "length"
     if cls == "truncated_hidden":  # cut inside the last string value: json-repair would "close" it
