@@ -4,10 +4,10 @@
 
 1. strict `json.loads` of the stripped text;
 2. pre-cleaning we can reason about: strip Markdown code fences and a leading "json" tag, cut prose
-   before the first ``{``/``[``, take the first complete JSON value when text trails after it
+   before the first ``{``/``[``, take the first complete JSON value when prose trails after it
    (`JSONDecoder.raw_decode`), and unwrap a JSON string that itself holds an object (double encoding);
 3. the `json-repair` package for what is left: trailing commas, single quotes, Python literals
-   (True/False/None), unquoted keys, missing closing brackets of a truncated answer. Its output is only
+   (True/False/None), unquoted keys (never closing brackets: see below). Its output is only
    accepted when the cleaned text *looks like* JSON (starts with ``{`` or ``[``) and the result is an object
    or array: json-repair turns any prose into ``""``, which must stay a failure, not an answer;
 4. `jsonschema` validation (the real guard: a repair that changed meaning rarely still fits the schema).
@@ -17,7 +17,8 @@ Infinity, 1e999: not JSON, and they break downstream writers), ambiguous JSON (a
 ``{"name": "decoy", "name": "add_payee"}``, or a second JSON value after the first), and a truncated
 answer (the backend says ``finish_reason == "length"``, or the text ends inside a string or before its
 brackets close: closing it would invent the end of a cut answer, e.g. a user turn ``"Hell"``).
-Strings in the value are cleaned (`clean_text`: lone surrogates, control characters) so writers never fail.
+Strings in the value are cleaned (`clean_text`: lone surrogates, control characters) so writers never fail,
+and a value holding chat-template control tokens or a giant string is ``unsafe_text`` (see `unsafe_strings`).
 """
 from __future__ import annotations
 
