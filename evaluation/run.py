@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import to_plain
+from ..config import RecipeError, to_plain
 from ..runs import atomic_write_json, atomic_write_jsonl, atomic_write_text, machine_info, prepare_run_dir
 from .config import EvaluateConfig
-from .suites import Suite, get_suite, load_trajectories
+from .suites import TRAJECTORIES, Suite, get_suite, load_trajectories, unreadable_trajectory_lines
 
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
@@ -110,9 +110,12 @@ def finalize(suite: Suite, cfg: EvaluateConfig, tasks: list[dict[str, Any]], out
 
 
 def run_evaluation(cfg: EvaluateConfig, out_dir: Path, restart: bool = False) -> dict[str, Any]:
-    out = prepare_run_dir(out_dir, {"task": "evaluate", **to_plain(cfg)}, restart=restart, ignore_keys=("progress",))
     suite = get_suite(cfg.suite)
     tasks = select_tasks(suite.load_tasks(cfg), cfg)
+    if not tasks:  # checked before the run directory exists: an empty task set must not score 0.0 and exit 0
+        raise RecipeError(f"no tasks selected (suite {cfg.suite}, source {cfg.source}, categories "
+                          f"{cfg.categories or 'all'}, limit {cfg.limit})")
+    out = prepare_run_dir(out_dir, {"task": "evaluate", **to_plain(cfg)}, restart=restart, ignore_keys=("progress",))
     t0 = time.perf_counter()
     policy = None
     done = {(t.get("task_id"), t.get("trial", 0)) for t in load_trajectories(out)}
@@ -140,4 +143,12 @@ def rescore(run_dir: Path) -> dict[str, Any]:
     _, cfg, _ = load_recipe(run_dir / "recipe.yaml", expect="evaluate")
     suite = get_suite(cfg.suite)
     tasks = select_tasks(suite.load_tasks(cfg), cfg)
-    return finalize(suite, cfg, tasks, run_dir, extra={"rescored": True})
+    if not tasks:
+        raise RecipeError(f"{run_dir}: its recipe selects no tasks")
+    bad = unreadable_trajectory_lines(run_dir)
+    if bad:  # said and counted, never dropped silently
+        import sys
+
+        print(f"warning: {run_dir / TRAJECTORIES}: {len(bad)} unreadable line(s) skipped (lines "
+              f"{', '.join(map(str, bad[:10]))}{' ...' if len(bad) > 10 else ''})", file=sys.stderr)
+    return finalize(suite, cfg, tasks, run_dir, extra={"rescored": True, "unreadable_trajectory_lines": len(bad)})

@@ -67,7 +67,9 @@ def save_trajectory(out_dir: str | Path | None, traj: dict[str, Any]) -> None:
     if out_dir is None:
         return
     p = Path(out_dir) / TRAJECTORIES
-    line = json.dumps(traj, ensure_ascii=False, default=str) + "\n"
+    from toolace_mt.runs import dumps_strict  # no NaN (not JSON); a lone surrogate is escaped, not a crash
+
+    line = dumps_strict(traj) + "\n"
     with _lock:
         p.parent.mkdir(parents=True, exist_ok=True)
         with open(p, "a+b") as f:
@@ -86,7 +88,7 @@ def load_trajectories(out_dir: str | Path) -> list[dict[str, Any]]:
     if not p.exists():
         return []
     by_key: dict[tuple, dict] = {}
-    with open(p, encoding="utf-8") as f:
+    with open(p, encoding="utf-8", errors="replace") as f:
         for line in f:
             if not line.strip():
                 continue
@@ -94,8 +96,26 @@ def load_trajectories(out_dir: str | Path) -> list[dict[str, Any]]:
                 t = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            by_key[(t.get("task_id"), t.get("trial", 0))] = t
+            if isinstance(t, dict):
+                by_key[(t.get("task_id"), t.get("trial", 0))] = t
     return list(by_key.values())
+
+
+def unreadable_trajectory_lines(out_dir: str | Path) -> list[int]:
+    """Line numbers of saved trajectories that `load_trajectories` skips (not a JSON object)."""
+    p = Path(out_dir) / TRAJECTORIES
+    bad = []
+    if p.exists():
+        with open(p, encoding="utf-8", errors="replace") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        ok = isinstance(json.loads(line), dict)
+                    except json.JSONDecodeError:
+                        ok = False
+                    if not ok:
+                        bad.append(n)
+    return bad
 
 
 def mean(xs) -> float:

@@ -79,6 +79,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     out = args.out or f"runs/generate/{cfg.name}" + (f"-shard{shard.replace('/', 'of')}" if shard else "")
     summary = run_generation(cfg, Path(out), restart=args.restart, shard=shard)
     print_json(summary)
+    ledger = Path(out) / "llm_ledger.json"
+    if ledger.is_file():  # every LLM request failed: the run kept nothing, say why and exit non-zero
+        import json
+        import sys
+
+        from toolace_mt.llm.ledger import all_failed_reason
+
+        reason = all_failed_reason(json.loads(ledger.read_text()))
+        if reason:
+            print(f"error: {reason} (the rejected dialogues and their reasons are in {out}/rejected.jsonl)",
+                  file=sys.stderr)
+            return 1
     return 0
 
 

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from toolace_mt.config import RecipeError, to_plain
 from toolace_mt.executor import MAX_RETRIES, connect, default_shards, run_tasks, shard_resources
-from toolace_mt.runs import atomic_write_json, prepare_run_dir
+from toolace_mt.runs import atomic_write_json, prepare_run_dir, release_run_dir
 
 from .run import merge_shards
 
@@ -22,7 +22,10 @@ def _generate_shard(cfg_plain: dict, shard_dir: str, shard: str, cwd: str, hook)
     from .run import run_generation
 
     cfg = parse_recipe(dict(cfg_plain))
-    return run_generation(cfg, Path(shard_dir), shard=shard, hook=hook)
+    try:
+        return run_generation(cfg, Path(shard_dir), shard=shard, hook=hook)
+    finally:
+        release_run_dir(shard_dir)  # Ray reuses worker processes: a lock held past the task would block the merge
 
 
 def shard_dirs(out: Path, n: int) -> list[Path]:
@@ -52,6 +55,7 @@ def generate_on_ray(cfg, out: Path, shards: Optional[int] = None, address: Optio
     for i, d in enumerate(dirs):
         shard_plain = dict(plain, shard=f"{i}/{n}")
         prepare_run_dir(d, shard_plain, ignore_keys=("progress",))  # a changed recipe is refused here, up front
+        release_run_dir(d)  # the shard's worker (another process) takes the lock while it writes
         if not (d / "summary.json").exists():
             todo.append((dict(plain, progress=False), str(d), f"{i}/{n}", os.getcwd(), hook))
     res = shard_resources(cfg.llm, cfg.engine)

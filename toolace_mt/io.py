@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from .runs import dumps_strict  # NaN/Infinity refused, lone surrogates escaped: every row stays valid JSON
 from .schema import Dialogue, Message, Tool, ToolCall
 
 
@@ -21,13 +22,21 @@ class DataFileError(ValueError):
 
 # ------------------------------------------------------------------------------------------------ JSONL
 def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataFileError(f"{path}:{n}: not valid JSON: {e.msg}") from e
+    try:
+        f = open(path, encoding="utf-8")
+    except OSError as e:
+        raise DataFileError(f"{path}: cannot read: {e.strerror or e}") from None
+    with f:
+        n = 0
+        try:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise DataFileError(f"{path}:{n}: not valid JSON: {e.msg}") from e
+        except UnicodeDecodeError as e:
+            raise DataFileError(f"{path}:{n + 1}: not UTF-8 text ({e.reason})") from None
 
 
 def read_dialogues(path: str | Path) -> list[Dialogue]:
@@ -53,13 +62,17 @@ def write_dialogues(path: str | Path, dialogues: Iterable[Dialogue]) -> int:
 def dialogue_to_row(d: Dialogue) -> dict[str, Any]:
     """A dataset row: messages as HF-format dicts (arguments as dicts), tools/meta as JSON strings."""
     return {"id": d.id, "messages": [m.to_dict() for m in d.messages],
-            "tools": json.dumps([t.model_dump() for t in d.tools], ensure_ascii=False),
-            "meta": json.dumps(d.meta, ensure_ascii=False, default=str)}
+            "tools": dumps_strict([t.model_dump() for t in d.tools]),
+            "meta": dumps_strict(d.meta)}
 
 
 def row_to_dialogue(row: dict[str, Any]) -> Dialogue:
+    if not isinstance(row, dict):
+        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
     if "conversations" in row and "messages" not in row:
         return from_sharegpt(row)
+    if "messages" not in row:  # a foreign row must not become an empty dialogue
+        raise ValueError(f"no 'messages' (nor ShareGPT 'conversations'); keys: {sorted(row)[:8]}")
     row = dict(row)
     for key in ("tools", "meta"):
         if isinstance(row.get(key), str):
@@ -102,16 +115,24 @@ def save_dataset(dialogues: list[Dialogue], out_dir: str | Path) -> dict[str, st
     return paths
 
 
-def load_dataset_dialogues(path: str | Path) -> list[Dialogue]:
-    """Dialogues from a JSONL/Parquet file or a directory holding train.jsonl."""
+def load_dataset_dialogues(path: str | Path, allow_empty: bool = False) -> list[Dialogue]:
+    """Dialogues from a JSONL/Parquet file or a directory holding train.jsonl. A dataset without a single
+    dialogue is a `DataFileError` unless ``allow_empty`` (training or verifying nothing is a mistake)."""
     p = Path(path)
     if p.is_dir():
         p = p / "train.jsonl"
     if p.suffix == ".parquet":
         from datasets import Dataset
 
-        return from_hf_dataset(Dataset.from_parquet(str(p)))
-    return read_dialogues(p)
+        try:
+            out = from_hf_dataset(Dataset.from_parquet(str(p)))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise DataFileError(f"{p}: not a dialogue dataset: {type(e).__name__}: {e}") from None
+    else:
+        out = read_dialogues(p)
+    if not out and not allow_empty:
+        raise DataFileError(f"{p}: holds no dialogues")
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ ShareGPT
@@ -187,7 +208,7 @@ def from_sharegpt(row: dict[str, Any], id_: str | None = None) -> Dialogue:
             try:
                 parsed = json.loads(val)
                 if isinstance(parsed, list) and len(parsed) == len(pending) and len(pending) > 1:
-                    outputs = [json.dumps(x, ensure_ascii=False) for x in parsed]
+                    outputs = [dumps_strict(x) for x in parsed]
             except (json.JSONDecodeError, TypeError):
                 pass
             for out in outputs:

@@ -6,6 +6,7 @@ can never run code. Used by the ShareGPT importer, the BFCL-style harness and it
 from __future__ import annotations
 
 import ast
+import math
 from typing import Any
 
 
@@ -19,6 +20,18 @@ def _call_name(node: ast.expr) -> str:
     if isinstance(node, ast.Attribute):
         return f"{_call_name(node.value)}.{node.attr}"
     raise PyCallError(f"not a function name: {ast.dump(node)[:60]}")
+
+
+def _check_finite(name: str, value: Any) -> None:
+    """Refuse values JSON cannot hold: 1e999 (inf), nan-producing literals, complex numbers."""
+    if isinstance(value, complex) or (isinstance(value, float) and not math.isfinite(value)):
+        raise PyCallError(f"argument {name!r} is not a finite number")
+    if isinstance(value, dict):
+        for v in value.values():
+            _check_finite(name, v)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for v in value:
+            _check_finite(name, v)
 
 
 def parse_python_calls(text: str, keep_positional: bool = False) -> list[dict[str, Any]]:
@@ -47,10 +60,13 @@ def parse_python_calls(text: str, keep_positional: bool = False) -> list[dict[st
         for kw in el.keywords:
             if kw.arg is None:
                 raise PyCallError("**kwargs are not allowed")
+            if kw.arg in args:  # `f(a=1, a=2)`: ambiguous, never resolved to either value
+                raise PyCallError(f"argument {kw.arg!r} is given twice")
             try:
                 args[kw.arg] = ast.literal_eval(kw.value)
             except (ValueError, SyntaxError, TypeError) as e:
                 raise PyCallError(f"argument {kw.arg!r} is not a literal") from e
+            _check_finite(kw.arg, args[kw.arg])
         if el.args and keep_positional:
             try:
                 args["_args"] = [ast.literal_eval(a) for a in el.args]

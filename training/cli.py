@@ -45,7 +45,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         summary = run_training(cfg, out, restart=args.restart)
     except (DataError, TemplateCheckError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     print_json({k: v for k, v in summary.items() if k != "machine"})
     print(f"run directory: {out}", file=sys.stderr)
     return 0

@@ -64,6 +64,12 @@ class LoraArguments:
     use_rslora: bool = False
     use_dora: bool = False
 
+    def __post_init__(self):
+        if self.lora_r < 1 or self.lora_alpha < 1:
+            raise ValueError(f"lora_r and lora_alpha must be >= 1, got {self.lora_r} and {self.lora_alpha}")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ValueError(f"lora_dropout: {self.lora_dropout} must be in [0, 1)")
+
     def lora_config(self):
         from peft import LoraConfig
 
@@ -172,6 +178,34 @@ _OURS = (ModelArguments, LoraArguments, DataArguments)
 _STRATEGY_KEYS = ("save_strategy", "eval_strategy", "logging_strategy", "hub_strategy")
 
 
+# SFTConfig keys that must be >= 1 when set; max_steps: -1 (the default) means "train num_train_epochs"
+_POSITIVE_SFT = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
+                 "max_length", "save_total_limit")
+
+
+def check_sft_values(sft: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Types and ranges of the SFTConfig keys a recipe sets, checked before anything runs (SFTConfig itself
+    accepts ``max_steps: many`` or a zero batch size and fails deep inside training)."""
+    import typing
+
+    for key, value in sft.items():
+        tp = fields[key].type
+        if isinstance(tp, str):
+            continue  # postponed annotation we cannot resolve cheaply: SFTConfig checks it
+        base = {int: int, float: float, bool: bool}.get(tp)
+        if base is None:
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            base = args[0] if len(args) == 1 and args[0] in (int, float, bool) else None
+        if base is not None and value is not None and not _type_ok(value, base):
+            raise RecipeError(f"key {key!r}: {value!r} is not of type {base.__name__}")
+        if key in _POSITIVE_SFT and isinstance(value, (int, float)) and not isinstance(value, bool) and value < 1:
+            raise RecipeError(f"key {key!r}: must be >= 1, got {value}")
+        if key == "max_steps" and isinstance(value, int) and value != -1 and value < 1:
+            raise RecipeError(f"key 'max_steps': {value} must be >= 1 (or -1: train num_train_epochs)")
+        if key in ("num_train_epochs", "learning_rate", "save_steps", "eval_steps", "logging_steps") and isinstance(value, (int, float)) and value <= 0:
+            raise RecipeError(f"key {key!r}: must be > 0, got {value}")
+
+
 def parse_recipe(raw: dict[str, Any]) -> TrainConfig:
     """Split a flat recipe among the dataclasses; everything else must be an SFTConfig field."""
     raw = dict(raw)
@@ -200,6 +234,7 @@ def parse_recipe(raw: dict[str, Any]) -> TrainConfig:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise RecipeError(f"unknown key {key!r}{hint}: not a model, LoRA, data or TRL SFTConfig field")
+    check_sft_values(sft, sft_fields)
     model = dataclass_from_dict(ModelArguments, parts[0])
     lora = dataclass_from_dict(LoraArguments, parts[1])
     data = dataclass_from_dict(DataArguments, parts[2])

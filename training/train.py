@@ -145,14 +145,13 @@ def _first_last(log, key):
 def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict[str, Any]:
     """Train as the recipe says, into `out_dir`; resume from its last checkpoint; return the summary."""
     t0 = time.time()
+    seed = int(cfg.sft.get("seed", 42))
+    rows, report = load_rows(cfg.data, seed)  # before the run directory exists: bad data leaves nothing behind
     out = prepare_run_dir(out_dir, cfg.resolved(), restart=restart).resolve()
     done = out / "summary.json"
     if done.is_file():
         return json.loads(done.read_text())
-    seed = int(cfg.sft.get("seed", 42))
     args = build_sft_config(cfg, out / "checkpoints")
-
-    rows, report = load_rows(cfg.data, seed)
     from accelerate import PartialState
 
     with PartialState().main_process_first():  # multi-GPU: rank 0 builds / merges the start model, others reuse it
@@ -168,15 +167,16 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
     data = check_rows(rows, report, cfg.data, tok, template, args.max_length, out_dir=out,
                       assistant_only=bool(args.assistant_only_loss))
 
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTTrainer
+
+    from toolace_mt.runs import last_complete_checkpoint
 
     peft_config = cfg.lora.lora_config() if cfg.lora.use_peft else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=to_hf(data["train"]),
                          eval_dataset=to_hf(data["eval"]) if data["eval"] else None,
                          processing_class=tok, peft_config=peft_config)
     ckpt_root = Path(args.output_dir)
-    last = get_last_checkpoint(str(ckpt_root)) if ckpt_root.is_dir() else None
+    last = last_complete_checkpoint(ckpt_root)  # a checkpoint cut by a kill mid-save is skipped
     tokens_before = 0
     if last:
         state = json.loads((Path(last) / "trainer_state.json").read_text())

@@ -113,7 +113,7 @@ def test_reproduce_recipe_errors_are_clear(tmp_path, monkeypatch):
         load_recipe(bad)
     # validate catches a sub-recipe of the wrong kind
     bad.write_text("task: reproduce\narms: [base]\nbase_model: x\nevaluate: {a: recipes/generate/debug.yaml}\n")
-    assert main(["validate", str(bad)]) == 1
+    assert main(["validate", str(bad)]) == 2
 
 
 def test_shipped_reproduce_recipes_validate(monkeypatch):

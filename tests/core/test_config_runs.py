@@ -117,10 +117,10 @@ def test_validate_command(tmp_path, fake_kind, capsys):
     bad = write(tmp_path, "bad", {"task": "fake", "modle": "x"})
     missing = write(tmp_path, "missing", {"task": "fake", "model": "missing"})
     assert main(["validate", str(good)]) == 0
-    assert main(["validate", str(good), str(bad), str(missing)]) == 1
+    assert main(["validate", str(good), str(bad), str(missing)]) == 2
     out = capsys.readouterr().out
     assert "ok    " in out and "unknown key 'modle' (did you mean" in out and "model 'missing' cannot be found" in out
-    assert main(["validate", str(good), "--set", "n_dialogues=x"]) == 1
+    assert main(["validate", str(good), "--set", "n_dialogues=x"]) == 2
 
 
 def test_run_dir_resume_refuse_restart(tmp_path):

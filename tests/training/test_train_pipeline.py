@@ -148,7 +148,7 @@ def test_all_rows_longer_than_max_length_fail_clearly(tiny_base, data, tmp_path)
     rec = tmp_path / "r.yaml"
     rec.write_text(f"task: train\nmodel_name_or_path: {tiny_base}\ndatasets: [{{path: {data['multi']}}}]\n"
                    "max_length: 64\nmax_steps: 1\n")
-    assert main(["train", str(rec), "--out", str(tmp_path / "cli")]) == 1
+    assert main(["train", str(rec), "--out", str(tmp_path / "cli")]) == 2
 
 
 @pytest.mark.slow

@@ -39,6 +39,10 @@ def cmd_envs(args: argparse.Namespace) -> int:
     from ..cliargs import print_json
 
     listing = envs_listing(args.domain)
+    if args.domain and not listing:
+        from .cli import UsageError
+
+        raise UsageError(f"--domain {args.domain}: no such domain")
     if args.json:
         print_json({"domains": listing, "n_domains": len(listing), "n_tools": sum(len(d["tools"]) for d in listing)})
         return 0
@@ -82,7 +86,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 except DeepCheckError as e:
                     print(f"error: {path}: {e}", file=sys.stderr)
                     deep_bad = True
-        except (RecipeError, FileNotFoundError, ValueError) as e:
+        except (RecipeError, OSError, ValueError) as e:
             bad += 1
             print(f"FAIL  {path}: {e}")
-    return 2 if deep_bad else 1 if bad else 0
+    if bad:  # exit 2 like every other usage error (the FAIL lines above say which recipe and why)
+        print(f"error: {bad} of {len(args.recipes)} recipe(s) failed validation", file=sys.stderr)
+    return 2 if bad or deep_bad else 0

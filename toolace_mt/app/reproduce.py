@@ -249,7 +249,7 @@ def unfiltered_dataset(gen_out: Path) -> Path:
     target = gen_out / "dataset_unfiltered"
     if (target / "train.jsonl").is_file():
         return target
-    kept = load_dataset_dialogues(gen_out / "dataset")
+    kept = load_dataset_dialogues(gen_out / "dataset", allow_empty=True)
     rejected = read_jsonl(gen_out / "rejected.jsonl") if (gen_out / "rejected.jsonl").is_file() else []
     renderable, broken = [], 0
     for r in rejected:

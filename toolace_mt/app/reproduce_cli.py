@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -39,9 +40,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "recipe.yaml").is_file():
-        print(f"error: {run_dir} is not a reproduce run directory (no recipe.yaml)")
+        print(f"error: {run_dir} is not a reproduce run directory (no recipe.yaml)", file=sys.stderr)
         return 2
     recipe = yaml.safe_load((run_dir / "recipe.yaml").read_text())
+    if not isinstance(recipe, dict) or "arms" not in recipe or "name" not in recipe:  # keys of a reproduce recipe
+        kind = recipe.get("task") if isinstance(recipe, dict) else None
+        print(f"error: {run_dir} is not a reproduce run directory (its recipe.yaml is a {kind or 'different'} "
+              f"recipe)", file=sys.stderr)
+        return 2
     results = Path(args.results) if args.results else Path(recipe.get("results_dir", "results")) / recipe["name"]
     path = write_report(run_dir, results)
     print(f"report: {path}")

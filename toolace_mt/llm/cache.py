@@ -77,9 +77,10 @@ class ResponseCache:
             return None  # an unreadable entry is a miss; it is overwritten on the next store
 
     def put(self, key: str, response: ChatResponse) -> None:
-        from toolace_mt.runs import atomic_write_text
+        from toolace_mt.runs import atomic_write_text, dumps_strict
 
-        atomic_write_text(self._path(key), json.dumps(response_to_record(response), ensure_ascii=False))
+        # fsync=False: an entry lost in a crash is asked again; a half-written one reads as a miss
+        atomic_write_text(self._path(key), dumps_strict(response_to_record(response)), fsync=False)
 
     def __len__(self) -> int:
         return sum(1 for _ in self.dir.glob("??/*.json"))

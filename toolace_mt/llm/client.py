@@ -6,6 +6,11 @@ ledger, and for requests with a ``json_schema`` parses/repairs/validates the ans
 requests together, one batch per round) up to ``json_retries`` times with the error appended. A bad model
 answer never raises: it comes back as a `ChatResponse` whose ``error`` is a typed `LLMFailure`.
 
+This is where model text enters the system, so every answer (fresh or from the cache) is cleaned here: lone
+surrogates and control characters go (`jsonparse.clean_text`), tool-call arguments holding NaN/Infinity are
+an ``invalid_tool_call``, and a JSON answer that is cut (``finish_reason == "length"``), ambiguous, holds
+chat-template control tokens or an absurdly long string is a typed failure (`jsonparse`) that is re-asked.
+
 Backends are registered by name (`register_backend`). The built-in ones live in their own modules and are
 imported only when a client for them is made, so ``import toolace_mt.llm`` stays cheap; a module named in
 `_LAZY_BACKENDS` registers itself on import (this is the hook the ``simulated`` backend uses).
@@ -21,6 +26,43 @@ from typing import Any, Callable, Optional
 from .cache import ResponseCache, cacheable, request_key
 from .ledger import UsageLedger
 from .types import Backend, ChatRequest, ChatResponse, LLMFailure, SamplingParams
+
+from .jsonparse import JSON_FAILURES as RETRY_KINDS  # noqa: E402  (every JSON failure is re-asked)
+
+
+def _finite_args(value: Any) -> bool:
+    import math
+
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite_args(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_finite_args(v) for v in value)
+    return True
+
+
+def clean_response(resp: ChatResponse) -> ChatResponse:
+    """Clean one answer in place (see the module docstring) and return it."""
+    from .jsonparse import clean_text, clean_value
+
+    resp.text = clean_text(resp.text) if resp.text is not None else ""
+    resp.raw_text = clean_text(resp.raw_text)
+    resp.warnings = [clean_text(w) for w in resp.warnings]
+    bad = []
+    for c in resp.tool_calls:
+        fn = c.get("function") if isinstance(c.get("function"), dict) else c
+        if "name" in fn:
+            fn["name"] = clean_text(fn["name"])
+        if "arguments" in fn:
+            fn["arguments"] = clean_value(fn["arguments"])
+            if not _finite_args(fn["arguments"]):
+                bad.append(str(fn.get("name")))
+    if bad and resp.error is None:
+        resp.error = LLMFailure("invalid_tool_call", f"non-finite number (NaN/Infinity) in the arguments of "
+                                                     f"{', '.join(bad)}", raw=resp.raw_text or resp.text)
+    return resp
+
 
 _BACKENDS: dict[str, Callable[["LLMConfig"], Backend]] = {}
 # name -> module that calls register_backend(name, ...) when imported
@@ -109,6 +151,9 @@ class LLMClient:
         self.json_retries = json_retries
         self.defaults = defaults or SamplingParams()
         self.backend_calls = 0  # `backend.generate` invocations made by this client
+        self.n_requests = 0  # requests answered by `chat` (retries not counted)
+        self.n_failed = 0  # of those, how many ended as a failure
+        self.first_failure: Optional[LLMFailure] = None
 
     # ---------------------------------------------------------------------------------------------
     def _key(self, req: ChatRequest) -> str:
@@ -124,7 +169,7 @@ class LLMClient:
         for i, (req, key) in enumerate(zip(requests, keys)):
             hit = self.cache.get(key) if self.cache is not None else None
             if hit is not None:
-                out[i] = hit
+                out[i] = clean_response(hit)  # an entry stored before cleaning existed must not poison a resume
                 continue
             deterministic = req.sampling.temperature == 0 or req.sampling.seed is not None
             if deterministic and key in todo:
@@ -140,6 +185,7 @@ class LLMClient:
                 raise RuntimeError(f"backend {getattr(self.backend, 'name', '?')} returned {len(got)} answers "
                                    f"for {len(misses)} requests")
             for i, resp in zip(order, got):
+                clean_response(resp)
                 resp.cached = False
                 if self.cache is not None and cacheable(resp):
                     self.cache.put(keys[i], resp)
@@ -158,7 +204,7 @@ class LLMClient:
         """Parse ``resp.text`` into ``resp.parsed`` or set ``resp.error``; True when usable."""
         from .jsonparse import parse_json_answer
 
-        ans = parse_json_answer(resp.text, schema)
+        ans = parse_json_answer(resp.text, schema, finish_reason=resp.finish_reason)
         if not ans.ok:
             resp.error = ans.failure
             return False
@@ -202,15 +248,30 @@ class LLMClient:
                 resp.attempts = attempt
                 if resp.error is None:
                     self._apply_json(resp, reqs[i].json_schema)
-                if resp.error is not None and resp.error.kind in ("invalid_json", "schema_mismatch"):
+                if resp.error is not None and resp.error.kind in RETRY_KINDS:
                     still.append(i)
                 responses[i] = resp
             pending = still
         for req, resp in zip(reqs, responses):
+            if req.json_schema is None and resp.error is None and resp.finish_reason == "length":
+                resp.warnings = list(resp.warnings) + ["answer cut at max_tokens"]
+            self.n_requests += 1
             if resp.error is not None:
                 resp.error.attempts = max(resp.error.attempts, resp.attempts)
-                self.ledger.record_failure(req, resp.error.kind)
+                self.n_failed += 1
+                if self.first_failure is None:
+                    self.first_failure = resp.error
+                self.ledger.record_failure(req, resp.error.kind, resp.error.message)
         return responses
+
+    def all_failed(self) -> Optional[str]:
+        """A one-line reason when every request this client answered failed (a dead endpoint, a bad key),
+        else None. Commands exit non-zero on it rather than report a run that kept nothing."""
+        if self.n_requests == 0 or self.n_failed < self.n_requests:
+            return None
+        f = self.first_failure
+        return (f"all {self.n_requests} LLM requests failed; first: {f.kind}: {f.message[:300]}" if f
+                else f"all {self.n_requests} LLM requests failed")
 
     def chat_one(self, request: ChatRequest) -> ChatResponse:
         """Convenience for a single request (still goes through the batch path)."""

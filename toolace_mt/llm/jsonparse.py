@@ -4,15 +4,21 @@
 
 1. strict `json.loads` of the stripped text;
 2. pre-cleaning we can reason about: strip Markdown code fences and a leading "json" tag, cut prose
-   before the first ``{``/``[``, take the first complete JSON value when text trails after it
+   before the first ``{``/``[``, take the first complete JSON value when prose trails after it
    (`JSONDecoder.raw_decode`), and unwrap a JSON string that itself holds an object (double encoding);
 3. the `json-repair` package for what is left: trailing commas, single quotes, Python literals
-   (True/False/None), unquoted keys, missing closing brackets of a truncated answer. Its output is only
+   (True/False/None), unquoted keys (never closing brackets: see below). Its output is only
    accepted when the cleaned text *looks like* JSON (starts with ``{`` or ``[``) and the result is an object
    or array: json-repair turns any prose into ``""``, which must stay a failure, not an answer;
 4. `jsonschema` validation (the real guard: a repair that changed meaning rarely still fits the schema).
 
-Non-finite numbers (NaN, Infinity) are refused: they are not JSON and break downstream writers.
+Refused outright, never repaired (each a typed failure the client re-asks): non-finite numbers (NaN,
+Infinity, 1e999: not JSON, and they break downstream writers), ambiguous JSON (a duplicate key such as
+``{"name": "decoy", "name": "add_payee"}``, or a second JSON value after the first), and a truncated
+answer (the backend says ``finish_reason == "length"``, or the text ends inside a string or before its
+brackets close: closing it would invent the end of a cut answer, e.g. a user turn ``"Hell"``).
+Strings in the value are cleaned (`clean_text`: lone surrogates, control characters) so writers never fail,
+and a value holding chat-template control tokens or a giant string is ``unsafe_text`` (see `unsafe_strings`).
 """
 from __future__ import annotations
 
@@ -25,8 +31,144 @@ from typing import Any, Optional
 
 from .types import LLMFailure
 
+# failure kinds this module produces; the client re-asks every one of them within its retry budget
+JSON_FAILURES = ("invalid_json", "schema_mismatch", "truncated", "ambiguous_json", "unsafe_text")
+
+# Chat-template control tokens (Qwen/Hermes, Llama 3): inside generated *data* the chat template would read them
+# as structure at training time, so an answer holding one in a string is refused (``unsafe_text``) and re-asked.
+CONTROL_TOKENS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "<tool_call>", "</tool_call>", "<tool_response>",
+                  "</tool_response>", "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
+                  "<|eom_id|>", "<|python_tag|>")
+MAX_JSON_STRING = 20_000  # chosen: no turn, argument or simulated tool output the prompts ask for comes near this
+
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n?(.*?)(?:```|$)", re.S)
-_DECODER = json.JSONDecoder()
+# C0 controls except tab/newline/carriage return, DEL, and the UTF-16 noncharacters
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+class RefusedJSON(ValueError):
+    """JSON that parses but must not be used: ``kind`` is ambiguous_json (duplicate key) or invalid_json
+    (a non-finite number)."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+def _no_duplicates(pairs):
+    seen = set()
+    for k, _ in pairs:
+        if k in seen:
+            raise RefusedJSON("ambiguous_json", f"duplicate key {k!r} in one JSON object")
+        seen.add(k)
+    return dict(pairs)
+
+
+def _no_constant(name):
+    raise RefusedJSON("invalid_json", f"{name} is not a JSON number")
+
+
+def _finite_float(text):
+    v = float(text)
+    if not math.isfinite(v):
+        raise RefusedJSON("invalid_json", f"{text} overflows to a non-finite number")
+    return v
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                            parse_float=_finite_float)
+
+
+def strict_loads(text: str) -> Any:
+    """`json.loads` that refuses duplicate keys and non-finite numbers (`RefusedJSON`); `JSONDecodeError` for
+    text that is not JSON. The one strict JSON reader for model output (answers and tool-call arguments)."""
+    value, end = _DECODER.raw_decode(text, _skip_ws(text, 0))
+    if _skip_ws(text, end) != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
+
+
+def _skip_ws(text: str, i: int) -> int:
+    while i < len(text) and text[i] in " \t\r\n":
+        i += 1
+    return i
+
+
+def clean_text(text: Any) -> Any:
+    """Model text safe to store: paired surrogates joined, lone ones replaced by U+FFFD, control characters
+    (other than tab/newline/CR) dropped. Non-strings pass through. Writers encode UTF-8, which a lone
+    surrogate (legal as a JSON escape) cannot be."""
+    if not isinstance(text, str):
+        return text
+    if _SURROGATE.search(text):
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if _CONTROL.search(text):
+        text = _CONTROL.sub("", text)
+    return text
+
+
+def clean_value(value: Any) -> Any:
+    """`clean_text` applied to every string (keys included) of a JSON value."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(k): clean_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_value(v) for v in value]
+    return value
+
+
+def unsafe_strings(value: Any) -> Optional[str]:
+    """Why a parsed answer must not become data (a control token, a giant string), else None."""
+    if isinstance(value, str):
+        if len(value) > MAX_JSON_STRING:
+            return f"a string of {len(value)} characters (limit {MAX_JSON_STRING})"
+        for tok in CONTROL_TOKENS:
+            if tok in value:
+                return f"the chat-template control token {tok!r} inside a string"
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            why = unsafe_strings(k) or unsafe_strings(v)
+            if why:
+                return why
+    if isinstance(value, list):
+        for v in value:
+            why = unsafe_strings(v)
+            if why:
+                return why
+    return None
+
+
+def _scan(text: str) -> tuple[Optional[str], bool]:
+    """(a key that occurs twice in one object, else None; True when a string or bracket is still open at the
+    end) for loosely-JSON ``text`` (quotes of either kind). Used before json-repair, which would silently keep
+    the last of two keys and close a cut answer."""
+    stack: list[Optional[set]] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "{[":
+            stack.append(set() if ch == "{" else None)
+        elif ch in "}]":
+            if stack:
+                stack.pop()
+        elif ch in "\"'":
+            j = i + 1
+            while j < n and text[j] != ch:
+                j += 2 if text[j] == "\\" else 1
+            if j >= n:
+                return None, True
+            s = text[i + 1:j]
+            k = _skip_ws(text, j + 1)
+            if k < n and text[k] == ":" and stack and stack[-1] is not None:
+                if s in stack[-1]:
+                    return s, False
+                stack[-1].add(s)
+            i = j
+        i += 1
+    return None, bool(stack)
 
 
 @dataclass
@@ -92,10 +234,20 @@ def _first_bracket(text: str) -> int:
 
 
 def _loads_strict(text: str) -> tuple[bool, Any]:
+    """(True, value), or (False, None) when ``text`` is not one JSON value; `RefusedJSON` propagates."""
     try:
-        return True, json.loads(text)
+        return True, strict_loads(text)
     except (json.JSONDecodeError, RecursionError):
         return False, None
+
+
+class _Truncated(Exception):
+    pass
+
+
+def _cut_short(err: json.JSONDecodeError, text: str) -> bool:
+    """The decoder ran out of text: an unterminated string, or an error at the very end of the text."""
+    return err.msg.startswith("Unterminated string") or err.pos >= len(text.rstrip())
 
 
 def _candidate(text: str) -> tuple[Any, list[str], bool]:
@@ -123,12 +275,29 @@ def _candidate(text: str) -> tuple[Any, list[str], bool]:
         t = t[start:]
     try:
         value, end = _DECODER.raw_decode(t)
-        if t[end:].strip():
+        rest = t[end:].strip()
+        if rest:
+            nxt = _first_bracket(rest)
+            if nxt >= 0:
+                try:
+                    _DECODER.raw_decode(rest[nxt:])
+                except (json.JSONDecodeError, RefusedJSON, RecursionError):
+                    pass
+                else:
+                    raise RefusedJSON("ambiguous_json", "the answer holds more than one JSON value")
             repairs.append("trailing_text")
         return value, repairs, True
-    except (json.JSONDecodeError, RecursionError):
+    except json.JSONDecodeError as e:
+        if _cut_short(e, t):
+            raise _Truncated() from None
+    except RecursionError:
         pass
-    # json-repair: trailing commas, quotes, python literals, unquoted keys, truncated closing brackets
+    dup, unclosed = _scan(t)
+    if dup is not None:
+        raise RefusedJSON("ambiguous_json", f"duplicate key {dup!r} in one JSON object")
+    if unclosed:
+        raise _Truncated()
+    # json-repair: trailing commas, quotes, python literals, unquoted keys
     try:
         import json_repair
 
@@ -141,19 +310,30 @@ def _candidate(text: str) -> tuple[Any, list[str], bool]:
     return None, repairs, False
 
 
-def parse_json_answer(text: Optional[str], schema: Optional[dict[str, Any]] = None) -> JSONAnswer:
+def parse_json_answer(text: Optional[str], schema: Optional[dict[str, Any]] = None,
+                      finish_reason: Optional[str] = None) -> JSONAnswer:
     """Parse, repair what is safe, validate against ``schema``. Never raises for a bad answer.
 
-    Failure kinds: ``invalid_json`` (no JSON value could be read) and ``schema_mismatch`` (JSON, but not what
-    the schema asks); ``raw`` keeps the text. A broken *schema* is a caller bug and raises
-    `jsonschema.SchemaError`.
+    Failure kinds: ``invalid_json`` (no JSON value could be read, or a non-finite number), ``truncated``
+    (``finish_reason == "length"`` or the text stops before the value closes), ``ambiguous_json`` (duplicate
+    keys, several JSON values), ``unsafe_text`` (chat-template control tokens or a string over
+    MAX_JSON_STRING characters) and ``schema_mismatch`` (JSON, but not what the schema asks); ``raw`` keeps the
+    (cleaned) text. A broken *schema* is a caller bug and raises `jsonschema.SchemaError`.
     """
     if schema:
         schema_validator(schema)  # raise early for a broken schema, before blaming the model
-    raw = text if isinstance(text, str) else ("" if text is None else str(text))
+    raw = clean_text(text if isinstance(text, str) else ("" if text is None else str(text)))
     if not raw.strip():
         return JSONAnswer(failure=LLMFailure("invalid_json", "empty answer", raw=raw))
-    value, repairs, parsed = _candidate(raw)
+    if finish_reason == "length":
+        return JSONAnswer(failure=LLMFailure("truncated", "the answer was cut at max_tokens", raw=raw))
+    try:
+        value, repairs, parsed = _candidate(raw)
+    except RefusedJSON as e:
+        return JSONAnswer(failure=LLMFailure(e.kind, str(e), raw=raw))
+    except _Truncated:
+        return JSONAnswer(failure=LLMFailure("truncated", "the answer stops before its JSON value is complete "
+                                                          "(cut off?)", raw=raw))
     if not parsed:
         return JSONAnswer(failure=LLMFailure("invalid_json", "no JSON object or array could be read from the answer",
                                              raw=raw), repairs=repairs)
@@ -162,10 +342,17 @@ def parse_json_answer(text: Optional[str], schema: Optional[dict[str, Any]] = No
                           repairs=repairs)
     # a JSON string holding JSON (double-encoded answer): unwrap once when the schema wants a container
     if isinstance(value, str) and value.strip()[:1] in ("{", "["):
-        ok, inner = _loads_strict(value.strip())
+        try:
+            ok, inner = _loads_strict(value.strip())
+        except RefusedJSON as e:
+            return JSONAnswer(failure=LLMFailure(e.kind, str(e), raw=raw), repairs=repairs)
         if ok:
             value = inner
             repairs.append("double_encoded")
+    value = clean_value(value)
+    why = unsafe_strings(value)
+    if why:
+        return JSONAnswer(failure=LLMFailure("unsafe_text", f"the answer holds {why}", raw=raw), repairs=repairs)
     if schema:
         errs = schema_errors(value, schema)
         if errs:
@@ -176,8 +363,11 @@ def parse_json_answer(text: Optional[str], schema: Optional[dict[str, Any]] = No
 
 def retry_message(failure: LLMFailure, schema: Optional[dict[str, Any]]) -> str:
     """The user turn appended when re-asking after a bad JSON answer: says what was wrong and what is wanted."""
-    what = ("it was not valid JSON" if failure.kind == "invalid_json"
-            else f"it did not match the required JSON Schema ({failure.message})")
+    what = {"invalid_json": f"it was not valid JSON ({failure.message})",
+            "truncated": "it was cut off before the JSON value was complete; answer more briefly",
+            "ambiguous_json": f"it was ambiguous ({failure.message})",
+            "unsafe_text": f"it cannot be used as data ({failure.message})",
+            }.get(failure.kind, f"it did not match the required JSON Schema ({failure.message})")
     schema_txt = json.dumps(schema, ensure_ascii=False)[:4000] if schema else "{}"
     return (f"Your previous answer could not be used: {what}. Answer again with ONLY one JSON value, no prose "
             f"and no code fences, valid against this JSON Schema:\n{schema_txt}")

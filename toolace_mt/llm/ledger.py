@@ -29,6 +29,7 @@ class UsageLedger:
         # (stage, method) -> counters
         self._rows: dict[tuple[str, str], dict[str, float]] = defaultdict(_zero)
         self._failure_kinds: dict[str, int] = defaultdict(int)
+        self._failure_examples: dict[str, str] = {}  # kind -> first message (already redacted by LLMFailure)
 
     def record(self, request: ChatRequest, response: ChatResponse, cached: Optional[bool] = None,
                retry: bool = False) -> None:
@@ -48,11 +49,15 @@ class UsageLedger:
                 row["completion_tokens"] += response.usage.completion_tokens
                 row["latency_s"] += float(response.latency_s)
 
-    def record_failure(self, request: ChatRequest, kind: str) -> None:
+    def record_failure(self, request: ChatRequest, kind: str, message: Optional[str] = None) -> None:
         """A request whose final answer is a failure (counted once, after retries)."""
+        from .redact import redact
+
         with self._lock:
             self._rows[(request.stage, request.method)]["failures"] += 1
             self._failure_kinds[kind] += 1
+            if message and kind not in self._failure_examples:
+                self._failure_examples[kind] = redact(message)[:300]
 
     # ------------------------------------------------------------------ views
     @staticmethod
@@ -75,6 +80,7 @@ class UsageLedger:
         with self._lock:
             rows = {k: dict(v) for k, v in self._rows.items()}
             kinds = dict(self._failure_kinds)
+            examples = dict(self._failure_examples)
         by_stage, by_method = defaultdict(list), defaultdict(list)
         for (stage, method), r in rows.items():
             by_stage[stage].append(r)
@@ -85,6 +91,7 @@ class UsageLedger:
             "by_method": {m: self._sum(v) for m, v in sorted(by_method.items())},
             "by_stage_method": {f"{s}/{m}": self._sum([r]) for (s, m), r in sorted(rows.items())},
             "failure_kinds": dict(sorted(kinds.items())),
+            "failure_examples": dict(sorted(examples.items())),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -107,3 +114,19 @@ class UsageLedger:
         for k, n in (data.get("failure_kinds") or {}).items():
             led._failure_kinds[k] += n
         return led
+
+
+def all_failed_reason(summary: dict[str, Any]) -> Optional[str]:
+    """One line saying why, when every request a saved ledger summary counts ended as a failure (a dead
+    endpoint, a bad key, a model that never answers in the asked format), else None. A run like that kept
+    nothing, so commands exit non-zero on it instead of reporting success."""
+    t = summary.get("total") or {}
+    final = int(t.get("requests", 0)) - int(t.get("json_retries", 0))
+    failures = int(t.get("failures", 0))
+    if final <= 0 or failures < final:
+        return None
+    kinds = summary.get("failure_kinds") or {}
+    examples = summary.get("failure_examples") or {}
+    top = max(kinds, key=kinds.get) if kinds else None
+    why = f"; e.g. {top}: {examples[top]}" if top in examples else (f"; kinds: {kinds}" if kinds else "")
+    return " ".join(f"all {final} LLM requests failed{why}".split())

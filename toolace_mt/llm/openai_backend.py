@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
 from .client import LLMConfig, register_backend
+from .jsonparse import RefusedJSON, strict_loads
+from .redact import redact, register_secret
 from .types import ChatRequest, ChatResponse, LLMFailure, Usage
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,7 @@ class OpenAIBackend:
         base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL") or None
         # servers such as vLLM serve accept any key; the SDK refuses an empty one
         key = os.environ.get(cfg.api_key_env) or "EMPTY"
+        register_secret(key)  # an error body that echoes it is redacted before anything stores it
         self.base_url = base_url
         self.client = openai.OpenAI(base_url=base_url, api_key=key, timeout=cfg.timeout_s, max_retries=0)
         self.json_mode = cfg.extra.get("json_mode", "schema")  # schema | object | none
@@ -115,9 +118,12 @@ class OpenAIBackend:
             name = getattr(fn, "name", None) or ""
             args_raw = getattr(fn, "arguments", None) or ""
             try:
-                args = json.loads(args_raw) if args_raw.strip() else {}
+                args = strict_loads(args_raw) if args_raw.strip() else {}
             except json.JSONDecodeError as e:
                 bad.append((name, args_raw, f"{name}: arguments are not JSON ({e.msg})"))
+                continue
+            except RefusedJSON as e:  # duplicate key, NaN: never resolved silently
+                bad.append((name, args_raw, f"{name}: arguments refused ({e})"))
                 continue
             if not isinstance(args, dict):
                 bad.append((name, args_raw, f"{name}: arguments are not a JSON object"))
@@ -158,7 +164,7 @@ class OpenAIBackend:
                     break
                 wait = _retry_after(e)
             except oa.APIConnectionError as e:
-                last = LLMFailure("transport", f"connection failed: {e}", attempts=attempt)
+                last = LLMFailure("transport", f"connection failed: {redact(str(e))}", attempts=attempt)
             except (oa.APIResponseValidationError, json.JSONDecodeError, ValueError, AttributeError, TypeError) as e:
                 # a body that is not JSON or not a completion: the server is broken, retrying will not help
                 body = _safe_text(e)
@@ -191,7 +197,7 @@ class OpenAIBackend:
 def _safe_text(exc: Exception) -> str:
     resp = getattr(exc, "response", None)
     try:
-        return resp.text[:2000] if resp is not None else ""
+        return redact(resp.text)[:2000] if resp is not None else ""
     except Exception:
         return ""
 

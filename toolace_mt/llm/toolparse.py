@@ -11,13 +11,17 @@ Formats (``fmt``): ``hermes`` (Qwen2.5/Hermes ``<tool_call>{"name", "arguments"}
 our chat template, stack.md §2), ``llama3`` (Llama-3.1 JSON ``{"name", "parameters"}``, optionally after
 ``<|python_tag|>``, several separated by ``;`` or in a list), ``pythonic`` (``[f(a=1), g()]``, parsed with
 `toolace_mt.pycalls`, never evaluated), ``auto`` (picks by what the text looks like). The parsing is strict
-JSON: a benchmark must not credit a call the model did not write correctly.
+JSON (`jsonparse.strict_loads`): a benchmark must not credit a call the model did not write correctly, so a
+duplicate key (``{"name": "decoy", "name": "add_payee"}``) or a non-finite number (NaN, Infinity) makes the
+block an error, never a call. Strings of parsed calls are cleaned (`jsonparse.clean_value`).
 """
 from __future__ import annotations
 
 import json
 import re
 from typing import Any
+
+from .jsonparse import _DECODER, RefusedJSON, clean_text, clean_value, strict_loads
 
 FORMATS = ("auto", "hermes", "llama3", "llama3_json", "pythonic", "json")
 
@@ -42,9 +46,11 @@ def _call_from_obj(obj: Any) -> tuple[dict[str, Any] | None, str | None]:
     args = obj.get("arguments", obj.get("parameters", {}))
     if isinstance(args, str):
         try:
-            args = json.loads(args) if args.strip() else {}
+            args = strict_loads(args) if args.strip() else {}
         except json.JSONDecodeError as e:
             return None, f"{name}: arguments are not JSON: {e.msg}"
+        except RefusedJSON as e:
+            return None, f"{name}: arguments refused: {e}"
     if args is None:
         args = {}
     if not isinstance(args, dict):
@@ -59,9 +65,11 @@ def _parse_hermes(text: str) -> tuple[str, list[dict], list[str]]:
         kept.append(text[pos:m.start()])
         body = m.group(1) if m.group(1) is not None else m.group(2)
         try:
-            obj = json.loads(body)
+            obj = strict_loads(body)
         except json.JSONDecodeError as e:
             obj, err = None, f"<tool_call> block is not JSON ({e.msg}): {body[:80]!r}"
+        except RefusedJSON as e:
+            obj, err = None, f"<tool_call> block refused ({e}): {body[:80]!r}"
         else:
             obj, err = _call_from_obj(obj)
         if err:
@@ -75,8 +83,9 @@ def _parse_hermes(text: str) -> tuple[str, list[dict], list[str]]:
 
 
 def _split_json_values(text: str) -> list[Any] | None:
-    """`{..}; {..}` or `{..}\n{..}` or `[{..}, {..}]` -> list of values, or None if it is not all JSON."""
-    dec = json.JSONDecoder()
+    """`{..}; {..}` or `{..}\n{..}` or `[{..}, {..}]` -> list of values, or None if it is not all JSON.
+    `RefusedJSON` (duplicate key, NaN) propagates."""
+    dec = _DECODER
     out, i, n = [], 0, len(text)
     while i < n:
         while i < n and text[i] in " \t\r\n;,":
@@ -103,7 +112,10 @@ def _parse_llama3(text: str) -> tuple[str, list[dict], list[str]]:
         t = m.group(1).strip()
     if not t.startswith(("{", "[")):
         return text.strip(), [], []
-    values = _split_json_values(t)
+    try:
+        values = _split_json_values(t)
+    except RefusedJSON as e:
+        return text.strip(), [], [f"JSON call refused ({e}): {t[:80]!r}"]
     if values is None:
         return text.strip(), [], [f"text starts like a JSON call but is not valid JSON: {t[:80]!r}"]
     calls, errors = [], []
@@ -152,7 +164,8 @@ def parse_tool_calls(text: str | None, fmt: str = "auto") -> tuple[str, list[dic
             content, calls, errors = _auto(text)
     except Exception as e:  # a parser bug must not cost the answer: keep the text and say why
         return text.strip(), [], [f"tool-call parser failed: {type(e).__name__}: {e}"]
-    return content, [make_call(c["name"], c["arguments"], i) for i, c in enumerate(calls)], errors
+    return clean_text(content), [make_call(clean_value(c["name"]), clean_value(c["arguments"]), i)
+                     for i, c in enumerate(calls)], errors
 
 
 def _auto(text: str) -> tuple[str, list[dict], list[str]]:

@@ -96,13 +96,21 @@ class ChatResponse:
 @dataclass
 class LLMFailure:
     """Why a request produced no usable answer: kind in {transport, timeout, http_status, bad_response,
-    invalid_json, schema_mismatch, invalid_tool_call, backend}. ``raw`` keeps the model's text (or the
-    unparseable tool-call arguments) when there was one."""
+    invalid_json, schema_mismatch, truncated, ambiguous_json, invalid_tool_call, backend}. ``raw`` keeps the
+    model's text (or the unparseable tool-call arguments) when there was one. Message and raw are cleaned
+    (lone surrogates, control characters) and redacted (credentials) on creation: failures are stored."""
 
     kind: str
     message: str
     raw: Optional[str] = None
     attempts: int = 1
+
+    def __post_init__(self):
+        from .jsonparse import clean_text
+        from .redact import redact
+
+        self.message = redact(clean_text(self.message))
+        self.raw = redact(clean_text(self.raw))
 
 
 @runtime_checkable
