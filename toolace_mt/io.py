@@ -2,7 +2,7 @@
 
 Dataset rows are ``{"id", "messages", "tools", "meta"}``. ``tools`` and ``meta`` are stored as JSON strings
 and ``messages`` as a list of Json values: `datasets`' default struct merging would otherwise union every
-tool schema and argument dict into one struct and fill the gaps with nulls (stack.md P2); TRL's SFTTrainer
+tool schema and argument dict into one struct and fill the gaps with nulls; TRL's SFTTrainer
 accepts ``tools`` as a JSON string (it json.loads it per row).
 """
 from __future__ import annotations
@@ -89,7 +89,7 @@ def to_hf_dataset(dialogues: Iterable[Dialogue]):
     from datasets import Dataset
 
     rows = [dialogue_to_row(d) for d in dialogues]
-    # use_json keeps heterogeneous nested dicts (tool-call arguments) as they are (stack.md P2).
+    # use_json keeps heterogeneous nested dicts (tool-call arguments) as they are (no struct merging).
     return Dataset.from_list(rows, on_mixed_types="use_json")
 
 

@@ -47,7 +47,7 @@ class FunctionCall(BaseModel):
     @field_validator("arguments", mode="before")
     @classmethod
     def _parse_arguments(cls, v: Any) -> Any:
-        # OpenAI wire format carries arguments as a JSON string; keep dicts in memory (stack.md P5).
+        # OpenAI wire format carries arguments as a JSON string; keep dicts in memory (chat templates `tojson` them).
         if isinstance(v, str):
             try:
                 v = json.loads(v) if v.strip() else {}

@@ -1,6 +1,6 @@
 """`toolace-mt reproduce RECIPE`: generate -> train -> evaluate for every arm, then a report like the paper's.
 
-Arms (paper §7.1 / ARCHITECTURE.md §9): ``base`` (the start model, never fine-tuned on multi-turn data),
+Arms (paper §7.1): ``base`` (the start model, never fine-tuned on multi-turn data),
 ``mas`` (fine-tuned on MAS data), ``toolace_mt`` (fine-tuned on ToolACE-MT data). A reproduce recipe does not
 repeat the sub-recipes: it names a generate recipe per data arm, a train recipe for the arms (and optionally
 one that first builds the base model, e.g. a tiny model trained on single-turn tool calls), and a list of

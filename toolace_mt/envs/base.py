@@ -1,4 +1,4 @@
-"""Executable, stateful tool environments (ARCHITECTURE.md §4).
+"""Executable, stateful tool environments.
 
 A domain is a subclass of `Env` whose public tool methods are marked with `@tool(...)`. Their JSON Schemas
 are derived from type hints and Google-style docstrings by `transformers.utils.get_json_schema` (never

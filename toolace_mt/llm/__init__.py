@@ -1,4 +1,4 @@
-"""LLM client layer (ARCHITECTURE.md §5): one batch protocol, several backends, cache, ledger, robust JSON.
+"""LLM client layer: one batch protocol, several backends, cache, ledger, robust JSON.
 
 Cheap to import: backends (openai SDK, torch/transformers, vllm) are imported only when a client for them is
 made with `make_client`.

@@ -1,4 +1,4 @@
-"""Disk cache of backend answers, so a rerun or a resumed run does not pay twice (ARCHITECTURE.md §5).
+"""Disk cache of backend answers, so a rerun or a resumed run does not pay twice.
 
 Key: sha256 of the canonical JSON of (backend name, model, backend fingerprint, messages, tools, resolved
 sampling params incl. seed, json_schema). ``payload``, ``stage`` and ``method`` are labels, not inputs of the

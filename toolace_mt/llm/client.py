@@ -97,7 +97,7 @@ class LLMConfig:
     api_key_env: str = "OPENAI_API_KEY"  # the key is read from this variable, never written anywhere
     temperature: float = 0.0  # chosen: greedy, so reruns are reproducible and cache hits are exact
     top_p: float = 1.0  # chosen: no nucleus truncation unless asked
-    max_tokens: int = 1024  # chosen: a refined multi-turn step fits; vLLM would default to 16 (stack.md P9)
+    max_tokens: int = 1024  # chosen: a refined multi-turn step fits; vLLM's SamplingParams would default to 16
     seed: Optional[int] = None  # chosen: None = backend default; set it for reproducible sampling
     max_concurrency: int = 16  # chosen: in-flight requests to a server; vLLM serve batches them itself
     max_retries: int = 4  # chosen: 429/5xx/timeouts are retried 4 times (1+2+4+8 s of backoff at most ~15 s)

@@ -1,4 +1,4 @@
-"""Turn a model's JSON answer into a validated value, or a typed failure saying why (ARCHITECTURE.md §5).
+"""Turn a model's JSON answer into a validated value, or a typed failure saying why.
 
 `parse_json_answer(text, schema)` is pure and never raises for a bad answer. Steps, cheapest first:
 

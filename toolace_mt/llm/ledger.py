@@ -1,4 +1,4 @@
-"""Usage ledger: what the LLM calls of a run cost, by stage and method (ARCHITECTURE.md §5).
+"""Usage ledger: what the LLM calls of a run cost, by stage and method.
 
 Every request the client answers is recorded once (JSON re-asks are recorded as their own requests and
 counted in ``json_retries``). ``calls``/tokens/latency count only answers the backend produced in this run;

@@ -30,7 +30,7 @@ MAX_RETRY_AFTER_S = 60.0  # chosen: never sleep longer than this on a server's R
 
 
 def to_wire_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Our messages carry tool-call arguments as dicts; the wire format wants JSON strings (stack.md P5)."""
+    """Our messages carry tool-call arguments as dicts; the wire format wants JSON strings."""
     out = []
     for m in messages:
         if m.get("tool_calls"):

@@ -8,7 +8,7 @@
 * ``errors``: one line per block that looked like a call but could not be read.
 
 Formats (``fmt``): ``hermes`` (Qwen2.5/Hermes ``<tool_call>{"name", "arguments"}</tool_call>``, the format of
-our chat template, stack.md §2), ``llama3`` (Llama-3.1 JSON ``{"name", "parameters"}``, optionally after
+our chat template), ``llama3`` (Llama-3.1 JSON ``{"name", "parameters"}``, optionally after
 ``<|python_tag|>``, several separated by ``;`` or in a list), ``pythonic`` (``[f(a=1), g()]``, parsed with
 `toolace_mt.pycalls`, never evaluated), ``auto`` (picks by what the text looks like). The parsing is strict
 JSON (`jsonparse.strict_loads`): a benchmark must not credit a call the model did not write correctly, so a

