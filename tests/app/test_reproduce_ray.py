@@ -1,0 +1,102 @@
+"""`reproduce --executor ray`: each phase's steps run as Ray tasks and give what the in-process run gives;
+finished steps are reused, not resubmitted; what arms share is built once by the driver. One local Ray instance
+for the module (Ray start-up takes seconds on a small machine)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from toolace_mt.app.cli import main
+
+ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'toolace-mt[ray]')")
+
+ROOT = Path(__file__).resolve().parents[2]
+DEBUG = "recipes/reproduce/debug.yaml"
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def _eval_jobs(tmp_path: Path, out: Path):
+    from toolace_mt.app.reproduce import StepRef
+
+    recipe = tmp_path / "bfcl.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "task": "evaluate", "suite": "bfcl", "source": "own", "tasks": str(tmp_path / "bfcl_tasks"),
+        "categories": ["base", "miss_param", "miss_func"], "options": {"build": {"per_category": 2, "seed": 0}},
+        "policy": {"kind": "oracle"}, "progress": False}))
+    ref = StepRef(recipe=str(recipe))
+    return [("evaluate", ref, out / arm, {"policy.name": arm}) for arm in ("A", "B", "C")]
+
+
+def test_ray_steps_equal_local_steps_and_reuse_finished(ray_session, tmp_path, capsys):
+    from toolace_mt.app.reproduce import run_steps_local
+    from toolace_mt.app.reproduce_ray import RaySteps
+
+    runner = RaySteps()
+    # the own task set does not exist yet: the driver builds it once before the three tasks read it
+    ray_out = runner(_eval_jobs(tmp_path, tmp_path / "ray"))
+    assert (tmp_path / "bfcl_tasks").is_dir()
+    assert runner.describe()["steps_submitted"] == 3 and runner.describe()["cluster_gpus"] == 0
+    local_out = run_steps_local(_eval_jobs(tmp_path, tmp_path / "local"))
+    for arm, r, loc in zip("ABC", ray_out, local_out):
+        assert r["overall"] == loc["overall"] and r["n_scored"] == loc["n_scored"] > 0
+        assert (tmp_path / "ray" / arm / "results.jsonl").read_bytes() == \
+            (tmp_path / "local" / arm / "results.jsonl").read_bytes()
+    # finished steps are reused by the driver; only the missing one is submitted
+    (tmp_path / "ray" / "B" / "summary.json").unlink()
+    capsys.readouterr()
+    again = runner(_eval_jobs(tmp_path, tmp_path / "ray"))
+    assert runner.describe()["steps_submitted"] == 4 and runner.describe()["steps_reused"] == 2
+    assert [a["overall"] for a in again] == [a["overall"] for a in ray_out]
+
+
+def test_cli_address_needs_the_ray_executor(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "o"
+    assert main(["reproduce", DEBUG, "--out", str(out), "--address", "auto"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --address needs --executor ray"
+    assert not out.exists()  # refused before anything ran
+
+
+def _table_rows(report: str) -> list[list[str]]:
+    sec = report.split("## Comparison", 1)[1].split("\n## ", 1)[0]
+    return [r for r in sec.splitlines() if r.startswith("| ")]
+
+
+@pytest.mark.slow
+def test_reproduce_on_ray_equals_local_run(ray_session, tmp_path, monkeypatch, capsys):
+    """The debug reproduce in-process, then again on Ray with one arm's data, its fine-tune and every evaluation
+    removed (the rest is reused, as on any rerun): the same data, scores and report table."""
+    monkeypatch.chdir(ROOT)
+    local = tmp_path / "local"
+    assert main(["reproduce", DEBUG, "--out", str(local / "run"), "--results", str(local / "results")]) == 0
+    run = tmp_path / "ray" / "run"
+    shutil.copytree(local / "run", run)
+    for d in ("generate/mas", "train/mas", "evaluate"):
+        shutil.rmtree(run / d)
+    capsys.readouterr()
+    assert main(["reproduce", DEBUG, "--out", str(run), "--results", str(tmp_path / "ray" / "results"),
+                 "--executor", "ray"]) == 0
+    ex = json.loads((run / "steps.json").read_text())["executor"]
+    # submitted: generate/mas, train/mas, 3 arms x 2 evaluations; reused: the other data, base and arm
+    assert (ex["name"], ex["steps_submitted"], ex["steps_reused"]) == ("ray", 8, 4)
+    assert (run / "generate/mas/dataset/train.jsonl").read_bytes() == \
+        (local / "run/generate/mas/dataset/train.jsonl").read_bytes()
+    for arm in ("base", "mas", "toolace_mt"):
+        for name in ("bfcl_own", "tau_own"):
+            a = json.loads((local / "run/evaluate" / arm / name / "summary.json").read_text())
+            b = json.loads((run / "evaluate" / arm / name / "summary.json").read_text())
+            assert (a["overall"], a["n_scored"], a.get("categories")) == \
+                (b["overall"], b["n_scored"], b.get("categories")), (arm, name)
+    rows = _table_rows((local / "results/report.md").read_text())
+    assert rows and rows == _table_rows((tmp_path / "ray" / "results/report.md").read_text())
