@@ -74,12 +74,12 @@ def _table_rows(report: str) -> list[list[str]]:
 
 
 @pytest.mark.slow
-def test_reproduce_on_ray_equals_local_run(ray_session, tmp_path, monkeypatch, capsys):
-    """The debug reproduce in-process, then again on Ray with one arm's data, its fine-tune and every evaluation
-    removed (the rest is reused, as on any rerun): the same data, scores and report table."""
+def test_reproduce_on_ray_equals_local_run(ray_session, debug_reproduce, tmp_path, monkeypatch, capsys):
+    """The debug reproduce in-process (shared fixture), then a copy of it again on Ray with one arm's data, its
+    fine-tune and every evaluation removed (the rest is reused, as on any rerun): the same data, scores and
+    report table."""
     monkeypatch.chdir(ROOT)
-    local = tmp_path / "local"
-    assert main(["reproduce", DEBUG, "--out", str(local / "run"), "--results", str(local / "results")]) == 0
+    local = debug_reproduce
     run = tmp_path / "ray" / "run"
     shutil.copytree(local / "run", run)
     for d in ("generate/mas", "train/mas", "evaluate"):
@@ -100,3 +100,36 @@ def test_reproduce_on_ray_equals_local_run(ray_session, tmp_path, monkeypatch, c
                 (b["overall"], b["n_scored"], b.get("categories")), (arm, name)
     rows = _table_rows((local / "results/report.md").read_text())
     assert rows and rows == _table_rows((tmp_path / "ray" / "results/report.md").read_text())
+
+
+def test_ablation_runs_as_three_batches(monkeypatch):
+    """The ablation hands the runner one batch per phase (data per value, fine-tunes, evaluations), wired as
+    before: each fine-tune reads its value's data, each evaluation loads its own fine-tune."""
+    import toolace_mt.app.reproduce as rep
+    from toolace_mt.config import load_recipe
+
+    monkeypatch.chdir(ROOT)
+    _, cfg, _ = load_recipe("recipes/reproduce/ablation_refinement.yaml", ["ablation.verify=[true, false]"],
+                            expect="reproduce")
+    monkeypatch.setattr(rep, "policy_for_train_run", lambda p: {"policy.model": str(p)})
+    monkeypatch.setattr(rep, "unfiltered_dataset", lambda g: g / "dataset_unfiltered")
+    batches = []
+
+    def runner(jobs):
+        batches.append(jobs)
+        return [{"out": str(out)} for _, _, out, _ in jobs]
+
+    root = Path("/run")
+    res = rep.run_ablation(cfg, root, "BASE", runner)
+    n = len(cfg.ablation.values)
+    assert [len(b) for b in batches] == [n, 2 * n, 2 * n * len(cfg.evaluate)]
+    assert [{j[0] for j in b} for b in batches] == [{"generate"}, {"train"}, {"evaluate"}]
+    _, _, out, extra = batches[1][1]  # value 0, verification off
+    assert out == root / "ablation/refinement_steps=0/verify=off/train"
+    assert extra == {"datasets": [{"path": str(root / "ablation/refinement_steps=0/generate/dataset_unfiltered")}],
+                     "model_name_or_path": "BASE"}
+    tag = "refinement_steps=3/verify=on"
+    name = next(iter(cfg.evaluate))
+    assert res[tag][name] == {"out": str(root / "ablation" / tag / "evaluate" / name)}
+    ev = [j for j in batches[2] if j[2] == root / "ablation" / tag / "evaluate" / name][0]
+    assert ev[3]["policy.model"] == str(root / "ablation" / tag / "train")
