@@ -68,6 +68,18 @@ def test_cli_address_needs_the_ray_executor(tmp_path, capsys, monkeypatch):
     assert not out.exists()  # refused before anything ran
 
 
+def test_cli_missing_ray_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    out = tmp_path / "o"
+    assert main(["reproduce", DEBUG, "--out", str(out), "--executor", "ray"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "toolace-mt[ray]" in err and "\n" not in err
+    assert not out.exists()
+
+
 def _table_rows(report: str) -> list[list[str]]:
     sec = report.split("## Comparison", 1)[1].split("\n## ", 1)[0]
     return [r for r in sec.splitlines() if r.startswith("| ")]
