@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..config import RecipeError, to_plain
-from ..executor import MAX_RETRIES, connect, policy_resources, run_tasks
+from ..executor import MAX_RETRIES, cluster_gpus, connect, policy_resources, run_tasks
 from ..runs import atomic_write_jsonl, prepare_run_dir
 from .run import finalize, select_tasks
 from .suites import TRAJECTORIES, get_suite, load_trajectories
@@ -62,7 +62,7 @@ def evaluate_on_ray(cfg, out: Path, shards: int = 2, address: Optional[str] = No
     todo = [(dict(plain, progress=False), str(d), c, os.getcwd()) for d, c in zip(dirs, chunks)
             if not (d / "done.json").exists()]
     t0 = time.perf_counter()
-    res = policy_resources(cfg.policy)
+    res = policy_resources(cfg.policy, cluster_gpus(ray))
     if todo:
         run_tasks(ray, _evaluate_chunk, todo, res, desc=f"evaluate {cfg.suite} on ray", max_retries=max_retries)
     trajs = [t for d in dirs for t in load_trajectories(d)]

@@ -13,6 +13,10 @@ shared volume), since workers write there and the driver merges from there.
 `evaluate` fans out the same way over contiguous chunks of the selected tasks; the joined trajectories are
 scored in ``<out>`` exactly as a one-process run scores its own.
 
+`reproduce` fans out over its steps: each phase (the data of every arm; the base model; the arms' fine-tunes;
+every arm x evaluation) is one batch of Ray tasks, one task per step, each asking for the resources of its own
+sub-recipe (`toolace_mt.app.reproduce_ray`).
+
 Ray is an optional extra (``pip install 'toolace-mt[ray]'``), imported only when this executor is used.
 """
 from __future__ import annotations
@@ -78,12 +82,18 @@ def run_tasks(ray, fn: Callable, args_list: list[tuple], resources: dict[str, fl
               max_retries: int = MAX_RETRIES) -> list[Any]:
     """Submit ``fn(*args)`` for each args as a Ray task, wait with a progress bar, return results in order.
     A task that raised re-raises here (first error wins); a dead worker is Ray's to retry."""
+    return run_batch(ray, fn, args_list, [resources] * len(args_list), desc, max_retries=max_retries)
+
+
+def run_batch(ray, fn: Callable, args_list: list[tuple], resources_list: list[dict[str, float]], desc: str,
+              max_retries: int = MAX_RETRIES, unit: str = "shard") -> list[Any]:
+    """`run_tasks` where every task asks for its own resources (one reproduce step needs a GPU, another not)."""
     from tqdm import tqdm
 
-    remote = ray.remote(max_retries=max_retries, **resources)(fn)
-    refs = [remote.remote(*a) for a in args_list]
+    remote = ray.remote(max_retries=max_retries)(fn)
+    refs = [remote.options(**res).remote(*a) for a, res in zip(args_list, resources_list)]
     pending = list(refs)
-    with tqdm(total=len(refs), desc=desc, unit="shard") as bar:
+    with tqdm(total=len(refs), desc=desc, unit=unit) as bar:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             ray.get(done)  # surface a failure as soon as it happens
@@ -91,15 +101,32 @@ def run_tasks(ray, fn: Callable, args_list: list[tuple], resources: dict[str, fl
     return ray.get(refs)
 
 
-def policy_resources(policy: Any) -> dict[str, float]:
-    """Ray resources of one evaluation chunk: the GPUs of an in-process policy model, else one CPU."""
+def cluster_gpus(ray) -> float:
+    """GPUs the Ray cluster has now (0 on a CPU-only cluster)."""
+    return float(ray.cluster_resources().get("GPU", 0))
+
+
+def policy_resources(policy: Any, gpus_in_cluster: Optional[float] = None) -> dict[str, float]:
+    """Ray resources of one evaluation chunk: the GPUs of an in-process policy model, else one CPU.
+
+    A transformers policy with ``device: auto`` uses CUDA when the process sees a GPU and the CPU otherwise, so
+    on a cluster without GPUs (`gpus_in_cluster` 0) it asks for none, as a one-process run on that machine would
+    run on its CPU (asking for one would leave the task unschedulable)."""
     ex = policy.extra or {}
     if "ray_num_gpus" in ex:
         gpus = float(ex["ray_num_gpus"])
     elif policy.kind == "vllm":
         gpus = int(ex.get("tensor_parallel_size", 1)) * int(ex.get("pipeline_parallel_size", 1))
     elif policy.kind == "transformers":
-        gpus = 0 if str(policy.device).startswith("cpu") else 1
+        auto_on_cpu = policy.device == "auto" and gpus_in_cluster is not None and gpus_in_cluster <= 0
+        gpus = 0 if str(policy.device).startswith("cpu") or auto_on_cpu else 1
     else:  # oracle, null, openai (an endpoint does the GPU work)
         gpus = 0
     return {"num_cpus": 1, "num_gpus": gpus}
+
+
+def train_resources(gpus_in_cluster: float) -> dict[str, float]:
+    """Ray resources of one in-process training run: one GPU (the Trainer uses CUDA when it sees one), none on a
+    cluster without GPUs, where training runs on the CPU exactly as a one-process run there would. Multi-GPU
+    training goes through ``accelerate launch`` outside Ray."""
+    return {"num_cpus": 1, "num_gpus": 1 if gpus_in_cluster > 0 else 0}

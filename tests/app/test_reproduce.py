@@ -16,19 +16,9 @@ DEBUG = "recipes/reproduce/debug.yaml"
 
 
 @pytest.fixture(scope="module")
-def debug_run(tmp_path_factory):
-    """One full debug reproduce (about a minute on CPU), shared by the tests below."""
-    import os
-
-    tmp = tmp_path_factory.mktemp("reproduce")
-    cwd = os.getcwd()
-    os.chdir(ROOT)  # recipes reference each other relative to the repository root
-    try:
-        rc = main(["reproduce", DEBUG, "--out", str(tmp / "run"), "--results", str(tmp / "results")])
-    finally:
-        os.chdir(cwd)
-    assert rc == 0
-    return tmp
+def debug_run(debug_reproduce):
+    """One full debug reproduce (tests/app/conftest.py), shared with the Ray reproduce test."""
+    return debug_reproduce
 
 
 def _table_rows(report: str) -> list[list[str]]:

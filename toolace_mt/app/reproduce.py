@@ -22,7 +22,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..config import RecipeError, dataclass_from_dict, load_recipe, to_plain
 from ..runs import atomic_write_json, machine_info, prepare_run_dir
@@ -162,6 +162,16 @@ def run_step(kind: str, ref: StepRef, out: Path, extra: Optional[dict[str, Any]]
     return s
 
 
+# One step to run: (kind, sub-recipe, run directory, extra overrides wired in by reproduce).
+Job = tuple[str, StepRef, Path, Optional[dict[str, Any]]]
+StepRunner = Callable[[list[Job]], list[dict[str, Any]]]
+
+
+def run_steps_local(jobs: list[Job]) -> list[dict[str, Any]]:
+    """The default step runner: the steps of one phase one after another, in this process."""
+    return [run_step(kind, ref, out, extra) for kind, ref, out, extra in jobs]
+
+
 def policy_for_train_run(train_out: Path) -> dict[str, Any]:
     """`policy.model`/`policy.adapter` overrides for a finished train run (merged > full model > base+adapter)."""
     from ..training.train import find_run_model
@@ -180,23 +190,30 @@ def policy_for_train_run(train_out: Path) -> dict[str, Any]:
 
 
 def run_reproduce(cfg: ReproduceConfig, out_dir: Path, restart: bool = False,
-                  results: Optional[Path] = None) -> dict[str, Any]:
-    """Run every step (reusing finished ones) and write the report to `results` (default results_dir/name)."""
+                  results: Optional[Path] = None, run_steps: Optional[StepRunner] = None) -> dict[str, Any]:
+    """Run every step (reusing finished ones) and write the report to `results` (default results_dir/name).
+
+    Each phase hands its independent steps to `run_steps` as one batch (default: one after another in this
+    process; `reproduce_ray.RaySteps` runs them as Ray tasks); a phase starts when the one before it is done."""
+    run_steps = run_steps or run_steps_local
     out = prepare_run_dir(out_dir, to_plain(cfg), restart=restart)
     t0 = time.time()
     steps: dict[str, Any] = {}
 
     # 1. data for each fine-tuned arm (and for the base model, if it is built here)
-    gen = {arm: run_step("generate", ref, out / "generate" / arm) for arm, ref in cfg.generate.items()}
+    jobs: list[Job] = [("generate", ref, out / "generate" / arm, None) for arm, ref in cfg.generate.items()]
+    if cfg.base_train is not None:
+        jobs.append(("generate", cfg.base_data, out / "generate" / "base_data", None))
+    done = run_steps(jobs)
+    gen = dict(zip(cfg.generate, done))
     steps["generate"] = gen
 
     # 2. the base model
     if cfg.base_train is not None:
-        base_data = run_step("generate", cfg.base_data, out / "generate" / "base_data")
-        steps["generate_base_data"] = base_data
+        steps["generate_base_data"] = done[len(cfg.generate)]
         base_out = out / "train" / "base"
-        steps["train_base"] = run_step("train", cfg.base_train, base_out, {
-            "datasets": [{"path": str(out / "generate" / "base_data" / "dataset")}]})
+        steps["train_base"] = run_steps([("train", cfg.base_train, base_out, {
+            "datasets": [{"path": str(out / "generate" / "base_data" / "dataset")}]})])[0]
         base_policy = policy_for_train_run(base_out)
         base_start = str(base_out)
     else:
@@ -205,30 +222,30 @@ def run_reproduce(cfg: ReproduceConfig, out_dir: Path, restart: bool = False,
 
     # 3. one fine-tune per data arm, from the base model
     policies = {"base": base_policy}
-    steps["train"] = {}
-    for arm in cfg.arms:
-        if arm == "base":
-            continue
-        t_out = out / "train" / arm
-        steps["train"][arm] = run_step("train", cfg.arm_train, t_out, {
-            "datasets": [{"path": str(out / "generate" / arm / "dataset")}],
-            "model_name_or_path": base_start})
-        policies[arm] = policy_for_train_run(t_out)
+    fine_tuned = [arm for arm in cfg.arms if arm != "base"]
+    done = run_steps([("train", cfg.arm_train, out / "train" / arm, {
+        "datasets": [{"path": str(out / "generate" / arm / "dataset")}],
+        "model_name_or_path": base_start}) for arm in fine_tuned])
+    steps["train"] = dict(zip(fine_tuned, done))
+    for arm in fine_tuned:
+        policies[arm] = policy_for_train_run(out / "train" / arm)
 
     # 4. every evaluation for every arm
+    cells = [(arm, name, ref) for arm in cfg.arms for name, ref in cfg.evaluate.items()]
+    done = run_steps([("evaluate", ref, out / "evaluate" / arm / name,
+                       {**policies[arm], "policy.name": ARM_LABELS[arm]}) for arm, name, ref in cells])
     steps["evaluate"] = {}
-    for arm in cfg.arms:
-        for name, ref in cfg.evaluate.items():
-            pol = dict(policies[arm])
-            pol["policy.name"] = ARM_LABELS[arm]
-            steps["evaluate"].setdefault(arm, {})[name] = run_step(
-                "evaluate", ref, out / "evaluate" / arm / name, pol)
+    for (arm, name, _), s in zip(cells, done):
+        steps["evaluate"].setdefault(arm, {})[name] = s
 
     # 5. the ablation (ToolACE-MT data only)
     if cfg.ablation is not None and cfg.arm_train is not None and "toolace_mt" in cfg.generate:
-        steps["ablation"] = run_ablation(cfg, out, base_start)
+        steps["ablation"] = run_ablation(cfg, out, base_start, run_steps)
 
-    atomic_write_json(out / "steps.json", {"wall_s": round(time.time() - t0, 1), "machine": machine_info()})
+    info = {"wall_s": round(time.time() - t0, 1), "machine": machine_info()}
+    if hasattr(run_steps, "describe"):
+        info["executor"] = run_steps.describe()
+    atomic_write_json(out / "steps.json", info)
     from .report import write_report
 
     write_report(out, Path(results) if results else Path(cfg.results_dir) / cfg.name)
@@ -263,23 +280,32 @@ def unfiltered_dataset(gen_out: Path) -> Path:
     return target
 
 
-def run_ablation(cfg: ReproduceConfig, out: Path, base_start: str) -> dict[str, Any]:
+def run_ablation(cfg: ReproduceConfig, out: Path, base_start: str,
+                 run_steps: Optional[StepRunner] = None) -> dict[str, Any]:
+    """Generate per swept value, then train per (value, verify), then evaluate each: three phases of steps."""
+    run_steps = run_steps or run_steps_local
     ab = cfg.ablation
     names = ab.evaluate or list(cfg.evaluate)
     res: dict[str, Any] = {}
     gref = cfg.generate["toolace_mt"]
+    gen_outs = {value: out / "ablation" / f"{ab.key}={value}" / "generate" for value in ab.values}
+    run_steps([("generate", gref, gen_outs[value], {ab.key: value}) for value in ab.values])
+    tags = []
     for value in ab.values:
-        gen_out = out / "ablation" / f"{ab.key}={value}" / "generate"
-        run_step("generate", gref, gen_out, {ab.key: value})
         for verify in ab.verify:
             tag = f"{ab.key}={value}/verify={'on' if verify else 'off'}"
-            data_path = gen_out / "dataset" if verify else unfiltered_dataset(gen_out)
-            t_out = out / "ablation" / tag / "train"
-            run_step("train", cfg.arm_train, t_out, {"datasets": [{"path": str(data_path)}],
-                                                     "model_name_or_path": base_start})
-            pol = policy_for_train_run(t_out)
-            pol["policy.name"] = f"ToolACE-MT {tag}"
-            for name in names:
-                res.setdefault(tag, {})[name] = run_step("evaluate", cfg.evaluate[name],
-                                                         out / "ablation" / tag / "evaluate" / name, pol)
+            data_path = gen_outs[value] / "dataset" if verify else unfiltered_dataset(gen_outs[value])
+            tags.append((tag, data_path))
+    run_steps([("train", cfg.arm_train, out / "ablation" / tag / "train", {
+        "datasets": [{"path": str(data_path)}], "model_name_or_path": base_start}) for tag, data_path in tags])
+    jobs: list[Job] = []
+    cells = []
+    for tag, _ in tags:
+        pol = policy_for_train_run(out / "ablation" / tag / "train")
+        pol["policy.name"] = f"ToolACE-MT {tag}"
+        for name in names:
+            cells.append((tag, name))
+            jobs.append(("evaluate", cfg.evaluate[name], out / "ablation" / tag / "evaluate" / name, pol))
+    for (tag, name), s in zip(cells, run_steps(jobs)):
+        res.setdefault(tag, {})[name] = s
     return res

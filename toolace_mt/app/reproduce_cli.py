@@ -13,6 +13,9 @@ def register(sub, bench_sub) -> None:
     add_recipe_args(p)
     p.add_argument("--restart", action="store_true", help="discard the run directory and start over")
     p.add_argument("--results", help="where the report goes (default: <results_dir>/<recipe name>)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: every step in this process (default); ray: the steps of each phase as Ray tasks")
+    p.add_argument("--address", help="ray: cluster to join (auto, host:6379, ray://host:10001); default: a local Ray")
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("report", help="rebuild a reproduce report from a run directory's saved results")
@@ -22,13 +25,20 @@ def register(sub, bench_sub) -> None:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from ..config import load_recipe
+    from ..config import RecipeError, load_recipe
     from .reproduce import run_reproduce
 
+    if args.address and args.executor != "ray":
+        raise RecipeError("--address needs --executor ray")
     _, cfg, _ = load_recipe(args.recipe, args.overrides, expect="reproduce")
     out = Path(args.out or Path(cfg.runs_dir) / cfg.name)
     results = Path(args.results) if args.results else Path(cfg.results_dir) / cfg.name
-    run_reproduce(cfg, out, restart=args.restart, results=results)
+    runner = None
+    if args.executor == "ray":
+        from .reproduce_ray import RaySteps
+
+        runner = RaySteps(args.address)
+    run_reproduce(cfg, out, restart=args.restart, results=results, run_steps=runner)
     print(f"report: {results / 'report.md'}")
     return 0
 
