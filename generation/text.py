@@ -154,3 +154,28 @@ LONG_ASK = [
     "First, show me the full picture ({what}). {q}",
     "Can you list it all first ({what})? {q}",
 ]
+
+
+# ------------------------------------------------------------------------------------------------ rewording
+def _strip_prefix(s: str, prefixes: list[str]) -> tuple[str, bool]:
+    for p in sorted((p for p in prefixes if p), key=len, reverse=True):
+        if s.startswith(p):
+            return s[len(p):], True
+    return s, False
+
+
+def rephrase(orig: str, role: str, rng: random.Random) -> str:
+    """The same turn with another opening (every value kept verbatim): a user request gets another greeting,
+    a reply another lead-in. Used by the offline refill, which sees only the original text."""
+    s = (orig or "").strip()
+    if role == "assistant":
+        leads = [t.split("{summary}")[0] for t in REPLY_TEMPLATES]
+        body, had = _strip_prefix(s, leads)
+        body = body[:-len(" Anything else?")] if body.endswith(" Anything else?") else body
+        lead = rng.choice([x for x in leads if x != s[:len(x)]] or leads)
+        return (lead + body).strip() if had or body else s
+    body, _ = _strip_prefix(s, OPENERS)
+    opener = rng.choice([o for o in OPENERS if o and not s.startswith(o)] or OPENERS)
+    if body[:1].isupper() and body[1:2].islower():  # "Show ..." after "Hi! " keeps its capital; ids stay as they are
+        pass
+    return opener + body

@@ -34,9 +34,7 @@ def run_specialists(ds: list[dict[str, Any]], names: list[str], client, llm_cfg=
     items, who = [], []
     for k, d in enumerate(ds):
         for name in names:
-            # rules_answer: only rule-passing dialogues reach the specialists, so the rules engine says pass
-            payload = {"specialist": name, "dialogue_id": d.get("id"), "verification": "model",
-                       "rules_answer": {"pass": True, "reason": "rules engine: every rule check passed"}}
+            payload = {"specialist": name, "dialogue_id": d.get("id"), "verification": "model"}
             req = llm_io.request("verify.jinja", "verify", payload, llm_io.VERDICT_SCHEMA, llm_cfg, specialist=name,
                                  tool_names=sorted({t["function"]["name"] for t in d["tools"]}
                                                    | {t["function"]["name"] for u in d["meta"].get("tool_updates") or []
