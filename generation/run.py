@@ -7,6 +7,7 @@ Layout of ``out/``::
     dataset/train.jsonl|.parquet      the kept (verified) dialogues, TRL-ready
     rejected.jsonl                    the rejected ones, with their reasons
     card.json, card.md                dataset card;  usage.json  LLM usage (dialogues + client ledger)
+    requests.jsonl                    with llm.log_requests: every request's messages, tools and raw answer
     summary.json                      card counts + timings + paths
 
 A chunk's stage file is written atomically once the stage is done for the whole chunk, so a run killed at
@@ -60,6 +61,12 @@ def run_generation(cfg: GenerateConfig, out_dir: Path, restart: bool = False, sh
     method = method_module(cfg.method)
     if client is None:
         client = _client(cfg, out)
+    reqlog = None
+    if client is not None and getattr(cfg.llm, "log_requests", False):
+        from .reqlog import RequestLog
+
+        reqlog = RequestLog(out)
+        reqlog.wrap(client)
     t0 = time.time()
     todo = chunks_of(cfg, cfg.shard)
     from tqdm import tqdm
@@ -77,6 +84,8 @@ def run_generation(cfg: GenerateConfig, out_dir: Path, restart: bool = False, sh
                     prev = method.STAGES[method.STAGES.index(stage) - 1]
                     ds = read_jsonl(out / STAGE_DIR / prev / f"chunk-{c:05d}.jsonl")
                 ds = method.run_stage(stage, cfg, idx, ds, client)
+                if reqlog is not None:  # before the stage file: a kill in between logs, never loses, the requests
+                    reqlog.flush()
                 atomic_write_jsonl(path, ds)
                 if hook is not None:
                     hook(stage, c)
