@@ -52,26 +52,55 @@ def _hashable(v: Any) -> Any:
     return json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v
 
 
-def reference_candidates(env_cls, param: str, outputs: Iterable[tuple[str, Any]]) -> list[Any]:
-    """Values the outputs (latest first) give for the parameter's entity kind, errors skipped."""
+def output_candidates(env_cls, param: str, name: str, out: Any) -> list[Any]:
+    """Values of the parameter's entity kind one tool output gives, in the order it lists them."""
+    if is_error_output(out):
+        return []
     specs = env_cls.tool_specs()
     kind = next((s.consumes[param] for s in specs.values() if param in s.consumes), param)
-    cands: list[Any] = []
+    vals = produced_values(env_cls, name, out).get(kind, []) if name in specs else []
+    if not vals and isinstance(out, dict) and param in out:
+        vals = [out[param]]
+    uniq: list[Any] = []
+    for x in vals:
+        if _hashable(x) not in {_hashable(u) for u in uniq}:
+            uniq.append(x)
+    return uniq
+
+
+def reference_candidates(env_cls, param: str, outputs: Iterable[tuple[str, Any]]) -> list[Any]:
+    """Values "that result" can mean: those of the most recent output that gives the parameter's kind."""
     for name, out in reversed(list(outputs)):
-        if is_error_output(out):
-            continue
-        vals = produced_values(env_cls, name, out).get(kind, []) if name in specs else []
-        if not vals and isinstance(out, dict) and param in out:
-            vals = [out[param]]
-        cands.extend(x for x in vals if _hashable(x) not in {_hashable(c) for c in cands})
-    return cands
+        c = output_candidates(env_cls, param, name, out)
+        if c:
+            return c
+    return []
+
+
+def reference_rank(env_cls, param: str, value: Any, outputs: Iterable[tuple[str, Any]]) -> Optional[tuple[int, int]]:
+    """(rank of `value` in the latest output listing it, how many that output lists), or None if none does."""
+    for name, out in reversed(list(outputs)):
+        c = output_candidates(env_cls, param, name, out)
+        if any(_hashable(x) == _hashable(value) for x in c):
+            return [_hashable(x) for x in c].index(_hashable(value)), len(c)
+    return None
+
+
+def reference_points_to(env_cls, param: str, value: Any, outputs: Iterable[tuple[str, Any]],
+                        rank: Optional[int] = None) -> bool:
+    """Does "the [rank-th] <param> from that result" name exactly `value` in these outputs? Without a rank the
+    output listing the value must list exactly one value of that kind."""
+    r = reference_rank(env_cls, param, value, outputs)
+    if r is None:
+        return False
+    return r[0] == rank if rank is not None else r[1] == 1
 
 
 def resolve_reference(env_cls, param: str, outputs: Iterable[tuple[str, Any]], used: set = frozenset()) -> Optional[Any]:
     """The value a reference ("the <param> from that result") points to, or None when it has no single referent.
 
-    A reference resolves only when exactly one value not already used for this parameter is in the latest
-    outputs: with several candidates the phrase is ambiguous, and guessing the first one listed would make
-    the data depend on list order (the speaker must state the value instead)."""
+    "That result" is the most recent output giving values of the parameter's kind; the reference resolves
+    only when exactly one of them was not already used for this parameter. With several, guessing the first
+    listed would make the data depend on list order: the speaker must state the value instead."""
     cands = [c for c in reference_candidates(env_cls, param, outputs) if _hashable(c) not in used]
     return cands[0] if len(cands) == 1 else None

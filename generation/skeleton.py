@@ -94,13 +94,15 @@ def build_rules(plan: TaskPlan, index: int, cfg) -> dict[str, Any]:
     env = None if executed is not None else make_env(plan)
     pos = 0
     for t, sub in enumerate(plan.subtasks):
-        append(d, user(text.render_query(cls, sub.steps, rng)), "query", t)
         sim = None
+        outs = None
         if executed is not None:
             sim = []
             for step in sub.steps:
                 sim.append(executed[0][pos:pos + len(step)])
                 pos += len(step)
+            outs = [(c.tool, o) for st, so in zip(sub.steps, sim) for c, o in zip(st, so)]
+        append(d, user(text.render_query(cls, sub.steps, rng, outputs=outs)), "query", t)
         results = _run_steps(d, env, sub.steps, t, sim)
         append(d, assistant(text.render_reply(cls, results, rng)), "reply", t)
     d["meta"]["final_state_hash"] = env.state_hash() if env is not None else executed[1]
