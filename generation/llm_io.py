@@ -87,6 +87,50 @@ def request(template: str, stage: str, payload: dict[str, Any], schema: dict[str
                        payload=payload, sampling=sampling)
 
 
+def ambiguous_json(text: Any) -> Optional[str]:
+    """Why an answer's JSON has more than one reading (duplicate keys, two JSON values), or None."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    t = text.strip()
+    m = re.search(r"```(?:json)?\s*(.*?)```", t, re.S)
+    if m:
+        t = m.group(1).strip()
+    start = min([i for i in (t.find("{"), t.find("[")) if i >= 0], default=-1)
+    if start < 0:
+        return None
+    dup: list[str] = []
+
+    def pairs(kv):
+        keys = [k for k, _ in kv]
+        dup.extend(k for k in set(keys) if keys.count(k) > 1)
+        return dict(kv)
+
+    dec = json.JSONDecoder(object_pairs_hook=pairs)
+    try:
+        _, end = dec.raw_decode(t, start)
+    except json.JSONDecodeError:
+        return None  # not parseable as is: the repair path decides (and is recorded)
+    if dup:
+        return f"duplicate keys {sorted(set(dup))[:3]}"
+    rest = t[end:].strip()
+    if rest[:1] in ("{", "["):
+        try:
+            json.JSONDecoder().raw_decode(rest)
+            return "two JSON values in one answer"
+        except json.JSONDecodeError:
+            pass
+    return None
+
+
+def note_repairs(d: dict, stage: str, resp) -> None:
+    """Record that an answer was repaired (and whether it was cut at max_tokens): verification gates on it."""
+    for w in getattr(resp, "warnings", None) or []:
+        if "json repaired" in w:
+            d.setdefault("meta", {}).setdefault("answer_repairs", []).append(
+                {"stage": stage, "repairs": w.split(":", 1)[-1].strip(),
+                 "truncated": "cut at max_tokens" in w or getattr(resp, "finish_reason", None) == "length"})
+
+
 def ask(client, items: list[tuple[dict[str, Any], ChatRequest]], stage: str) -> list[tuple[Optional[Any], Optional[dict]]]:
     """One batched call for all `items` ((dialogue, request) pairs). Returns (parsed, failure) per item."""
     if not items:
@@ -111,6 +155,11 @@ def ask(client, items: list[tuple[dict[str, Any], ChatRequest]], stage: str) -> 
             e = resp.error
             out.append((None, {"kind": getattr(e, "kind", "backend"), "message": getattr(e, "message", str(e))}))
             continue
+        amb = ambiguous_json(resp.text)
+        if amb:  # two readings of one answer: neither is what the model meant for sure
+            out.append((None, {"kind": "ambiguous_json", "message": f"{amb}: {str(resp.text)[:120]!r}"}))
+            continue
+        note_repairs(d, stage, resp)
         val = getattr(resp, "parsed", None)
         if val is None:  # the client's own parser (repairs only what is safe), the same for every stage
             ans = parse_json_answer(resp.text)

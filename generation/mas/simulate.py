@@ -24,7 +24,8 @@ import jinja2
 
 from toolace_mt.llm.types import ChatRequest, SamplingParams
 
-from ..llm_io import CALL_SCHEMA, show_dialogue, tojson, visible_context, visible_messages
+from ..llm_io import (CALL_SCHEMA, ambiguous_json, note_repairs, show_dialogue, tojson, visible_context,
+                      visible_messages)
 from ..plan import TaskPlan, derive_seed, domain_for, make_env, plan_rules
 from ..pool import is_pool, plan_pool
 from ..work import add_usage, append, assistant, call, fail, tool_msg, user
@@ -231,8 +232,12 @@ def _llm_answers(lives: list[_Live], whos: list[str], client, llm_cfg) -> list[t
         add_usage(lv.d, req.stage, resp)
         if simulated:  # rules answers behind the real prompts: the data says so
             lv.d["meta"]["simulated"] = True
+        amb = ambiguous_json(resp.text) if resp.error is None else None
+        note_repairs(lv.d, req.stage, resp)
         if resp.error is not None:
             out.append((None, {"kind": resp.error.kind, "message": resp.error.message}))
+        elif amb:
+            out.append((None, {"kind": "ambiguous_json", "message": f"{amb}: {resp.text[:120]!r}"}))
         elif not isinstance(resp.parsed, dict):
             out.append((None, {"kind": "invalid_json", "message": f"answer is not a JSON object: {resp.text[:120]!r}"}))
         else:

@@ -356,6 +356,12 @@ def _outputs_before(msgs: list[dict], start: int, call_id: Any) -> list[tuple[st
     return outs
 
 
+def _shape(v: str) -> str:
+    """'ACC55509' -> 'ACC#####': ids of one kind share it ('' for values that are not ids)."""
+    m = re.fullmatch(r"([A-Za-z]+[-_]?)(\d+)", v or "")
+    return f"{m.group(1).upper()}{'#' * len(m.group(2))}" if m else ""
+
+
 STATED = re.compile(r"\b([a-z]+(?: [a-z]+)?) ('[^']+'|\"[^\"]+\"|[A-Z][\w.@/-]*\d[\w.@/-]*|[\w.@/-]*\d[\w.@/-]*)")
 
 
@@ -391,16 +397,29 @@ def request_problems(d: dict) -> list[tuple[str, str]]:
             if x["role"] == "user":
                 break
             span.extend(tc for tc in x.get("tool_calls") or [] if tc.get("id") not in exempt)
+        # the request these calls serve: this user turn and the ones before it since the last call (a
+        # clarification answer completes the request it answers)
+        req_parts = [m["content"]]
+        for x in reversed(msgs[:i]):
+            if x.get("tool_calls"):
+                break
+            if x["role"] == "user":
+                req_parts.insert(0, x.get("content") or "")
+        request = " ".join(req_parts)
         stated = {}
-        for name, val in STATED.findall(m["content"]):
+        for name, val in STATED.findall(request):
             stated.setdefault(name.strip().lower().replace(" ", "_"), set()).add(val.strip("'\"").rstrip("."))
             stated.setdefault(name.strip().lower().split(" ")[-1], set()).add(val.strip("'\"").rstrip("."))
+        shapes: dict[str, list[str]] = {}
+        for tok in dict.fromkeys(id_tokens(request)):
+            if _shape(tok):
+                shapes.setdefault(_shape(tok), []).append(tok)
         refd = {}
-        for o, r in REF.findall(m["content"]):
+        for o, r in REF.findall(request):
             refd.setdefault(r.strip().lower().replace(" ", "_"), []).append(ORDINAL.get(o))
         for k, tc in enumerate(span):
             for p, v in _args(tc).items():
-                if p in refd and cls is not None and not mentions_token(m["content"], v):
+                if p in refd and cls is not None and not mentions_token(request, v):
                     # "the [k-th] <p> from that result": the shared resolver decides what it names
                     outs = _outputs_before(msgs, i, tc.get("id"))
                     if not any(reference_points_to(cls, p, v, outs, r) for r in refd[p]):
@@ -410,10 +429,18 @@ def request_problems(d: dict) -> list[tuple[str, str]]:
                         out.append(("requests", f"message {i}: 'the {p.replace('_', ' ')} from that result' does "
                                                 f"not name {v!r}: {why}"))
                     continue
+                if isinstance(v, str) and not mentions_token(request, v) and p not in refd:
+                    # the user named ids of this shape, not this one, and did not point at a result: the call
+                    # took another id than asked for
+                    asked = shapes.get(_shape(v), [])
+                    if asked:
+                        out.append(("requests", f"message {i}: the user asked for {', '.join(asked[:3])}; the call "
+                                                f"{tc['function']['name']} sends {v!r}"))
+                        continue
                 if not isinstance(v, str) or p not in stated:
                     continue
                 if not any(mentions_token(v, s) or mentions_token(s, v) for s in stated[p]) and \
-                        not mentions_token(m["content"], v):
+                        not mentions_token(request, v):
                     out.append(("requests", f"message {i}: the user stated {p} {sorted(stated[p])[0]!r}, the call "
                                             f"{tc['function']['name']} sends {v!r}"))
     return out
