@@ -21,7 +21,7 @@ from toolace_mt.envs import get_env
 from . import context, llm_io, text
 from .plan import TaskPlan, tool_info
 from .pool import ENV_TYPES, is_pool
-from .work import (args_of, assistant, call, fail, index_of_uid, insert, replace, replay, tool_msg, user)
+from .work import (args_of, assistant, call, call_outputs, fail, index_of_uid, insert, replace, replay, tool_msg, user)
 
 LONG_MIN_CHARS = 600  # chosen: a listing shorter than this is not "long context" (check in verify/rules.py)
 ENV_ERRORS_EXCLUDED = ("invalid_arguments", "unknown_tool", "internal_error")  # schema-level, not realistic faults
@@ -70,7 +70,8 @@ def _find_clarify(d, rng):
     rng.shuffle(cands)
     cls = get_env(plan.domain)
     for i, tg, c, p, v, tool in cands:
-        o1 = text.render_query(cls, plan.subtasks[tg["t"]].steps, rng, withhold=(0, c, p))
+        o1 = text.render_query(cls, plan.subtasks[tg["t"]].steps, rng, withhold=(0, c, p),
+                               outputs=call_outputs(d, tg["t"]))
         if _mentions(o1, v):
             continue  # the value appears elsewhere in the request: asking for it would be pointless
         return {"type": "clarification", "uid": tg["u"], "t": tg["t"], "tool": tool, "param": p, "value": v,

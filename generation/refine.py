@@ -19,7 +19,7 @@ from toolace_mt.envs import get_env
 
 from . import context, inject, llm_io, text
 from .plan import TaskPlan, derive_seed
-from .work import fail
+from .work import call_outputs, fail
 
 EDITABLE = ("query", "reply")
 
@@ -55,24 +55,6 @@ def _results(d: dict, t: int) -> list[tuple[str, Any]]:
     return out
 
 
-def _call_outputs(d: dict, t: int) -> list[tuple[str, Any]]:
-    """(tool, output) of subtask t's planned calls in call order (a corrected call's output for an injected
-    failure), aligned with the plan's steps, so a rewritten request names its references as the skeleton did."""
-    outs = {m.get("tool_call_id"): m.get("content") for m in d["messages"] if m["role"] == "tool"}
-    fixed = {r.get("failed_call_id"): r.get("corrected_call_id") for r in d["meta"].get("injections") or []
-             if r.get("type") == "error_simulation"}
-    res = []
-    for m, tg in zip(d["messages"], d["meta"]["turns"]):
-        if tg["t"] == t and tg["k"] == "call":
-            for tc in m.get("tool_calls") or []:
-                c = outs.get(fixed.get(tc["id"], tc["id"]))
-                try:
-                    res.append((tc["function"]["name"], json.loads(c)))
-                except (json.JSONDecodeError, TypeError):
-                    res.append((tc["function"]["name"], c))
-    return res
-
-
 def refill_rules(d: dict, idx: list[int], rng: random.Random) -> dict[int, str]:
     plan = TaskPlan.from_dict(d["meta"]["plan"])
     cls = get_env(plan.domain)
@@ -80,7 +62,7 @@ def refill_rules(d: dict, idx: list[int], rng: random.Random) -> dict[int, str]:
     for i in idx:
         tg = d["meta"]["turns"][i]
         if tg["k"] == "query" and tg["t"] < len(plan.subtasks):
-            fills[i] = text.render_query(cls, plan.subtasks[tg["t"]].steps, rng, outputs=_call_outputs(d, tg["t"]))
+            fills[i] = text.render_query(cls, plan.subtasks[tg["t"]].steps, rng, outputs=call_outputs(d, tg["t"]))
         elif tg["k"] == "reply":
             fills[i] = text.render_reply(cls, _results(d, tg["t"]), rng)
     return fills
