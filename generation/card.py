@@ -75,9 +75,11 @@ def build_card(ds: list[dict[str, Any]], cfg_name: str = "", method: str = "tool
                        "judge_acceptance": round(sum(1 for s in ref_steps if s["accepted"]) / len(ref_steps), 4)
                        if ref_steps else None,
                        "judged_by": dict(Counter(s.get("judge", "?") for s in ref_steps)),
-                       "turns_changed": sum(len((d["meta"].get("refinement") or {}).get("edit_log") or []) for d in ds),
-                       "turns_changed_per_dialogue": _dist([len((d["meta"].get("refinement") or {}).get("edit_log") or [])
-                                                            for d in ds])},
+                       # turns a refinement pass rewrote and the judge kept
+                       "turns_changed": sum(len(s.get("masked") or []) for s in ref_steps if s["accepted"]),
+                       "turns_changed_per_dialogue": _dist([sum(len(s.get("masked") or []) for s in
+                                                                (d["meta"].get("refinement") or {}).get("steps", [])
+                                                                if s["accepted"]) for d in ds])},
         "injections_realised": {"all": sum(inj_all.values()), "per_dialogue": round(sum(inj_all.values()) / len(ds), 3)
                                 if ds else None},
         "simulated": any(d["meta"].get("simulated") for d in ds),

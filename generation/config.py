@@ -60,6 +60,7 @@ class GenerateConfig:
     skeleton_goal: str = "description"
     verify: bool = True  # run stage 3 (export keeps only passing dialogues; statistics keep all)
     model_verifiers: Optional[list[str]] = None  # None = all four specialists for engine llm, none for rules
+    batch_specialists: bool = True  # chosen: all specialists of a dialogue in one request (one transcript); False = one each
     shard: Optional[str] = None  # "i/N": this process generates chunks c with c % N == i (merge with merge-shards)
     batch_size: int = 64  # dialogues per chunk: one batched LLM call per stage step, one JSONL file per stage
     progress: bool = True  # tqdm bars (may differ between a run and its resume)

@@ -374,8 +374,15 @@ def answer_verify(v: dict[str, Any]) -> dict[str, Any]:
     return {"pass": not probs, "reason": "; ".join(probs)[:300] or "no problem found in the visible turns"}
 
 
+def answer_verify_all(v: dict[str, Any]) -> dict[str, Any]:
+    """Every specialist's verdict on the one transcript the batched prompt shows."""
+    return {"verdicts": [dict(answer_verify({"specialist": s, "tool_names": v.get("tool_names"),
+                                             "dialogue": v["dialogue"]}), specialist=s) for s in v["specialists"]]}
+
+
 OFFLINE = {"plan.jinja": answer_plan, "subtrajectory.jinja": answer_subtrajectory, "inject.jinja": answer_inject,
-           "refill.jinja": answer_refill, "judge.jinja": answer_judge, "verify.jinja": answer_verify}
+           "refill.jinja": answer_refill, "judge.jinja": answer_judge, "verify.jinja": answer_verify,
+           "verify_all.jinja": answer_verify_all}
 
 for _name, _fn in OFFLINE.items():
     register_offline_answer(_name, _fn)

@@ -221,7 +221,9 @@ def verify_dataset(data: Path, out_dir: Path, model_verifiers: Optional[list[str
 
         starts = tqdm(starts, desc="verify", unit="batch")
     for s in starts:
-        verify_batch(rows[s:s + batch_size], model_verifiers if use_model else None, client, llm_cfg)
+        # chosen: the verify command asks each specialist separately (its own view of the dialogue); generation
+        # runs batch them per dialogue (recipe key batch_specialists)
+        verify_batch(rows[s:s + batch_size], model_verifiers if use_model else None, client, llm_cfg, batched=False)
     out = Path(out_dir)
     save_dataset([Dialogue.model_validate(r) for r in rows], out)
     card = build_card(rows, Path(data).name, "verify", "llm" if use_model else "rules")

@@ -127,7 +127,7 @@ def recorded():
     try:
         n = len(all_envs())
         for method, mod, kw in (("toolace_mt", pipeline, {}), ("toolace_mt", pipeline, {"skeleton_goal": "calls"}),
-                                ("mas", mas_pkg, {})):
+                                ("mas", mas_pkg, {"batch_specialists": False})):
             cfg = _cfg(method, n, **kw)
             mod.run_batch(cfg, list(range(n)), make_client(cfg.llm))
     finally:
@@ -138,7 +138,7 @@ def recorded():
 def test_every_stage_of_both_methods_is_recorded_over_all_domains(recorded):
     prompts = {r.payload["prompt"] for r, _ in recorded}
     assert {"plan.jinja", "subtrajectory.jinja", "inject.jinja", "refill.jinja", "judge.jinja", "verify.jinja",
-            "mas_user.jinja", "mas_assistant.jinja"} <= prompts
+            "verify_all.jinja", "mas_user.jinja", "mas_assistant.jinja"} <= prompts
     doms = {_domain_of(r) for r, _ in recorded if r.payload["prompt"] == "subtrajectory.jinja"}
     assert doms == set(all_envs())
 

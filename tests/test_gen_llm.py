@@ -23,7 +23,7 @@ N = 6
 def cfg_of(**kw):
     raw = {"name": "llmtest", "engine": "llm", "llm": {"backend": "scripted"}, "domains": ["banking"],
            "n_dialogues": N, "seed": 11, "subtasks": [2, 3], "steps": [1, 2], "injections": [1, 2],
-           "refinement_steps": 2, "progress": False, "skeleton_goal": "calls"}
+           "refinement_steps": 2, "progress": False, "skeleton_goal": "calls", "batch_specialists": False}
     raw.update(kw)
     return parse_recipe(raw)
 
@@ -63,6 +63,8 @@ def good_answer(req: ChatRequest) -> dict:
         return {"keep": "new", "reason": "reads better"}
     if name == "verify.jinja":
         return {"pass": True, "reason": "fine"}
+    if name == "verify_all.jinja":
+        return {"verdicts": [{"specialist": s, "pass": True, "reason": "fine"} for s in p["specialists"]]}
     raise AssertionError(name)
 
 
@@ -255,3 +257,16 @@ def test_offline_answers_from_the_visible_context_drive_the_whole_llm_path():
         assert d["meta"]["failure"] is None
         assert d["meta"]["verification"]["passed"], d["meta"]["verification"]["reasons"]
     assert {r.stage for b in rec.batches for r in b} == {"plan", "skeleton", "inject", "refine", "judge", "verify"}
+
+
+def test_batched_specialists_one_request_per_dialogue():
+    """batch_specialists: every specialist of a dialogue answers in ONE request over one transcript."""
+    rec = Recorder(good_answer)
+    ds = run_batch(cfg_of(batch_specialists=True, injections=[0, 0], refinement_steps=0), list(range(N)),
+                   client=rec.client())
+    reqs = [r for b in rec.batches for r in b if r.stage == "verify"]
+    assert len(reqs) == sum(d["meta"]["verification"]["checks"].get("generation") is not False for d in ds)
+    assert all(r.payload["prompt"] == "verify_all.jinja" for r in reqs)
+    for d in ds:
+        checks = d["meta"]["verification"]["checks"]
+        assert {"model:argument_grounding", "model:naturalness"} <= set(checks), checks

@@ -227,6 +227,8 @@ def test_schema_only_pool_uses_the_llm_as_tool_agent(tmp_path):
         if req.stage == "mas_tool":
             assert p["calls"] == [{"name": "get_weather", "arguments": {"city": "Paris"}}]
             return json.dumps({"outputs": [{"city": "Paris", "temperature_c": 21, "sky": "sunny"}]})
+        if req.payload["prompt"] == "verify_all.jinja":
+            return json.dumps({"verdicts": [{"specialist": s, "pass": True, "reason": "ok"} for s in p["specialists"]]})
         return json.dumps({"pass": True, "reason": "ok"})
 
     cfg = _cfg(engine="llm", tool_pool=str(pool), subtasks=[1, 1], steps=[1, 1], injections=[0, 0])
