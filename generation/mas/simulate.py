@@ -230,7 +230,7 @@ def _llm_answers(lives: list[_Live], whos: list[str], client, llm_cfg) -> list[t
     simulated = getattr(getattr(client, "backend", None), "name", None) == "simulated"
     for lv, req, resp in zip(lives, reqs, resps):
         add_usage(lv.d, req.stage, resp)
-        if simulated:  # rules answers behind the real prompts: the data says so
+        if simulated:  # offline answers behind the real prompts: the data says so
             lv.d["meta"]["simulated"] = True
         amb = ambiguous_json(resp.text) if resp.error is None else None
         note_repairs(lv.d, req.stage, resp)
