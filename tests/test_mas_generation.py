@@ -239,3 +239,14 @@ def test_schema_only_pool_uses_the_llm_as_tool_agent(tmp_path):
     assert json.loads(d["messages"][2]["content"])["temperature_c"] == 21
     assert d["meta"]["usage"]["mas_tool"]["calls"] == 1
     assert d["meta"]["verification"]["passed"], d["meta"]["verification"]["reasons"]
+
+
+def test_request_parsing_keeps_a_value_s_final_punctuation_and_splits_after_quotes():
+    from toolace_mt.envs import get_env
+
+    cls = get_env("messaging")
+    tools = cls.tool_schemas(["send_message", "get_conversation"])
+    r = agents.parse_request(cls, tools, "Send a message to contact C123 saying Please call me when you land.")
+    assert [(x.tool, x.args) for x in r] == [("send_message", {"contact_id": "C123", "text": "Please call me when you land."})]
+    r = agents.parse_request(cls, tools, "Hello, text C932: 'On my way!' And show my conversation with C971.")
+    assert [x.tool for x in r] == ["send_message", "get_conversation"] and r[0].args["text"] == "On my way!"

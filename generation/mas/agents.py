@@ -130,14 +130,19 @@ def _patterns(env_cls: type[Env], tools: list[dict[str, Any]]) -> list[_Pattern]
                 pos = m.end()
             parts.append(re.escape(body[pos:]))
             lit += len(body) - pos
-            rx = "".join(parts) + r"(?:\s*\((?P<_extra>[^()]*)\))?(?:[.?!]|,? but I'm not sure of the details\.)?\s*$"
+            if not re.search(r"\}['\"]?$", ph.rstrip()):
+                tail = r"(?:\s*\((?P<_extra>[^()]*)\))?(?:[.?!]|,? but I'm not sure of the details\.)?\s*$"
+            else:  # the phrase ends with its value: a final "." or "!" belongs to the value ("On my way!")
+                tail = r"(?:\s*\((?P<_extra>[^()]*)\)[.?!]?|,? but I'm not sure of the details\.)?\s*$"
+            rx = "".join(parts) + tail
             out.append(_Pattern(name, re.compile(rx, re.I | re.S), lit))
     _PATTERNS[key] = out
     return out
 
 
 def split_sentences(msg: str) -> list[str]:
-    return [s for s in re.split(r"(?<=[.?!])\s+", (msg or "").strip()) if s]
+    # a sentence ends at . ? ! (or at one closing a quoted value: "'On my way!' And show ...")
+    return [s for s in re.split(r"(?<=[.?!])\s+|(?<=[.?!]['\"])\s+", (msg or "").strip()) if s]
 
 
 def _extras(props: dict[str, Any], extra: str) -> dict[str, str]:
