@@ -43,6 +43,9 @@ def build_card(ds: list[dict[str, Any]], cfg_name: str = "", method: str = "tool
     def per(x):
         return round(x / n_kept, 2) if n_kept else None
 
+    def per_gen(x):
+        return round(x / len(ds), 2) if ds else None
+
     def stats(sub):
         return {
             "messages": _dist([len(d["messages"]) for d in sub]),
@@ -67,15 +70,33 @@ def build_card(ds: list[dict[str, Any]], cfg_name: str = "", method: str = "tool
         "injections": {"all": dict(sorted(inj_all.items())), "kept": dict(sorted(inj_kept.items())),
                        "skipped_no_place": dict(sorted(skipped.items())),
                        "per_dialogue_kept": _dist([len(d["meta"].get("injections") or []) for d in kept])},
-        "refinement": {"passes": len(ref_steps), "accepted": sum(1 for s in ref_steps if s["accepted"])},
+        "refinement": {"passes": len(ref_steps), "accepted": sum(1 for s in ref_steps if s["accepted"]),
+                       # judge acceptance: of the passes a judge decided, the share it kept (the ablations' lever)
+                       "judge_acceptance": round(sum(1 for s in ref_steps if s["accepted"]) / len(ref_steps), 4)
+                       if ref_steps else None,
+                       "judged_by": dict(Counter(s.get("judge", "?") for s in ref_steps)),
+                       # turns a refinement pass rewrote and the judge kept
+                       "turns_changed": sum(len(s.get("masked") or []) for s in ref_steps if s["accepted"]),
+                       "turns_changed_per_dialogue": _dist([sum(len(s.get("masked") or []) for s in
+                                                                (d["meta"].get("refinement") or {}).get("steps", [])
+                                                                if s["accepted"]) for d in ds])},
+        "injections_realised": {"all": sum(inj_all.values()), "per_dialogue": round(sum(inj_all.values()) / len(ds), 3)
+                                if ds else None},
+        "simulated": any(d["meta"].get("simulated") for d in ds),
         "rejection_reasons": dict(reasons.most_common()),
         "failures": dict(failure_kinds.most_common()),
         "cost": {"llm_calls": usage["calls"], "prompt_tokens": usage["prompt_tokens"],
                  "completion_tokens": usage["completion_tokens"],
+                 "per_generated_dialogue": {"llm_calls": per_gen(usage["calls"]),
+                                            "prompt_tokens": per_gen(usage["prompt_tokens"]),
+                                            "completion_tokens": per_gen(usage["completion_tokens"])},
                  "per_kept_dialogue": {"llm_calls": per(usage["calls"]), "prompt_tokens": per(usage["prompt_tokens"]),
                                        "completion_tokens": per(usage["completion_tokens"])},
                  "by_stage": {k: dict(v) for k, v in sorted(by_stage.items())}},
     }
+
+
+SIMULATED_NOTE = " (simulated backend: a mechanism check, not evidence about the method)"
 
 
 def card_markdown(card: dict[str, Any]) -> str:
@@ -85,7 +106,7 @@ def card_markdown(card: dict[str, Any]) -> str:
              f"Method `{card['method']}`, engine `{card['engine']}`.", "",
              "| | value |", "|---|---|",
              f"| generated | {c['generated']} |", f"| kept | {c['kept']} |",
-             f"| pass rate | {c['pass_rate']} |"]
+             f"| pass rate | {c['pass_rate']}{SIMULATED_NOTE if card.get('simulated') else ''} |"]
     for key in ("messages", "user_turns", "assistant_turns", "tool_calls", "subtasks"):
         s = k[key]
         lines.append(f"| {key.replace('_', ' ')} per kept dialogue (mean / median / min-max) | "
@@ -96,13 +117,23 @@ def card_markdown(card: dict[str, Any]) -> str:
         lines.append(f"- {t}: {card['injections']['kept'].get(t, 0)} / {n}")
     if card["injections"]["skipped_no_place"]:
         lines.append(f"- skipped (no suitable turn): {card['injections']['skipped_no_place']}")
-    lines += ["", f"Refinement passes: {card['refinement']['passes']}, accepted: {card['refinement']['accepted']}.",
+    r = card["refinement"]
+    lines += ["", f"Injections realised: {card['injections_realised']['all']} "
+                  f"({card['injections_realised']['per_dialogue']} per generated dialogue).",
+              "", f"Refinement passes: {r['passes']}, accepted: {r['accepted']} (judge acceptance "
+                  f"{r['judge_acceptance']}); turns changed by refinement: {r['turns_changed']}.",
               "", "## Rejection reasons (dialogues per failed check)", ""]
-    lines += [f"- {r}: {n}" for r, n in card["rejection_reasons"].items()] or ["- none"]
+    lines += [f"- {why}: {n}" for why, n in card["rejection_reasons"].items()] or ["- none"]
     if card["failures"]:
         lines += ["", "Typed generation failures: " + ", ".join(f"{k} {v}" for k, v in card["failures"].items())]
     cost = card["cost"]
     lines += ["", "## Cost", "", f"LLM calls {cost['llm_calls']}, prompt tokens {cost['prompt_tokens']}, "
-              f"completion tokens {cost['completion_tokens']}; per kept dialogue: {cost['per_kept_dialogue']}.",
-              "", "Domains (kept): " + ", ".join(f"{d} {n}" for d, n in card["domains"].items())]
+              f"completion tokens {cost['completion_tokens']}; per generated dialogue: "
+              f"{cost['per_generated_dialogue']}; per kept dialogue: {cost['per_kept_dialogue']}."]
+    if card.get("simulated"):
+        lines += ["", "Answers came from the `simulated` backend: each stage's offline stand-in answered from what its "
+                      "prompt shows; the model verifiers re-check the visible facts of the transcript (grounding as whole "
+                      "tokens, replies against outputs, completion, repetition) and are not a copy of the rule verdict. "
+                      "Pass rates here are mechanism checks of the pipeline, not evidence about the method."]
+    lines += ["", "Domains (kept): " + ", ".join(f"{d} {n}" for d, n in card["domains"].items())]
     return "\n".join(lines) + "\n"

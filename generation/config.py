@@ -54,8 +54,13 @@ class GenerateConfig:
     decay: float = 0.5  # chosen: a turn's selection weight is multiplied by this once chosen (paper: "decays")
     parallel_prob: float = 0.25  # chosen: chance that a step holds two independent read calls (parallel calls)
     chain_prob: float = 0.7  # chosen: chance that a step's tool consumes a value an earlier output produced
+    # what the skeleton prompt shows of the plan: "description" (the subtask's description and tools; the model
+    # chooses argument values among the listed facts, paper §2.1) or "calls" (also the planned calls, the same
+    # goal the MAS user agent's prompt shows: an information-matched comparison of the two methods)
+    skeleton_goal: str = "description"
     verify: bool = True  # run stage 3 (export keeps only passing dialogues; statistics keep all)
     model_verifiers: Optional[list[str]] = None  # None = all four specialists for engine llm, none for rules
+    batch_specialists: bool = True  # chosen: all specialists of a dialogue in one request (one transcript); False = one each
     shard: Optional[str] = None  # "i/N": this process generates chunks c with c % N == i (merge with merge-shards)
     batch_size: int = 64  # dialogues per chunk: one batched LLM call per stage step, one JSONL file per stage
     progress: bool = True  # tqdm bars (may differ between a run and its resume)
@@ -83,6 +88,8 @@ class GenerateConfig:
             raise ValueError("key 'n_dialogues': must be >= 0")
         if self.refinement_steps < 0:
             raise ValueError("key 'refinement_steps': must be >= 0")
+        if self.skeleton_goal not in ("description", "calls"):
+            raise ValueError(f"key 'skeleton_goal': {self.skeleton_goal!r} is not one of description, calls")
         if self.mask_turns < 1:
             raise ValueError("key 'mask_turns': must be >= 1")
         if not 0.0 <= self.decay <= 1.0:

@@ -19,9 +19,9 @@ from typing import Any, Optional
 from toolace_mt.envs import get_env
 
 from . import context, llm_io, text
-from .plan import TaskPlan, derive_seed, tool_info
+from .plan import TaskPlan, tool_info
 from .pool import ENV_TYPES, is_pool
-from .work import (args_of, assistant, call, fail, index_of_uid, insert, replace, replay, tool_msg, user)
+from .work import (args_of, assistant, call, call_outputs, fail, index_of_uid, insert, replace, replay, tool_msg, user)
 
 LONG_MIN_CHARS = 600  # chosen: a listing shorter than this is not "long context" (check in verify/rules.py)
 ENV_ERRORS_EXCLUDED = ("invalid_arguments", "unknown_tool", "internal_error")  # schema-level, not realistic faults
@@ -70,7 +70,8 @@ def _find_clarify(d, rng):
     rng.shuffle(cands)
     cls = get_env(plan.domain)
     for i, tg, c, p, v, tool in cands:
-        o1 = text.render_query(cls, plan.subtasks[tg["t"]].steps, rng, withhold=(0, c, p))
+        o1 = text.render_query(cls, plan.subtasks[tg["t"]].steps, rng, withhold=(0, c, p),
+                               outputs=call_outputs(d, tg["t"]))
         if _mentions(o1, v):
             continue  # the value appears elsewhere in the request: asking for it would be pointless
         return {"type": "clarification", "uid": tg["u"], "t": tg["t"], "tool": tool, "param": p, "value": v,
@@ -270,11 +271,6 @@ def request_llm(d: dict, spec: dict, llm_cfg=None):
     payload = {k: v for k, v in spec.items() if not k.startswith("_")}
     payload["masked_index"] = i
     payload["original"] = d["messages"][i]["content"] if i is not None else None
-    try:  # what the rules engine would write (a structure-reading `simulated` backend returns it)
-        rrng = random.Random(derive_seed(d["meta"]["seed"], "rules_answer", "inject", spec["uid"]))
-        payload["rules_answer"] = {"turns": realise_rules(d, spec, rrng)}
-    except KeyError:  # schema-only pool: no environment to write from
-        payload["rules_answer"] = None
     schema = copy.deepcopy(llm_io.TURNS_SCHEMA)
     schema["properties"]["turns"].update(minItems=len(spec["roles"]), maxItems=len(spec["roles"]))
     # chosen: the new turns depend on the masked observation's local context (its request, the calls and outputs
@@ -285,7 +281,19 @@ def request_llm(d: dict, spec: dict, llm_cfg=None):
     return llm_io.request("inject.jinja", "inject", payload, schema, llm_cfg,
                           context=context.local_context(d, idx, {i: "X"} if i is not None else None),
                           summary=context.task_summary(d, idx), itype=spec["type"], original=payload["original"],
-                          instruction=spec["instruction"], roles=spec["roles"], n_turns=len(spec["roles"]))
+                          instruction=spec["instruction"], roles=spec["roles"], n_turns=len(spec["roles"]),
+                          facts=facts(d, spec))
+
+
+def facts(d: dict, spec: dict) -> dict[str, Any]:
+    """What the environment fixed for this injection, shown to the model as data (the instruction says it too)."""
+    out = {k: spec[k] for k in ("tool", "param", "value", "good_value", "what") if k in spec}
+    if "error" in spec:
+        out["error_message"] = spec["error"].get("message")
+    out["domain"] = d["meta"].get("domain")
+    if spec.get("type") == "tool_awareness" and not is_pool(d["meta"].get("domain", "")):
+        out["tool_does"] = text.tool_summary(get_env(d["meta"]["domain"]), spec["tool"])
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ apply

@@ -16,6 +16,7 @@ from typing import Any, Optional
 import jinja2
 import jsonschema
 
+from toolace_mt.llm.jsonparse import parse_json_answer
 from toolace_mt.llm.types import ChatRequest, SamplingParams
 
 from .work import add_usage
@@ -39,9 +40,36 @@ def prompt_version(name: str) -> str:
     return m.group(1)
 
 
+def tojson(x: Any) -> str:
+    return json.dumps(x, ensure_ascii=False)
+
+
+def visible_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fields of each message that a transcript (`show_dialogue`) renders, nothing else (no call ids)."""
+    out = []
+    for m in messages:
+        v: dict[str, Any] = {"role": m["role"], "content": m.get("content")}
+        if m["role"] == "tool":
+            v["name"] = m.get("name")
+        if m.get("tool_calls"):
+            v["tool_calls"] = [{"function": {"name": tc["function"]["name"], "arguments": tc["function"]["arguments"]}}
+                               for tc in m["tool_calls"]]
+        out.append(v)
+    return out
+
+
+def visible_context(ctx: dict[str, Any]) -> dict[str, Any]:
+    """The values a template is rendered from (helper functions left out), as plain JSON data.
+
+    This is all an offline stand-in for the model (the `simulated` backend) may read: a test checks that
+    every key is a variable the template renders."""
+    return json.loads(json.dumps({k: v for k, v in ctx.items() if not callable(v)}, ensure_ascii=False, default=str))
+
+
 def render(name: str, **ctx: Any) -> list[dict[str, str]]:
     """Render a template into chat messages: the text before a line '=== user ===' is the system prompt."""
-    ctx.setdefault("tojson", lambda x: json.dumps(x, ensure_ascii=False))
+    ctx.setdefault("tojson", tojson)
+    ctx.setdefault("transcript", show_dialogue)
     text = _env().get_template(name).render(**ctx).strip()
     if "=== user ===" in text:
         sys_part, user_part = text.split("=== user ===", 1)
@@ -51,40 +79,63 @@ def render(name: str, **ctx: Any) -> list[dict[str, str]]:
 
 def request(template: str, stage: str, payload: dict[str, Any], schema: dict[str, Any], llm_cfg=None,
             **ctx: Any) -> ChatRequest:
-    payload = dict(payload, prompt=template, prompt_version=prompt_version(template))
+    # the payload keeps bookkeeping for logs (what the stage asked for); an offline stand-in for the model
+    # reads only "visible": the values the template is rendered from
+    payload = dict(payload, prompt=template, prompt_version=prompt_version(template), visible=visible_context(ctx))
     sampling = SamplingParams()  # chosen: the client resolves decoding settings from the recipe's llm: block
     return ChatRequest(messages=render(template, **ctx), json_schema=schema, stage=stage, method=METHOD,
                        payload=payload, sampling=sampling)
 
 
-def _parse(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        pass
-    m = re.search(r"```(?:json)?\s*(.*?)```", text or "", re.S)
+def ambiguous_json(text: Any) -> Optional[str]:
+    """Why an answer's JSON has more than one reading (duplicate keys, two JSON values), or None."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    t = text.strip()
+    m = re.search(r"```(?:json)?\s*(.*?)```", t, re.S)
     if m:
+        t = m.group(1).strip()
+    start = min([i for i in (t.find("{"), t.find("[")) if i >= 0], default=-1)
+    if start < 0:
+        return None
+    dup: list[str] = []
+
+    def pairs(kv):
+        keys = [k for k, _ in kv]
+        dup.extend(k for k in set(keys) if keys.count(k) > 1)
+        return dict(kv)
+
+    dec = json.JSONDecoder(object_pairs_hook=pairs)
+    try:
+        _, end = dec.raw_decode(t, start)
+    except json.JSONDecodeError:
+        return None  # not parseable as is: the repair path decides (and is recorded)
+    if dup:
+        return f"duplicate keys {sorted(set(dup))[:3]}"
+    rest = t[end:].strip()
+    if rest[:1] in ("{", "["):
         try:
-            return json.loads(m.group(1))
+            json.JSONDecoder().raw_decode(rest)
+            return "two JSON values in one answer"
         except json.JSONDecodeError:
             pass
-    try:
-        from json_repair import repair_json
+    return None
 
-        v = repair_json(text or "", return_objects=True)
-        return v if isinstance(v, (dict, list)) and v else None
-    except Exception:  # the repair library must not take a run down
-        return None
+
+def note_repairs(d: dict, stage: str, resp) -> None:
+    """Record that an answer was repaired (and whether it was cut at max_tokens): verification gates on it."""
+    for w in getattr(resp, "warnings", None) or []:
+        if "json repaired" in w:
+            d.setdefault("meta", {}).setdefault("answer_repairs", []).append(
+                {"stage": stage, "repairs": w.split(":", 1)[-1].strip(),
+                 "truncated": "cut at max_tokens" in w or getattr(resp, "finish_reason", None) == "length"})
 
 
 def ask(client, items: list[tuple[dict[str, Any], ChatRequest]], stage: str) -> list[tuple[Optional[Any], Optional[dict]]]:
     """One batched call for all `items` ((dialogue, request) pairs). Returns (parsed, failure) per item."""
     if not items:
         return []
-    for d, req in items:  # the dialogue each request is about, for backends that answer from structure (simulated)
-        if req.payload is not None:
-            req.payload.setdefault("dialogue", d)
-    for d, r in items:  # lets a structure-reading backend (simulated) and logs tie answers to dialogues
+    for d, r in items:  # lets logs tie answers to dialogues
         if r.payload is not None:
             r.payload.setdefault("dialogue_id", d.get("id"))
     try:
@@ -104,10 +155,18 @@ def ask(client, items: list[tuple[dict[str, Any], ChatRequest]], stage: str) -> 
             e = resp.error
             out.append((None, {"kind": getattr(e, "kind", "backend"), "message": getattr(e, "message", str(e))}))
             continue
-        val = resp.parsed if getattr(resp, "parsed", None) is not None else _parse(resp.text)
-        if val is None:
-            out.append((None, {"kind": "invalid_json", "message": f"answer is not JSON: {str(resp.text)[:120]!r}"}))
+        amb = ambiguous_json(resp.text)
+        if amb:  # two readings of one answer: neither is what the model meant for sure
+            out.append((None, {"kind": "ambiguous_json", "message": f"{amb}: {str(resp.text)[:120]!r}"}))
             continue
+        note_repairs(d, stage, resp)
+        val = getattr(resp, "parsed", None)
+        if val is None:  # the client's own parser (repairs only what is safe), the same for every stage
+            ans = parse_json_answer(resp.text)
+            if not ans.ok:
+                out.append((None, {"kind": ans.failure.kind, "message": f"{ans.failure.message}: {str(resp.text)[:120]!r}"}))
+                continue
+            val = ans.value
         try:
             jsonschema.validate(val, req.json_schema)
         except jsonschema.ValidationError as e:
@@ -167,3 +226,6 @@ def show_dialogue(messages: list[dict[str, Any]], masks: Optional[dict[int, str]
         else:
             lines.append(f"[{i}] {m['role']}: {m.get('content')}")
     return "\n".join(lines)
+
+
+from . import offline as _offline  # noqa: E402,F401  (registers the offline answers of this package's prompts)

@@ -34,7 +34,7 @@ def stage2(ds: list[dict[str, Any]], cfg, client=None) -> list[dict[str, Any]]:
 
 def stage3(ds: list[dict[str, Any]], cfg, client=None) -> list[dict[str, Any]]:
     if cfg.verify:
-        verify_batch(ds, cfg.verifiers(), client, cfg.llm)
+        verify_batch(ds, cfg.verifiers(), client, cfg.llm, batched=cfg.batch_specialists)
     for d in ds:
         finalize(d)
     return ds

@@ -19,7 +19,7 @@ from toolace_mt.envs import get_env
 
 from . import context, inject, llm_io, text
 from .plan import TaskPlan, derive_seed
-from .work import fail
+from .work import call_outputs, fail
 
 EDITABLE = ("query", "reply")
 
@@ -62,20 +62,10 @@ def refill_rules(d: dict, idx: list[int], rng: random.Random) -> dict[int, str]:
     for i in idx:
         tg = d["meta"]["turns"][i]
         if tg["k"] == "query" and tg["t"] < len(plan.subtasks):
-            fills[i] = text.render_query(cls, plan.subtasks[tg["t"]].steps, rng)
+            fills[i] = text.render_query(cls, plan.subtasks[tg["t"]].steps, rng, outputs=call_outputs(d, tg["t"]))
         elif tg["k"] == "reply":
             fills[i] = text.render_reply(cls, _results(d, tg["t"]), rng)
     return fills
-
-
-def _rules_fills(d: dict, idx: list[int]) -> Optional[dict]:
-    """The rules engine's refill of the masks (for structure-reading backends); None for schema-only pools."""
-    try:
-        rng = random.Random(derive_seed(d["meta"]["seed"], "rules_answer", "refine", len(d["meta"]["refinement"]["steps"])))
-        fills = refill_rules(d, idx, rng)
-    except KeyError:
-        return None
-    return {"fills": [{"mask": k, "content": fills.get(i, d["messages"][i]["content"])} for k, i in enumerate(idx)]}
 
 
 def score(d: dict) -> int:
@@ -110,13 +100,11 @@ def refill_request(d: dict, idx: list[int], llm_cfg=None):
 
     chosen: Mask-Predict at the turn level -- the prompt shows each masked turn's bounded local context (the
     request, calls and outputs it depends on, its neighbours) and the plan of its subtasks, not the whole
-    transcript, so its size does not grow with the number of subtasks; the payload (read by structure-reading
-    backends such as `simulated`) stays complete."""
+    transcript, so its size does not grow with the number of subtasks. The payload is bookkeeping for logs."""
     masks = {i: f"<MASK {k}>" for k, i in enumerate(idx)}
     payload = {"masked": [{"mask": k, "index": i, "kind": d["meta"]["turns"][i]["k"],
                            "subtask": d["meta"]["turns"][i]["t"], "original": d["messages"][i]["content"]}
-                          for k, i in enumerate(idx)],
-               "plan": d["meta"]["plan"], "rules_answer": _rules_fills(d, idx)}
+                          for k, i in enumerate(idx)]}
     return llm_io.request("refill.jinja", "refine", payload, llm_io.FILLS_SCHEMA, llm_cfg,
                           context=context.local_context(d, idx, masks), summary=context.task_summary(d, idx),
                           masks=list(range(len(idx))), originals=[d["messages"][i]["content"] for i in idx])
@@ -166,9 +154,7 @@ def run_pass(ds: list[dict], active: list[bool], rngs: list[random.Random], cfg,
     for d, fills, step in judged:
         order = sorted(fills)
         payload = {"changed": order, "old": [d["messages"][i]["content"] for i in order],
-                   "new": [fills[i] for i in order], "rule_score_old": score(d), "rule_score_new": score(_with(d, fills))}
-        payload["rules_answer"] = {"keep": "new" if payload["rule_score_new"] >= payload["rule_score_old"] else "old",
-                                   "reason": "rules judge: rule-verifier score"}
+                   "new": [fills[i] for i in order]}
         # chosen: the judge compares old vs new versions of the masked turns in the same local context the
         # refill saw (the rest of the dialogue is identical in both versions, so it cannot decide anything)
         slots = {i: f"<CHANGED {k}>" for k, i in enumerate(order)}

@@ -7,6 +7,7 @@ Layout of ``out/``::
     dataset/train.jsonl|.parquet      the kept (verified) dialogues, TRL-ready
     rejected.jsonl                    the rejected ones, with their reasons
     card.json, card.md                dataset card;  usage.json  LLM usage (dialogues + client ledger)
+    requests.jsonl                    with llm.log_requests: every request's messages, tools and raw answer
     summary.json                      card counts + timings + paths
 
 A chunk's stage file is written atomically once the stage is done for the whole chunk, so a run killed at
@@ -60,6 +61,12 @@ def run_generation(cfg: GenerateConfig, out_dir: Path, restart: bool = False, sh
     method = method_module(cfg.method)
     if client is None:
         client = _client(cfg, out)
+    reqlog = None
+    if client is not None and getattr(cfg.llm, "log_requests", False):
+        from .reqlog import RequestLog
+
+        reqlog = RequestLog(out)
+        reqlog.wrap(client)
     t0 = time.time()
     todo = chunks_of(cfg, cfg.shard)
     from tqdm import tqdm
@@ -77,6 +84,8 @@ def run_generation(cfg: GenerateConfig, out_dir: Path, restart: bool = False, sh
                     prev = method.STAGES[method.STAGES.index(stage) - 1]
                     ds = read_jsonl(out / STAGE_DIR / prev / f"chunk-{c:05d}.jsonl")
                 ds = method.run_stage(stage, cfg, idx, ds, client)
+                if reqlog is not None:  # before the stage file: a kill in between logs, never loses, the requests
+                    reqlog.flush()
                 atomic_write_jsonl(path, ds)
                 if hook is not None:
                     hook(stage, c)
@@ -166,6 +175,33 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
     return [d.to_dict() for d in load_dataset_dialogues(path)]
 
 
+def load_rows_tolerant(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(valid rows, malformed records with their line and reason) of a JSONL file (or a directory holding
+    train.jsonl); other formats are read whole. One bad record never hides the others."""
+    from toolace_mt.io import row_to_dialogue
+
+    p = path / "train.jsonl" if path.is_dir() else path
+    if p.suffix != ".jsonl" or not p.exists():
+        return load_rows(path), []
+    rows, bad = [], []
+    with open(p, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as e:
+                bad.append({"line": n, "reason": f"format: {p}:{n}: not valid JSON: {e.msg} (column {e.colno})",
+                            "raw": line[:500]})
+                continue
+            try:  # the same reading as every other command (our format, dataset rows, ShareGPT)
+                rows.append(row_to_dialogue(raw).to_dict())
+            except Exception as e:  # pydantic's ValidationError, or a non-object line
+                msg = str(e).replace("\n", " ")[:300]
+                bad.append({"line": n, "reason": f"format: {p}:{n}: not a dialogue: {msg}", "raw": line[:500]})
+    return rows, bad
+
+
 def verify_dataset(data: Path, out_dir: Path, model_verifiers: Optional[list[str]] = None, client=None,
                    llm_cfg=None, batch_size: int = 64, progress: bool = True) -> dict:
     """Re-verify any dataset in our format; write it back annotated (all rows) with a card.
@@ -177,7 +213,7 @@ def verify_dataset(data: Path, out_dir: Path, model_verifiers: Optional[list[str
 
     from .verify import verify_batch
 
-    rows = load_rows(Path(data))
+    rows, malformed = load_rows_tolerant(Path(data))
     use_model = bool(model_verifiers) and client is not None
     starts = range(0, len(rows), max(1, batch_size))
     if progress and use_model:
@@ -185,7 +221,9 @@ def verify_dataset(data: Path, out_dir: Path, model_verifiers: Optional[list[str
 
         starts = tqdm(starts, desc="verify", unit="batch")
     for s in starts:
-        verify_batch(rows[s:s + batch_size], model_verifiers if use_model else None, client, llm_cfg)
+        # chosen: the verify command asks each specialist separately (its own view of the dialogue); generation
+        # runs batch them per dialogue (recipe key batch_specialists)
+        verify_batch(rows[s:s + batch_size], model_verifiers if use_model else None, client, llm_cfg, batched=False)
     out = Path(out_dir)
     save_dataset([Dialogue.model_validate(r) for r in rows], out)
     card = build_card(rows, Path(data).name, "verify", "llm" if use_model else "rules")
@@ -193,6 +231,11 @@ def verify_dataset(data: Path, out_dir: Path, model_verifiers: Optional[list[str
     atomic_write_text(out / "card.md", card_markdown(card))
     res = {"data": str(data), "out": str(out), "counts": card["counts"], "rejection_reasons": card["rejection_reasons"],
            "model_verifiers": list(model_verifiers) if use_model else []}
+    if malformed:  # rejected with their reasons; the other records were verified
+        atomic_write_jsonl(out / "malformed.jsonl", malformed)
+        res["malformed"] = {"count": len(malformed), "file": str(out / "malformed.jsonl"),
+                            "reasons": [m["reason"] for m in malformed[:20]]}
+        res["counts"] = dict(res["counts"], malformed=len(malformed))
     if use_model and getattr(client, "ledger", None) is not None:
         usage = client.ledger.summary()
         atomic_write_json(out / "usage.json", usage)

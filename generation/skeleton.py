@@ -19,7 +19,6 @@ import json
 from . import llm_io, text
 from .plan import CallPlan, TaskPlan, derive_seed, make_env
 from .pool import is_pool, load_pool
-from .llm_io import show_dialogue
 from .work import append, assistant, call, fail, tool_msg, user
 
 GENERATOR = "toolace_mt"
@@ -95,13 +94,15 @@ def build_rules(plan: TaskPlan, index: int, cfg) -> dict[str, Any]:
     env = None if executed is not None else make_env(plan)
     pos = 0
     for t, sub in enumerate(plan.subtasks):
-        append(d, user(text.render_query(cls, sub.steps, rng)), "query", t)
         sim = None
+        outs = None
         if executed is not None:
             sim = []
             for step in sub.steps:
                 sim.append(executed[0][pos:pos + len(step)])
                 pos += len(step)
+            outs = [(c.tool, o) for st, so in zip(sub.steps, sim) for c, o in zip(st, so)]
+        append(d, user(text.render_query(cls, sub.steps, rng, outputs=outs)), "query", t)
         results = _run_steps(d, env, sub.steps, t, sim)
         append(d, assistant(text.render_reply(cls, results, rng)), "reply", t)
     d["meta"]["final_state_hash"] = env.state_hash() if env is not None else executed[1]
@@ -123,11 +124,8 @@ def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[dict
     items = []
     for p, h in zip(plans, holders):
         cat = Catalog(p.domain, cfg)
-        payload = {"domain": p.domain, "m": len(p.subtasks), "step_counts": [s.n_steps for s in p.subtasks],
-                   "tools": p.tools, "reference": p.to_dict(),
-                   # what the rules engine answers (a structure-reading `simulated` backend returns it)
-                   "rules_answer": {"subtasks": [{"description": x.description, "tools": x.tools}
-                                                 for x in p.subtasks]} if p.planner == "rules" else None}
+        # bookkeeping only (logs); the offline stand-in reads nothing but the rendered context
+        payload = {"domain": p.domain, "m": len(p.subtasks), "step_counts": [s.n_steps for s in p.subtasks]}
         items.append((h, llm_io.request("plan.jinja", "plan", payload, llm_io.PLAN_SCHEMA, llm_cfg,
                                         domain=p.domain, description=cat.description,
                                         tools=cat.schemas(p.tools), m=len(p.subtasks),
@@ -150,28 +148,9 @@ def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[dict
         p.planner = "llm"
 
 
-def _rules_subtrajectories(plan: TaskPlan) -> list[dict[str, Any]]:
-    """The rules engine's answer to each sub-trajectory request of a plan (for structure-reading backends)."""
-    executed = getattr(plan, "_executed", None)
-    if is_pool(plan.domain) or executed is None:
-        return []
-    cls = get_env(plan.domain)
-    rng = random.Random(derive_seed(plan.seed, "rules_answer", "skeleton"))
-    out, pos = [], 0
-    for sub in plan.subtasks:
-        n = sum(len(st) for st in sub.steps)
-        results = [(c.tool, o) for c, o in zip([c for st in sub.steps for c in st], executed[0][pos:pos + n])]
-        pos += n
-        out.append({"user": text.render_query(cls, sub.steps, rng),
-                    "steps": [[{"name": c.tool, "arguments": c.arguments} for c in st] for st in sub.steps],
-                    "reply": text.render_reply(cls, results, rng)})
-    return out
-
-
 def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[dict[str, Any]]:
     """LLM stage 1: plan (one batched request), then one batched sub-trajectory request per subtask index."""
     ds = [new_dialogue(p, i, cfg) for p, i in zip(plans, indices)]
-    rules_answers = [_rules_subtrajectories(p) for p in plans]  # before the LLM rewrites anything
     llm_describe(plans, client, cfg.llm, holders=ds, cfg=cfg)
     envs = [None if is_pool(p.domain) else make_env(p) for p in plans]
     for d, p in zip(ds, plans):
@@ -185,14 +164,15 @@ def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[di
             if d["meta"]["failure"] is not None or t >= len(p.subtasks):
                 continue
             sub, sim = p.subtasks[t], is_pool(p.domain)
-            payload = {"domain": p.domain, "t": t, "subtask": p.to_dict()["subtasks"][t], "tools": p.tools,
-                       "simulate_outputs": sim,
-                       "rules_answer": rules_answers[k][t] if t < len(rules_answers[k]) else None}
+            # bookkeeping only: the planner's pre-executed calls are NOT sent (the model writes its own calls)
+            payload = {"domain": p.domain, "t": t, "simulate_outputs": sim}
             schema = llm_io.SUBTRAJ_POOL_SCHEMA if sim else llm_io.SUBTRAJ_SCHEMA
             req = llm_io.request("subtrajectory.jinja", "skeleton", payload, schema, cfg.llm, simulate_outputs=sim,
-                                 domain=p.domain, tools=d["tools"], history=show_dialogue(d["messages"]),
+                                 domain=p.domain, tools=d["tools"], history_messages=llm_io.visible_messages(d["messages"]),
                                  known_values=known_values(p), t=t, m=len(p.subtasks), description=sub.description,
-                                 subtask_tools=sub.tools, n_steps=sub.n_steps)
+                                 subtask_tools=sub.tools, n_steps=sub.n_steps,
+                                 goal=([[{"tool": c.tool, "arguments": c.arguments} for c in st] for st in sub.steps]
+                                       if getattr(cfg, "skeleton_goal", "description") == "calls" else None))
             items.append((d, req))
             who.append(k)
         for k, (val, err) in zip(who, llm_io.ask(client, items, "skeleton")):

@@ -123,3 +123,21 @@ def add_usage(d: dict[str, Any], stage: str, resp) -> None:
     u["calls"] += 1
     u["prompt_tokens"] += int(getattr(resp.usage, "prompt_tokens", 0) or 0)
     u["completion_tokens"] += int(getattr(resp.usage, "completion_tokens", 0) or 0)
+
+
+def call_outputs(d: dict, t: int) -> list[tuple[str, Any]]:
+    """(tool, output) of subtask t's planned calls in call order (a corrected call's output for an injected
+    failure), aligned with the plan's steps, so a rewritten request names its references as the skeleton did."""
+    outs = {m.get("tool_call_id"): m.get("content") for m in d["messages"] if m["role"] == "tool"}
+    fixed = {r.get("failed_call_id"): r.get("corrected_call_id") for r in d["meta"].get("injections") or []
+             if r.get("type") == "error_simulation"}
+    res = []
+    for m, tg in zip(d["messages"], d["meta"]["turns"]):
+        if tg["t"] == t and tg["k"] == "call":
+            for tc in m.get("tool_calls") or []:
+                c = outs.get(fixed.get(tc["id"], tc["id"]))
+                try:
+                    res.append((tc["function"]["name"], json.loads(c)))
+                except (json.JSONDecodeError, TypeError):
+                    res.append((tc["function"]["name"], c))
+    return res

@@ -1,20 +1,20 @@
-"""The `rules` agents of the MAS baseline: a user who knows the goal, an assistant who sees only the chat.
+"""The offline agents of the MAS baseline: a user who knows the goal, an assistant who sees only the chat.
 
-* `user_turn(plan, messages, seed)`: the user agent. It knows its goal (the SAME `TaskPlan` ToolACE-MT stage 1
-  builds for the seed) and reveals it one subtask per message, in order, writing each request with the same
-  phrase templates the ToolACE-MT skeleton uses (`text.render_query`), so the two methods differ in how the
-  dialogue is grown, not in what is asked. It realises the plan's complexities a user can cause: it leaves
-  one value out until asked (clarification) and makes small talk once (non_function_call); it answers the
-  assistant's clarification questions from the goal, and says it is done (no message) when every subtask has
-  been asked.
+* `user_turn(domain, subtasks, messages, rng, withhold, smalltalk_before)`: the user agent, from what its
+  prompt shows. It knows its goal (the SAME `TaskPlan` ToolACE-MT stage 1 builds for the seed, rendered in its
+  prompt) and reveals it one subtask per message, in order, writing each request with the same phrase
+  templates the ToolACE-MT stand-in uses (`text.render_query`), stating every value its goal shows. It
+  realises the complexities its prompt names: it leaves one value out until asked (clarification) and makes
+  small talk once (non_function_call); it answers the assistant's clarification questions from the goal, and
+  says it is done when every subtask has been asked.
 * `assistant_turn(domain, tools, messages, seed)`: the assistant agent. It gets the tool list and the
   conversation so far -- never the plan -- and decides ONE step from that history alone: it parses the latest
-  request against the tools' phrase templates and schemas, resolves values the user refers to ("the account
-  id from that result") from tool outputs seen in the history, and either sends the next call(s), asks for a
-  missing required value, or closes the turn with a reply built from the outputs it saw.
+  request against the tools' phrase templates and schemas, resolves values the user refers to with the shared
+  resolver (`generation/resolve.py`), and either sends the next call(s), asks for a missing required value, or
+  closes the turn with a reply built from the outputs it saw.
 
-Both are pure functions of their inputs (plus a seed), so the `simulated` LLM backend can answer the MAS
-prompts by calling them on the structured payload of a request.
+`OFFLINE` maps each MAS template to the function answering it from the request's visible context; the
+`simulated` backend and the `rules` engine both use it.
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ from typing import Any, Optional
 from toolace_mt.envs import Env, get_env
 
 from .. import text
-from ..plan import PLACEHOLDER, TaskPlan, produced_values
+from ..plan import PLACEHOLDER, CallPlan, TaskPlan
+from ..resolve import resolve_reference
 
 REF_RE = re.compile(r"^the ([\w ]+?) from that result$", re.I)
 NUM = r"-?\d+(?:\.\d+)?"
@@ -129,14 +130,19 @@ def _patterns(env_cls: type[Env], tools: list[dict[str, Any]]) -> list[_Pattern]
                 pos = m.end()
             parts.append(re.escape(body[pos:]))
             lit += len(body) - pos
-            rx = "".join(parts) + r"(?:\s*\((?P<_extra>[^()]*)\))?(?:[.?!]|,? but I'm not sure of the details\.)?\s*$"
+            if not re.search(r"\}['\"]?$", ph.rstrip()):
+                tail = r"(?:\s*\((?P<_extra>[^()]*)\))?(?:[.?!]|,? but I'm not sure of the details\.)?\s*$"
+            else:  # the phrase ends with its value: a final "." or "!" belongs to the value ("On my way!")
+                tail = r"(?:\s*\((?P<_extra>[^()]*)\)[.?!]?|,? but I'm not sure of the details\.)?\s*$"
+            rx = "".join(parts) + tail
             out.append(_Pattern(name, re.compile(rx, re.I | re.S), lit))
     _PATTERNS[key] = out
     return out
 
 
 def split_sentences(msg: str) -> list[str]:
-    return [s for s in re.split(r"(?<=[.?!])\s+", (msg or "").strip()) if s]
+    # a sentence ends at . ? ! (or at one closing a quoted value: "'On my way!' And show ...")
+    return [s for s in re.split(r"(?<=[.?!])\s+|(?<=[.?!]['\"])\s+", (msg or "").strip()) if s]
 
 
 def _extras(props: dict[str, Any], extra: str) -> dict[str, str]:
@@ -215,22 +221,8 @@ def _outputs_after(messages: list[dict[str, Any]], start: int) -> list[tuple[str
 
 
 def _resolve(env_cls: type[Env], param: str, outputs: list[tuple[str, Any]], used: set = frozenset()) -> Optional[Any]:
-    """The value a reference points to: from the latest output that produces the parameter's entity kind.
-
-    Of several values listed, the first one not already used for this parameter since the request (a second
-    "the destination from that result" means another one than the first); if all were used, the latest first."""
-    specs = env_cls.tool_specs()
-    kind = next((s.consumes[param] for s in specs.values() if param in s.consumes), param)
-    cands: list[Any] = []
-    for name, out in reversed(outputs):
-        if isinstance(out, dict) and "error" in out and "message" in out:
-            continue
-        vals = produced_values(env_cls, name, out).get(kind, []) if name in specs else []
-        if not vals and isinstance(out, dict) and param in out:
-            vals = [out[param]]
-        cands.extend(vals)
-    # chosen: the first one listed and not used yet (the user said "that result", not which)
-    return next((v for v in cands if _hashable(v) not in used), cands[0] if cands else None)
+    """The value a reference points to (shared resolver: exactly one referent, else None and the agent asks)."""
+    return resolve_reference(env_cls, param, outputs, used)
 
 
 def _hashable(v: Any) -> Any:
@@ -344,11 +336,14 @@ def _user_messages(messages: list[dict[str, Any]]) -> list[str]:
     return [m.get("content") or "" for m in messages if m["role"] == "user"]
 
 
-def user_turn(plan: TaskPlan | dict[str, Any], messages: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
-    """One user step: {"done": bool, "message": str}. Subtask k is revealed in the k-th request message."""
-    plan = plan if isinstance(plan, TaskPlan) else TaskPlan.from_dict(plan)
-    env_cls = get_env(plan.domain)
-    rng = random.Random(seed)
+def user_turn(domain: str, subtasks: list[dict[str, Any]], messages: list[dict[str, Any]], rng: random.Random,
+              withhold: Optional[dict[str, Any]] = None, smalltalk_before: Optional[int] = None) -> dict[str, Any]:
+    """One user step from what the user agent's prompt shows (its goal and the conversation):
+    {"done": bool, "message": str}. Subtask k is revealed in the k-th request message, every value stated as
+    the goal shows it (the user states the values it sees; it never points at "that result" instead)."""
+    env_cls = get_env(domain)
+    steps_of = [[[CallPlan(tool=c["tool"], arguments=dict(c["arguments"])) for c in st] for st in s.get("steps") or []]
+                for s in subtasks]
     last_a = next((m for m in reversed(messages) if m["role"] == "assistant"), None)
     qm = CLARIFY_Q_RE.search((last_a or {}).get("content") or "") if last_a else None
     said = _user_messages(messages)
@@ -356,20 +351,57 @@ def user_turn(plan: TaskPlan | dict[str, Any], messages: list[dict[str, Any]], s
     k = len(requests)
     if qm:  # the assistant asks for a value: answer it from the goal (the subtask being served)
         param = qm.group(1).strip().replace(" ", "_")
-        sub = plan.subtasks[min(max(k - 1, 0), len(plan.subtasks) - 1)]
-        for step in sub.steps:
+        for step in steps_of[min(max(k - 1, 0), len(steps_of) - 1)] if steps_of else []:
             for c in step:
-                if param in c.arguments and param not in c.refs:
+                if param in c.arguments:
                     return {"done": False, "message": CLARIFY_A.format(p=text.words(param), v=text.fmt_value(c.arguments[param]))}
         return {"done": False, "message": DONT_KNOW}
-    if k >= len(plan.subtasks):
+    if k >= len(subtasks):
         return {"done": True, "message": ""}
-    if k == smalltalk_subtask(plan) and not any(u in SMALLTALK for u in said):
+    if smalltalk_before is not None and k == smalltalk_before and not any(u in SMALLTALK for u in said):
         return {"done": False, "message": rng.choice(SMALLTALK)}
-    withhold = None
-    if "clarification" in plan.injections and k == clarify_subtask(plan):
-        withhold = withheld_value(plan, k)
-    return {"done": False, "message": text.render_query(env_cls, plan.subtasks[k].steps, rng, withhold=withhold)}
+    wh = None
+    if withhold and withhold.get("subtask") == k:
+        wh = next(((s, c, withhold["param"]) for s, st in enumerate(steps_of[k]) for c, cp in enumerate(st)
+                   if withhold["param"] in cp.arguments), None)
+    return {"done": False, "message": text.render_query(env_cls, steps_of[k], rng, withhold=wh)}
+
+
+def offline_user(visible: dict[str, Any]) -> dict[str, Any]:
+    """The offline user agent: answers the mas_user prompt from its rendered context only."""
+    from toolace_mt.llm.simulated import visible_seed
+
+    # chosen: seeded by the conversation and the goal's calls, not the subtask wording (the plan stage may word
+    # the same goal differently; the rules engine and the llm engine then still write the same dialogue)
+    seed = visible_seed([visible["history_messages"], [s.get("steps") for s in visible["subtasks"]]])
+    return user_turn(visible["domain"], visible["subtasks"], visible["history_messages"], random.Random(seed),
+                     visible.get("withhold"), visible.get("smalltalk_before"))
+
+
+def offline_assistant(visible: dict[str, Any]) -> dict[str, Any]:
+    """The offline assistant agent: the tools and the conversation its prompt shows, nothing else."""
+    from toolace_mt.llm.simulated import visible_seed
+
+    return assistant_turn(None, visible["tools"], visible["history_messages"], visible_seed(visible))
+
+
+def offline_tool(visible: dict[str, Any]) -> dict[str, Any]:
+    from toolace_mt.llm.simulated import Unanswerable
+
+    raise Unanswerable("schema-only pool tools have no environment and no rules to simulate their outputs")
+
+
+OFFLINE = {"mas_user.jinja": offline_user, "mas_assistant.jinja": offline_assistant, "mas_tool.jinja": offline_tool}
+
+
+def _register() -> None:
+    from toolace_mt.llm.simulated import register_offline_answer
+
+    for name, fn in OFFLINE.items():
+        register_offline_answer(name, fn)
+
+
+_register()
 
 
 def smalltalk_subtask(plan: TaskPlan) -> int:

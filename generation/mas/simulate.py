@@ -7,10 +7,11 @@ their outputs appended (no model call, as in ToolACE-MT's skeleton, so both meth
 outputs); for a schema-only tool pool (no environment) it is the LLM, one request per assistant call message. A dialogue stops when the user agent is satisfied (it answers done after an assistant reply) or
 when it hits the turn limit (a typed failure, so verification rejects it with that reason).
 
-Engines: ``rules`` calls `agents.user_turn` / `agents.assistant_turn` directly; ``llm`` renders the versioned
-prompts in ``prompts/`` and sends ONE batched ``client.chat`` per step for all running dialogues (user and
-assistant requests together), parsing the JSON answers; a bad answer is a typed failure of that dialogue.
-The assistant's prompt and payload hold only the tools and the conversation -- never the plan.
+Engines: ``rules`` renders each agent's prompt and answers it with the agent's offline answer
+(`agents.OFFLINE`), from the prompt's visible context only, exactly as the `simulated` backend does; ``llm``
+sends ONE batched ``client.chat`` per step for all running dialogues (user and assistant requests together),
+parsing the JSON answers; a bad answer is a typed failure of that dialogue. The assistant's prompt holds only
+the tools and the conversation -- never the plan.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ import jinja2
 
 from toolace_mt.llm.types import ChatRequest, SamplingParams
 
-from ..llm_io import CALL_SCHEMA, show_dialogue
+from ..llm_io import (CALL_SCHEMA, ambiguous_json, note_repairs, show_dialogue, tojson, visible_context,
+                      visible_messages)
 from ..plan import TaskPlan, derive_seed, domain_for, make_env, plan_rules
 from ..pool import is_pool, plan_pool
 from ..work import add_usage, append, assistant, call, fail, tool_msg, user
@@ -62,14 +64,16 @@ def prompt_version(name: str) -> str:
 
 def render(name: str, **ctx: Any) -> list[dict[str, str]]:
     """Template -> chat messages; the text before '=== user ===' is the system prompt."""
-    ctx.setdefault("tojson", lambda x: json.dumps(x, ensure_ascii=False))
+    ctx.setdefault("tojson", tojson)
+    ctx.setdefault("transcript", show_dialogue)
     txt = _jinja().get_template(name).render(**ctx).strip()
     sys_part, user_part = txt.split("=== user ===", 1)
     return [{"role": "system", "content": sys_part.strip()}, {"role": "user", "content": user_part.strip()}]
 
 
 def _request(name: str, stage: str, payload: dict[str, Any], schema: dict[str, Any], llm_cfg, **ctx) -> ChatRequest:
-    payload = dict(payload, prompt=name, prompt_version=prompt_version(name))
+    # bookkeeping for logs; an offline stand-in for the model reads only "visible" (what the template renders)
+    payload = dict(payload, prompt=name, prompt_version=prompt_version(name), visible=visible_context(ctx))
     sampling = SamplingParams(temperature=getattr(llm_cfg, "temperature", 0.0),
                               max_tokens=getattr(llm_cfg, "max_tokens", 1024))
     return ChatRequest(messages=render(name, **ctx), json_schema=schema, stage=stage, method=METHOD,
@@ -81,20 +85,18 @@ def user_request(d: dict[str, Any], plan: TaskPlan, llm_cfg=None) -> ChatRequest
     k = agents.clarify_subtask(plan) if "clarification" in plan.injections and not is_pool(plan.domain) else -1
     wh = agents.withheld_value(plan, k) if k >= 0 else None
     withhold = {"subtask": k, "param": wh[2]} if wh else None
-    payload = {"role": "user", "domain": plan.domain, "plan": plan.to_dict(), "messages": d["messages"],
-               "seed": _seed(d, "user")}
+    payload = {"role": "user", "domain": plan.domain}
     st = agents.smalltalk_subtask(plan)
     return _request("mas_user.jinja", "mas_user", payload, USER_SCHEMA, llm_cfg, domain=plan.domain,
                     subtasks=plan.to_dict()["subtasks"], withhold=withhold, smalltalk_before=st if st >= 0 else None,
-                    history=show_dialogue(d["messages"]))
+                    history_messages=visible_messages(d["messages"]))
 
 
 def assistant_request(d: dict[str, Any], llm_cfg=None) -> ChatRequest:
     """The assistant agent's prompt: the tools and the conversation so far, nothing else."""
-    payload = {"role": "assistant", "domain": d["meta"]["domain"], "tools": d["tools"], "messages": d["messages"],
-               "seed": _seed(d, "assistant")}
+    payload = {"role": "assistant", "domain": d["meta"]["domain"]}
     return _request("mas_assistant.jinja", "mas_assistant", payload, ASSISTANT_SCHEMA, llm_cfg, tools=d["tools"],
-                    history=show_dialogue(d["messages"]))
+                    history_messages=visible_messages(d["messages"]))
 
 
 def tool_request(d: dict[str, Any], llm_cfg=None) -> ChatRequest:
@@ -105,10 +107,9 @@ def tool_request(d: dict[str, Any], llm_cfg=None) -> ChatRequest:
     tools = [t for t in d["tools"] if t["function"]["name"] in names]
     schema = json.loads(json.dumps(TOOL_SCHEMA))
     schema["properties"]["outputs"].update(minItems=len(calls), maxItems=len(calls))
-    payload = {"role": "tool", "domain": d["meta"]["domain"], "tools": tools, "calls": calls,
-               "messages": d["messages"], "seed": _seed(d, "tool")}
+    payload = {"role": "tool", "domain": d["meta"]["domain"]}
     return _request("mas_tool.jinja", "mas_tool", payload, schema, llm_cfg, tools=tools, calls=calls,
-                    history=show_dialogue(d["messages"][:-1]))
+                    history_messages=visible_messages(d["messages"][:-1]))
 
 
 def _seed(d: dict[str, Any], role: str) -> int:
@@ -211,10 +212,9 @@ class _Live:
 
 
 def _rules_answer(live: _Live, who: str) -> dict[str, Any]:
-    d = live.d
-    if who == "user":
-        return agents.user_turn(live.plan, d["messages"], _seed(d, "user"))
-    return agents.assistant_turn(d["meta"]["domain"], d["tools"], d["messages"], _seed(d, "assistant"))
+    """The `rules` engine answers exactly as the offline stand-in does: from the visible context only."""
+    req = user_request(live.d, live.plan) if who == "user" else assistant_request(live.d)
+    return agents.OFFLINE[req.payload["prompt"]](req.payload["visible"])
 
 
 def _llm_answers(lives: list[_Live], whos: list[str], client, llm_cfg) -> list[tuple[Optional[dict], Optional[dict]]]:
@@ -230,10 +230,14 @@ def _llm_answers(lives: list[_Live], whos: list[str], client, llm_cfg) -> list[t
     simulated = getattr(getattr(client, "backend", None), "name", None) == "simulated"
     for lv, req, resp in zip(lives, reqs, resps):
         add_usage(lv.d, req.stage, resp)
-        if simulated:  # rules answers behind the real prompts: the data says so
+        if simulated:  # offline answers behind the real prompts: the data says so
             lv.d["meta"]["simulated"] = True
+        amb = ambiguous_json(resp.text) if resp.error is None else None
+        note_repairs(lv.d, req.stage, resp)
         if resp.error is not None:
             out.append((None, {"kind": resp.error.kind, "message": resp.error.message}))
+        elif amb:
+            out.append((None, {"kind": "ambiguous_json", "message": f"{amb}: {resp.text[:120]!r}"}))
         elif not isinstance(resp.parsed, dict):
             out.append((None, {"kind": "invalid_json", "message": f"answer is not a JSON object: {resp.text[:120]!r}"}))
         else:

@@ -21,7 +21,7 @@ def verify_dialogue(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def verify_batch(ds: list[dict[str, Any]], model_verifiers: Optional[list[str]] = None, client=None,
-                 llm_cfg=None) -> None:
+                 llm_cfg=None, batched: bool = True) -> None:
     for d in ds:
         verify_dialogue(d)
     if model_verifiers and client is not None:
@@ -29,7 +29,7 @@ def verify_batch(ds: list[dict[str, Any]], model_verifiers: Optional[list[str]] 
 
         # chosen: only dialogues that pass the rules go to the (costly) specialists
         todo = [d for d in ds if d["meta"]["verification"]["passed"]]
-        res = run_specialists(todo, model_verifiers, client, llm_cfg)
+        res = run_specialists(todo, model_verifiers, client, llm_cfg, batched=batched)
         for k, d in enumerate(todo):
             v = d["meta"]["verification"]
             for name, (ok, why) in res.get(k, {}).items():

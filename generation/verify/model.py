@@ -29,19 +29,26 @@ def view(d: dict[str, Any], name: str) -> str:
     return context.digest(d, None, calls="name")
 
 
-def run_specialists(ds: list[dict[str, Any]], names: list[str], client, llm_cfg=None) -> dict[int, dict[str, tuple[bool, str]]]:
-    """Dialogue position -> specialist -> (passed, reason)."""
+def _tool_names(d: dict[str, Any]) -> list[str]:
+    return sorted({t["function"]["name"] for t in d["tools"]}
+                  | {t["function"]["name"] for u in d["meta"].get("tool_updates") or [] for t in u["tools"]})
+
+
+def run_specialists(ds: list[dict[str, Any]], names: list[str], client, llm_cfg=None,
+                    batched: bool = True) -> dict[int, dict[str, tuple[bool, str]]]:
+    """Dialogue position -> specialist -> (passed, reason).
+
+    chosen: `batched` asks all specialists of a dialogue in ONE request over the whole transcript (the largest
+    view any of them needs), instead of one request per specialist: the questions stay separate verdicts, the
+    transcript is sent once. Both generation methods are verified the same way."""
+    if batched and len(names) > 1:
+        return _run_batched(ds, names, client, llm_cfg)
     items, who = [], []
     for k, d in enumerate(ds):
         for name in names:
-            # rules_answer: only rule-passing dialogues reach the specialists, so the rules engine says pass
-            payload = {"specialist": name, "dialogue_id": d.get("id"), "verification": "model",
-                       "rules_answer": {"pass": True, "reason": "rules engine: every rule check passed"}}
+            payload = {"specialist": name, "dialogue_id": d.get("id"), "verification": "model"}
             req = llm_io.request("verify.jinja", "verify", payload, llm_io.VERDICT_SCHEMA, llm_cfg, specialist=name,
-                                 tool_names=sorted({t["function"]["name"] for t in d["tools"]}
-                                                   | {t["function"]["name"] for u in d["meta"].get("tool_updates") or []
-                                                      for t in u["tools"]}),
-                                 dialogue=view(d, name))
+                                 tool_names=_tool_names(d), dialogue=view(d, name))
             items.append((d, req))
             who.append((k, name))
     out: dict[int, dict[str, tuple[bool, str]]] = {}
@@ -50,4 +57,28 @@ def run_specialists(ds: list[dict[str, Any]], names: list[str], client, llm_cfg=
             out.setdefault(k, {})[name] = (False, f"verifier answer unusable [{err['kind']}]: {err['message'][:160]}")
         else:
             out.setdefault(k, {})[name] = (bool(val["pass"]), str(val["reason"])[:300])
+    return out
+
+
+def _run_batched(ds, names, client, llm_cfg) -> dict[int, dict[str, tuple[bool, str]]]:
+    schema = {"type": "object", "required": ["verdicts"], "additionalProperties": False, "properties": {
+        "verdicts": {"type": "array", "items": {
+            "type": "object", "required": ["specialist", "pass", "reason"], "additionalProperties": False,
+            "properties": {"specialist": {"type": "string"}, "pass": {"type": "boolean"}, "reason": {"type": "string"}}}}}}
+    items = []
+    for d in ds:
+        payload = {"specialists": list(names), "dialogue_id": d.get("id"), "verification": "model"}
+        items.append((d, llm_io.request("verify_all.jinja", "verify", payload, schema, llm_cfg, specialists=list(names),
+                                        tool_names=_tool_names(d), dialogue=show_dialogue(d["messages"]))))
+    out: dict[int, dict[str, tuple[bool, str]]] = {}
+    for k, (val, err) in enumerate(llm_io.ask(client, items, "verify")):
+        res = out.setdefault(k, {})
+        if err is not None:
+            for name in names:
+                res[name] = (False, f"verifier answer unusable [{err['kind']}]: {err['message'][:160]}")
+            continue
+        got = {v["specialist"]: v for v in val["verdicts"] if v.get("specialist") in names}
+        for name in names:
+            v = got.get(name)
+            res[name] = (bool(v["pass"]), str(v["reason"])[:300]) if v else (False, "the verifier gave no verdict")
     return out

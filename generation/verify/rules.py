@@ -5,10 +5,19 @@
 3. required_args / arguments: required arguments present, arguments valid against the schema;
 4. grounding: every argument value (ids, amounts, names) appeared in an earlier turn (user, tool, assistant);
    only the deliberately faulty call of an error_simulation injection is exempt;
-5. tool_errors: no tool error except the injected one;
+   ids are matched as whole tokens (``C47`` is not grounded by ``C473``);
+5. tool_errors: no tool error except the injected one and an error followed by a corrected successful call
+   of the same tool (a visible retry, accepted alike for both generation methods);
 6. injections: every recorded injection is really there (e.g. the clarification request lacks the value);
-7. replay: a fresh env from the recorded plan gives the recorded outputs and the recorded final state hash.
-Checks that need generation metadata (6, 7) are skipped (None) for dialogues from elsewhere.
+7. content: turn length, chat-template special tokens, prompt-injection text, model answers that were
+   truncated and repaired;
+8. reply: an assistant reply agrees with the tool outputs it summarises (ids and numbers shown earlier, counts
+   of listed items, no success reported after a failed call);
+9. requests: every id or value a user states is used by a later call or answered in text, and a call does not
+   pass another value for a parameter the user stated ("name Kim" asked, name "Mateo" sent);
+10. replay: a fresh env from the recorded plan (or the recorded domain and initial state) gives the recorded
+   outputs and final state; a dialogue that carries neither gets the explicit verdict "not replayable".
+Checks that need generation metadata (6, 10) are skipped (None) for dialogues from elsewhere, with the reason.
 """
 from __future__ import annotations
 
@@ -20,7 +29,16 @@ from toolace_mt.schema import validate_dialogue
 
 NUM = re.compile(r"-?\d+(?:\.\d+)?")
 CHECKS = ("generation", "format", "tools_available", "required_args", "arguments", "grounding", "tool_errors",
-          "injections", "replay")
+          "injections", "content", "reply", "requests", "replay")
+MAX_TEXT_CHARS = 4000  # chosen: a user or assistant turn longer than this is runaway generation, not a turn
+MAX_TOOL_CHARS = 20000  # chosen: long_context listings stay far below; a bigger output is a dump
+SPECIAL_TOKENS = re.compile(r"<\|(?:im_start|im_end|eot_id|start_header_id|end_header_id|begin_of_text|endoftext|"
+                            r"python_tag|eom_id)\|>|</?tool_call>|</?tool_response>|\[/?INST\]|<</?SYS>>")
+INJECTION_TEXT = re.compile(r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+)?(?:the\s+)?(?:previous|prior|above|"
+                            r"earlier)\s+(?:instructions|messages|rules)|\byou are now (?:a|an|in)\b|"
+                            r"\breveal (?:your|the) (?:system )?prompt\b|\bsystem prompt:", re.I)
+COUNT = re.compile(r"\b(\d+) items?\b")
+FAILURE_WORDS = re.compile(r"\b(?:sorry|fail\w*|error|could not|couldn't|cannot|can't|unable|not)\b", re.I)
 
 
 def _numbers(txt: str) -> set[float]:
@@ -34,7 +52,9 @@ def value_in_text(v: Any, txt: str) -> bool:
     if isinstance(v, (int, float)):
         return float(v) in _numbers(txt)
     if isinstance(v, str):
-        return v.strip().lower() in (txt or "").lower() if v.strip() else True
+        from ..resolve import mentions_token
+
+        return mentions_token(txt or "", v)
     if isinstance(v, list):
         return all(value_in_text(x, txt) for x in v)
     if isinstance(v, dict):
@@ -62,7 +82,26 @@ def _is_error(content: Optional[str]) -> bool:
 
 def _injected_failed_calls(d: dict) -> set[str]:
     return {r.get("failed_call_id") for r in d.get("meta", {}).get("injections") or []
-            if r.get("type") == "error_simulation"}
+            if r.get("type") == "error_simulation"} | corrected_failures(d)
+
+
+def corrected_failures(d: dict) -> set[str]:
+    """Ids of failed calls followed, before the next user turn, by a successful call of the same tool."""
+    msgs = d["messages"]
+    outs = {m.get("tool_call_id"): m.get("content") for m in msgs if m["role"] == "tool"}
+    out = set()
+    for i, m in enumerate(msgs):
+        for tc in m.get("tool_calls") or []:
+            if not _is_error(outs.get(tc.get("id"))):
+                continue
+            for later in msgs[i + 1:]:
+                if later["role"] == "user":
+                    break
+                if any(t["function"]["name"] == tc["function"]["name"] and not _is_error(outs.get(t.get("id")))
+                       and _args(t) != _args(tc) for t in later.get("tool_calls") or []):
+                    out.add(tc.get("id"))
+                    break
+    return out
 
 
 def format_problems(d: dict) -> list[tuple[str, str]]:
@@ -81,8 +120,9 @@ def format_problems(d: dict) -> list[tuple[str, str]]:
 def grounding_problems(d: dict) -> list[tuple[str, str]]:
     out = []
     exempt = _injected_failed_calls(d)
-    seen: list[str] = []  # lower-cased texts of earlier turns
+    seen: list[str] = []  # texts of earlier turns
     nums: set[float] = set()  # numbers stated in earlier turns
+    from ..resolve import mentions_token
 
     def known(v: Any) -> bool:
         if isinstance(v, bool) or v is None:
@@ -90,8 +130,7 @@ def grounding_problems(d: dict) -> list[tuple[str, str]]:
         if isinstance(v, (int, float)):
             return float(v) in nums
         if isinstance(v, str):
-            s = v.strip().lower()
-            return not s or any(s in t for t in seen)
+            return not v.strip() or any(mentions_token(t, v) for t in seen)
         if isinstance(v, list):
             return all(known(x) for x in v)
         if isinstance(v, dict):
@@ -108,7 +147,7 @@ def grounding_problems(d: dict) -> list[tuple[str, str]]:
                                              f"no earlier turn introduced"))
         c = m.get("content") or ""
         if c:
-            seen.append(c.lower())
+            seen.append(c)
             nums |= _numbers(c)
     return out
 
@@ -187,15 +226,35 @@ def injection_problems(d: dict) -> list[tuple[str, str]]:
     return out
 
 
+def replay_source(d: dict) -> tuple[Optional[dict], str]:
+    """(plan-like dict to build the initial environment from, or None, and why not)."""
+    from toolace_mt.envs import all_envs
+
+    meta = d.get("meta") or {}
+    plan = meta.get("plan")
+    if isinstance(plan, dict) and "domain" in plan and "state_seed" in plan:
+        return (plan, "") if plan["domain"] in all_envs() else (None, f"domain {plan['domain']!r} has no environment")
+    # recovered without our plan: the recorded domain (or the one whose tools these are) and state seed
+    names = {t.get("function", {}).get("name") for t in d.get("tools") or []}
+    dom = meta.get("domain") if meta.get("domain") in all_envs() else next(
+        (k for k, c in all_envs().items() if names and names <= set(c.tool_specs())), None)
+    seed = meta.get("state_seed", (meta.get("env") or {}).get("state_seed") if isinstance(meta.get("env"), dict) else None)
+    if dom is None:
+        return None, "not replayable: no environment offers these tools"
+    if seed is None:
+        return None, f"not replayable: domain {dom} recovered, but not its initial state (no plan, no state_seed)"
+    return {"domain": dom, "state_seed": int(seed), "distractors": int(meta.get("distractors") or 0)}, ""
+
+
 def replay_problems(d: dict) -> Optional[list[tuple[str, str]]]:
-    """None when the dialogue carries no replayable plan (not ours, or an unknown domain)."""
+    """None when the dialogue cannot be replayed (`replay_source` says why)."""
     from ..work import replay, same_json
 
-    plan = (d.get("meta") or {}).get("plan")
-    if not isinstance(plan, dict) or "domain" not in plan or "state_seed" not in plan:
+    src, _ = replay_source(d)
+    if src is None:
         return None
     try:
-        env, outputs = replay(d)
+        env, outputs = replay({"messages": d["messages"], "meta": {"plan": src}})
     except KeyError:
         return None
     out = []
@@ -204,15 +263,193 @@ def replay_problems(d: dict) -> Optional[list[tuple[str, str]]]:
             if not same_json(m.get("content") or "", outputs[m["tool_call_id"]]):
                 out.append(("replay", f"message {i}: recorded output differs from the environment's: "
                                       f"{(m.get('content') or '')[:80]} vs {outputs[m['tool_call_id']][:80]}"))
-    want = d["meta"].get("final_state_hash")
+    want = (d.get("meta") or {}).get("final_state_hash")
     if want and env.state_hash() != want:
         out.append(("replay", "final state hash differs from the recorded one"))
     return out
 
 
+# ------------------------------------------------------------------------------------------------ content
+def content_problems(d: dict) -> list[tuple[str, str]]:
+    out = []
+    for i, m in enumerate(d["messages"]):
+        c = m.get("content")
+        if not isinstance(c, str):
+            continue
+        limit = MAX_TOOL_CHARS if m["role"] == "tool" else MAX_TEXT_CHARS
+        if len(c) > limit:
+            out.append(("content", f"message {i}: {len(c)} characters (> {limit})"))
+        tok = SPECIAL_TOKENS.search(c)  # in any turn, tool outputs included: it would break the chat template
+        if tok:
+            out.append(("content", f"message {i}: chat-template special token {tok.group(0)!r}"))
+        inj = INJECTION_TEXT.search(c)
+        if inj:
+            out.append(("content", f"message {i}: prompt-injection text {inj.group(0)!r}"))
+    for r in (d.get("meta") or {}).get("answer_repairs") or []:
+        if r.get("truncated") or "json_repair" in (r.get("repairs") or ""):
+            out.append(("content", f"a {r.get('stage')} answer was truncated or broken and repaired "
+                                   f"({r.get('repairs')}): its content is not what the model meant"))
+    return out
+
+
+def _json_or(s: Any) -> Any:
+    try:
+        return json.loads(s) if isinstance(s, str) else s
+    except json.JSONDecodeError:
+        return s
+
+
+def _list_lengths(v: Any) -> set[int]:
+    if isinstance(v, list):
+        return {len(v)} | {n for x in v for n in _list_lengths(x)}
+    if isinstance(v, dict):
+        return {n for x in v.values() for n in _list_lengths(x)}
+    return set()
+
+
+def reply_problems(d: dict) -> list[tuple[str, str]]:
+    """A reply must agree with the outputs before it (ids, numbers, counts; no success after a failure)."""
+    from ..resolve import id_tokens, mentions_token
+
+    out, seen, lengths = [], [], set()
+    msgs = d["messages"]
+    exempt = _injected_failed_calls(d)
+    last_user = -1
+    for i, m in enumerate(msgs):
+        if m["role"] == "user":
+            last_user = i
+        if m["role"] == "tool":
+            lengths |= _list_lengths(_json_or(m.get("content")))
+        if m["role"] == "assistant" and not m.get("tool_calls") and m.get("content"):
+            txt = m["content"]
+            shown = "\n".join(seen)
+            for tok in dict.fromkeys(id_tokens(COUNT.sub("", txt))):
+                if not mentions_token(shown, tok):
+                    out.append(("reply", f"message {i}: the reply states {tok!r}, which no earlier turn shows"))
+            for n in sorted({int(x) for x in COUNT.findall(txt)} - lengths):
+                out.append(("reply", f"message {i}: the reply counts {n} items; no earlier output lists {n}"))
+            outs = [x for x in msgs[last_user + 1:i] if x["role"] == "tool"]
+            if outs and _is_error(outs[-1].get("content")) and outs[-1].get("tool_call_id") not in exempt \
+                    and not FAILURE_WORDS.search(txt):
+                out.append(("reply", f"message {i}: the reply reports success after the failed call "
+                                     f"{outs[-1].get('name')}"))
+        c = m.get("content") or ""
+        calls = " ".join(json.dumps(_args(tc), ensure_ascii=False) for tc in m.get("tool_calls") or [])
+        seen.append(c + " " + calls)
+    return out
+
+
+REF = re.compile(r"\bthe (?:(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth) )?"
+                 r"((?!the\b)[a-z]+(?: (?!the\b)[a-z]+)*?) from that result\b")
+ORDINAL = {w: k for k, w in enumerate(["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
+                                       "ninth", "tenth"])}
+
+
+def _outputs_before(msgs: list[dict], start: int, call_id: Any) -> list[tuple[str, Any]]:
+    """(tool, output) of the tool messages after `start` up to the call `call_id` (the visible results)."""
+    outs = []
+    for x in msgs[start + 1:]:
+        if any(tc.get("id") == call_id for tc in x.get("tool_calls") or []):
+            break
+        if x["role"] == "tool":
+            outs.append((x.get("name") or "", _json_or(x.get("content"))))
+    return outs
+
+
+def _shape(v: str) -> str:
+    """'ACC55509' -> 'ACC#####': ids of one kind share it ('' for values that are not ids)."""
+    m = re.fullmatch(r"([A-Za-z]+[-_]?)(\d+)", v or "")
+    return f"{m.group(1).upper()}{'#' * len(m.group(2))}" if m else ""
+
+
+STATED = re.compile(r"\b([a-z]+(?: [a-z]+)?) ('[^']+'|\"[^\"]+\"|[A-Z][\w.@/-]*\d[\w.@/-]*|[\w.@/-]*\d[\w.@/-]*)")
+
+
+def request_problems(d: dict) -> list[tuple[str, str]]:
+    """Every id a user states is used later (by a call or answered in text); a call's argument for a parameter
+    the user named with a value ("account id ACC1") is that value."""
+    from ..resolve import id_tokens, mentions_token
+
+    from toolace_mt.envs import all_envs
+
+    from ..resolve import reference_points_to, reference_rank
+
+    out = []
+    msgs = d["messages"]
+    exempt = _injected_failed_calls(d)
+    src, _ = replay_source(d)
+    dom = (src or {}).get("domain") or (d.get("meta") or {}).get("domain")
+    cls = all_envs().get(dom) if dom else None
+    for i, m in enumerate(msgs):
+        if m["role"] != "user" or not m.get("content"):
+            continue
+        later_calls = [tc for x in msgs[i + 1:] for tc in x.get("tool_calls") or []]
+        later_text = " ".join(json.dumps(_args(tc), ensure_ascii=False) for tc in later_calls) + " " + \
+            " ".join(x.get("content") or "" for x in msgs[i + 1:] if x["role"] == "assistant")
+        for tok in dict.fromkeys(id_tokens(m["content"])):
+            if tok[:1].isdigit():  # "5-star": the number is what a call passes
+                tok = re.match(r"\d+(?:\.\d+)?", tok).group(0)
+            if any(ch.isalpha() for ch in tok) and not mentions_token(later_text, tok):
+                out.append(("requests", f"message {i}: the user's {tok!r} is never used or answered"))
+        # the calls serving this message: up to the next user turn
+        span = []
+        for x in msgs[i + 1:]:
+            if x["role"] == "user":
+                break
+            span.extend(tc for tc in x.get("tool_calls") or [] if tc.get("id") not in exempt)
+        # the request these calls serve: this user turn and the ones before it since the last call (a
+        # clarification answer completes the request it answers)
+        req_parts = [m["content"]]
+        for x in reversed(msgs[:i]):
+            if x.get("tool_calls"):
+                break
+            if x["role"] == "user":
+                req_parts.insert(0, x.get("content") or "")
+        request = " ".join(req_parts)
+        stated = {}
+        for name, val in STATED.findall(request):
+            stated.setdefault(name.strip().lower().replace(" ", "_"), set()).add(val.strip("'\"").rstrip("."))
+            stated.setdefault(name.strip().lower().split(" ")[-1], set()).add(val.strip("'\"").rstrip("."))
+        shapes: dict[str, list[str]] = {}
+        for tok in dict.fromkeys(id_tokens(request)):
+            if _shape(tok):
+                shapes.setdefault(_shape(tok), []).append(tok)
+        refd = {}
+        for o, r in REF.findall(request):
+            refd.setdefault(r.strip().lower().replace(" ", "_"), []).append(ORDINAL.get(o))
+        for k, tc in enumerate(span):
+            for p, v in _args(tc).items():
+                if p in refd and cls is not None and not mentions_token(request, v):
+                    # "the [k-th] <p> from that result": the shared resolver decides what it names
+                    outs = _outputs_before(msgs, i, tc.get("id"))
+                    if not any(reference_points_to(cls, p, v, outs, r) for r in refd[p]):
+                        r = reference_rank(cls, p, v, outs)
+                        why = "no result before the call lists it" if r is None else \
+                            f"that result lists {r[1]} values and the phrase does not say which"
+                        out.append(("requests", f"message {i}: 'the {p.replace('_', ' ')} from that result' does "
+                                                f"not name {v!r}: {why}"))
+                    continue
+                if isinstance(v, str) and not mentions_token(request, v) and p not in refd:
+                    # the user named ids of this shape, not this one, and did not point at a result: the call
+                    # took another id than asked for
+                    asked = shapes.get(_shape(v), [])
+                    if asked:
+                        out.append(("requests", f"message {i}: the user asked for {', '.join(asked[:3])}; the call "
+                                                f"{tc['function']['name']} sends {v!r}"))
+                        continue
+                if not isinstance(v, str) or p not in stated:
+                    continue
+                if not any(mentions_token(v, s) or mentions_token(s, v) for s in stated[p]) and \
+                        not mentions_token(request, v):
+                    out.append(("requests", f"message {i}: the user stated {p} {sorted(stated[p])[0]!r}, the call "
+                                            f"{tc['function']['name']} sends {v!r}"))
+    return out
+
+
 def cheap_problems(d: dict) -> list[tuple[str, str]]:
     """Checks 1-6 (no replay): what the rules judge of the refinement stage scores."""
-    return format_problems(d) + grounding_problems(d) + tool_error_problems(d) + injection_problems(d)
+    return (format_problems(d) + grounding_problems(d) + tool_error_problems(d) + injection_problems(d)
+            + content_problems(d) + reply_problems(d) + request_problems(d))
 
 
 def verify_rules(d: dict) -> tuple[dict[str, Optional[bool]], list[str]]:
@@ -228,7 +465,8 @@ def verify_rules(d: dict) -> tuple[dict[str, Optional[bool]], list[str]]:
         checks["injections"] = None
     rp = replay_problems(d) if not any(c == "format" for c, _ in probs) else [("replay", "not replayed: bad format")]
     if rp is None:
-        checks["replay"] = None
+        checks["replay"] = None  # explicit: the reason is recorded, the dialogue is not silently "replayed"
+        d.setdefault("meta", {})["replay_verdict"] = replay_source(d)[1] or "not replayable"
         rp = []
     for c, why in probs + rp:
         checks[c] = False

@@ -16,6 +16,7 @@ from toolace_mt.app.cli import main
 from toolace_mt.generation import context
 from toolace_mt.generation.config import parse_recipe
 from toolace_mt.generation.llm_io import show_dialogue
+from toolace_mt.llm.simulated import OFFLINE_ANSWERS
 from toolace_mt.generation.pipeline import run_batch
 from toolace_mt.generation.refine import refill_request
 from toolace_mt.generation.run import run_generation
@@ -93,7 +94,7 @@ def test_judge_and_injection_context_is_bounded_too(long_dialogues):
 
 
 def test_llm_run_refill_prompts_stay_small_for_long_dialogues():
-    """Through the pipeline (scripted LLM echoing the rules answers): every refill, judge and injection prompt
+    """Through the pipeline (scripted LLM giving the offline answers): every refill, judge and injection prompt
     of a 5-subtask run shows an excerpt well under the dialogue it edits, and the run still verifies."""
     from toolace_mt.llm.testing import make_scripted_client
 
@@ -101,17 +102,17 @@ def test_llm_run_refill_prompts_stay_small_for_long_dialogues():
 
     def answer(req):
         seen.append(req)
-        return json.dumps(req.payload["rules_answer"])
+        return json.dumps(OFFLINE_ANSWERS[req.payload["prompt"]](req.payload["visible"]))
 
     cfg = parse_recipe({"name": "ctx-llm", "engine": "llm", "llm": {"backend": "scripted"}, "domains": ["banking"],
                         "n_dialogues": 3, "seed": 2, "subtasks": [5, 5], "steps": [1, 3], "injections": [1, 2],
-                        "refinement_steps": 3, "progress": False})
+                        "refinement_steps": 3, "progress": False, "skeleton_goal": "calls"})
     ds = run_batch(cfg, list(range(3)), client=make_scripted_client(answer, json_retries=0))
     by_id = {d["id"]: d for d in ds}
     edits = [r for r in seen if r.payload["prompt"] in ("refill.jinja", "judge.jinja", "inject.jinja")]
     assert {r.payload["prompt"] for r in edits} == {"refill.jinja", "judge.jinja", "inject.jinja"}
     for r in edits:
-        assert r.payload["prompt_version"] in ("tmt-refill/2", "tmt-judge/2", "tmt-inject/2")
+        assert r.payload["prompt_version"] in ("tmt-refill/2", "tmt-judge/2", "tmt-inject/3")
         excerpt = prompt(r).split("excerpt", 1)[1].split("\n\n", 1)[0]
         assert "turns not shown" in excerpt
         assert len(excerpt) < len(show_dialogue(by_id[r.payload["dialogue_id"]]["messages"])) * 0.75
@@ -175,11 +176,11 @@ def test_adversarial_refill_answers_on_the_bounded_prompt_are_typed_failures():
             return json.dumps({"fills": [{"mask": 7, "content": "Transfer everything to ACC00000."}]})
         if p["prompt"] == "refill.jinja" and k == 1:
             return "Sure, here are better turns: <MASK 0> = hi"
-        return json.dumps(p["rules_answer"])
+        return json.dumps(OFFLINE_ANSWERS[p["prompt"]](p["visible"]))
 
     cfg = parse_recipe({"name": "ctx-bad", "engine": "llm", "llm": {"backend": "scripted"}, "domains": ["banking"],
                         "n_dialogues": 3, "seed": 4, "subtasks": [3, 3], "steps": [1, 2], "injections": [0, 0],
-                        "refinement_steps": 1, "progress": False})
+                        "refinement_steps": 1, "progress": False, "skeleton_goal": "calls"})
     ds = run_batch(cfg, list(range(3)), client=make_scripted_client(answer, json_retries=0))
     f0, f1 = ds[0]["meta"]["failure"], ds[1]["meta"]["failure"]
     assert f0["stage"] == "refine" and f0["kind"] == "bad_fill"

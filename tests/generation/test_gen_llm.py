@@ -1,7 +1,7 @@
 """The `llm` engine end to end, offline: prompt -> ONE batched call per stage step -> parse -> apply -> judge.
 
-The scripted test LLM answers from each request's structured payload (as the future `simulated` backend
-will); a second script returns malformed and adversarial answers for chosen dialogues, which must end as
+The scripted test LLM answers from each request's visible context (the values its prompt is rendered from,
+as the `simulated` backend does; the skeleton prompt shows the goal's calls, skeleton_goal: calls); a second script returns malformed and adversarial answers for chosen dialogues, which must end as
 typed, recorded rejections, never as crashes.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 from toolace_mt.generation.config import parse_recipe
 from toolace_mt.generation.pipeline import run_batch
 from toolace_mt.generation.run import run_generation
+from toolace_mt.llm.simulated import OFFLINE_ANSWERS
 from toolace_mt.llm.testing import make_scripted_client
 from toolace_mt.llm.types import ChatRequest
 
@@ -22,7 +23,7 @@ N = 6
 def cfg_of(**kw):
     raw = {"name": "llmtest", "engine": "llm", "llm": {"backend": "scripted"}, "domains": ["banking"],
            "n_dialogues": N, "seed": 11, "subtasks": [2, 3], "steps": [1, 2], "injections": [1, 2],
-           "refinement_steps": 2, "progress": False}
+           "refinement_steps": 2, "progress": False, "skeleton_goal": "calls", "batch_specialists": False}
     raw.update(kw)
     return parse_recipe(raw)
 
@@ -32,36 +33,38 @@ def fmt(v):
 
 
 def good_answer(req: ChatRequest) -> dict:
-    p = req.payload
-    name = p["prompt"]
+    p = req.payload["visible"]
+    name = req.payload["prompt"]
     if name == "plan.jinja":
-        ref = p["reference"]
+        ref = OFFLINE_ANSWERS[name](p)
         return {"subtasks": [{"description": f"Goal {k}: " + s["description"], "tools": s["tools"]}
                              for k, s in enumerate(ref["subtasks"])]}
     if name == "subtrajectory.jinja":
-        steps = p["subtask"]["steps"]
+        steps = p["goal"]
         values = [fmt(v) for st in steps for c in st for v in c["arguments"].values()]
         return {"user": "Please help me with: " + ", ".join(values) + ".",
                 "steps": [[{"name": c["tool"], "arguments": c["arguments"]} for c in st] for st in steps],
                 "reply": "All done, here are the results."}
     if name == "inject.jinja":
-        t, orig = p["type"], p["original"]
+        t, orig, f = p["itype"], p["original"], p["facts"]
         if t == "clarification":
-            return {"turns": ["I need something done but I forgot a detail.", f"Which {p['param']} should I use?",
-                              f"Use {fmt(p['value'])}."]}
+            return {"turns": ["I need something done but I forgot a detail.", f"Which {f['param']} should I use?",
+                              f"Use {fmt(f['value'])}."]}
         if t == "tool_awareness":
             return {"turns": [orig, "I have no tool for that right now.", "The tool is available now, go ahead."]}
         if t == "non_function_call":
             return {"turns": ["What's a good way to budget?", "Track spending weekly.", orig]}
         if t == "error_simulation":
-            return {"turns": [f"That failed; retrying with {fmt(p['good_value'])}."]}
-        return {"turns": ["Show me everything first: " + "; ".join(p["what"]) + ". " + orig]}
+            return {"turns": [f"That failed; retrying with {fmt(f['good_value'])}."]}
+        return {"turns": ["Show me everything first: " + "; ".join(f["what"]) + ". " + orig]}
     if name == "refill.jinja":
-        return {"fills": [{"mask": m["mask"], "content": m["original"] + " (refined)"} for m in p["masked"]]}
+        return {"fills": [{"mask": k, "content": o + " (refined)"} for k, o in zip(p["masks"], p["originals"])]}
     if name == "judge.jinja":
         return {"keep": "new", "reason": "reads better"}
     if name == "verify.jinja":
         return {"pass": True, "reason": "fine"}
+    if name == "verify_all.jinja":
+        return {"verdicts": [{"specialist": s, "pass": True, "reason": "fine"} for s in p["specialists"]]}
     raise AssertionError(name)
 
 
@@ -198,18 +201,18 @@ POOL = [
 
 
 def pool_answer(req: ChatRequest) -> dict:
-    p = req.payload
-    if p["prompt"] == "plan.jinja":
-        return {"subtasks": [{"description": f"part {k}", "tools": [p["tools"][k % len(p["tools"])]]}
-                             for k in range(p["m"])]}
-    if p["prompt"] == "subtrajectory.jinja":
+    p, name = req.payload["visible"], req.payload["prompt"]
+    if name == "plan.jinja":
+        names = [t["function"]["name"] for t in p["tools"]]
+        return {"subtasks": [{"description": f"part {k}", "tools": [names[k % len(names)]]} for k in range(p["m"])]}
+    if name == "subtrajectory.jinja":
         assert p["simulate_outputs"] is True
-        tool = p["subtask"]["tools"][0]
+        tool = p["subtask_tools"][0]
         args = {"get_weather": {"city": "Lisbon"}, "convert_currency": {"amount": 12.5, "to": "EUR"},
                 "search_news": {"query": "solar eclipse"}}[tool]
         return {"user": "Please use " + ", ".join(fmt(v) for v in args.values()) + ".",
                 "steps": [[{"name": tool, "arguments": args, "output": {"ok": True, "tool": tool}}]
-                          for _ in range(p["subtask"]["n_steps"])], "reply": "Here you go."}
+                          for _ in range(p["n_steps"])], "reply": "Here you go."}
     return good_answer(req)
 
 
@@ -234,7 +237,7 @@ def test_schema_only_pool_with_simulated_outputs(tmp_path):
 def test_refill_that_breaks_grounding_is_refused_before_the_judge():
     def lossy(req):
         if req.payload["prompt"] == "refill.jinja":
-            return {"fills": [{"mask": m["mask"], "content": "Okay."} for m in req.payload["masked"]]}
+            return {"fills": [{"mask": k, "content": "Okay."} for k in req.payload["visible"]["masks"]]}
         return good_answer(req)
 
     rec = Recorder(lossy)
@@ -245,12 +248,25 @@ def test_refill_that_breaks_grounding_is_refused_before_the_judge():
         assert d["meta"]["verification"]["passed"], d["meta"]["verification"]["reasons"]
 
 
-def test_every_request_carries_the_rules_answer_a_simulated_backend_can_return():
-    """A backend that only echoes payload["rules_answer"] (what issue 5's `simulated` backend will do) drives
-    the whole llm path to valid, verified dialogues: the payloads are complete."""
-    rec = Recorder(lambda req: req.payload["rules_answer"])
+def test_offline_answers_from_the_visible_context_drive_the_whole_llm_path():
+    """The offline answers (what the `simulated` backend returns), fed only each prompt's visible context, drive
+    the whole llm path to valid, verified dialogues when the skeleton prompt shows the goal's calls."""
+    rec = Recorder(lambda req: OFFLINE_ANSWERS[req.payload["prompt"]](req.payload["visible"]))
     ds = run_batch(cfg_of(n_dialogues=N, injections=[1, 3]), list(range(N)), client=rec.client())
     for d in ds:
         assert d["meta"]["failure"] is None
         assert d["meta"]["verification"]["passed"], d["meta"]["verification"]["reasons"]
     assert {r.stage for b in rec.batches for r in b} == {"plan", "skeleton", "inject", "refine", "judge", "verify"}
+
+
+def test_batched_specialists_one_request_per_dialogue():
+    """batch_specialists: every specialist of a dialogue answers in ONE request over one transcript."""
+    rec = Recorder(good_answer)
+    ds = run_batch(cfg_of(batch_specialists=True, injections=[0, 0], refinement_steps=0), list(range(N)),
+                   client=rec.client())
+    reqs = [r for b in rec.batches for r in b if r.stage == "verify"]
+    assert len(reqs) == sum(d["meta"]["verification"]["checks"].get("generation") is not False for d in ds)
+    assert all(r.payload["prompt"] == "verify_all.jinja" for r in reqs)
+    for d in ds:
+        checks = d["meta"]["verification"]["checks"]
+        assert {"model:argument_grounding", "model:naturalness"} <= set(checks), checks

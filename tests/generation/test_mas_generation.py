@@ -12,7 +12,7 @@ from toolace_mt.generation.mas import agents
 from toolace_mt.generation.mas.simulate import max_messages
 from toolace_mt.generation.plan import TaskPlan, plan_rules
 from toolace_mt.llm.client import LLMClient, LLMConfig, make_client
-from toolace_mt.llm.simulated import SimulatedBackend
+from toolace_mt.llm.simulated import OFFLINE_ANSWERS, SimulatedBackend
 from toolace_mt.llm.testing import make_scripted_client
 from toolace_mt.schema import check_dialogue, validate_dialogue
 
@@ -125,20 +125,20 @@ def test_assistant_prompts_never_contain_the_plan(llm_batch):
     descs = {s.description for p in plans for s in p.subtasks if "; then " in s.description.lower()}
     assert descs
     for r in asst:
-        assert "plan" not in r.payload and set(r.payload) <= {"role", "domain", "tools", "messages", "seed", "prompt",
-                                                             "prompt_version"}
+        assert "plan" not in r.payload and set(r.payload) <= {"role", "domain", "prompt", "prompt_version", "visible"}
+        assert set(r.payload["visible"]) == {"tools", "history_messages"}
         prompt = "\n".join(m["content"] for m in r.messages)
         assert not any(x in prompt for x in descs)
         assert '"state_seed"' not in prompt and "subtasks" not in prompt
         # no planned value the conversation has not yet shown
-        history = show_dialogue(r.payload["messages"]) + json.dumps(r.payload["tools"])
+        history = show_dialogue(r.payload["visible"]["history_messages"]) + json.dumps(r.payload["visible"]["tools"])
         for p in plans:
             for c in p.calls():
                 for v in c.arguments.values():
                     if isinstance(v, str) and len(v) >= 5 and v not in history:
                         assert v not in prompt, f"assistant prompt leaks planned value {v!r}"
     # ...while the user agent is shown its goal (so the check above is not vacuous)
-    assert all(r.payload.get("plan") for r in users)
+    assert all(r.payload["visible"]["subtasks"] for r in users)
     assert any(any(x in "\n".join(m["content"] for m in r.messages) for x in descs) for r in users)
     assert by_id  # dialogues were produced
 
@@ -167,8 +167,7 @@ def test_rules_assistant_decides_from_history_alone():
 def test_turn_limit_and_malformed_answers_are_typed_failures():
     def script(req):
         if req.stage == "plan":
-            subs = req.payload["reference"]["subtasks"]
-            return json.dumps({"subtasks": [{"description": s["description"], "tools": s["tools"]} for s in subs]})
+            return json.dumps(OFFLINE_ANSWERS["plan.jinja"](req.payload["visible"]))
         if req.stage == "mas_user":
             return json.dumps({"done": False, "message": "Can you list my bank accounts?"})
         if req.stage == "mas_assistant":
@@ -215,19 +214,21 @@ def test_schema_only_pool_uses_the_llm_as_tool_agent(tmp_path):
                                                 "required": ["city"]}}]))
 
     def script(req):
-        p = req.payload
+        p = req.payload["visible"]
         if req.stage == "plan":
             return json.dumps({"subtasks": [{"description": "check the weather", "tools": ["get_weather"]}]})
         if req.stage == "mas_user":
-            said = [m for m in p["messages"] if m["role"] == "user"]
+            said = [m for m in p["history_messages"] if m["role"] == "user"]
             return json.dumps({"done": bool(said), "message": "" if said else "What's the weather in Paris?"})
         if req.stage == "mas_assistant":
-            if p["messages"][-1]["role"] == "user":
+            if p["history_messages"][-1]["role"] == "user":
                 return json.dumps({"content": None, "tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]})
             return json.dumps({"content": "It is 21 degrees and sunny in Paris.", "tool_calls": []})
         if req.stage == "mas_tool":
             assert p["calls"] == [{"name": "get_weather", "arguments": {"city": "Paris"}}]
             return json.dumps({"outputs": [{"city": "Paris", "temperature_c": 21, "sky": "sunny"}]})
+        if req.payload["prompt"] == "verify_all.jinja":
+            return json.dumps({"verdicts": [{"specialist": s, "pass": True, "reason": "ok"} for s in p["specialists"]]})
         return json.dumps({"pass": True, "reason": "ok"})
 
     cfg = _cfg(engine="llm", tool_pool=str(pool), subtasks=[1, 1], steps=[1, 1], injections=[0, 0])
@@ -238,3 +239,14 @@ def test_schema_only_pool_uses_the_llm_as_tool_agent(tmp_path):
     assert json.loads(d["messages"][2]["content"])["temperature_c"] == 21
     assert d["meta"]["usage"]["mas_tool"]["calls"] == 1
     assert d["meta"]["verification"]["passed"], d["meta"]["verification"]["reasons"]
+
+
+def test_request_parsing_keeps_a_value_s_final_punctuation_and_splits_after_quotes():
+    from toolace_mt.envs import get_env
+
+    cls = get_env("messaging")
+    tools = cls.tool_schemas(["send_message", "get_conversation"])
+    r = agents.parse_request(cls, tools, "Send a message to contact C123 saying Please call me when you land.")
+    assert [(x.tool, x.args) for x in r] == [("send_message", {"contact_id": "C123", "text": "Please call me when you land."})]
+    r = agents.parse_request(cls, tools, "Hello, text C932: 'On my way!' And show my conversation with C971.")
+    assert [x.tool for x in r] == ["send_message", "get_conversation"] and r[0].args["text"] == "On my way!"

@@ -65,10 +65,20 @@ def collect(run_dir: Path) -> dict[str, Any]:
             card = _load(sweep / "generate" / "card.json")
             if card is not None:
                 out["ablation"].setdefault("_cards", {})[sweep.name] = card["counts"]
+                out["ablation"].setdefault("_quality", {})[sweep.name] = _quality(card)
     steps = _load(run_dir / "steps.json") or {}
     out["machine"] = steps.get("machine")
     out["wall_s"] = steps.get("wall_s")
     return out
+
+
+def _quality(card: dict[str, Any]) -> dict[str, Any]:
+    """The data-quality figures that explain an ablation setting (from its dataset card)."""
+    r = card.get("refinement") or {}
+    return {"pass_rate": (card.get("counts") or {}).get("pass_rate"),
+            "rejections": dict(list((card.get("rejection_reasons") or {}).items())[:3]),
+            "injections": (card.get("injections_realised") or {}).get("all"),
+            "judge_acceptance": r.get("judge_acceptance"), "turns_changed": r.get("turns_changed")}
 
 
 def _pct(v: Any) -> str:
@@ -145,18 +155,24 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
     L.append("")
     gen = data["generation"]
     if gen:
-        L += ["## Generation cost per kept dialogue", "",
+        L += ["## Generation cost per generated | per kept dialogue", "",
               "| method | generated | kept | pass rate | LLM calls | prompt tokens | completion tokens | wall s |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for name, g in gen.items():
             c, s = g["card"], g["summary"]
             per = c.get("cost", {}).get("per_kept_dialogue", {})
+            pg = c.get("cost", {}).get("per_generated_dialogue") or {}
+            per = {k: f"{pg.get(k, '–')} \\| {per.get(k, '–')}" for k in ("llm_calls", "prompt_tokens", "completion_tokens")} \
+                if c.get("cost", {}).get("llm_calls") else per
             kept = c["counts"]["kept"] or 0
             wall = (s.get("timing") or {}).get("total_s")
             wall_per = f"{wall / kept:.3f}" if (wall and kept) else "–"
             L.append(f"| {name} ({c.get('engine')}) | {c['counts']['generated']} | {kept} | "
-                     f"{_pct(c['counts'].get('pass_rate'))}% | {per.get('llm_calls', '–')} | "
+                     f"{_pct(c['counts'].get('pass_rate'))}%{'*' if c.get('simulated') else ''} | {per.get('llm_calls', '–')} | "
                      f"{per.get('prompt_tokens', '–')} | {per.get('completion_tokens', '–')} | {wall_per} |")
+        if any(g["card"].get("simulated") for g in gen.values()):
+            L += ["", "\\* simulated backend: offline stand-ins answer each prompt from what it shows; this pass rate "
+                      "is a mechanism check of the pipeline, not evidence about the method."]
         L += ["", "## Dataset statistics (kept dialogues; mean)", "",
               "| method | messages | user turns | tool calls | tool calls / user turn | subtasks | injections |",
               "|---|---:|---:|---:|---:|---:|---:|"]
@@ -199,6 +215,15 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
                 d = (s.get("diagnostics") or {}).get("overall") or {}
                 L.append(f"| {tag} | {c.get('kept', '–')} / {c.get('generated', '–')} | {_pct(s.get('overall'))} | "
                          + " | ".join(_pct(d.get(k)) for k in diag_keys) + " |")
+            L.append("")
+        qual = data["ablation"].get("_quality") or {}
+        if qual:
+            L += ["### Data quality per setting", "", "| setting | pass rate | top rejections | injections | "
+                  "judge acceptance | turns changed by refinement |", "|---|---:|---|---:|---:|---:|"]
+            for tag, q in sorted(qual.items()):
+                rej = ", ".join(f"{k} {v}" for k, v in (q.get("rejections") or {}).items()) or "none"
+                L.append(f"| {tag} | {_pct(q.get('pass_rate'))} | {rej} | {q.get('injections', '–')} | "
+                         f"{_pct(q.get('judge_acceptance'))} | {q.get('turns_changed', '–')} |")
             L.append("")
     for p in plots:
         L.append(f"![{Path(p).stem}]({Path(p).name})")

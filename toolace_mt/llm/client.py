@@ -110,6 +110,7 @@ class LLMConfig:
     batch_size: int = 8  # chosen: rows per transformers `generate` call; fits a 7B model on one GPU
     tool_call_format: str = "auto"  # how text-generating backends write calls: auto | hermes | llama3 | pythonic
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific keys passed through
+    log_requests: bool = False  # a generation run appends every request and raw answer to requests.jsonl
 
     def __post_init__(self):
         if not self.backend:

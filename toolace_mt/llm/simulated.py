@@ -1,21 +1,24 @@
-"""`simulated` backend: answers the generation pipeline's own prompts with the `rules` engine.
+"""`simulated` backend: answers the generation pipeline's own prompts offline, from what each prompt shows.
 
 Why: the generation cost comparison (ToolACE-MT vs MAS, `toolace-mt bench generation`) needs the numbers of
-LLM calls and tokens both methods spend, and no model can be run here. Every request of the `llm` engines
-carries the structured ``payload`` its prompt was rendered from; this backend reads it, decides the answer
-with the same code the `rules` engine uses, and writes it in the exact JSON format the real prompt asks for,
-so the `llm` engine's whole parse path runs. The prompts are the real prompts: calls and prompt tokens are
-what a real model would be sent; completion tokens are those of the rules answers (shorter than a model's
-prose, typically). Tokens are counted with OpenAI's ``o200k_base`` BPE (GPT-4o's tokenizer, the paper's
-generator) from the `bpe-openai` package, which ships the encoding offline; chat formatting adds
-`MESSAGE_OVERHEAD` tokens per message and `REPLY_PRIMING` per request, as OpenAI counts them.
+LLM calls and tokens both methods spend, and no model can be run here. Every request a generation stage sends
+carries, in its payload, the template name and the ``visible`` context: the values the template was rendered
+from, nothing more. Each stage registers ONE offline answer function per template
+(`register_offline_answer`); this backend hands that function a copy of the visible context only (no other
+payload field is reachable), returns its answer as JSON in the format the prompt asks for (so the `llm`
+engine's whole parse path runs) and counts tokens. Calls and prompt tokens are what a real model would be
+sent; completion tokens are those of the offline answers. Tokens are counted with OpenAI's ``o200k_base`` BPE
+(GPT-4o's tokenizer, the paper's generator) from the `bpe-openai` package, which ships the encoding offline;
+chat formatting adds `MESSAGE_OVERHEAD` tokens per message and `REPLY_PRIMING` per request, as OpenAI counts.
+
+Information barrier: an offline answer may use only what its prompt shows, so the two generation methods are
+compared on what each method shows its model, never on hidden data. Pass rates of data made with this backend
+are mechanism checks of the pipelines, not evidence about the methods.
 
 Dialogues answered by this backend are labelled ``meta["simulated"] = True`` by the generation code that
-sends the requests (`generation/llm_io.ask`, `generation/mas/simulate.py`).
-
-Requests this backend cannot answer (no payload, an unknown prompt, an answer the rules cannot give) come
-back as typed ``backend`` failures, never as exceptions. The generation package is imported lazily inside
-`generate`, so importing this module stays cheap and core does not import generation at import time.
+sends the requests. Requests this backend cannot answer (no visible context, no registered answer, an answer
+the visible context does not allow) come back as typed ``backend`` failures, never as exceptions. Core never
+imports generation: the stages register themselves when imported.
 """
 from __future__ import annotations
 
@@ -23,7 +26,6 @@ import copy
 import functools
 import hashlib
 import json
-import random
 import time
 from typing import Any, Callable, Optional
 
@@ -72,135 +74,25 @@ def count_prompt(request: ChatRequest) -> int:
 
 # ------------------------------------------------------------------------------------------------ answers
 class Unanswerable(Exception):
-    """The payload does not hold what the rules need for this prompt."""
+    """The visible context does not hold what an offline answer needs (or no answer is registered)."""
 
 
-def _seed(payload: dict[str, Any]) -> int:
-    """A stable seed from the request's payload (so reruns answer the same)."""
-    small = {k: v for k, v in payload.items() if k != "dialogue"}
-    h = hashlib.sha256(json.dumps(small, sort_keys=True, default=str).encode()).digest()
+# template name -> offline answer function. Each function receives ONLY the request's visible context: the
+# non-callable values the template was rendered from (``payload["visible"]``), deep-copied, nothing else of the
+# payload. Stages register their function when they are imported (the generation code that renders the
+# template), so this module never imports a stage.
+OFFLINE_ANSWERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def register_offline_answer(template: str, fn: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Register the offline answer for requests rendered from `template` (one function per template)."""
+    OFFLINE_ANSWERS[template] = fn
+
+
+def visible_seed(visible: Any) -> int:
+    """A stable seed from a visible context (reruns answer the same; nothing hidden can steer it)."""
+    h = hashlib.sha256(json.dumps(visible, sort_keys=True, default=str).encode()).digest()
     return int.from_bytes(h[:8], "big") >> 1
-
-
-def _dialogue(payload: dict[str, Any]) -> dict[str, Any]:
-    d = payload.get("dialogue")
-    if not isinstance(d, dict) or "messages" not in d:
-        raise Unanswerable("payload has no 'dialogue' (the generation code attaches it in llm_io.ask)")
-    return copy.deepcopy(d)
-
-
-def _plan(payload: dict[str, Any]) -> dict[str, Any]:
-    ref = payload.get("reference")
-    if not isinstance(ref, dict) or "subtasks" not in ref:
-        raise Unanswerable("plan payload has no 'reference' plan")
-    return {"subtasks": [{"description": s["description"], "tools": list(s["tools"])} for s in ref["subtasks"]]}
-
-
-def _subtrajectory(payload: dict[str, Any]) -> dict[str, Any]:
-    from toolace_mt.envs import get_env
-    from toolace_mt.generation import text
-    from toolace_mt.generation.plan import CallPlan
-
-    sub = payload.get("subtask")
-    if not isinstance(sub, dict) or not sub.get("steps"):
-        raise Unanswerable("sub-trajectory payload has no planned steps")
-    cls = get_env(payload["domain"])
-    steps = [[CallPlan(**c) for c in step] for step in sub["steps"]]
-    rng = random.Random(_seed(payload))
-    names = list(dict.fromkeys(c.tool for st in steps for c in st))
-    summary = "; ".join(text.tool_summary(cls, n) for n in names)
-    # the reply is written before the calls run (paper §2.1: calls, outputs and reply in one generation)
-    return {"user": text.render_query(cls, steps, rng),
-            "steps": [[{"name": c.tool, "arguments": c.arguments} for c in st] for st in steps],
-            "reply": f"I've taken care of that: {summary}."}
-
-
-def _inject(payload: dict[str, Any]) -> dict[str, Any]:
-    from toolace_mt.envs import get_env
-    from toolace_mt.generation import inject, text
-    from toolace_mt.generation.plan import TaskPlan
-
-    d = _dialogue(payload)
-    spec = {k: v for k, v in payload.items() if k not in ("dialogue", "prompt", "prompt_version")}
-    rng = random.Random(_seed(payload))
-    if spec.get("type") == "clarification":  # the request without the value, as `inject.find` writes it
-        plan = TaskPlan.from_dict(d["meta"]["plan"])
-        spec["_o1"] = text.render_query(get_env(plan.domain), plan.subtasks[spec["t"]].steps, rng,
-                                        withhold=(0, spec["step_call"], spec["param"]))
-    return {"turns": inject.realise_rules(d, spec, rng)}
-
-
-def _refill(payload: dict[str, Any]) -> dict[str, Any]:
-    from toolace_mt.generation import refine
-
-    d = _dialogue(payload)
-    masked = payload.get("masked") or []
-    idx = [m["index"] for m in masked]
-    fills = refine.refill_rules(d, idx, random.Random(_seed(payload)))
-    # a turn the rules cannot rewrite is written back as it was (the judge then sees no change there)
-    return {"fills": [{"mask": m["mask"], "content": fills.get(m["index"]) or d["messages"][m["index"]].get("content") or "..."}
-                      for m in masked]}
-
-
-def _judge(payload: dict[str, Any]) -> dict[str, Any]:
-    old, new = payload.get("rule_score_old"), payload.get("rule_score_new")
-    if old is None or new is None:
-        raise Unanswerable("judge payload has no rule scores")
-    keep = "new" if new >= old else "old"  # the rules judge: the new version must not break more rules
-    return {"keep": keep, "reason": f"rule problems: old {-old}, new {-new}"}
-
-
-def _verify(payload: dict[str, Any]) -> dict[str, Any]:
-    from toolace_mt.generation.verify import rules
-
-    d = _dialogue(payload)
-    name = payload.get("specialist")
-    if name == "argument_grounding":
-        probs = rules.grounding_problems(d)
-    elif name == "cross_turn_consistency":
-        probs = rules.replay_problems(d) or []
-    elif name == "task_completion":
-        last = d["messages"][-1] if d["messages"] else {}
-        done = last.get("role") == "assistant" and not last.get("tool_calls") and bool(last.get("content"))
-        probs = [] if done else [("task_completion", "the dialogue does not end with an assistant reply")]
-    elif name == "naturalness":
-        msgs = d["messages"]
-        probs = [("naturalness", f"message {i} repeats message {i - 1}") for i in range(1, len(msgs))
-                 if msgs[i].get("content") and msgs[i].get("content") == msgs[i - 1].get("content")]
-    else:
-        raise Unanswerable(f"unknown specialist {name!r}")
-    return {"pass": not probs, "reason": "; ".join(w for _, w in probs)[:300] or "no problem found by the rules"}
-
-
-def _mas_user(payload: dict[str, Any]) -> dict[str, Any]:
-    from toolace_mt.generation.mas import agents
-
-    return agents.user_turn(payload["plan"], payload["messages"], payload.get("seed", 0))
-
-
-def _mas_assistant(payload: dict[str, Any]) -> dict[str, Any]:
-    from toolace_mt.generation.mas import agents
-
-    if "plan" in payload:  # the assistant agent must not see the goal; refuse rather than use it
-        raise Unanswerable("assistant payload carries the plan")
-    return agents.assistant_turn(payload.get("domain"), payload["tools"], payload["messages"], payload.get("seed", 0))
-
-
-def _mas_tool(payload: dict[str, Any]) -> dict[str, Any]:
-    raise Unanswerable("schema-only pool tools have no environment and no rules to simulate their outputs")
-
-
-ANSWERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "plan.jinja": _plan,
-    "subtrajectory.jinja": _subtrajectory,
-    "inject.jinja": _inject,
-    "refill.jinja": _refill,
-    "judge.jinja": _judge,
-    "verify.jinja": _verify,
-    "mas_user.jinja": _mas_user,
-    "mas_assistant.jinja": _mas_assistant,
-    "mas_tool.jinja": _mas_tool,
-}
 
 
 class SimulatedBackend:
@@ -216,13 +108,13 @@ class SimulatedBackend:
 
     def answer(self, request: ChatRequest) -> str:
         p = request.payload
-        if not isinstance(p, dict) or "prompt" not in p:
-            raise Unanswerable("request has no payload naming its prompt: the simulated backend answers only "
-                               "the generation pipeline's own prompts")
-        fn = ANSWERS.get(p["prompt"])
+        if not isinstance(p, dict) or "prompt" not in p or not isinstance(p.get("visible"), dict):
+            raise Unanswerable("request has no payload naming its prompt and visible context: the simulated "
+                               "backend answers only the generation pipeline's own prompts")
+        fn = OFFLINE_ANSWERS.get(p["prompt"])
         if fn is None:
-            raise Unanswerable(f"no rules answer for prompt {p['prompt']!r}")
-        return json.dumps(fn(p), ensure_ascii=False)
+            raise Unanswerable(f"no offline answer registered for prompt {p['prompt']!r}")
+        return json.dumps(fn(copy.deepcopy(p["visible"])), ensure_ascii=False)
 
     def generate(self, requests: list[ChatRequest]) -> list[ChatResponse]:
         self.calls += 1
@@ -231,7 +123,7 @@ class SimulatedBackend:
             t0 = time.perf_counter()
             try:
                 txt, err = self.answer(req), None
-            except (Unanswerable, KeyError, IndexError, TypeError, ValueError) as e:
+            except (Unanswerable, KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
                 txt, err = "", LLMFailure("backend", f"simulated: {type(e).__name__}: {e}")
             out.append(ChatResponse(text=txt, finish_reason="error" if err else "stop", error=err,
                                     usage=Usage(prompt_tokens=count_prompt(req), completion_tokens=count_text(txt)),
@@ -245,4 +137,4 @@ def _from_config(cfg: LLMConfig) -> SimulatedBackend:
 
 register_backend("simulated", _from_config)
 
-__all__ = ["SimulatedBackend", "tokenizer", "count_text", "count_prompt", "VERSION"]
+__all__ = ["SimulatedBackend", "register_offline_answer", "OFFLINE_ANSWERS", "Unanswerable", "visible_seed", "tokenizer", "count_text", "count_prompt", "VERSION"]

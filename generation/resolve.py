@@ -1,0 +1,106 @@
+"""Values against the visible transcript, the same way for both generation methods.
+
+* `resolve_reference`: "the order id from that result" -> the value a tool output in the transcript gives,
+  used by the MAS assistant and by any ToolACE-MT stage that reads such a phrase.
+* `mentions_token` / `id_tokens`: whole-token matching of ids and numbers (``C47`` is not shown by ``C473``),
+  used by the offline stand-ins and the verifiers.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Iterable, Optional
+
+from .plan import produced_values
+
+ID_TOKEN = re.compile(r"(?<![\w.-])(?=[\w.@-]*\d)[A-Za-z0-9][\w.@-]*[A-Za-z0-9]|(?<![\w.-])\d(?![\w.-])")
+NUM = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w])")
+
+
+def is_error_output(o: Any) -> bool:
+    return isinstance(o, dict) and "error" in o and "message" in o
+
+
+def _clean(tok: str) -> str:
+    return tok.rstrip(".")
+
+
+def id_tokens(s: str) -> list[str]:
+    """Tokens of a text that hold a digit (ids, amounts, dates), trailing sentence periods removed."""
+    return [_clean(t) for t in ID_TOKEN.findall(s or "")]
+
+
+def mentions_token(textv: str, v: Any) -> bool:
+    """Does the text state value `v` as a whole token? Numbers compare by value; strings case-insensitively."""
+    if isinstance(v, bool) or v is None:
+        return True
+    if isinstance(v, (int, float)):
+        return any(float(x) == float(v) for x in NUM.findall(textv or ""))
+    s = str(v).strip()
+    if not s:
+        return True
+    rx = re.compile(rf"(?<![\w-]){re.escape(s)}(?![\w-]|\.\w)", re.I)
+    if rx.search(textv or ""):
+        return True
+    try:  # a numeric string ("25.0") is also stated by its number
+        return any(float(x) == float(s) for x in NUM.findall(textv or ""))
+    except ValueError:
+        return False
+
+
+def _hashable(v: Any) -> Any:
+    return json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v
+
+
+def output_candidates(env_cls, param: str, name: str, out: Any) -> list[Any]:
+    """Values of the parameter's entity kind one tool output gives, in the order it lists them."""
+    if is_error_output(out):
+        return []
+    specs = env_cls.tool_specs()
+    kind = next((s.consumes[param] for s in specs.values() if param in s.consumes), param)
+    vals = produced_values(env_cls, name, out).get(kind, []) if name in specs else []
+    if not vals and isinstance(out, dict) and param in out:
+        vals = [out[param]]
+    uniq: list[Any] = []
+    for x in vals:
+        if _hashable(x) not in {_hashable(u) for u in uniq}:
+            uniq.append(x)
+    return uniq
+
+
+def reference_candidates(env_cls, param: str, outputs: Iterable[tuple[str, Any]]) -> list[Any]:
+    """Values "that result" can mean: those of the most recent output that gives the parameter's kind."""
+    for name, out in reversed(list(outputs)):
+        c = output_candidates(env_cls, param, name, out)
+        if c:
+            return c
+    return []
+
+
+def reference_rank(env_cls, param: str, value: Any, outputs: Iterable[tuple[str, Any]]) -> Optional[tuple[int, int]]:
+    """(rank of `value` in the latest output listing it, how many that output lists), or None if none does."""
+    for name, out in reversed(list(outputs)):
+        c = output_candidates(env_cls, param, name, out)
+        if any(_hashable(x) == _hashable(value) for x in c):
+            return [_hashable(x) for x in c].index(_hashable(value)), len(c)
+    return None
+
+
+def reference_points_to(env_cls, param: str, value: Any, outputs: Iterable[tuple[str, Any]],
+                        rank: Optional[int] = None) -> bool:
+    """Does "the [rank-th] <param> from that result" name exactly `value` in these outputs? Without a rank the
+    output listing the value must list exactly one value of that kind."""
+    r = reference_rank(env_cls, param, value, outputs)
+    if r is None:
+        return False
+    return r[0] == rank if rank is not None else r[1] == 1
+
+
+def resolve_reference(env_cls, param: str, outputs: Iterable[tuple[str, Any]], used: set = frozenset()) -> Optional[Any]:
+    """The value a reference ("the <param> from that result") points to, or None when it has no single referent.
+
+    "That result" is the most recent output giving values of the parameter's kind; the reference resolves
+    only when exactly one of them was not already used for this parameter. With several, guessing the first
+    listed would make the data depend on list order: the speaker must state the value instead."""
+    cands = [c for c in reference_candidates(env_cls, param, outputs) if _hashable(c) not in used]
+    return cands[0] if len(cands) == 1 else None
