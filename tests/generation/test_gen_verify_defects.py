@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from toolace_mt.cli import main
+from toolace_mt.app.cli import main
 from toolace_mt.generation import mas, pipeline
 from toolace_mt.generation.config import parse_recipe
 from toolace_mt.generation.llm_io import ambiguous_json
