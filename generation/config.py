@@ -12,11 +12,16 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from toolace_mt.config import RECIPE_KINDS, RecipeError, dataclass_from_dict
+from toolace_mt.registry import Registry, RegistryError
 from toolace_mt.llm.client import LLMConfig
 
 INJECTION_TYPES = ("clarification", "tool_awareness", "error_simulation", "non_function_call", "long_context")
 MODEL_VERIFIERS = ("argument_grounding", "cross_turn_consistency", "task_completion", "naturalness")
-METHOD_MODULES = {"toolace_mt": "toolace_mt.generation.pipeline", "mas": "toolace_mt.generation.mas"}
+# method -> the module that generates its dialogues (``STAGES`` and ``run_stage``); a new method is one module
+# registered here or from its own package.
+METHODS: Registry = Registry("generation method")
+METHODS.register("toolace_mt", "toolace_mt.generation.pipeline")
+METHODS.register("mas", "toolace_mt.generation.mas")
 
 
 def _pair(name: str, v: Any, lo: int, hi: Optional[int] = None) -> tuple[int, int]:
@@ -67,8 +72,8 @@ class GenerateConfig:
     max_plan_tries: int = 8  # chosen: attempts to find an executable call for a step before dropping that step
 
     def __post_init__(self):
-        if self.method not in METHOD_MODULES:
-            raise ValueError(f"key 'method': {self.method!r} is not one of {', '.join(METHOD_MODULES)}")
+        if self.method not in METHODS:
+            raise ValueError(f"key 'method': {self.method!r} is not one of {', '.join(METHODS.names())}")
         if self.engine not in ("rules", "llm"):
             raise ValueError(f"key 'engine': {self.engine!r} is not one of rules, llm")
         self.subtasks = list(_pair("subtasks", self.subtasks, 1))
@@ -142,14 +147,11 @@ def parse_shard(s: str) -> tuple[int, int]:
 
 
 def method_module(method: str):
-    """The module generating dialogues for `method`; a clear error if it is not built yet."""
-    modname = METHOD_MODULES[method]
+    """The module generating dialogues for `method` (a RecipeError if it cannot be imported)."""
     try:
-        return importlib.import_module(modname)
-    except ModuleNotFoundError as e:
-        if e.name == modname:
-            raise RecipeError(f"method {method!r} needs module {modname}, which is not built yet") from None
-        raise
+        return METHODS.get(method)
+    except RegistryError as e:
+        raise RecipeError(str(e)) from None
 
 
 def parse_recipe(raw: dict[str, Any]) -> GenerateConfig:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Optional
 
+from .resolve import value_in_text
+
 OUTPUT_CHARS = 400  # chosen: keeps a tool output's ids and leading fields; long listings (long_context) are clipped
 SNIPPET_CHARS = 60  # chosen: characters either side of a value in the snippet of the turn that introduced it
 TEXT_CHARS = 600  # chosen: a user/assistant text longer than this is clipped (long_context requests restate a lot)
@@ -109,8 +111,6 @@ def depends_on(d: dict, i: int) -> tuple[set[int], dict[int, Any]]:
 
 
 def first_mention(msgs: list[dict], v: Any, before: int) -> Optional[int]:
-    from .verify.rules import value_in_text
-
     for j in range(before):
         if value_in_text(v, _text_of(msgs[j])):
             return j

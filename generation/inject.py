@@ -21,6 +21,7 @@ from toolace_mt.envs import get_env
 from . import context, llm_io, text
 from .plan import TaskPlan, tool_info
 from .pool import ENV_TYPES, is_pool
+from .resolve import value_in_text
 from .work import (args_of, assistant, call, call_outputs, fail, index_of_uid, insert, replace, replay, tool_msg, user)
 
 LONG_MIN_CHARS = 600  # chosen: a listing shorter than this is not "long context" (check in verify/rules.py)
@@ -36,14 +37,7 @@ def _queries(d, free_only=True) -> list[tuple[int, dict]]:
     return [(i, tg) for i, tg in enumerate(d["meta"]["turns"]) if tg["k"] == "query" and (not free_only or tg["u"] not in log)]
 
 
-def _subtask_calls(d, t: int) -> list[tuple[int, dict]]:
-    return [(i, tc) for i, (m, tg) in enumerate(zip(d["messages"], d["meta"]["turns"]))
-            if tg["k"] == "call" and tg["t"] == t for tc in (m.get("tool_calls") or [])]
-
-
 def _mentions(txt: str, v: Any) -> bool:
-    from .verify.rules import value_in_text
-
     return value_in_text(v, txt or "")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .plan import domain_for, plan_rules
+from .pool import plan_for
 from .refine import run_stage2
 from .skeleton import build_llm, build_rules
 from .verify import verify_batch
@@ -17,11 +17,9 @@ STAGES = ("skeleton", "refine", "verify")
 
 
 def stage1(cfg, indices: list[int], client=None) -> list[dict[str, Any]]:
+    plans = [plan_for(cfg, i) for i in indices]
     if cfg.tool_pool:
-        from .pool import plan_pool
-
-        return build_llm([plan_pool(cfg, i) for i in indices], indices, cfg, client)
-    plans = [plan_rules(cfg, i, domain_for(cfg, i)) for i in indices]
+        return build_llm(plans, indices, cfg, client)
     if cfg.engine == "rules":
         return [build_rules(p, i, cfg) for p, i in zip(plans, indices)]
     return build_llm(plans, indices, cfg, client)

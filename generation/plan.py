@@ -5,7 +5,7 @@ their tools and step counts, and the concrete calls of every step with their arg
 planner finds those calls by executing them on the environment for real, chaining tools along the declared
 data dependencies (`Env.dependency_edges`), so later calls use ids and values earlier outputs produced.
 
-`make_plans(cfg, seeds)` is the public entry the MAS baseline reuses to drive its user agent.
+`plan_rules` is the stage-1a planner both methods share (`pool.plan_for` picks it or the pool planner).
 """
 from __future__ import annotations
 
@@ -287,22 +287,3 @@ def plan_rules(cfg, index: int, domain: str) -> TaskPlan:
 def domain_for(cfg, index: int) -> str:
     doms = cfg.domain_list()
     return doms[index % len(doms)]  # chosen: round-robin so every domain gets an equal share
-
-
-def make_plans(cfg, seeds: list[int], client=None) -> list[TaskPlan]:
-    """Plans for the dialogues with these indices (`seeds` = dialogue indices; each derives its own seed).
-
-    The rules planner always runs (it finds executable, grounded calls); with engine ``llm`` and a client,
-    the subtask descriptions are then written by the LLM (see `skeleton.llm_describe`).
-    """
-    if cfg.tool_pool:
-        from .pool import plan_pool
-
-        plans = [plan_pool(cfg, i) for i in seeds]
-    else:
-        plans = [plan_rules(cfg, i, domain_for(cfg, i)) for i in seeds]
-    if cfg.engine == "llm" and client is not None:
-        from .skeleton import llm_describe
-
-        llm_describe(plans, client, cfg.llm, cfg=cfg)
-    return plans

@@ -15,7 +15,7 @@ from typing import Any
 
 from toolace_mt.config import RecipeError
 
-from .plan import SubtaskPlan, TaskPlan, derive_seed
+from .plan import SubtaskPlan, TaskPlan, derive_seed, domain_for, plan_rules
 
 POOL_PREFIX = "pool:"
 # chosen: ToolACE samples a handful of related APIs; 3-8 keeps the tool list readable in one prompt
@@ -85,3 +85,9 @@ def plan_pool(cfg, index: int) -> TaskPlan:
     subs = [SubtaskPlan(description=f"subtask {t + 1}", tools=[], n_steps=s) for t, s in enumerate(steps)]
     return TaskPlan(domain=pool_domain(cfg.tool_pool), state_seed=0, tools=tools, subtasks=subs, injections=inj,
                     seed=seed, planner="pool")
+
+
+def plan_for(cfg, index: int) -> TaskPlan:
+    """The stage-1a plan of dialogue `index`, the same for both methods: a schema-only pool plan when the recipe
+    names a tool pool, otherwise the rules planner over the environment's dependency edges."""
+    return plan_pool(cfg, index) if cfg.tool_pool else plan_rules(cfg, index, domain_for(cfg, index))

@@ -104,3 +104,28 @@ def resolve_reference(env_cls, param: str, outputs: Iterable[tuple[str, Any]], u
     listed would make the data depend on list order: the speaker must state the value instead."""
     cands = [c for c in reference_candidates(env_cls, param, outputs) if _hashable(c) not in used]
     return cands[0] if len(cands) == 1 else None
+
+
+ANY_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")  # every number in a text, also inside tokens (verification counts)
+
+
+def numbers_in(txt: str) -> set[float]:
+    return {float(x) for x in ANY_NUMBER.findall(txt or "")}
+
+
+def value_in_text(v: Any, txt: str) -> bool:
+    """Does `txt` state the value `v`? Strings: as a whole token (`mentions_token`); numbers: by numeric value.
+
+    Shared by injection (does a clarification request lack the value?) and verification (does the user's
+    answer supply it?), so both judge a value the same way."""
+    if isinstance(v, bool) or v is None:
+        return True  # flags and nulls are not "values a turn introduces"
+    if isinstance(v, (int, float)):
+        return float(v) in numbers_in(txt)
+    if isinstance(v, str):
+        return mentions_token(txt or "", v)
+    if isinstance(v, list):
+        return all(value_in_text(x, txt) for x in v)
+    if isinstance(v, dict):
+        return all(value_in_text(x, txt) for x in v.values())
+    return True

@@ -242,7 +242,3 @@ def verify_dataset(data: Path, out_dir: Path, model_verifiers: Optional[list[str
         res["llm_usage"] = usage.get("total", usage)
     atomic_write_json(out / "verify_summary.json", res)
     return res
-
-
-def dump(obj: Any) -> str:
-    return json.dumps(obj, indent=2, ensure_ascii=False, default=str)

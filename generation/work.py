@@ -76,10 +76,6 @@ def tool_msg(cid: str, name: str, content: str) -> dict[str, Any]:
     return {"role": "tool", "content": content, "tool_call_id": cid, "name": name}
 
 
-def content_of(output: Any, error: Any = None) -> str:
-    return json.dumps(error.to_dict() if error is not None else output, ensure_ascii=False)
-
-
 def args_of(tc: dict[str, Any]) -> dict[str, Any]:
     a = tc["function"].get("arguments", {})
     if isinstance(a, str):

@@ -2,8 +2,8 @@
 
 Environments, LLM backends, evaluation policies and suites, recipe kinds, generation methods, injection types
 and CLI command modules are all "a name in a recipe or on the command line -> a Python object". Each of them is
-a `Registry`; entries are either the object itself or a ``"module:attribute"`` string that is imported on first
-use, so that `toolace-mt --help` does not import torch and a registry can name code it must not import at
+a `Registry`; entries are either the object itself or a lazy string, ``"module:attribute"`` (or ``"module"`` for
+a module that is the entry itself, e.g. a generation method), imported on first use, so that `toolace-mt --help` does not import torch and a registry can name code it must not import at
 module level (the app registers the packages above core this way; core never names them).
 
 An unknown name is a `RegistryError` (a `ValueError`, so the CLI reports it as a one-line error) that lists the
@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import re
 from typing import Any, Callable, Generic, Iterator, Optional, TypeVar, Union, overload
 
 T = TypeVar("T")
+_LAZY = re.compile(r"[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?")
 
 
 class RegistryError(ValueError):
@@ -49,8 +51,8 @@ class Registry(Generic[T]):
                 return obj
 
             return deco
-        if isinstance(target, str) and ":" not in target:
-            raise RegistryError(f"{self.what} {name!r}: lazy entry {target!r} must be 'module:attribute'")
+        if isinstance(target, str) and not _LAZY.fullmatch(target):
+            raise RegistryError(f"{self.what} {name!r}: lazy entry {target!r} must be 'module' or 'module:attribute'")
         self._entries[name] = target
         return target
 
@@ -91,7 +93,7 @@ class Registry(Generic[T]):
                     raise RegistryError(f"{self.what} {name!r}: module {modname} is not installed") from None
                 raise  # the module exists but needs a missing dependency: that error is the useful one
             try:
-                obj = getattr(module, attr)
+                obj = getattr(module, attr) if attr else module
             except AttributeError:
                 raise RegistryError(f"{self.what} {name!r}: {modname} has no {attr!r}") from None
             # The import may have registered the real object under this name already; keep whichever is there.

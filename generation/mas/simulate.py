@@ -26,8 +26,8 @@ from toolace_mt.llm.types import ChatRequest, SamplingParams
 
 from ..llm_io import (CALL_SCHEMA, ambiguous_json, note_repairs, show_dialogue, tojson, visible_context,
                       visible_messages)
-from ..plan import TaskPlan, derive_seed, domain_for, make_env, plan_rules
-from ..pool import is_pool, plan_pool
+from ..plan import TaskPlan, derive_seed, make_env
+from ..pool import is_pool, plan_for
 from ..work import add_usage, append, assistant, call, fail, tool_msg, user
 from . import agents
 
@@ -85,7 +85,7 @@ def user_request(d: dict[str, Any], plan: TaskPlan, llm_cfg=None) -> ChatRequest
     k = agents.clarify_subtask(plan) if "clarification" in plan.injections and not is_pool(plan.domain) else -1
     wh = agents.withheld_value(plan, k) if k >= 0 else None
     withhold = {"subtask": k, "param": wh[2]} if wh else None
-    payload = {"role": "user", "domain": plan.domain}
+    payload = {"role": "user", "domain": plan.domain, "dialogue_id": d["id"]}  # bookkeeping: logs, audits
     st = agents.smalltalk_subtask(plan)
     return _request("mas_user.jinja", "mas_user", payload, USER_SCHEMA, llm_cfg, domain=plan.domain,
                     subtasks=plan.to_dict()["subtasks"], withhold=withhold, smalltalk_before=st if st >= 0 else None,
@@ -94,7 +94,7 @@ def user_request(d: dict[str, Any], plan: TaskPlan, llm_cfg=None) -> ChatRequest
 
 def assistant_request(d: dict[str, Any], llm_cfg=None) -> ChatRequest:
     """The assistant agent's prompt: the tools and the conversation so far, nothing else."""
-    payload = {"role": "assistant", "domain": d["meta"]["domain"]}
+    payload = {"role": "assistant", "domain": d["meta"]["domain"], "dialogue_id": d["id"]}
     return _request("mas_assistant.jinja", "mas_assistant", payload, ASSISTANT_SCHEMA, llm_cfg, tools=d["tools"],
                     history_messages=visible_messages(d["messages"]))
 
@@ -107,7 +107,7 @@ def tool_request(d: dict[str, Any], llm_cfg=None) -> ChatRequest:
     tools = [t for t in d["tools"] if t["function"]["name"] in names]
     schema = json.loads(json.dumps(TOOL_SCHEMA))
     schema["properties"]["outputs"].update(minItems=len(calls), maxItems=len(calls))
-    payload = {"role": "tool", "domain": d["meta"]["domain"]}
+    payload = {"role": "tool", "domain": d["meta"]["domain"], "dialogue_id": d["id"]}
     return _request("mas_tool.jinja", "mas_tool", payload, schema, llm_cfg, tools=tools, calls=calls,
                     history_messages=visible_messages(d["messages"][:-1]))
 
@@ -250,7 +250,7 @@ def simulate(cfg, indices: list[int], client=None) -> list[dict[str, Any]]:
     if cfg.engine == "llm" and client is None:
         raise ValueError("engine 'llm' needs an LLM client")
     # the SAME plans ToolACE-MT stage 1 makes
-    plans = [plan_pool(cfg, i) if cfg.tool_pool else plan_rules(cfg, i, domain_for(cfg, i)) for i in indices]
+    plans = [plan_for(cfg, i) for i in indices]
     ds = [new_dialogue(p, i, cfg) for p, i in zip(plans, indices)]
     if cfg.engine == "llm":
         from ..skeleton import llm_describe

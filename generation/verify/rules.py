@@ -27,7 +27,9 @@ from typing import Any, Optional
 
 from toolace_mt.schema import validate_dialogue
 
-NUM = re.compile(r"-?\d+(?:\.\d+)?")
+from ..resolve import (id_tokens, mentions_token, numbers_in, reference_points_to, reference_rank,
+                       value_in_text)
+
 CHECKS = ("generation", "format", "tools_available", "required_args", "arguments", "grounding", "tool_errors",
           "injections", "content", "reply", "requests", "replay")
 MAX_TEXT_CHARS = 4000  # chosen: a user or assistant turn longer than this is runaway generation, not a turn
@@ -39,27 +41,6 @@ INJECTION_TEXT = re.compile(r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+)?
                             r"\breveal (?:your|the) (?:system )?prompt\b|\bsystem prompt:", re.I)
 COUNT = re.compile(r"\b(\d+) items?\b")
 FAILURE_WORDS = re.compile(r"\b(?:sorry|fail\w*|error|could not|couldn't|cannot|can't|unable|not)\b", re.I)
-
-
-def _numbers(txt: str) -> set[float]:
-    return {float(x) for x in NUM.findall(txt or "")}
-
-
-def value_in_text(v: Any, txt: str) -> bool:
-    """Does `txt` state the value `v`? Strings: case-insensitive substring; numbers: by numeric value."""
-    if isinstance(v, bool) or v is None:
-        return True  # flags and nulls are not "values a turn introduces"
-    if isinstance(v, (int, float)):
-        return float(v) in _numbers(txt)
-    if isinstance(v, str):
-        from ..resolve import mentions_token
-
-        return mentions_token(txt or "", v)
-    if isinstance(v, list):
-        return all(value_in_text(x, txt) for x in v)
-    if isinstance(v, dict):
-        return all(value_in_text(x, txt) for x in v.values())
-    return True
 
 
 def _args(tc: dict) -> dict:
@@ -122,8 +103,6 @@ def grounding_problems(d: dict) -> list[tuple[str, str]]:
     exempt = _injected_failed_calls(d)
     seen: list[str] = []  # texts of earlier turns
     nums: set[float] = set()  # numbers stated in earlier turns
-    from ..resolve import mentions_token
-
     def known(v: Any) -> bool:
         if isinstance(v, bool) or v is None:
             return True
@@ -148,7 +127,7 @@ def grounding_problems(d: dict) -> list[tuple[str, str]]:
         c = m.get("content") or ""
         if c:
             seen.append(c)
-            nums |= _numbers(c)
+            nums |= numbers_in(c)
     return out
 
 
@@ -309,8 +288,6 @@ def _list_lengths(v: Any) -> set[int]:
 
 def reply_problems(d: dict) -> list[tuple[str, str]]:
     """A reply must agree with the outputs before it (ids, numbers, counts; no success after a failure)."""
-    from ..resolve import id_tokens, mentions_token
-
     out, seen, lengths = [], [], set()
     msgs = d["messages"]
     exempt = _injected_failed_calls(d)
@@ -368,11 +345,7 @@ STATED = re.compile(r"\b([a-z]+(?: [a-z]+)?) ('[^']+'|\"[^\"]+\"|[A-Z][\w.@/-]*\
 def request_problems(d: dict) -> list[tuple[str, str]]:
     """Every id a user states is used later (by a call or answered in text); a call's argument for a parameter
     the user named with a value ("account id ACC1") is that value."""
-    from ..resolve import id_tokens, mentions_token
-
     from toolace_mt.envs import all_envs
-
-    from ..resolve import reference_points_to, reference_rank
 
     out = []
     msgs = d["messages"]

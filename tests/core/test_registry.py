@@ -40,8 +40,12 @@ def test_unknown_name_lists_known_and_suggests():
     reg.register("vllm", "collections:deque")
     with pytest.raises(RegistryError, match=r"unknown LLM backend 'opneai' \(known: openai, vllm\); did you mean 'openai'\?"):
         reg.get("opneai")
-    with pytest.raises(RegistryError, match="must be 'module:attribute'"):
-        reg.register("bad", "collections.OrderedDict")
+    with pytest.raises(RegistryError, match="must be 'module' or 'module:attribute'"):
+        reg.register("bad", "collections:OrderedDict:x")
+    reg.register("a_module", "collections")
+    import collections
+
+    assert reg.get("a_module") is collections
     reg.register("missing_attr", "collections:NoSuchThing")
     with pytest.raises(RegistryError, match="collections has no 'NoSuchThing'"):
         reg.get("missing_attr")

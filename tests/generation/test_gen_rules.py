@@ -8,7 +8,8 @@ import pytest
 
 from toolace_mt.generation.config import INJECTION_TYPES, parse_recipe
 from toolace_mt.generation.pipeline import run_batch
-from toolace_mt.generation.plan import TaskPlan, make_plans
+from toolace_mt.generation.plan import TaskPlan
+from toolace_mt.generation.pool import plan_for
 from toolace_mt.generation.verify import verify_dialogue
 from toolace_mt.schema import Dialogue, validate_dialogue
 
@@ -42,7 +43,7 @@ def test_default_batch_is_valid_grounded_and_passes(default_batch):
 
 def test_plans_chain_along_dependencies():
     cfg = cfg_of(n_dialogues=30, injections=[0, 0])
-    plans = make_plans(cfg, list(range(30)))
+    plans = [plan_for(cfg, i) for i in range(30)]
     chained = 0
     for p in plans:
         assert p.domain == "banking" and p.subtasks
@@ -57,7 +58,7 @@ def test_plans_chain_along_dependencies():
                 break
     assert chained >= 15  # most dialogues chain a later call on an earlier output
     # plans are a function of (seed, index) only
-    again = make_plans(cfg, [7, 3])
+    again = [plan_for(cfg, i) for i in (7, 3)]
     assert again[0].to_dict() == plans[7].to_dict() and again[1].to_dict() == plans[3].to_dict()
 
 

@@ -101,8 +101,9 @@ def test_shards_merge_to_single_run(full, tmp_path):
 def test_method_fails_clearly_when_its_module_is_missing(monkeypatch):
     from toolace_mt.generation import config as gconf
 
-    monkeypatch.setitem(gconf.METHOD_MODULES, "mas", "toolace_mt.generation.not_built_yet")
-    with pytest.raises(RecipeError, match="not built yet"):
+    monkeypatch.setattr(gconf, "METHODS", type(gconf.METHODS)("generation method"))
+    gconf.METHODS.register("mas", "toolace_mt.generation.not_a_module")
+    with pytest.raises(RecipeError, match="generation method 'mas': module toolace_mt.generation.not_a_module is not installed"):
         parse_recipe(dict(RAW, method="mas")).check()
 
 

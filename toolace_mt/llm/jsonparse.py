@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Optional
 
+from .sanitize import clean_text, clean_value  # noqa: F401  (re-exported: the parsers clean what they return)
 from .types import LLMFailure
 
 # failure kinds this module produces; the client re-asks every one of them within its retry budget
@@ -43,8 +44,6 @@ MAX_JSON_STRING = 20_000  # chosen: no turn, argument or simulated tool output t
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n?(.*?)(?:```|$)", re.S)
 # C0 controls except tab/newline/carriage return, DEL, and the UTF-16 noncharacters
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class RefusedJSON(ValueError):
@@ -93,30 +92,6 @@ def _skip_ws(text: str, i: int) -> int:
     while i < len(text) and text[i] in " \t\r\n":
         i += 1
     return i
-
-
-def clean_text(text: Any) -> Any:
-    """Model text safe to store: paired surrogates joined, lone ones replaced by U+FFFD, control characters
-    (other than tab/newline/CR) dropped. Non-strings pass through. Writers encode UTF-8, which a lone
-    surrogate (legal as a JSON escape) cannot be."""
-    if not isinstance(text, str):
-        return text
-    if _SURROGATE.search(text):
-        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    if _CONTROL.search(text):
-        text = _CONTROL.sub("", text)
-    return text
-
-
-def clean_value(value: Any) -> Any:
-    """`clean_text` applied to every string (keys included) of a JSON value."""
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, dict):
-        return {clean_text(k): clean_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clean_value(v) for v in value]
-    return value
 
 
 def unsafe_strings(value: Any) -> Optional[str]:

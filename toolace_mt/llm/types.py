@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional, Protocol, runtime_checkable
 
+from .sanitize import clean_text
+
 
 # Fallbacks for sampling fields a request leaves unset and no `LLMConfig` sets either.
 DEFAULT_TEMPERATURE = 0.0  # chosen: greedy by default so reruns are reproducible (and cacheable)
@@ -106,7 +108,6 @@ class LLMFailure:
     attempts: int = 1
 
     def __post_init__(self):
-        from .jsonparse import clean_text
         from .redact import redact
 
         self.message = redact(clean_text(self.message))
