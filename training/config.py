@@ -90,6 +90,9 @@ class DataArguments:
     min_train_rows: int = 1  # fail before training when fewer rows would be trained on
     mask_check_rows: int = 32  # rows whose assistant mask is decoded and compared with the messages
     max_rows: Optional[int] = None  # cap after mixing (quick runs)
+    # domain: every row lists all tools of its dialogue's domain (in the env's order, tools that arrive by a tool
+    # update left out until then), as the BFCL-style evaluation lists all tools of a task's domains
+    tool_list: Literal["as_generated", "domain"] = "as_generated"
 
     def __post_init__(self):
         for i, d in enumerate(self.datasets):

@@ -94,6 +94,20 @@ def dialogue_to_row(d: Dialogue) -> dict[str, Any]:
         [t.model_dump() for t in d.tools], ensure_ascii=False), "id": d.id}
 
 
+def with_domain_tools(d: Dialogue) -> Optional[Dialogue]:
+    """`d` listing every tool of its domain (``meta["domain"]``) in the env's order; tools that arrive by a tool
+    update stay out of the initial list. None when the domain is not a registered env (e.g. a schema pool)."""
+    from toolace_mt.envs import all_envs
+    from toolace_mt.schema import Tool
+
+    cls = all_envs().get(str(d.meta.get("domain") or ""))
+    if cls is None:
+        return None
+    late = {t.name for _, ts in d.tool_updates() for t in ts}
+    tools = [Tool.model_validate(t) for t in cls.tool_schemas() if t["function"]["name"] not in late]
+    return d.model_copy(update={"tools": tools})
+
+
 def unknown_tool_calls(d: Dialogue) -> list[str]:
     """Calls that name a tool not visible at their message (initial tools + updates made at or before it)."""
     out = []
@@ -125,14 +139,23 @@ def load_rows(data, seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]
         report["sources"][src] = report["sources"].get(src, 0) + 1
 
     rows, dropped_tools = [], []
+    tool_list_kept = 0
     for src, d in mixed:
         if data.turns == "first":
             d = first_turn(d)
+        if getattr(data, "tool_list", "as_generated") == "domain":
+            full = with_domain_tools(d)
+            tool_list_kept += full is None
+            d = full if full is not None else d
         bad = unknown_tool_calls(d)
         if bad:
             dropped_tools.append({"id": d.id, "source": src, "problems": bad})
             continue
         rows.extend(dialogue_to_rows(d))
+    report["tool_list"] = getattr(data, "tool_list", "as_generated")
+    report["tool_list_not_expanded"] = tool_list_kept  # dialogues whose domain is no registered env
+    report["dialogues_loaded"] = len(mixed)
+    report["rows"] = len(rows)  # one row per tool list a dialogue shows (see dialogue_to_rows)
     report["unknown_tool_rows"] = len(dropped_tools)
     report["unknown_tool_examples"] = dropped_tools[:10]
     if dropped_tools and data.on_unknown_tool == "error":
@@ -189,6 +212,7 @@ def check_rows(rows: list[dict[str, Any]], report: dict[str, Any], data, tokeniz
     report["prompt_tokens_before_first_assistant"] = _stats(first_asst)
     report["max_length"] = max_length
     report["rows_truncated"] = truncated
+    report["rows_truncated_share"] = round(truncated / max(1, len(rows)), 4)
     report["rows_dropped_by_max_length"] = dropped_len
     report["total_tokens"] = sum(lengths)
     report["total_assistant_tokens"] = sum(asst_tokens)

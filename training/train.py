@@ -177,10 +177,11 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
                          processing_class=tok, peft_config=peft_config)
     ckpt_root = Path(args.output_dir)
     last = get_last_checkpoint(str(ckpt_root)) if ckpt_root.is_dir() else None
-    tokens_before = 0
+    tokens_before = steps_before = 0
     if last:
         state = json.loads((Path(last) / "trainer_state.json").read_text())
         tokens_before = int(state.get("num_input_tokens_seen") or 0)
+        steps_before = int(state.get("global_step") or 0)
     cpu0 = time.process_time()
     result = trainer.train(resume_from_checkpoint=last)
     train_cpu = time.process_time() - cpu0  # CPU seconds: steadier than wall time on a shared machine
@@ -218,6 +219,10 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
         "tokens_per_cpu_s": round((tokens - tokens_before) / train_cpu, 1) if train_cpu > 0 else None,
         "trainable_params": int(trainable), "total_params": int(total),
         "rows_truncated": data["report"]["rows_truncated"],
+        "rows_truncated_share": data["report"].get("rows_truncated_share"),
+        "max_length": data["report"].get("max_length"),
+        "s_per_step": round(runtime / max(1, int(trainer.state.global_step) - int(steps_before)), 4)
+        if runtime > 0 else None,
         "rows_dropped_by_max_length": data["report"]["rows_dropped_by_max_length"],
         "machine": machine_info(),
     }
