@@ -290,7 +290,9 @@ def teacher_forced_step(eval_out: Path, policy: dict[str, Any]) -> Optional[dict
     per_task = score_tasks(policy["policy.model"], tasks, adapter=policy.get("policy.adapter"))
     calls = sum(r["calls"] for r in per_task)
     res = {"exact_call_rate": sum(r["exact"] for r in per_task) / calls if calls else None, "calls": calls,
-           "skipped": sum(r["skipped"] for r in per_task), "per_task": per_task, "wall_s": round(time.time() - t0, 1)}
+           "skipped": sum(r["skipped"] for r in per_task),
+           "token_accuracy": (sum(r["tokens_ok"] for r in per_task) / max(1, sum(r["tokens"] for r in per_task))),
+           "per_task": per_task, "wall_s": round(time.time() - t0, 1)}
     atomic_write_json(target, res)
     return res
 

@@ -20,7 +20,8 @@ def _render(tok, messages, tools, generation_prompt=False) -> list[int]:
 
 def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[str] = None,
                 max_tokens: int = 4096) -> list[dict[str, Any]]:
-    """Per task: ``{"task_id", "category", "calls", "exact", "skipped"}`` (calls = gold call messages)."""
+    """Per task: ``{"task_id", "category", "calls", "exact", "skipped", "tokens", "tokens_ok"}`` (calls = gold
+    call messages; tokens = their tokens, tokens_ok = those predicted right: a finer learning-curve signal)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -40,7 +41,7 @@ def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[s
     for task in tasks:
         d = gold_dialogue(task)
         seen = 0  # assistant messages already counted (rows are prefixes of one another)
-        calls = exact = skipped = 0
+        calls = exact = skipped = tokens = tokens_ok = 0
         for row in dialogue_to_rows(d):
             msgs, tools = row["messages"], json.loads(row["tools"])
             full = _render(tok, msgs, tools)[:limit]
@@ -60,8 +61,11 @@ def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[s
                 if b > len(full) or full[:b] != upto[:b] or a < 1:
                     skipped += 1  # cut by the length limit, or the rendering is not prefix-stable here
                     continue
-                exact += all(pred[j - 1] == full[j] for j in range(a, b))
+                hits = [pred[j - 1] == full[j] for j in range(a, b)]
+                exact += all(hits)
+                tokens += len(hits)
+                tokens_ok += sum(hits)
             seen = k + 1
         out.append({"task_id": task["id"], "category": task.get("category", ""), "calls": calls, "exact": exact,
-                    "skipped": skipped})
+                    "skipped": skipped, "tokens": tokens, "tokens_ok": tokens_ok})
     return out
