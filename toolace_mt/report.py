@@ -318,15 +318,16 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
                 L.append(f"- {name} rejection reasons: " + ", ".join(f"{k} {v}" for k, v in rr.items()))
         L.append("")
     if data["training"]:
-        L += ["## Training", "", "| arm | steps | train tokens | loss first → last | token acc. first → last | tokens/s |",
-              "|---|---:|---:|---|---|---:|"]
+        L += ["## Training", "", "| arm | steps | train tokens | loss first → last | token acc. first → last | tokens/s "
+              "| s/step | rows truncated |", "|---|---:|---:|---|---|---:|---:|---:|"]
         f3 = lambda v: f"{v:.3f}" if isinstance(v, (int, float)) else "–"  # noqa: E731
         for arm, t in data["training"].items():
             L.append(f"| {ARM_LABELS.get(arm, arm)} ({t.get('mode', '')}) | {t.get('steps', '–')} | "
                      f"{t.get('tokens_seen', '–')} | "
                      f"{f3(t.get('train_loss_first'))} → {f3(t.get('train_loss_last'))} | "
                      f"{f3(t.get('token_accuracy_first'))} → {f3(t.get('token_accuracy_last'))} | "
-                     f"{t.get('tokens_per_s', '–')} |")
+                     f"{t.get('tokens_per_s', '–')} | {t.get('s_per_step', '–')} | "
+                     f"{_pct(t.get('rows_truncated_share'))}% (max_length {t.get('max_length', '–')}) |")
         L.append("")
     ab = {k: v for k, v in data["ablation"].items() if not k.startswith("_")}
     if ab:
