@@ -63,6 +63,7 @@ def test_reproduce_writes_complete_report(debug_run):
         assert set(r["arms"]) == {"base", "mas", "toolace_mt"} and "toolace_mt-mas" in r["diffs"]
     assert "comparison with 95% confidence intervals" in report and "spread over training seeds" in report
     assert set(summary["seeds"]["bfcl_own"]) == {"mas", "toolace_mt"}
+    assert set(summary["seeds"]["bfcl_own"]["mas"]) == {"0", "1"}  # the main run is seed 0
     assert "## Data-level comparison" in report and set(summary["data_comparison"]) >= {"toolace_mt", "mas"}
     assert summary["data_comparison"]["toolace_mt"]["cost_per_kept"]["llm_calls"] is not None
     tf = json.loads((debug_run / "run" / "evaluate" / "mas" / "bfcl_own" / "teacher_forced.json").read_text())

@@ -146,6 +146,19 @@ def _collect_tasks(run_dir: Path, out: dict[str, Any], arms: list[str]) -> None:
                        "turn_accuracy": ((s.get("diagnostics") or {}).get("overall") or {}).get("turn_accuracy"),
                        "teacher_forced_exact_calls": tf.get("exact_call_rate")}
                 out["seeds"].setdefault(ev.name, {}).setdefault(ev.parent.name, {})[sd.name.split("=", 1)[1]] = rec
+        # the main run is one more seed (its train recipe's): the spread covers all the seeds trained
+        for name, by_arm in out["seeds"].items():
+            for arm, by_seed in by_arm.items():
+                s = (out["evaluation"].get(name) or {}).get(arm)
+                rc = run_dir / "train" / arm / "recipe.yaml"
+                if s is None or not rc.is_file():
+                    continue
+                seed = str((yaml.safe_load(rc.read_text()) or {}).get("seed", 0))
+                tf = _load(run_dir / "evaluate" / arm / name / "teacher_forced.json") or {}
+                by_seed.setdefault(seed, {
+                    "overall": s.get("overall"),
+                    "turn_accuracy": ((s.get("diagnostics") or {}).get("overall") or {}).get("turn_accuracy"),
+                    "teacher_forced_exact_calls": tf.get("exact_call_rate")})
 
 
 def _pct(v: Any) -> str:
@@ -213,6 +226,10 @@ METRIC_LABELS = {"official": "official overall", "turn_accuracy": "per-turn accu
                  "teacher_forced_exact_calls": "teacher-forced exact calls (diag)"}
 
 
+def seeds_of(by_arm: dict[str, dict[str, Any]]) -> list[str]:
+    return sorted({s for v in by_arm.values() for s in v}, key=lambda x: (not x.isdigit(), int(x) if x.isdigit() else 0, x))
+
+
 def _uncertainty_markdown(data: dict[str, Any], arms: list[str]) -> list[str]:
     L: list[str] = []
     for name, unc in (data.get("uncertainty") or {}).items():
@@ -240,12 +257,13 @@ def _uncertainty_markdown(data: dict[str, Any], arms: list[str]) -> list[str]:
         L += ["", "`*`: the 95% interval of the difference excludes 0.", ""]
     for name, by_arm in (data.get("seeds") or {}).items():
         L += [f"## {name}: spread over training seeds", "",
-              "Each fine-tuned arm trained again per seed on the same data from the same base model.", "",
-              "| arm | metric | " + " | ".join(f"seed {s}" for s in sorted(next(iter(by_arm.values())))) +
-              " | mean | sd | min–max |", "|---|---|" + "---:|" * (len(next(iter(by_arm.values()))) + 3)]
+              "Each fine-tuned arm trained again per seed on the same data from the same base model (the main "
+              "run's seed included).", "",
+              "| arm | metric | " + " | ".join(f"seed {s}" for s in seeds_of(by_arm)) +
+              " | mean | sd | min–max |", "|---|---|" + "---:|" * (len(seeds_of(by_arm)) + 3)]
         for arm, by_seed in by_arm.items():
             for key in ("overall", "turn_accuracy", "teacher_forced_exact_calls"):
-                vals = [by_seed[s].get(key) for s in sorted(by_seed)]
+                vals = [(by_seed.get(s) or {}).get(key) for s in seeds_of(by_arm)]
                 xs = [v for v in vals if isinstance(v, (int, float))]
                 if not xs:
                     continue
