@@ -32,6 +32,9 @@ class ModelArguments:
     tiny_num_kv_heads: int = 1
     tiny_vocab_size: int = 1024  # an upper bound: a small corpus yields fewer merges
     tiny_max_position: int = 4096
+    # chosen default qwen2 / 1 (the original tiny model); the CPU tier uses llama / 3 (see training/tiny.py)
+    tiny_arch: str = "qwen2"  # qwen2 | llama: the model type (decides which tokenizer class AutoTokenizer loads)
+    tiny_digit_group: int = 1  # keep runs of up to this many digits in one pre-token (needs tiny_arch: llama)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
     attn_implementation: Optional[str] = None  # e.g. sdpa | flash_attention_2 | eager (None: transformers' default)
     chat_template: str = "auto"  # auto | project | llama3_1 | path to a .jinja file (see template.py)
@@ -39,6 +42,9 @@ class ModelArguments:
 
     def __post_init__(self):
         from .template import BUILTIN_TEMPLATES
+        from .tiny import check_tiny_tokenizer
+
+        check_tiny_tokenizer(self.tiny_arch, self.tiny_digit_group)
 
         if self.chat_template != "auto" and self.chat_template not in BUILTIN_TEMPLATES \
                 and not self.chat_template.endswith((".jinja", ".j2")):
@@ -90,6 +96,9 @@ class DataArguments:
     min_train_rows: int = 1  # fail before training when fewer rows would be trained on
     mask_check_rows: int = 32  # rows whose assistant mask is decoded and compared with the messages
     max_rows: Optional[int] = None  # cap after mixing (quick runs)
+    # domain: every row lists all tools of its dialogue's domain (in the env's order, tools that arrive by a tool
+    # update left out until then), as the BFCL-style evaluation lists all tools of a task's domains
+    tool_list: Literal["as_generated", "domain"] = "as_generated"
 
     def __post_init__(self):
         for i, d in enumerate(self.datasets):

@@ -2,8 +2,11 @@
 
 Rows are ``{"messages": [...], "tools": "<JSON string>"}`` (TRL json.loads ``tools`` per row; a JSON string
 avoids `datasets`' struct merging, stack.md P2). Tools that become available mid-dialogue
-(``meta["tool_updates"]``) become a system message carrying ``tools`` just before the message they open,
-which the project template renders as a second ``<tools>`` block.
+(``meta["tool_updates"]``) are shown as the official BFCL runner shows them at evaluation: the whole prompt is
+rendered again with the updated tool list (initial tools, then the new ones in update order). A dialogue with
+k updates therefore becomes k+1 rows, one per tool list: row j holds the messages up to the (j+1)-th update
+with the tools visible there (the last row: the whole dialogue with every tool), so every prompt the evaluation
+harness builds is a prefix of one training row. Earlier assistant turns are trained again in later rows.
 
 Checks run BEFORE TRL sees the data, each failing with a message that says what to change:
 every called tool is among the tools visible at that point; the assistant mask covers the assistant content
@@ -58,17 +61,51 @@ def first_turn(d: Dialogue) -> Dialogue:
 
 
 # ------------------------------------------------------------------------------------------------ rows
-def dialogue_to_row(d: Dialogue) -> dict[str, Any]:
-    """TRL conversational row; tool updates become system messages carrying `tools` (see module doc)."""
-    msgs = [m.to_dict() for m in d.messages]
+def _row_messages(d: Dialogue, end: int) -> list[dict[str, Any]]:
+    msgs = [m.to_dict() for m in d.messages[:end]]
     for m in msgs:
         if m["role"] != "tool":
             m.pop("tool_call_id", None)
             m.pop("name", None)
-    for at, tools in sorted(d.tool_updates(), key=lambda u: -u[0]):
-        if at < len(msgs):  # an update after the last message (e.g. cut by turns: first) opens nothing
-            msgs.insert(at, {"role": "system", "content": None, "tools": [t.model_dump() for t in tools]})
-    return {"messages": msgs, "tools": json.dumps([t.model_dump() for t in d.tools], ensure_ascii=False)}
+    return msgs
+
+
+def dialogue_to_rows(d: Dialogue) -> list[dict[str, Any]]:
+    """TRL conversational rows, one per tool list the dialogue shows (see module doc): ``[{"messages", "tools",
+    "id"}]``; a dialogue without tool updates is one row."""
+    tools = [t.model_dump() for t in d.tools]
+    ups = sorted(((at, ts) for at, ts in d.tool_updates() if 0 < at < len(d.messages)), key=lambda u: u[0])
+    rows = []
+    for j, (at, new) in enumerate(ups):
+        rows.append({"messages": _row_messages(d, at), "tools": json.dumps(tools, ensure_ascii=False),
+                     "id": f"{d.id}#tools{j}"})
+        seen = {t["function"]["name"] for t in tools}
+        tools = tools + [t.model_dump() for t in new if t.name not in seen]
+    # an update after the last message (e.g. cut by turns: first) opens nothing and adds no row
+    rows.append({"messages": _row_messages(d, len(d.messages)), "tools": json.dumps(tools, ensure_ascii=False),
+                 "id": d.id if not ups else f"{d.id}#tools{len(ups)}"})
+    # a row whose prefix holds no assistant message has nothing to train on
+    return [r for r in rows if any(m["role"] == "assistant" for m in r["messages"])]
+
+
+def dialogue_to_row(d: Dialogue) -> dict[str, Any]:
+    """The last (complete) row of `dialogue_to_rows`: the whole dialogue with every tool it shows."""
+    return dialogue_to_rows(d)[-1] if d.messages else {"messages": [], "tools": json.dumps(
+        [t.model_dump() for t in d.tools], ensure_ascii=False), "id": d.id}
+
+
+def with_domain_tools(d: Dialogue) -> Optional[Dialogue]:
+    """`d` listing every tool of its domain (``meta["domain"]``) in the env's order; tools that arrive by a tool
+    update stay out of the initial list. None when the domain is not a registered env (e.g. a schema pool)."""
+    from toolace_mt.envs import all_envs
+    from toolace_mt.schema import Tool
+
+    cls = all_envs().get(str(d.meta.get("domain") or ""))
+    if cls is None:
+        return None
+    late = {t.name for _, ts in d.tool_updates() for t in ts}
+    tools = [Tool.model_validate(t) for t in cls.tool_schemas() if t["function"]["name"] not in late]
+    return d.model_copy(update={"tools": tools})
 
 
 def unknown_tool_calls(d: Dialogue) -> list[str]:
@@ -102,16 +139,23 @@ def load_rows(data, seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]
         report["sources"][src] = report["sources"].get(src, 0) + 1
 
     rows, dropped_tools = [], []
+    tool_list_kept = 0
     for src, d in mixed:
         if data.turns == "first":
             d = first_turn(d)
+        if getattr(data, "tool_list", "as_generated") == "domain":
+            full = with_domain_tools(d)
+            tool_list_kept += full is None
+            d = full if full is not None else d
         bad = unknown_tool_calls(d)
         if bad:
             dropped_tools.append({"id": d.id, "source": src, "problems": bad})
             continue
-        row = dialogue_to_row(d)
-        row["id"] = d.id
-        rows.append(row)
+        rows.extend(dialogue_to_rows(d))
+    report["tool_list"] = getattr(data, "tool_list", "as_generated")
+    report["tool_list_not_expanded"] = tool_list_kept  # dialogues whose domain is no registered env
+    report["dialogues_loaded"] = len(mixed)
+    report["rows"] = len(rows)  # one row per tool list a dialogue shows (see dialogue_to_rows)
     report["unknown_tool_rows"] = len(dropped_tools)
     report["unknown_tool_examples"] = dropped_tools[:10]
     if dropped_tools and data.on_unknown_tool == "error":
@@ -168,6 +212,7 @@ def check_rows(rows: list[dict[str, Any]], report: dict[str, Any], data, tokeniz
     report["prompt_tokens_before_first_assistant"] = _stats(first_asst)
     report["max_length"] = max_length
     report["rows_truncated"] = truncated
+    report["rows_truncated_share"] = round(truncated / max(1, len(rows)), 4)
     report["rows_dropped_by_max_length"] = dropped_len
     report["total_tokens"] = sum(lengths)
     report["total_assistant_tokens"] = sum(asst_tokens)

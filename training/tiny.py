@@ -1,7 +1,11 @@
-"""A tiny Qwen2 model and a BPE tokenizer trained locally on the data (no download; stack.md §2).
+"""A tiny Qwen2 or Llama model and a BPE tokenizer trained locally on the data (no download; stack.md §2).
 
-The tokenizer uses exactly Qwen2's normalizer and pre-tokenizer pipeline, because `AutoTokenizer` rebuilds
-them from `model_type=qwen2` and ignores the ones in tokenizer.json (P1); the tool tags are added as
+The tokenizer uses Qwen2's normalizer and pre-tokenizer pipeline. With ``arch="qwen2"`` it must be exactly
+Qwen2's, because `AutoTokenizer` rebuilds them from `model_type=qwen2` and ignores the ones in tokenizer.json
+(P1) -- and Qwen2's regex splits every digit, so an id like ``ACC27131`` costs 6 tokens that a tiny model must
+copy one by one. With ``arch="llama"`` (same decoder block family: RMSNorm, rotary, SwiGLU, grouped KV heads)
+`AutoTokenizer` keeps the saved tokenizer.json as is, so ``digit_group=k`` can keep runs of up to k digits
+together (Unicode digit class widened from one to k repeats in the same regex, like GPT-4's cl100k). The tool tags are added as
 NON-special tokens, as in Qwen2.5, so decoding with ``skip_special_tokens=True`` keeps them (P6). The saved
 directory loads with `AutoModelForCausalLM` / `AutoTokenizer` (and vLLM). Same texts + same seed -> same
 model and tokenizer.
@@ -26,6 +30,36 @@ class TinySpec:
     vocab_size: int = 1024
     max_position: int = 4096
     seed: int = 0
+    arch: str = "qwen2"  # qwen2 | llama
+    digit_group: int = 1  # >1 needs arch llama (see module doc)
+
+    def __post_init__(self):
+        check_tiny_tokenizer(self.arch, self.digit_group)
+
+
+ARCHS = ("qwen2", "llama")
+
+
+def check_tiny_tokenizer(arch: str, digit_group: int) -> None:
+    if arch not in ARCHS:
+        raise ValueError(f"tiny_arch: {arch!r} is not one of {', '.join(ARCHS)}")
+    if not 1 <= int(digit_group) <= 9:
+        raise ValueError(f"tiny_digit_group: {digit_group} is not between 1 and 9")
+    if arch == "qwen2" and digit_group != 1:
+        raise ValueError("tiny_digit_group > 1 needs tiny_arch: llama (AutoTokenizer rebuilds Qwen2's pre-tokenizer, "
+                         "which splits every digit, and would ignore the grouping)")
+
+
+def pretokenize_regex(digit_group: int = 1) -> str:
+    """Qwen2's pre-tokenizer regex, with runs of up to `digit_group` digits kept together."""
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+
+    if digit_group == 1:
+        return PRETOKENIZE_REGEX
+    single = r"|\p{N}|"
+    if single not in PRETOKENIZE_REGEX:  # a transformers release changed the regex: fail loudly, never silently
+        raise RuntimeError("Qwen2's PRETOKENIZE_REGEX has no single-digit alternative to widen")
+    return PRETOKENIZE_REGEX.replace(single, r"|\p{N}{1,%d}|" % int(digit_group), 1)
 
 
 def _fast_tokenizer(tok, chat_template: str | None, max_len: int):
@@ -53,14 +87,14 @@ def render_corpus(rows: Iterable[dict], chat_template: str) -> list[str]:
     return out
 
 
-def train_tokenizer(texts: list[str], vocab_size: int, max_len: int, chat_template: str | None):
+def train_tokenizer(texts: list[str], vocab_size: int, max_len: int, chat_template: str | None,
+                    digit_group: int = 1):
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()  # P1: what Qwen2Tokenizer rebuilds on load
     tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
+        pre_tokenizers.Split(Regex(pretokenize_regex(digit_group)), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIAL,
@@ -72,22 +106,23 @@ def train_tokenizer(texts: list[str], vocab_size: int, max_len: int, chat_templa
 
 def build_tiny_model(texts: list[str], out_dir: str | Path, spec: TinySpec | None = None,
                      chat_template: str | None = None) -> Path:
-    """Train the tokenizer on `texts`, build a randomly initialised Qwen2 model, save both to `out_dir`."""
+    """Train the tokenizer on `texts`, build a randomly initialised Qwen2 / Llama model, save both to `out_dir`."""
     import torch
-    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     spec = spec or TinySpec()
     if not texts:
         raise ValueError("tiny model: no text to train the tokenizer on")
     out_dir = Path(out_dir)
-    hf = train_tokenizer(texts, spec.vocab_size, spec.max_position, chat_template)
-    cfg = Qwen2Config(vocab_size=len(hf), hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
+    hf = train_tokenizer(texts, spec.vocab_size, spec.max_position, chat_template, spec.digit_group)
+    config_cls, model_cls = (Qwen2Config, Qwen2ForCausalLM) if spec.arch == "qwen2" else (LlamaConfig, LlamaForCausalLM)
+    cfg = config_cls(vocab_size=len(hf), hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
                       num_hidden_layers=spec.num_layers, num_attention_heads=spec.num_heads,
                       num_key_value_heads=spec.num_kv_heads, tie_word_embeddings=True,
                       max_position_embeddings=spec.max_position, eos_token_id=hf.eos_token_id,
                       pad_token_id=hf.pad_token_id, bos_token_id=hf.convert_tokens_to_ids("<|endoftext|>"))
     torch.manual_seed(spec.seed)
-    model = Qwen2ForCausalLM(cfg)
+    model = model_cls(cfg)
     model.generation_config = GenerationConfig(eos_token_id=hf.eos_token_id, pad_token_id=hf.pad_token_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)

@@ -63,7 +63,7 @@ def resolve_start_model(cfg: TrainConfig, out: Path, rows: list[dict[str, Any]],
         tmpl = (project_template() if m.chat_template == "auto" else builtin_template(m.chat_template)
                 if m.chat_template in BUILTIN_TEMPLATES else Path(m.chat_template).read_text())
         spec = TinySpec(m.tiny_hidden_size, m.tiny_intermediate_size, m.tiny_num_layers, m.tiny_num_heads,
-                        m.tiny_num_kv_heads, m.tiny_vocab_size, m.tiny_max_position, seed)
+                        m.tiny_num_kv_heads, m.tiny_vocab_size, m.tiny_max_position, seed, m.tiny_arch, m.tiny_digit_group)
         return build_tiny_model(render_corpus(rows, tmpl), base_dir, spec, chat_template=tmpl)
     src = Path(m.model_name_or_path)
     found = find_run_model(src) if src.is_dir() else None
@@ -177,10 +177,11 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
                          processing_class=tok, peft_config=peft_config)
     ckpt_root = Path(args.output_dir)
     last = last_complete_checkpoint(ckpt_root)  # a checkpoint cut by a kill mid-save is skipped
-    tokens_before = 0
+    tokens_before = steps_before = 0
     if last:
         state = json.loads((Path(last) / "trainer_state.json").read_text())
         tokens_before = int(state.get("num_input_tokens_seen") or 0)
+        steps_before = int(state.get("global_step") or 0)
     cpu0 = time.process_time()
     result = trainer.train(resume_from_checkpoint=last)
     train_cpu = time.process_time() - cpu0  # CPU seconds: steadier than wall time on a shared machine
@@ -218,6 +219,10 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
         "tokens_per_cpu_s": round((tokens - tokens_before) / train_cpu, 1) if train_cpu > 0 else None,
         "trainable_params": int(trainable), "total_params": int(total),
         "rows_truncated": data["report"]["rows_truncated"],
+        "rows_truncated_share": data["report"].get("rows_truncated_share"),
+        "max_length": data["report"].get("max_length"),
+        "s_per_step": round(runtime / max(1, int(trainer.state.global_step) - int(steps_before)), 4)
+        if runtime > 0 else None,
         "rows_dropped_by_max_length": data["report"]["rows_dropped_by_max_length"],
         "machine": machine_info(),
     }

@@ -109,10 +109,12 @@ def _pick_call(envs: dict[str, Any], rng: random.Random, exclude: set[str], need
     return None
 
 
-def _build_one(category: str, seed: int, env_classes: dict[str, type], n_distractors: int) -> dict[str, Any]:
+def _build_one(category: str, seed: int, env_classes: dict[str, type], n_distractors: int,
+               max_domains: int = 2, turns: tuple[int, int] = (2, 4)) -> dict[str, Any]:
     rng = random.Random(seed)
     doms = sorted(env_classes)
     k = 2 if len(doms) > 1 and rng.random() < 0.4 else 1  # chosen: ~40% two-domain tasks, as BFCL mixes classes
+    k = min(k, max_domains)
     chosen = rng.sample(doms, k)
     states = {d: env_classes[d].sample_state(random.Random(rng.randrange(2**31))) for d in chosen}
     if category == "long_context":
@@ -122,7 +124,7 @@ def _build_one(category: str, seed: int, env_classes: dict[str, type], n_distrac
             new = env_classes[d].add_distractors(states[d], random.Random(rng.randrange(2**31)), n_distractors)
             states[d] = new if new is not None else states[d]
     envs = {d: env_classes[d](state=states[d]) for d in chosen}
-    n_turns = rng.randint(2, 4)
+    n_turns = rng.randint(*turns)
     special = rng.randrange(n_turns) if category in ("miss_param", "miss_func") else -1
     questions, gts, path, missed = [], [], [], {}
     used: set[str] = set()
@@ -189,9 +191,27 @@ def _replay_ok(task: dict[str, Any]) -> None:
 
 def build_task_set(out: Path, per_category: int = 50, seed: int = 0, domains: Optional[list[str]] = None,
                    heldout_domains: Optional[list[str]] = None, n_distractors: int = 40,
-                   categories: Optional[list[str]] = None) -> dict[str, Any]:
-    """Write ``out/tasks.jsonl`` and ``out/manifest.json``; returns the manifest."""
+                   categories: Optional[list[str]] = None, max_domains: int = 2,
+                   turns: Optional[list[int]] = None, id_style: Optional[str] = None) -> dict[str, Any]:
+    """Write ``out/tasks.jsonl`` and ``out/manifest.json``; returns the manifest.
+
+    ``max_domains`` 1 makes single-domain tasks, ``turns`` [lo, hi] the user turns before a special turn's extra
+    one (default [2, 4]), ``id_style`` the env samplers' id style (`toolace_mt.envs.base.use_id_style`)."""
+    from toolace_mt.envs.base import use_id_style
+
+    with use_id_style(id_style):
+        return _build_task_set(out, per_category, seed, domains, heldout_domains, n_distractors, categories,
+                               max_domains, tuple(turns or (2, 4)))
+
+
+def _build_task_set(out, per_category, seed, domains, heldout_domains, n_distractors, categories, max_domains,
+                    turns) -> dict[str, Any]:
     from toolace_mt.envs import all_envs
+    from toolace_mt.envs.base import id_style
+
+    if max_domains < 1 or len(turns) != 2 or not 1 <= turns[0] <= turns[1]:
+        raise ValueError(f"max_domains must be >= 1 and turns [lo, hi] with 1 <= lo <= hi; got {max_domains}, "
+                         f"{list(turns)}")
 
     envs = all_envs()
     if domains:
@@ -217,7 +237,7 @@ def build_task_set(out: Path, per_category: int = 50, seed: int = 0, domains: Op
             for attempt in range(MAX_TRIES):
                 s = task_seed(seed, cat, i * MAX_TRIES + attempt)
                 try:
-                    task = _build_one(cat, s, pool, n_distractors)
+                    task = _build_one(cat, s, pool, n_distractors, max_domains, turns)
                     break
                 except CannotBuild as e:
                     last = str(e)
@@ -233,6 +253,7 @@ def build_task_set(out: Path, per_category: int = 50, seed: int = 0, domains: Op
     atomic_write_text(out / "tasks.jsonl", text)
     manifest = {"version": VERSION, "seed": seed, "per_category": per_category, "domains": sorted(envs),
                 "heldout_domains": sorted(held), "n_distractors": n_distractors, "counts": counts,
+                "max_domains": max_domains, "turns": list(turns), "id_style": id_style(),
                 "n_tasks": len(rows), "sha256": hashlib.sha256(text.encode()).hexdigest(), "skipped": skipped}
     atomic_write_json(out / "manifest.json", manifest)
     return manifest

@@ -5,7 +5,8 @@ classes) or ``source: own`` with ``tasks: <task file or directory from toolace-m
 our `toolace_mt.envs`); ``categories`` (default all four); ``max_steps`` (default 20); ``options``:
 ``strict`` (also require abstention on ``[]`` turns; not official, default false), ``max_parallel``
 (tasks played at once, default 256), ``build`` (own source only: keyword arguments of
-`build.build_task_set` -- per_category, seed, domains, heldout_domains, n_distractors -- used to build the
+`build.build_task_set` -- per_category, seed, domains, heldout_domains, n_distractors, categories,
+max_domains, turns, id_style -- used to build the
 task set at ``tasks`` when it does not exist yet, so an own-task recipe runs from a fresh clone).
 """
 from __future__ import annotations
@@ -22,7 +23,8 @@ from . import CATEGORIES
 from .checker import check_entry, decode_turns, gt_calls, multiset_missing, turn_checks
 
 OPTIONS = {"strict", "max_parallel", "build"}
-BUILD_KEYS = {"per_category", "seed", "domains", "heldout_domains", "n_distractors", "categories"}
+BUILD_KEYS = {"per_category", "seed", "domains", "heldout_domains", "n_distractors", "categories", "max_domains",
+              "turns", "id_style"}
 
 
 def own_task_file(path: str | Path) -> Path:

@@ -34,6 +34,7 @@ def test_reproduce_writes_complete_report(debug_run):
     rows = _table_rows(report)
     benches = {r[0].split(" ")[0] for r in rows}
     assert benches == {"bfcl_own", "tau_own"}
+    assert all(("[smoke]" in r[0]) == r[0].startswith("tau_own") for r in rows)
     for r in rows:  # every cell of every arm is a number from this run
         assert len(r) == 5, r
         for cell in r[2:]:
@@ -45,6 +46,23 @@ def test_reproduce_writes_complete_report(debug_run):
     assert set(summary["training"]) == {"base", "mas", "toolace_mt"}
     assert summary["machine"]["cpu_count"] >= 1
     assert (res / "comparison.png").stat().st_size > 1000
+    # intervals, teacher-forced calls, the seed spread and the data-level comparison
+    unc = summary["uncertainty"]["bfcl_own"]
+    assert set(unc) == {"official", "turn_accuracy", "teacher_forced_exact_calls"}
+    for r in unc.values():
+        assert set(r["arms"]) == {"base", "mas", "toolace_mt"} and "toolace_mt-mas" in r["diffs"]
+    assert "comparison with 95% confidence intervals" in report and "spread over training seeds" in report
+    assert set(summary["seeds"]["bfcl_own"]) == {"mas", "toolace_mt"}
+    assert set(summary["seeds"]["bfcl_own"]["mas"]) == {"0", "1"}  # the main run is seed 0
+    assert "## Data-level comparison" in report and set(summary["data_comparison"]) >= {"toolace_mt", "mas"}
+    assert summary["data_comparison"]["toolace_mt"]["cost_per_kept"]["llm_calls"] is not None
+    tf = json.loads((debug_run / "run" / "evaluate" / "mas" / "bfcl_own" / "teacher_forced.json").read_text())
+    assert tf["calls"] > 0 and 0 <= tf["exact_call_rate"] <= 1
+    # the tier's tokenizer and ids: a Llama tiny model, 2-digit ids in the built tasks
+    cfg = json.loads((debug_run / "run" / "train" / "base" / "base_model" / "config.json").read_text())
+    assert cfg["model_type"] == "llama"
+    man = json.loads((ROOT / "runs/bfcl_tasks/debug_tier/manifest.json").read_text())
+    assert man["id_style"] == "short" and man["max_domains"] == 1
     # the arms really were trained from the base model, on their own data
     run = debug_run / "run"
     for arm in ("mas", "toolace_mt"):

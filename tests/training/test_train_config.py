@@ -62,14 +62,18 @@ def test_mixing_weights_and_rows(tmp_path):
     srcs = [s for s, _ in mixed]
     assert srcs.count(str(a)) == 4 and srcs.count(str(b)) == 8
     assert mixed == load_mixture([{"path": str(a), "weight": 0.5}, {"path": str(b), "weight": 2}], seed=1)
-    # a tool update becomes a system message carrying the new tools, just before the message it opens
+    # a tool update is shown as the evaluation shows it: the prompt again with the updated tool list, so a
+    # dialogue with one update is two rows (before the update with the initial tools; whole, with all tools)
+    from toolace_mt.training.data import dialogue_to_rows
+
     d = banking_dialogue(3, tool_update=True)
-    row = dialogue_to_row(d)
     at = d.meta["tool_updates"][0]["at"]
-    upd = row["messages"][at]
-    assert upd["role"] == "system" and upd["tools"][0]["function"]["name"] == "list_payees"
-    assert row["messages"][at + 1]["role"] == "user"
-    assert "list_payees" not in row["tools"] and json.loads(row["tools"])
+    before, whole = dialogue_to_rows(d)
+    assert len(before["messages"]) == at and len(whole["messages"]) == len(d.messages)
+    assert not any(m["role"] == "system" and m.get("tools") for m in whole["messages"])
+    assert "list_payees" not in before["tools"]
+    assert [t["function"]["name"] for t in json.loads(whole["tools"])][-1] == "list_payees"
+    assert dialogue_to_row(d) == whole and whole["messages"][:at] == before["messages"]
 
 
 def test_unknown_tool_is_caught_before_training(tmp_path):

@@ -8,6 +8,12 @@
   the verification pass rate (paper §7.3);
 * dataset statistics (paper §7.4: user turns per dialogue, tool calls per user turn, ...);
 * the ablation curve when the run has one (paper §7.2, Fig. 5);
+* for own-task BFCL-style evaluations: per arm the official score, the per-turn accuracy and the teacher-forced
+  exact-call rate on the tasks' gold dialogues, each with a 95% paired-bootstrap interval over tasks, and the
+  differences between arms with theirs (`toolace_mt.uncertainty`); the spread over training seeds when the run
+  has ``train_seeds``; evaluations named in the recipe's ``smoke`` list are marked as smoke rows;
+* the data-level comparison of the generation runs (`toolace_mt.datacompare`: pass rate, cost per generated
+  and per kept dialogue, coverage of the benchmark behaviours, diversity);
 * the recipe and the machine it ran on.
 """
 from __future__ import annotations
@@ -66,6 +72,12 @@ def collect(run_dir: Path) -> dict[str, Any]:
             if card is not None:
                 out["ablation"].setdefault("_cards", {})[sweep.name] = card["counts"]
                 out["ablation"].setdefault("_quality", {})[sweep.name] = _quality(card)
+    _collect_tasks(run_dir, out, arms)
+    from ..datacompare import compare_runs
+
+    out["data_comparison"] = compare_runs({n: run_dir / "generate" / n for n in ["toolace_mt", "mas", "base_data"]})
+    if ab.is_dir():
+        out["ablation_data"] = compare_runs({sweep.name: sweep / "generate" for sweep in sorted(ab.iterdir())})
     steps = _load(run_dir / "steps.json") or {}
     out["machine"] = steps.get("machine")
     out["wall_s"] = steps.get("wall_s")
@@ -79,6 +91,84 @@ def _quality(card: dict[str, Any]) -> dict[str, Any]:
             "rejections": dict(list((card.get("rejection_reasons") or {}).items())[:3]),
             "injections": (card.get("injections_realised") or {}).get("all"),
             "judge_acceptance": r.get("judge_acceptance"), "turns_changed": r.get("turns_changed")}
+
+
+def _per_task(eval_dir: Path) -> dict[str, dict[str, Any]]:
+    """task_id -> {category, score, turn_accuracy, tf_calls, tf_exact} for a finished evaluation run."""
+    from ..runs import read_jsonl
+
+    rows: dict[str, dict[str, Any]] = {}
+    if (eval_dir / "results.jsonl").is_file():
+        for r in read_jsonl(eval_dir / "results.jsonl"):
+            if r.get("trial", 0) != 0:
+                continue
+            rows[r["task_id"]] = {"category": r.get("category", ""), "score": r.get("score"),
+                                  "turn_accuracy": (r.get("diagnostics") or {}).get("turn_accuracy")}
+    tf = _load(eval_dir / "teacher_forced.json")
+    for t in (tf or {}).get("per_task", []):
+        if t["task_id"] in rows:
+            rows[t["task_id"]].update(tf_calls=t["calls"] - t.get("skipped", 0), tf_exact=t["exact"])
+    return rows
+
+
+def uncertainty(per_arm_tasks: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """95% paired-bootstrap intervals over the tasks every arm was evaluated on (see toolace_mt.uncertainty)."""
+    from ..uncertainty import paired_bootstrap
+
+    arms = list(per_arm_tasks)
+    ids = sorted(set.intersection(*(set(v) for v in per_arm_tasks.values()))) if arms else []
+    if not ids:
+        return {}
+    first = per_arm_tasks[arms[0]]
+    cats = [first[i]["category"] for i in ids]
+    res = {"official": paired_bootstrap({a: [per_arm_tasks[a][i]["score"] for i in ids] for a in arms}, cats),
+           "turn_accuracy": paired_bootstrap({a: [per_arm_tasks[a][i]["turn_accuracy"] for i in ids] for a in arms})}
+    if all("tf_calls" in per_arm_tasks[a][i] for a in arms for i in ids):
+        res["teacher_forced_exact_calls"] = paired_bootstrap(
+            {a: [per_arm_tasks[a][i]["tf_exact"] / per_arm_tasks[a][i]["tf_calls"]
+                 if per_arm_tasks[a][i]["tf_calls"] else None for i in ids] for a in arms},
+            weights={a: [per_arm_tasks[a][i]["tf_calls"] for i in ids] for a in arms})
+    return res
+
+
+def _collect_tasks(run_dir: Path, out: dict[str, Any], arms: list[str]) -> None:
+    """Per-task results -> intervals (main run) and the seed spread (``seeds/seed=S``)."""
+    out["uncertainty"], out["teacher_forced"], out["seeds"] = {}, {}, {}
+    for name, by_arm in out["evaluation"].items():
+        if next(iter(by_arm.values())).get("suite") != "bfcl":
+            continue
+        per = {a: _per_task(run_dir / "evaluate" / a / name) for a in by_arm}
+        if all(per.values()):
+            out["uncertainty"][name] = uncertainty(per)
+        for a in by_arm:
+            tf = _load(run_dir / "evaluate" / a / name / "teacher_forced.json")
+            if tf is not None:
+                out["teacher_forced"].setdefault(name, {})[a] = {k: v for k, v in tf.items() if k != "per_task"}
+    seeds_dir = run_dir / "seeds"
+    if seeds_dir.is_dir():
+        for sd in sorted(seeds_dir.glob("seed=*")):
+            for ev in sorted(sd.glob("evaluate/*/*")):
+                s = _load(ev / "summary.json")
+                if s is None:
+                    continue
+                tf = _load(ev / "teacher_forced.json") or {}
+                rec = {"overall": s.get("overall"),
+                       "turn_accuracy": ((s.get("diagnostics") or {}).get("overall") or {}).get("turn_accuracy"),
+                       "teacher_forced_exact_calls": tf.get("exact_call_rate")}
+                out["seeds"].setdefault(ev.name, {}).setdefault(ev.parent.name, {})[sd.name.split("=", 1)[1]] = rec
+        # the main run is one more seed (its train recipe's): the spread covers all the seeds trained
+        for name, by_arm in out["seeds"].items():
+            for arm, by_seed in by_arm.items():
+                s = (out["evaluation"].get(name) or {}).get(arm)
+                rc = run_dir / "train" / arm / "recipe.yaml"
+                if s is None or not rc.is_file():
+                    continue
+                seed = str((yaml.safe_load(rc.read_text()) or {}).get("seed", 0))
+                tf = _load(run_dir / "evaluate" / arm / name / "teacher_forced.json") or {}
+                by_seed.setdefault(seed, {
+                    "overall": s.get("overall"),
+                    "turn_accuracy": ((s.get("diagnostics") or {}).get("overall") or {}).get("turn_accuracy"),
+                    "teacher_forced_exact_calls": tf.get("exact_call_rate")})
 
 
 def _pct(v: Any) -> str:
@@ -98,9 +188,10 @@ def _mean(xs: list[Any]) -> Optional[float]:
 def comparison_rows(data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """(benchmark, metric, {arm: value}) in the paper's order: overall first, then categories, then pass^k."""
     rows = []
+    smoke = set((data.get("recipe") or {}).get("smoke") or [])
     for name, by_arm in data["evaluation"].items():
         any_s = next(iter(by_arm.values()))
-        bench = f"{name} ({any_s.get('suite')}, {any_s.get('source')})"
+        bench = f"{name} ({any_s.get('suite')}, {any_s.get('source')})" + (" [smoke]" if name in smoke else "")
         rows.append((bench, "overall", {a: s.get("overall") for a, s in by_arm.items()}))
         if isinstance(any_s.get("groups"), dict):
             # ACE-style: the paper reports groups and two headline metrics, not the 17 categories (those stay
@@ -134,6 +225,66 @@ def _ablation_sort_key(tag: str) -> tuple:
         return (1, val, ver)
 
 
+def _ci_cell(r: Optional[dict[str, Any]]) -> str:
+    if not r or r.get("value") is None:
+        return "–"
+    lo, hi = r.get("ci95") or [None, None]
+    return f"{100 * r['value']:.1f} [{_pct(lo)}, {_pct(hi)}]"
+
+
+METRIC_LABELS = {"official": "official overall", "turn_accuracy": "per-turn accuracy (diag)",
+                 "teacher_forced_exact_calls": "teacher-forced exact calls (diag)"}
+
+
+def seeds_of(by_arm: dict[str, dict[str, Any]]) -> list[str]:
+    return sorted({s for v in by_arm.values() for s in v}, key=lambda x: (not x.isdigit(), int(x) if x.isdigit() else 0, x))
+
+
+def _uncertainty_markdown(data: dict[str, Any], arms: list[str]) -> list[str]:
+    L: list[str] = []
+    for name, unc in (data.get("uncertainty") or {}).items():
+        if not unc:
+            continue
+        n = next(iter(unc.values()))["n_tasks"]
+        L += [f"## {name}: comparison with 95% confidence intervals", "",
+              f"Paired bootstrap over the {n} tasks every arm was evaluated on ({next(iter(unc.values()))['n_boot']} "
+              "resamples; the official overall resampled within each category). Teacher-forced exact calls: the "
+              "share of the gold dialogues' call messages the model reproduces token for token given the gold "
+              "history (rendered as in training).", "",
+              "| metric | " + " | ".join(ARM_LABELS[a] for a in arms) + " |", "|---|" + "---:|" * len(arms)]
+        for key, r in unc.items():
+            L.append(f"| {METRIC_LABELS.get(key, key)} | " + " | ".join(_ci_cell(r["arms"].get(a)) for a in arms) + " |")
+        L += ["", "| difference | " + " | ".join(METRIC_LABELS.get(k, k) for k in unc) + " |",
+              "|---|" + "---:|" * len(unc)]
+        pairs = list(next(iter(unc.values()))["diffs"])
+        for pair in pairs:
+            b, a = pair.split("-")
+            cells = []
+            for r in unc.values():
+                d = r["diffs"].get(pair)
+                cells.append(_ci_cell(d) + (" *" if d and d.get("excludes_0") else ""))
+            L.append(f"| {ARM_LABELS.get(b, b)} − {ARM_LABELS.get(a, a)} | " + " | ".join(cells) + " |")
+        L += ["", "`*`: the 95% interval of the difference excludes 0.", ""]
+    for name, by_arm in (data.get("seeds") or {}).items():
+        L += [f"## {name}: spread over training seeds", "",
+              "Each fine-tuned arm trained again per seed on the same data from the same base model (the main "
+              "run's seed included).", "",
+              "| arm | metric | " + " | ".join(f"seed {s}" for s in seeds_of(by_arm)) +
+              " | mean | sd | min–max |", "|---|---|" + "---:|" * (len(seeds_of(by_arm)) + 3)]
+        for arm, by_seed in by_arm.items():
+            for key in ("overall", "turn_accuracy", "teacher_forced_exact_calls"):
+                vals = [(by_seed.get(s) or {}).get(key) for s in seeds_of(by_arm)]
+                xs = [v for v in vals if isinstance(v, (int, float))]
+                if not xs:
+                    continue
+                m = sum(xs) / len(xs)
+                sd = (sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else 0.0
+                L.append(f"| {ARM_LABELS.get(arm, arm)} | {METRIC_LABELS.get(key, key)} | "
+                         + " | ".join(_pct(v) for v in vals) + f" | {_pct(m)} | {_pct(sd)} | {_pct(min(xs))}–{_pct(max(xs))} |")
+        L.append("")
+    return L
+
+
 def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
     arms = data["arms"]
     L = [f"# Reproduce report: {data['name']}", ""]
@@ -144,7 +295,9 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
           "Laid out like the paper's main table (ToolACE-MT §4, Table 1): the same start model without "
           "multi-turn fine-tuning (Base), fine-tuned on MAS data, and fine-tuned on ToolACE-MT data. "
           "Rows `diag: <name>` are graded diagnostics (not official, not in any overall): partial credit from the "
-          "same trajectories, so models that all score 0 on the official metrics can still be told apart.", "",
+          "same trajectories, so models that all score 0 on the official metrics can still be told apart. "
+          "Rows marked `[smoke]` come from suites whose prompts and formats appear in no training row of this "
+          "run: they show that the suite runs, not a difference between the arms.", "",
           "| benchmark | metric | " + " | ".join(ARM_LABELS[a] for a in arms) + " |",
           "|---|---|" + "---:|" * len(arms)]
     for bench, metric, vals in comparison_rows(data):
@@ -153,6 +306,15 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
             cells = [f"**{c}**" for c in cells]
         L.append(f"| {bench} | {metric} | " + " | ".join(cells) + " |")
     L.append("")
+    L += _uncertainty_markdown(data, arms)
+    dc = data.get("data_comparison") or {}
+    if dc:
+        from ..datacompare import markdown as dc_markdown
+
+        L += ["## Data-level comparison (no training)", "",
+              "Deterministic figures of the generated data itself (`toolace_mt.datacompare`): verifier pass rate, "
+              "cost per generated and per kept dialogue, coverage of the behaviours the BFCL-style categories "
+              "test, and diversity.", ""] + dc_markdown(dc) + [""]
     gen = data["generation"]
     if gen:
         L += ["## Generation cost per generated | per kept dialogue", "",
@@ -190,15 +352,16 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
                 L.append(f"- {name} rejection reasons: " + ", ".join(f"{k} {v}" for k, v in rr.items()))
         L.append("")
     if data["training"]:
-        L += ["## Training", "", "| arm | steps | train tokens | loss first → last | token acc. first → last | tokens/s |",
-              "|---|---:|---:|---|---|---:|"]
+        L += ["## Training", "", "| arm | steps | train tokens | loss first → last | token acc. first → last | tokens/s "
+              "| s/step | rows truncated |", "|---|---:|---:|---|---|---:|---:|---:|"]
         f3 = lambda v: f"{v:.3f}" if isinstance(v, (int, float)) else "–"  # noqa: E731
         for arm, t in data["training"].items():
             L.append(f"| {ARM_LABELS.get(arm, arm)} ({t.get('mode', '')}) | {t.get('steps', '–')} | "
                      f"{t.get('tokens_seen', '–')} | "
                      f"{f3(t.get('train_loss_first'))} → {f3(t.get('train_loss_last'))} | "
                      f"{f3(t.get('token_accuracy_first'))} → {f3(t.get('token_accuracy_last'))} | "
-                     f"{t.get('tokens_per_s', '–')} |")
+                     f"{t.get('tokens_per_s', '–')} | {t.get('s_per_step', '–')} | "
+                     f"{_pct(t.get('rows_truncated_share'))}% (max_length {t.get('max_length', '–')}) |")
         L.append("")
     ab = {k: v for k, v in data["ablation"].items() if not k.startswith("_")}
     if ab:
@@ -225,6 +388,12 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
                 L.append(f"| {tag} | {_pct(q.get('pass_rate'))} | {rej} | {q.get('injections', '–')} | "
                          f"{_pct(q.get('judge_acceptance'))} | {q.get('turns_changed', '–')} |")
             L.append("")
+    abd = data.get("ablation_data") or {}
+    if abd:
+        from ..datacompare import markdown as dc_markdown
+
+        L += ["### Ablation: data-level comparison (no training)", ""] + dc_markdown(
+            dict(sorted(abd.items(), key=lambda kv: _ablation_sort_key(kv[0] + "/")))) + [""]
     for p in plots:
         L.append(f"![{Path(p).stem}]({Path(p).name})")
     L += ["", "## Recipe and machine", "", "```yaml", yaml.safe_dump(data["recipe"], sort_keys=False).strip(), "```",
@@ -242,17 +411,39 @@ def make_plots(data: dict[str, Any], out: Path) -> list[str]:
 
     paths = []
     arms = data["arms"]
-    evals = list(data["evaluation"])
-    if evals:
-        fig, ax = plt.subplots(figsize=(1.6 + 1.8 * len(evals), 3.6))
+    smoke = set((data.get("recipe") or {}).get("smoke") or [])
+    # groups of bars: each non-smoke evaluation's official overall, and for own-task BFCL-style ones also the
+    # per-turn accuracy and teacher-forced exact calls; error bars = 95% paired-bootstrap intervals
+    groups: list[tuple[str, dict[str, tuple[float, Optional[list]]]]] = []
+    for e, by_arm in data["evaluation"].items():
+        if e in smoke:
+            continue
+        unc = (data.get("uncertainty") or {}).get(e) or {}
+        if unc:
+            for key, r in unc.items():
+                groups.append((f"{e}\n{METRIC_LABELS.get(key, key).replace(' (diag)', '')}",
+                               {a: (r["arms"][a]["value"], r["arms"][a]["ci95"]) for a in arms if a in r["arms"]}))
+        else:
+            groups.append((e, {a: (by_arm.get(a, {}).get("overall"), None) for a in arms}))
+    if groups:
+        fig, ax = plt.subplots(figsize=(1.6 + 1.9 * len(groups), 3.8))
         w = 0.8 / max(1, len(arms))
         for i, arm in enumerate(arms):
-            ys = [100 * (data["evaluation"][e].get(arm, {}).get("overall") or 0) for e in evals]
-            ax.bar([j + i * w for j in range(len(evals))], ys, w, label=ARM_LABELS[arm])
-        ax.set_xticks([j + w * (len(arms) - 1) / 2 for j in range(len(evals))], evals, rotation=15)
-        ax.set_ylabel("accuracy (%)")
+            xs, ys, err = [], [], [[], []]
+            for j, (_, vals) in enumerate(groups):
+                v, ci = vals.get(arm, (None, None))
+                y = 100 * (v or 0)
+                xs.append(j + i * w)
+                ys.append(y)
+                lo, hi = (ci or [None, None])
+                err[0].append(max(0.0, y - 100 * lo) if lo is not None else 0.0)
+                err[1].append(max(0.0, 100 * hi - y) if hi is not None else 0.0)
+            ax.bar(xs, ys, w, yerr=err, capsize=3, label=ARM_LABELS[arm])
+        ax.set_xticks([j + w * (len(arms) - 1) / 2 for j in range(len(groups))], [g for g, _ in groups], fontsize=8)
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("% (error bars: 95% CI)")
         ax.set_title("Base vs MAS vs ToolACE-MT")
-        ax.legend()
+        ax.legend(fontsize=8)
         fig.tight_layout()
         p = out / "comparison.png"
         fig.savefig(p, dpi=110)
@@ -280,6 +471,7 @@ def make_plots(data: dict[str, Any], out: Path) -> list[str]:
                                 ls=("-" if label == "overall" else ":") if ver == "verify=on" else "--",
                                 label=f"{name} {label} {ver}")
         ax.set_xlabel("refinement steps")
+        ax.set_ylim(bottom=0)
         ax.set_ylabel("accuracy (%)")
         ax.set_title("Scaling refinement (paper Fig. 5)")
         ax.legend(fontsize=7)

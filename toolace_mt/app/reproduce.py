@@ -67,6 +67,10 @@ class ReproduceConfig:
     runs_dir: str = "runs/reproduce"
     results_dir: str = "results"
     notes: str = ""  # free text put at the top of the report (scale, what it can and cannot show)
+    # id style of the env samplers for every step of this run (generation and task building): long | short
+    id_style: Optional[str] = None
+    train_seeds: list[int] = field(default_factory=list)  # extra arm trainings per seed (the seed spread)
+    smoke: list[str] = field(default_factory=list)  # evaluate names the report marks as smoke rows
 
     def __post_init__(self):
         for arm in self.arms:
@@ -83,6 +87,14 @@ class ReproduceConfig:
             raise ValueError("base_train needs base_data (the generate recipe of its training data)")
         if not self.evaluate:
             raise ValueError("evaluate: at least one evaluate recipe is required")
+        from ..envs.base import ID_STYLES
+
+        bad = [n for n in self.smoke if n not in self.evaluate]
+        if bad:
+            raise ValueError(f"smoke: {bad} are not names under 'evaluate:'")
+
+        if self.id_style is not None and self.id_style not in ID_STYLES:
+            raise ValueError(f"id_style: {self.id_style!r} is not one of {', '.join(ID_STYLES)}")
 
     def step_refs(self) -> list[tuple[str, StepRef, str]]:
         out = [(f"generate/{a}", r, "generate") for a, r in self.generate.items()]
@@ -196,7 +208,14 @@ def run_reproduce(cfg: ReproduceConfig, out_dir: Path, restart: bool = False,
     Each phase hands its independent steps to `run_steps` as one batch (default: one after another in this
     process; `reproduce_ray.RaySteps` runs them as Ray tasks); a phase starts when the one before it is done."""
     run_steps = run_steps or run_steps_local
+    from ..envs.base import use_id_style
+
     out = prepare_run_dir(out_dir, to_plain(cfg), restart=restart)
+    with use_id_style(cfg.id_style):
+        return _run_reproduce(cfg, out, results, run_steps)
+
+
+def _run_reproduce(cfg: ReproduceConfig, out: Path, results: Optional[Path], run_steps: StepRunner) -> dict[str, Any]:
     t0 = time.time()
     steps: dict[str, Any] = {}
 
@@ -238,6 +257,15 @@ def run_reproduce(cfg: ReproduceConfig, out_dir: Path, restart: bool = False,
     for (arm, name, _), s in zip(cells, done):
         steps["evaluate"].setdefault(arm, {})[name] = s
 
+    # 4a. teacher-forced exact calls on the gold dialogues of the BFCL-style tasks each arm was evaluated on
+    for arm in cfg.arms:
+        for name in cfg.evaluate:
+            teacher_forced_step(out / "evaluate" / arm / name, policies[arm])
+
+    # 4b. the seed spread: each fine-tuned arm trained again per seed (same data, same base), evaluated the same way
+    if cfg.train_seeds:
+        steps["seeds"] = run_seeds(cfg, out, base_start)
+
     # 5. the ablation (ToolACE-MT data only)
     if cfg.ablation is not None and cfg.arm_train is not None and "toolace_mt" in cfg.generate:
         steps["ablation"] = run_ablation(cfg, out, base_start, run_steps)
@@ -250,6 +278,60 @@ def run_reproduce(cfg: ReproduceConfig, out_dir: Path, restart: bool = False,
 
     write_report(out, Path(results) if results else Path(cfg.results_dir) / cfg.name)
     return steps
+
+
+TEACHER_FORCED = "teacher_forced.json"
+
+
+def teacher_forced_step(eval_out: Path, policy: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """``teacher_forced.json`` beside a finished own-task BFCL evaluation (other suites: nothing to do)."""
+    target = eval_out / TEACHER_FORCED
+    if target.is_file():
+        return json.loads(target.read_text())
+    summary, recipe = _summary(eval_out), eval_out / "recipe.yaml"
+    if summary is None or summary.get("suite") != "bfcl" or not recipe.is_file():
+        return None
+    import yaml
+
+    from ..evaluation.bfcl.suite import load_own_tasks
+    from ..evaluation.bfcl.teacher_forced import score_tasks
+    from ..runs import read_jsonl
+
+    rc = yaml.safe_load(recipe.read_text())
+    if rc.get("source") != "own":
+        return None
+    ids = {r["task_id"] for r in read_jsonl(eval_out / "results.jsonl")}
+    tasks = [t for t in load_own_tasks(rc["tasks"]) if t["id"] in ids]
+    t0 = time.time()
+    _log(f"run     teacher-forced calls on {len(tasks)} gold dialogues -> {target}")
+    per_task = score_tasks(policy["policy.model"], tasks, adapter=policy.get("policy.adapter"))
+    calls = sum(r["calls"] for r in per_task)
+    res = {"exact_call_rate": sum(r["exact"] for r in per_task) / calls if calls else None, "calls": calls,
+           "skipped": sum(r["skipped"] for r in per_task),
+           "token_accuracy": (sum(r["tokens_ok"] for r in per_task) / max(1, sum(r["tokens"] for r in per_task))),
+           "per_task": per_task, "wall_s": round(time.time() - t0, 1)}
+    atomic_write_json(target, res)
+    return res
+
+
+def run_seeds(cfg: ReproduceConfig, out: Path, base_start: Optional[str]) -> dict[str, Any]:
+    """``seeds/seed=S/{train,evaluate}/ARM``: the arm trainings again with training seed S (data order, LoRA
+    init); the base model is the one of the main run, so the spread is that of the fine-tuning alone."""
+    res: dict[str, Any] = {}
+    for seed in cfg.train_seeds:
+        for arm in cfg.arms:
+            if arm == "base":
+                continue
+            t_out = out / "seeds" / f"seed={seed}" / "train" / arm
+            run_step("train", cfg.arm_train, t_out, {"datasets": [{"path": str(out / "generate" / arm / "dataset")}],
+                                                     "model_name_or_path": base_start, "seed": seed})
+            pol = policy_for_train_run(t_out)
+            pol["policy.name"] = f"{ARM_LABELS[arm]} (seed {seed})"
+            for name, ref in cfg.evaluate.items():
+                e_out = out / "seeds" / f"seed={seed}" / "evaluate" / arm / name
+                res.setdefault(str(seed), {}).setdefault(arm, {})[name] = run_step("evaluate", ref, e_out, pol)
+                teacher_forced_step(e_out, pol)
+    return res
 
 
 def unfiltered_dataset(gen_out: Path) -> Path:

@@ -29,6 +29,7 @@ network, and nothing evaluates text as code.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
 import functools
@@ -36,6 +37,7 @@ import hashlib
 import inspect
 import json
 import math
+import os
 import pickle
 import random
 import re
@@ -287,9 +289,48 @@ def copy_state(state: Any) -> Any:
     return pickle.loads(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
 
 
+ID_STYLES = ("long", "short")
+# The id style of the env samplers (`unique_ids`): an environment variable, so that a reproduce run that sets it
+# reaches every process it starts (generation workers, task builders) and the samplers need no new argument.
+ID_STYLE_ENV = "TOOLACE_MT_ID_STYLE"
+
+
+def id_style() -> str:
+    style = os.environ.get(ID_STYLE_ENV) or "long"
+    if style not in ID_STYLES:
+        raise ValueError(f"{ID_STYLE_ENV}={style!r} is not one of {', '.join(ID_STYLES)}")
+    return style
+
+
+@contextlib.contextmanager
+def use_id_style(style: Optional[str]):
+    """Sample ids in `style` inside the block (None: leave the current style)."""
+    if style is not None and style not in ID_STYLES:
+        raise ValueError(f"id_style: {style!r} is not one of {', '.join(ID_STYLES)}")
+    old = os.environ.get(ID_STYLE_ENV)
+    if style is not None:
+        os.environ[ID_STYLE_ENV] = style
+    try:
+        yield
+    finally:
+        if style is not None:
+            if old is None:
+                os.environ.pop(ID_STYLE_ENV, None)
+            else:
+                os.environ[ID_STYLE_ENV] = old
+
+
 def unique_ids(rng: random.Random, prefix: str, n: int, lo: int, hi: int, taken: Any = ()) -> list[str]:
-    """`n` distinct ids ``prefix + number`` (number in [lo, hi)) not in `taken`: seeded and collision-free."""
+    """`n` distinct ids ``prefix + number`` (number in [lo, hi)) not in `taken`: seeded and collision-free.
+
+    With the ``short`` id style (`use_id_style`) the number has as few digits as leave 4x room for the ids
+    needed (2 digits for a handful: ``ACC27``), so a small model can copy it as one or two tokens."""
     taken = set(taken)
+    if id_style() == "short":
+        width = 2  # chosen: two digits keep ids distinct per prefix while one digit group covers them
+        while 9 * 10 ** (width - 1) < 4 * (n + len(taken)):
+            width += 1
+        lo, hi = 10 ** (width - 1), 10 ** width
     out: list[str] = []
     while len(out) < n:
         v = f"{prefix}{rng.randrange(lo, hi)}"

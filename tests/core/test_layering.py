@@ -1,0 +1,143 @@
+"""The package layering, computed from the code itself (not from a list kept by hand).
+
+Layers, bottom to top:
+  core        toolace_mt.* foundations (schema, envs, llm, io, runs, registry, config helpers)
+  packages    toolace_mt.generation, toolace_mt.training, toolace_mt.evaluation
+  app         toolace_mt.app (CLI, reproduce, report): the only layer that knows all three packages
+
+Rules: core imports nothing above it, not even inside a function or by a "module:object" string; generation and
+training never import evaluation; nothing but the app imports the app; and there is no import cycle anywhere,
+counting imports inside functions (a cycle held open by a function-level import is still a cycle).
+"""
+from __future__ import annotations
+
+import ast
+import graphlib
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# The three packages live at the repository's top level and are mapped into toolace_mt by pyproject's package-dir.
+SOURCE_ROOTS = {
+    "toolace_mt": ROOT / "toolace_mt",
+    "toolace_mt.generation": ROOT / "generation",
+    "toolace_mt.training": ROOT / "training",
+    "toolace_mt.evaluation": ROOT / "evaluation",
+}
+PACKAGES = ("toolace_mt.generation", "toolace_mt.training", "toolace_mt.evaluation")
+APP = "toolace_mt.app"
+
+
+def _modules() -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for prefix, base in SOURCE_ROOTS.items():
+        for path in base.rglob("*.py"):
+            rel = path.relative_to(base).with_suffix("")
+            parts = [p for p in rel.parts if p != "__init__"]
+            out[".".join([prefix, *parts])] = path
+    return out
+
+
+def _layer(module: str) -> str:
+    if module == APP or module.startswith(APP + "."):
+        return "app"
+    for pkg in PACKAGES:
+        if module == pkg or module.startswith(pkg + "."):
+            return pkg.rsplit(".", 1)[1]
+    return "core"
+
+
+def _resolve(name: str, known: set[str]) -> str | None:
+    """The longest known module that `name` (a module or module.attribute) refers to."""
+    while name:
+        if name in known:
+            return name
+        if "." not in name:
+            return None
+        name = name.rsplit(".", 1)[0]
+    return None
+
+
+def _imports(module: str, path: Path, known: set[str]) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    is_pkg = path.name == "__init__.py"
+    package = module if is_pkg else module.rsplit(".", 1)[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = package.split(".")
+                base_parts = base_parts[: len(base_parts) - (node.level - 1)]
+                base = ".".join(base_parts)
+                mod = f"{base}.{node.module}" if node.module else base
+            else:
+                mod = node.module or ""
+            targets = [f"{mod}.{a.name}" for a in node.names] + [mod]
+        for t in targets:
+            r = _resolve(t, known)
+            if r and r != module:
+                found.add(r)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    mods = _modules()
+    known = set(mods)
+    return {m: _imports(m, p, known) for m, p in mods.items()}
+
+
+def test_core_imports_nothing_above_it():
+    bad = [f"{m} -> {d}" for m, deps in _graph().items() if _layer(m) == "core"
+           for d in deps if _layer(d) != "core"]
+    assert not bad, "core imports a layer above it:\n" + "\n".join(sorted(bad))
+
+
+def test_core_names_no_module_above_it_by_string():
+    """A lazy "toolace_mt.generation.x:obj" string in core is an upward import in disguise."""
+    pattern = re.compile(r"toolace_mt\.(generation|training|evaluation|app)\b")
+    bad = []
+    for m, path in _modules().items():
+        if _layer(m) != "core":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and pattern.search(node.value):
+                if node.value.lstrip().startswith(("\n", " ")) or len(node.value) > 120:
+                    continue  # a docstring that names the layers is not an import
+                bad.append(f"{m}: {node.value!r}")
+    assert not bad, "core refers to a module above it:\n" + "\n".join(bad)
+
+
+def test_packages_respect_the_order():
+    """generation and training never import evaluation; nothing below the app imports the app."""
+    bad = []
+    for m, deps in _graph().items():
+        lm = _layer(m)
+        for d in deps:
+            ld = _layer(d)
+            if ld == "app" and lm != "app":
+                bad.append(f"{m} -> {d}")
+            if ld == "evaluation" and lm in ("generation", "training"):
+                bad.append(f"{m} -> {d}")
+    assert not bad, "import against the layering:\n" + "\n".join(sorted(bad))
+
+
+def test_no_import_cycles_anywhere():
+    g = _graph()
+    # A package's __init__ that re-exports its submodules is not a cycle with them: Python resolves
+    # `from . import x` in the parent after the child finished; what would deadlock is child -> child.
+    edges = {m: {d for d in deps if not m.startswith(d + ".")} for m, deps in g.items()}
+    try:
+        tuple(graphlib.TopologicalSorter(edges).static_order())
+    except graphlib.CycleError as e:
+        raise AssertionError(f"import cycle: {' -> '.join(e.args[1])}") from None
+
+
+def test_the_checker_sees_function_level_imports(tmp_path):
+    """Guard the guard: an import inside a function body is found like a module-level one."""
+    p = tmp_path / "m.py"
+    p.write_text("def f():\n    from toolace_mt.generation import plan\n    return plan\n")
+    known = {"toolace_mt.generation", "toolace_mt.generation.plan", "toolace_mt.x"}
+    assert _imports("toolace_mt.x", p, known) == {"toolace_mt.generation.plan", "toolace_mt.generation"}

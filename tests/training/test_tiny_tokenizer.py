@@ -1,0 +1,40 @@
+"""Tiny-model tokenizer: digit runs kept together with a Llama tiny model, as saved and as AutoTokenizer loads it."""
+from __future__ import annotations
+
+import pytest
+
+
+def test_llama_tiny_keeps_digit_runs_after_reload(tmp_path):
+    from transformers import AutoTokenizer
+
+    from toolace_mt.training.template import project_template
+    from toolace_mt.training.tiny import TinySpec, build_tiny_model
+
+    texts = [f"account ACC{n:05d} sent {n * 37 % 1000} to IBAN DE{n * 7919:012d}" for n in range(400)]
+    spec = TinySpec(hidden_size=32, intermediate_size=64, vocab_size=600, arch="llama", digit_group=3)
+    d = build_tiny_model(texts, tmp_path / "m", spec, chat_template=project_template())
+    tok = AutoTokenizer.from_pretrained(d)
+    pre = [w for w, _ in tok.backend_tokenizer.pre_tokenizer.pre_tokenize_str("ACC27131")]
+    assert pre == ["ACC", "271", "31"]
+    from tokenizers import Tokenizer
+
+    saved = Tokenizer.from_file(str(d / "tokenizer.json"))
+    for t in texts[:50]:
+        assert tok(t, add_special_tokens=False)["input_ids"] == saved.encode(t, add_special_tokens=False).ids
+    n = len(tok("ACC27131 DE001234567890", add_special_tokens=False)["input_ids"])
+    assert n < 5 + 12 + 2  # per-digit splitting needs 5 + 12 tokens for the digits alone, plus ACC and DE
+    assert "Qwen2" not in type(tok).__name__  # the saved pipeline is the one that runs
+    from transformers import AutoModelForCausalLM
+
+    assert AutoModelForCausalLM.from_pretrained(d).config.model_type == "llama"
+
+
+def test_digit_grouping_needs_llama():
+    from toolace_mt.training.config import ModelArguments
+    from toolace_mt.training.tiny import TinySpec, pretokenize_regex
+
+    with pytest.raises(ValueError, match="tiny_arch: llama"):
+        TinySpec(digit_group=3)
+    with pytest.raises(ValueError, match="tiny_arch: llama"):
+        ModelArguments(tiny_digit_group=2)
+    assert "{1,3}" in pretokenize_regex(3) and "{1," not in pretokenize_regex(1)
