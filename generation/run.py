@@ -214,6 +214,11 @@ def verify_dataset(data: Path, out_dir: Path, model_verifiers: Optional[list[str
     from .verify import verify_batch
 
     rows, malformed = load_rows_tolerant(Path(data))
+    if not rows:  # nothing to verify is an input error, not a run that "kept 0"
+        from toolace_mt.io import DataFileError
+
+        why = f"; first: {malformed[0]['reason']}" if malformed else ""
+        raise DataFileError(f"{data}: no record could be read as a dialogue ({len(malformed)} malformed{why})")
     use_model = bool(model_verifiers) and client is not None
     starts = range(0, len(rows), max(1, batch_size))
     if progress and use_model:

@@ -68,7 +68,6 @@ CASES = [
     ("generate-wrong-kind", "generate {t}/eval_bad.yaml", ["runs"]),
     ("generate-unknown-key", "generate {t}/gen.yaml --set n_dialogs=3 --out {t}/r", ["r"]),
     ("verify-missing", "verify {t}/nope.jsonl --out {t}/v", ["v"]),
-    ("verify-bad-line", "verify {t}/badline.jsonl --out {t}/v", ["v"]),
     ("verify-foreign-rows", "verify {t}/foreign.jsonl --out {t}/v", ["v"]),
     ("verify-binary", "verify {t}/binary.jsonl --out {t}/v", ["v"]),
     ("verify-empty", "verify {t}/empty.jsonl --out {t}/v", ["v"]),
