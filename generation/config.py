@@ -45,6 +45,8 @@ class GenerateConfig:
     tool_pool: Optional[str] = None  # schema-only API pool JSON (list of OpenAI tool dicts); outputs simulated by the LLM
     n_dialogues: int = 100  # dialogues to generate (before verification)
     seed: int = 0  # master seed; dialogue i uses a seed derived from (seed, i)
+    # the env samplers' id style: "long" (ACC27131) or "short" (ACC27, copyable by a tiny model); None = long
+    id_style: Optional[str] = None
     subtasks: list[int] = field(default_factory=lambda: [2, 5])  # paper §2.1: m in [2, 5]
     steps: list[int] = field(default_factory=lambda: [1, 6])  # paper §2.1: tool-calling steps per subtask in [1, 6]
     injections: list[int] = field(default_factory=lambda: [1, 3])  # paper §2.2(a): 1-3 complexity types per dialogue
@@ -72,6 +74,10 @@ class GenerateConfig:
     max_plan_tries: int = 8  # chosen: attempts to find an executable call for a step before dropping that step
 
     def __post_init__(self):
+        from toolace_mt.envs.base import ID_STYLES
+
+        if self.id_style is not None and self.id_style not in ID_STYLES:
+            raise ValueError(f"key 'id_style': {self.id_style!r} is not one of {', '.join(ID_STYLES)}")
         if self.method not in METHODS:
             raise ValueError(f"key 'method': {self.method!r} is not one of {', '.join(METHODS.names())}")
         if self.engine not in ("rules", "llm"):

@@ -53,6 +53,14 @@ def run_generation(cfg: GenerateConfig, out_dir: Path, restart: bool = False, sh
                    client=None, hook: Optional[Callable[[str, int], None]] = None) -> dict[str, Any]:
     """Generate, verify and export. `client` overrides the recipe's LLM (tests); `hook(stage, chunk)` is called
     after each (stage, chunk) is written (tests use it to simulate a kill)."""
+    from toolace_mt.envs.base import use_id_style
+
+    with use_id_style(cfg.id_style):  # the recipe's id style reaches every env sampler of this run
+        return _run_generation(cfg, out_dir, restart, shard, client, hook)
+
+
+def _run_generation(cfg: GenerateConfig, out_dir: Path, restart: bool, shard: Optional[str], client,
+                    hook: Optional[Callable[[str, int], None]]) -> dict[str, Any]:
     if shard is not None:
         cfg.shard = shard
     out = Path(out_dir)

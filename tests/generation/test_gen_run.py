@@ -135,3 +135,27 @@ def test_cli_generate_verify_and_bench(tmp_path, capsys):
     assert main(["bench", "generation-rules", "--n", "8", "--domains", "banking"]) == 0
     bench = json.loads(capsys.readouterr().out)
     assert bench["dialogues"] == 8 and bench["kept_per_s"] > 0 and "projected_s_for_8000_kept" in bench
+
+
+def test_id_style_is_a_recipe_key_recorded_in_the_run(tmp_path):
+    """Short ids come from the generate recipe itself (recorded in the run's recipe.yaml), not from ambient state."""
+    import os
+    import re
+
+    import yaml
+
+    assert os.environ.get("TOOLACE_MT_ID_STYLE") is None
+    short = run_generation(cfg(n_dialogues=3, id_style="short"), tmp_path / "short")
+    long_ = run_generation(cfg(n_dialogues=3), tmp_path / "long")
+    assert short["counts"]["kept"] > 0 and long_["counts"]["kept"] > 0
+    assert yaml.safe_load((tmp_path / "short" / "recipe.yaml").read_text())["id_style"] == "short"
+    assert os.environ.get("TOOLACE_MT_ID_STYLE") is None  # the style does not leak past the run
+
+    def account_ids(run):
+        text = (tmp_path / run / "dataset" / "train.jsonl").read_text()
+        return set(re.findall(r'\\"account_id\\": \\"ACC(\d+)\\"', text))  # ids the environment returned
+
+    assert account_ids("short") and all(len(d) == 2 for d in account_ids("short"))
+    assert account_ids("long") and all(len(d) > 2 for d in account_ids("long"))
+    with pytest.raises(RecipeError, match="id_style"):
+        parse_recipe(dict(RAW, id_style="tiny"))

@@ -67,7 +67,8 @@ class ReproduceConfig:
     runs_dir: str = "runs/reproduce"
     results_dir: str = "results"
     notes: str = ""  # free text put at the top of the report (scale, what it can and cannot show)
-    # id style of the env samplers for every step of this run (generation and task building): long | short
+    # id style of the env samplers (long | short), passed to every generate step and recorded in its recipe;
+    # a BFCL-style task set built by an evaluate step takes its own (options.build.id_style)
     id_style: Optional[str] = None
     train_seeds: list[int] = field(default_factory=list)  # extra arm trainings per seed (the seed spread)
     smoke: list[str] = field(default_factory=list)  # evaluate names the report marks as smoke rows
@@ -208,11 +209,8 @@ def run_reproduce(cfg: ReproduceConfig, out_dir: Path, restart: bool = False,
     Each phase hands its independent steps to `run_steps` as one batch (default: one after another in this
     process; `reproduce_ray.RaySteps` runs them as Ray tasks); a phase starts when the one before it is done."""
     run_steps = run_steps or run_steps_local
-    from ..envs.base import use_id_style
-
     out = prepare_run_dir(out_dir, to_plain(cfg), restart=restart)
-    with use_id_style(cfg.id_style):
-        return _run_reproduce(cfg, out, results, run_steps)
+    return _run_reproduce(cfg, out, results, run_steps)
 
 
 def _run_reproduce(cfg: ReproduceConfig, out: Path, results: Optional[Path], run_steps: StepRunner) -> dict[str, Any]:
@@ -220,9 +218,10 @@ def _run_reproduce(cfg: ReproduceConfig, out: Path, results: Optional[Path], run
     steps: dict[str, Any] = {}
 
     # 1. data for each fine-tuned arm (and for the base model, if it is built here)
-    jobs: list[Job] = [("generate", ref, out / "generate" / arm, None) for arm, ref in cfg.generate.items()]
+    ids = {"id_style": cfg.id_style} if cfg.id_style else None  # recorded in each generate run's own recipe
+    jobs: list[Job] = [("generate", ref, out / "generate" / arm, ids) for arm, ref in cfg.generate.items()]
     if cfg.base_train is not None:
-        jobs.append(("generate", cfg.base_data, out / "generate" / "base_data", None))
+        jobs.append(("generate", cfg.base_data, out / "generate" / "base_data", ids))
     done = run_steps(jobs)
     gen = dict(zip(cfg.generate, done))
     steps["generate"] = gen
@@ -371,7 +370,8 @@ def run_ablation(cfg: ReproduceConfig, out: Path, base_start: str,
     res: dict[str, Any] = {}
     gref = cfg.generate["toolace_mt"]
     gen_outs = {value: out / "ablation" / f"{ab.key}={value}" / "generate" for value in ab.values}
-    run_steps([("generate", gref, gen_outs[value], {ab.key: value}) for value in ab.values])
+    ids = {"id_style": cfg.id_style} if cfg.id_style else {}
+    run_steps([("generate", gref, gen_outs[value], {ab.key: value, **ids}) for value in ab.values])
     tags = []
     for value in ab.values:
         for verify in ab.verify:
