@@ -25,6 +25,7 @@ import json
 import re
 from typing import Any, Optional
 
+from toolace_mt.registry import RegistryError
 from toolace_mt.schema import validate_dialogue
 
 from ..resolve import (id_tokens, mentions_token, numbers_in, reference_points_to, reference_rank,
@@ -234,7 +235,7 @@ def replay_problems(d: dict) -> Optional[list[tuple[str, str]]]:
         return None
     try:
         env, outputs = replay({"messages": d["messages"], "meta": {"plan": src}})
-    except KeyError:
+    except (KeyError, RegistryError):  # a plan that names no known domain or lacks a key: not replayable
         return None
     out = []
     for i, m in enumerate(d["messages"]):

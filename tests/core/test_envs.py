@@ -8,6 +8,8 @@ import string
 
 import pytest
 
+from toolace_mt.registry import RegistryError
+
 from toolace_mt.envs import all_envs, extract, get_env
 from toolace_mt.schema import check_schema
 
@@ -130,7 +132,7 @@ def test_registry_size_and_unique_names():
     names = [n for _, n in ALL_TOOLS]
     assert len(names) >= 70
     assert len(names) == len(set(names)), "tool names must be unique across domains (evaluation maps name -> env)"
-    with pytest.raises(KeyError, match="unknown domain"):
+    with pytest.raises(RegistryError, match="unknown domain"):
         get_env("no_such_domain")
 
 

@@ -164,20 +164,17 @@ def test_backend_registry_errors_and_scripted_from_recipe():
 
 
 def test_simulated_backend_hook():
-    """`simulated` is resolved lazily by module name; registering a factory under the name also works."""
+    """`simulated` is resolved lazily by "module:factory"; registering a factory under the name also works."""
     from toolace_mt.llm import client as client_mod
 
-    assert client_mod._LAZY_BACKENDS["simulated"] == "toolace_mt.llm.simulated"
-    before = client_mod._BACKENDS.get("simulated")
+    before = client_mod.BACKENDS._entries["simulated"]
+    assert client_mod.BACKENDS.get("simulated").__module__ == "toolace_mt.llm.simulated"
     register_backend("simulated", lambda cfg: ScriptedBackend(lambda r: json.dumps(r.payload), model="sim"))
     try:
         r = make_client(LLMConfig(backend="simulated")).chat([_req("x", payload={"say": "hi"})])[0]
         assert json.loads(r.text) == {"say": "hi"}
-    finally:  # put back whatever the real simulated module registered, for the tests that run after this one
-        if before is None:
-            client_mod._BACKENDS.pop("simulated", None)
-        else:
-            client_mod._BACKENDS["simulated"] = before
+    finally:  # put back the real simulated factory, for the tests that run after this one
+        client_mod.BACKENDS.register("simulated", before)
 
 
 def test_import_is_cheap():

@@ -18,11 +18,11 @@ imported only when a client for them is made, so ``import toolace_mt.llm`` stays
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from ..registry import Registry
 from .cache import ResponseCache, cacheable, request_key
 from .ledger import UsageLedger
 from .types import Backend, ChatRequest, ChatResponse, LLMFailure, SamplingParams
@@ -64,24 +64,22 @@ def clean_response(resp: ChatResponse) -> ChatResponse:
     return resp
 
 
-_BACKENDS: dict[str, Callable[["LLMConfig"], Backend]] = {}
-# name -> module that calls register_backend(name, ...) when imported
-_LAZY_BACKENDS: dict[str, str] = {
-    "openai": "toolace_mt.llm.openai_backend",
-    "transformers": "toolace_mt.llm.transformers_backend",
-    "vllm": "toolace_mt.llm.vllm_backend",
-    "scripted": "toolace_mt.llm.testing",
-    "simulated": "toolace_mt.llm.simulated",  # built by the simulated-user work; answers from request.payload
-}
+# name -> factory ``(LLMConfig) -> Backend``; the built-in ones are imported on first use (vllm, torch stay unloaded)
+BACKENDS: Registry = Registry("LLM backend")
+BACKENDS.register("openai", "toolace_mt.llm.openai_backend:OpenAIBackend")
+BACKENDS.register("transformers", "toolace_mt.llm.transformers_backend:TransformersBackend")
+BACKENDS.register("vllm", "toolace_mt.llm.vllm_backend:VLLMBackend")
+BACKENDS.register("scripted", "toolace_mt.llm.testing:_from_config")
+BACKENDS.register("simulated", "toolace_mt.llm.simulated:_from_config")  # offline stand-in: see simulated.py
 
 
 def register_backend(name: str, factory: Callable[["LLMConfig"], Backend]) -> None:
     """Make ``LLMConfig(backend=name)`` build ``factory(cfg)``. Registering a name again replaces it."""
-    _BACKENDS[name] = factory
+    BACKENDS.register(name, factory)
 
 
 def known_backends() -> list[str]:
-    return sorted(set(_BACKENDS) | set(_LAZY_BACKENDS))
+    return BACKENDS.names()
 
 
 @dataclass
@@ -280,17 +278,7 @@ class LLMClient:
 
 
 def make_backend(cfg: LLMConfig) -> Backend:
-    if cfg.backend not in _BACKENDS and cfg.backend in _LAZY_BACKENDS:
-        try:
-            importlib.import_module(_LAZY_BACKENDS[cfg.backend])
-        except ModuleNotFoundError as e:
-            if e.name != _LAZY_BACKENDS[cfg.backend]:
-                raise
-            raise ValueError(f"LLM backend {cfg.backend!r} is not available: module {e.name} does not exist yet "
-                             f"(register one with toolace_mt.llm.register_backend)") from None
-    if cfg.backend not in _BACKENDS:
-        raise ValueError(f"unknown LLM backend {cfg.backend!r}; known: {', '.join(known_backends())}")
-    return _BACKENDS[cfg.backend](cfg)
+    return BACKENDS.get(cfg.backend)(cfg)
 
 
 def make_client(cfg: LLMConfig, cache_dir: Optional[Path] = None, ledger=None) -> LLMClient:
