@@ -22,10 +22,7 @@ def _generate_shard(cfg_plain: dict, shard_dir: str, shard: str, cwd: str, hook)
     from .run import run_generation
 
     cfg = parse_recipe(dict(cfg_plain))
-    try:
-        return run_generation(cfg, Path(shard_dir), shard=shard, hook=hook)
-    finally:
-        release_run_dir(shard_dir)  # Ray reuses worker processes: a lock held past the task would block the merge
+    return run_generation(cfg, Path(shard_dir), shard=shard, hook=hook)
 
 
 def shard_dirs(out: Path, n: int) -> list[Path]:

@@ -85,13 +85,24 @@ def run_tasks(ray, fn: Callable, args_list: list[tuple], resources: dict[str, fl
     return run_batch(ray, fn, args_list, [resources] * len(args_list), desc, max_retries=max_retries)
 
 
+def _unlocking_task(fn: Callable, *args: Any) -> Any:
+    """Run one task on a Ray worker, then drop the run-directory locks it took: Ray reuses worker processes, and
+    a lock held past its task would block the next writer of that directory (the merge, a rerun)."""
+    from .runs import release_all_run_dirs
+
+    try:
+        return fn(*args)
+    finally:
+        release_all_run_dirs()
+
+
 def run_batch(ray, fn: Callable, args_list: list[tuple], resources_list: list[dict[str, float]], desc: str,
               max_retries: int = MAX_RETRIES, unit: str = "shard") -> list[Any]:
     """`run_tasks` where every task asks for its own resources (one reproduce step needs a GPU, another not)."""
     from tqdm import tqdm
 
-    remote = ray.remote(max_retries=max_retries)(fn)
-    refs = [remote.options(**res).remote(*a) for a, res in zip(args_list, resources_list)]
+    remote = ray.remote(max_retries=max_retries)(_unlocking_task)
+    refs = [remote.options(**res).remote(fn, *a) for a, res in zip(args_list, resources_list)]
     pending = list(refs)
     with tqdm(total=len(refs), desc=desc, unit=unit) as bar:
         while pending:
