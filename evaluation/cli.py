@@ -1,4 +1,4 @@
-"""Evaluation subcommands: evaluate, rescore, crosscheck, bfcl-tasks, and `bench evaluation`.
+"""Evaluation subcommands: evaluate, rescore, crosscheck, bfcl-tasks, data acebench, and `bench evaluation`.
 
 Heavy imports happen inside the handlers so `toolace-mt --help` stays fast.
 """
@@ -39,6 +39,15 @@ def register(sub, bench_sub) -> None:
     p.add_argument("--distractors", type=int, default=40, help="distractor records per env for long_context")
     p.set_defaults(func=cmd_bfcl_tasks)
 
+    p = sub.add_parser("data", help="download official benchmark data (pinned commit, sha256-checked)")
+    data_sub = p.add_subparsers(dest="data_command", metavar="WHAT", required=True)
+    p = data_sub.add_parser("acebench", help="the official ACEBench English data (default dest: data/acebench)")
+    p.add_argument("--dest", default=None, help="target directory (default: data/acebench)")
+    p.add_argument("--base-url", default=None, help="mirror of raw.githubusercontent.com/<repo>/<commit>/ "
+                   "(default: $TOOLACE_ACEBENCH_URL or GitHub)")
+    p.add_argument("--force", action="store_true", help="fetch again even files whose checksum already matches")
+    p.set_defaults(func=cmd_data_acebench)
+
     if bench_sub is not None:
         p = bench_sub.add_parser("evaluation", help="time BFCL scoring of the official entries with the oracle")
         p.add_argument("--n", type=int, default=800, help="entries (spread over the four categories)")
@@ -57,6 +66,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     summary = run_evaluation(cfg, out, restart=args.restart)
     print((out / "report.md").read_text())
     print_json({"out": str(out), "overall": summary["overall"], "categories": summary["categories"]})
+    return 0
+
+
+def cmd_data_acebench(args: argparse.Namespace) -> int:
+    from toolace_mt.cli import print_json
+
+    from .ace.data import DEFAULT_DEST, download
+
+    dest = Path(args.dest) if args.dest else DEFAULT_DEST
+    print_json({"dest": str(dest), **download(dest, base_url=args.base_url, force=args.force)})
     return 0
 
 

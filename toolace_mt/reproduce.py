@@ -162,6 +162,20 @@ def run_step(kind: str, ref: StepRef, out: Path, extra: Optional[dict[str, Any]]
     return s
 
 
+def run_eval_step(ref: StepRef, out: Path, extra: dict[str, Any]) -> dict[str, Any]:
+    """`run_step` for an evaluation; missing benchmark data skips it: ``not_run.json`` holds the reason and the
+    report lists it as not run (a later reproduce with the data runs it, since no summary was written)."""
+    from .evaluation.ace.data import DataUnavailable
+
+    try:
+        return run_step("evaluate", ref, out, extra)
+    except DataUnavailable as e:
+        _log(f"skip    evaluate {out}: not run: {e}")
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "not_run.json", {"recipe": ref.recipe, "reason": str(e)})
+        return {"not_run": str(e)}
+
+
 def policy_for_train_run(train_out: Path) -> dict[str, Any]:
     """`policy.model`/`policy.adapter` overrides for a finished train run (merged > full model > base+adapter)."""
     from .training.train import find_run_model
@@ -215,14 +229,13 @@ def run_reproduce(cfg: ReproduceConfig, out_dir: Path, restart: bool = False,
             "model_name_or_path": base_start})
         policies[arm] = policy_for_train_run(t_out)
 
-    # 4. every evaluation for every arm
+    # 4. every evaluation for every arm (one whose data is not on this machine is recorded as not run)
     steps["evaluate"] = {}
     for arm in cfg.arms:
         for name, ref in cfg.evaluate.items():
             pol = dict(policies[arm])
             pol["policy.name"] = ARM_LABELS[arm]
-            steps["evaluate"].setdefault(arm, {})[name] = run_step(
-                "evaluate", ref, out / "evaluate" / arm / name, pol)
+            steps["evaluate"].setdefault(arm, {})[name] = run_eval_step(ref, out / "evaluate" / arm / name, pol)
 
     # 5. the ablation (ToolACE-MT data only)
     if cfg.ablation is not None and cfg.arm_train is not None and "toolace_mt" in cfg.generate:
@@ -280,6 +293,6 @@ def run_ablation(cfg: ReproduceConfig, out: Path, base_start: str) -> dict[str, 
             pol = policy_for_train_run(t_out)
             pol["policy.name"] = f"ToolACE-MT {tag}"
             for name in names:
-                res.setdefault(tag, {})[name] = run_step("evaluate", cfg.evaluate[name],
-                                                         out / "ablation" / tag / "evaluate" / name, pol)
+                res.setdefault(tag, {})[name] = run_eval_step(cfg.evaluate[name],
+                                                              out / "ablation" / tag / "evaluate" / name, pol)
     return res

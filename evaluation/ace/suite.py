@@ -1,7 +1,8 @@
 """The `ace` suite: ACEBench-style normal, special and agent categories.
 
 Sources: ``own`` (our deterministic items: `own_tasks` + `agent_tasks`) and ``official`` (any directory in the
-ACEBench layout, given as ``tasks``; default ``../shared/data/acebench`` beside the repository). The official
+ACEBench layout: the recipe's ``tasks``, else ``$TOOLACE_ACEBENCH_DIR``, else ``data/acebench``, which
+`toolace-mt data acebench` fills; see `data.py`). The official
 agent categories need executable copies of ACEBench's own scenario classes, which we do not ship: they are
 skipped and listed under ``not_run`` in the summary; our agent categories run on our own environments.
 
@@ -32,6 +33,7 @@ from ..tau.orchestrator import run_episodes
 from ..tau.users import STOP, ScriptedUser, make_user
 from .agent_envs import AGENT_ENVS
 from .agent_tasks import build_agent_tasks
+from .data import official_dir
 from .checker import (compat_normal, corrected_normal, gt_function_name, names_match, special_phrase_said,
                       special_reasons)
 from .official import AGENT, NORMAL, SPECIAL, load_official, question_to_messages
@@ -56,10 +58,6 @@ exactly: "Due to the limitations of the function, I cannot solve this problem." 
 AGENT_SYSTEM = """You are an assistant operating a {what} through functions. Work out which calls the request
 needs, make them one at a time, and reply to the user in plain text when the request is done. Current time:
 2025-03-01 09:00."""
-
-
-def default_official_dir() -> Path:
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "acebench"
 
 
 def item_messages(task: dict[str, Any]) -> list[dict[str, Any]]:
@@ -132,14 +130,12 @@ class AceSuite(Suite):
         unknown = set(cfg.categories) - set(NORMAL + SPECIAL + AGENT)
         if unknown:
             raise RecipeError(f"suite ace: unknown categories {sorted(unknown)}")
-        if cfg.source == "official" and not cfg.tasks and not default_official_dir().is_dir():
-            raise RecipeError(f"suite ace: no tasks given and the default {default_official_dir()} is missing")
 
     def load_tasks(self, cfg) -> list[dict[str, Any]]:
         self.check_config(cfg)
         if cfg.source == "own":
             return build_normal_special() + build_agent_tasks()
-        path = Path(cfg.tasks) if cfg.tasks else default_official_dir()
+        path = official_dir(cfg.tasks, cfg.options.get("language", "en"))
         tasks = load_official(path, NORMAL + SPECIAL, language=cfg.options.get("language", "en"))
         missing = [t["id"] for t in tasks if t["missing_answer"]]
         if missing:
