@@ -28,6 +28,8 @@ def register(sub, bench_sub) -> None:
     p.add_argument("--perturb", type=float, default=0.5, help="fraction of entries perturbed (fresh mode)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write per-entry agreement JSONL here")
+    p.add_argument("--raw", action="store_true", help="raw-text mode: both sides decode each step's text (ours: "
+                   "official decoder, our port, lenient); fresh mode adds text-level edits")
     p.set_defaults(func=cmd_crosscheck)
 
     p = sub.add_parser("bfcl-tasks", help="build a BFCL-layout multi-turn task set from our environments")
@@ -93,7 +95,7 @@ def cmd_crosscheck(args: argparse.Namespace) -> int:
     from .bfcl.crosscheck import crosscheck
 
     rep = crosscheck(run_dir=args.run_dir, categories=args.categories, limit=args.limit,
-                     perturb=args.perturb, seed=args.seed, out=args.out)
+                     perturb=args.perturb, seed=args.seed, out=args.out, raw=args.raw)
     print_json({k: v for k, v in rep.items() if k != "entries"})
     return 0 if rep["disagreements"] == 0 else 1
 

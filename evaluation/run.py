@@ -61,7 +61,11 @@ def score_all(suite: Suite, tasks: list[dict[str, Any]], trajs: list[dict[str, A
 def render_report(summary: dict[str, Any]) -> str:
     lines = [f"# Evaluation: {summary.get('suite')} ({summary.get('source')})", "",
              f"- policy: `{summary.get('policy')}`", f"- task set: `{summary.get('task_set_version')}`",
-             f"- tasks: {summary.get('n_tasks')} (trials: {summary.get('n_trials', 1)})", "",
+             f"- tasks: {summary.get('n_tasks')} (trials: {summary.get('n_trials', 1)})"]
+    for key in ("decoding", "decoder", "scoring"):
+        if summary.get(key):
+            lines.append(f"- {key}: {summary[key]}")
+    lines += ["",
              "| category | n | score |", "|---|---:|---:|"]
     counts = summary.get("counts", {})
     for c, v in summary.get("categories", {}).items():
@@ -103,6 +107,9 @@ def finalize(suite: Suite, cfg: EvaluateConfig, tasks: list[dict[str, Any]], out
     summary.update({"suite": cfg.suite, "source": cfg.source, "task_set_version": suite.version(cfg),
                     "policy": cfg.policy.label, "n_trials": cfg.n_trials, "n_expected": len(tasks) * cfg.n_trials,
                     "n_scored": len(scores), "machine": machine_info()})
+    info = getattr(suite, "scoring_info", None)
+    if callable(info):  # decoder and scoring mode, recorded with every number
+        summary.update(info(cfg))
     summary.update(extra or {})
     atomic_write_json(out / SUMMARY, summary)
     atomic_write_text(out / REPORT, render_report(summary))
