@@ -207,7 +207,7 @@ class AceSuite(Suite):
             return {**base, **self._score_agent(task, trajectory)}
         calls = trajectory.get("tool_calls") or []
         content = trajectory.get("content") or ""
-        compat_raw = format_python_calls(calls) if calls else content
+        compat_raw = raw_answer(trajectory)  # the official scorer reads the model's text, not our parse
         if cat.startswith("special"):
             kind = cat[len("special_"):]
             reasons = special_reasons(kind, content, task["ground_truth"])
@@ -311,13 +311,23 @@ def report_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def raw_answer(tr: dict[str, Any]) -> str:
+    """The answer as the official scorer receives it: the model's raw text; for structured tool calls (FC-style
+    policies, the oracle) the pythonic call list ACEBench's FC inference writes; else the text answer."""
+    raw = tr.get("raw")
+    if isinstance(raw, str) and raw.strip():
+        return raw
+    calls = tr.get("tool_calls") or []
+    return format_python_calls(calls) if calls else (tr.get("content") or "")
+
+
 def _natural(task_id: str) -> tuple:
     return tuple(int(x) if x.isdigit() else x for x in re.split(r"(\d+)", task_id))
 
 
 def export_official_results(run_dir: str | Path, out_dir: str | Path, model: str = "toolace_mt") -> list[Path]:
     """Write a run's normal/special answers in ACEBench's result layout (``<out>/<model>/data_<cat>_result.json``,
-    rows ``{"id", "result"}`` in the data files' item order; the answer as pythonic call text, or the text) so
+    rows ``{"id", "result"}`` in the data files' item order; the model's raw answer (`raw_answer`)) so
     the official scorer can re-score them for a per-item cross-check (benchmarks.md §4.3)."""
     from ..suites import load_trajectories
 
@@ -325,8 +335,7 @@ def export_official_results(run_dir: str | Path, out_dir: str | Path, model: str
     for tr in load_trajectories(run_dir):
         if tr.get("trial", 0) != 0 or tr["category"].startswith("agent"):
             continue
-        calls = tr.get("tool_calls") or []
-        row = {"id": tr["task_id"], "result": format_python_calls(calls) if calls else (tr.get("content") or "")}
+        row = {"id": tr["task_id"], "result": raw_answer(tr)}
         rows.setdefault(tr["category"], []).append((_natural(tr["task_id"]), row))
     out = []
     for cat, rs in sorted(rows.items()):
