@@ -110,6 +110,9 @@ def finalize(suite: Suite, cfg: EvaluateConfig, tasks: list[dict[str, Any]], out
     info = getattr(suite, "scoring_info", None)
     if callable(info):  # decoder and scoring mode, recorded with every number
         summary.update(info(cfg))
+    export = getattr(suite, "export_results", None)
+    if callable(export):  # the benchmark's own result layout, for an independent official re-score
+        summary.update(export(cfg, out))
     summary.update(extra or {})
     atomic_write_json(out / SUMMARY, summary)
     atomic_write_text(out / REPORT, render_report(summary))

@@ -199,6 +199,20 @@ class AceSuite(Suite):
                 out += trs
         return out
 
+    def export_results(self, cfg, out_dir) -> dict[str, Any]:
+        """Official items: the answers also in ACEBench's result layout (``acebench_result/<model>/``)."""
+        if cfg.source != "official":
+            return {}
+        from ..bfcl.export import model_dir_name
+
+        paths = export_official_results(out_dir, Path(out_dir) / "acebench_result", model_dir_name(cfg.policy.label))
+        return {"exported": {"layout": "acebench_result", "files": [str(p.relative_to(out_dir)) for p in paths]}}
+
+    def scoring_info(self, cfg) -> dict[str, Any]:
+        return {"decoding": "raw answer text",
+                "scoring": "corrected checker (headline); compat_acebench = the official scorer's behaviour on the "
+                           "raw text, beside it"}
+
     # ---- scoring ------------------------------------------------------------------------------------------
     def score(self, task, trajectory):
         cat = task["category"]

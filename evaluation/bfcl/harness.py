@@ -76,6 +76,12 @@ class _Play:
         return PolicyInput(messages=list(self.messages), tools=self.tools, gold=self.gold(), task_id=self.task["id"])
 
     def apply(self, out: PolicyOutput) -> None:
+        if out.stop:  # a replayed entry with no more recorded steps: ends as the official runner ended it
+            self.force_quit = self.turn < len(self.task["question"])
+            if self.turns and not self.turns[-1]:
+                self.turns.pop()
+            self.done = True
+            return
         self.tokens[0] += out.prompt_tokens
         self.tokens[1] += out.completion_tokens
         step = {"content": out.content, "tool_calls": out.tool_calls, "raw": out.raw,

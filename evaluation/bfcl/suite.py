@@ -187,6 +187,16 @@ class BFCLSuite(Suite):
                     max_parallel=int(cfg.options.get("max_parallel", 256)), progress=cfg.progress,
                     decode=decode, call_format=fmt)
 
+    def export_results(self, cfg, out_dir) -> dict[str, Any]:
+        """Official task sets: the run also in BFCL's result layout (``bfcl_result/<model>/``), so the official
+        evaluation can re-score it independently."""
+        if cfg.source != "official":
+            return {}
+        from .export import export_bfcl_results
+
+        paths = export_bfcl_results(out_dir, Path(out_dir) / "bfcl_result", cfg.policy.label)
+        return {"exported": {"layout": "bfcl_result", "files": [str(p.relative_to(out_dir)) for p in paths]}}
+
     def scoring_info(self, cfg) -> dict[str, Any]:
         """What the report records about decoding and scoring."""
         mode, fmt = decoding_mode(cfg), call_format(cfg)
