@@ -1,4 +1,4 @@
-"""Evaluation subcommands: evaluate, rescore, crosscheck, bfcl-tasks, data acebench, and `bench evaluation`.
+"""Evaluation subcommands: evaluate, rescore, crosscheck, compare, bfcl-tasks, data acebench, `bench evaluation`.
 
 Heavy imports happen inside the handlers so `toolace-mt --help` stays fast.
 """
@@ -41,6 +41,11 @@ def register(sub, bench_sub) -> None:
     p.add_argument("--distractors", type=int, default=40, help="distractor records per env for long_context")
     p.set_defaults(func=cmd_bfcl_tasks)
 
+    p = sub.add_parser("compare", help="paired test of two evaluation runs on their shared tasks (exact McNemar)")
+    p.add_argument("run_a")
+    p.add_argument("run_b")
+    p.set_defaults(func=cmd_compare)
+
     p = sub.add_parser("data", help="download official benchmark data (pinned commit, sha256-checked)")
     data_sub = p.add_subparsers(dest="data_command", metavar="WHAT", required=True)
     p = data_sub.add_parser("acebench", help="the official ACEBench English data (default dest: data/acebench)")
@@ -68,6 +73,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     summary = run_evaluation(cfg, out, restart=args.restart)
     print((out / "report.md").read_text())
     print_json({"out": str(out), "overall": summary["overall"], "categories": summary["categories"]})
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from toolace_mt.cli import print_json
+
+    from .compare import compare_runs
+
+    print_json(compare_runs(args.run_a, args.run_b))
     return 0
 
 
