@@ -168,7 +168,9 @@ def run_eval_step(ref: StepRef, out: Path, extra: dict[str, Any]) -> dict[str, A
     from .evaluation.ace.data import DataUnavailable
 
     try:
-        return run_step("evaluate", ref, out, extra)
+        s = run_step("evaluate", ref, out, extra)
+        (out / "not_run.json").unlink(missing_ok=True)  # an earlier run lacked the data; this one had it
+        return s
     except DataUnavailable as e:
         _log(f"skip    evaluate {out}: not run: {e}")
         out.mkdir(parents=True, exist_ok=True)
