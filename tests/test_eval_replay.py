@@ -72,6 +72,11 @@ def test_bfcl_result_files_replayed_and_scored_like_the_official_evaluation(tmp_
     exported = [run / f for f in summ["exported"]["files"]]
     assert all(p.parent.name == "my-model-7b" and p.name.startswith("BFCL_v3_multi_turn_") for p in exported)
     assert official_rescore(exported, tasks) == ours
+    # crosscheck's raw-text mode on the run: the same text through both decoders + checkers
+    from toolace_mt.evaluation.bfcl.crosscheck import crosscheck
+
+    rep = crosscheck(run_dir=str(run), raw=True, progress=False)
+    assert rep["n"] == len(ours) and rep["disagreements"] == 0 and rep["agree_port"] == rep["n"]
 
 
 @needs_bfcl
