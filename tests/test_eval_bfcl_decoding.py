@@ -121,3 +121,14 @@ def test_raw_text_agreement_with_the_official_decoder_and_checker_is_total():
     assert rep["agree_lenient"] < 2400  # the lenient parser is not the official decoder
     kinds = {k for r in rep["entries"] if r["variant"] == "text_edit" for k in r["text_edit"].split("+")}
     assert kinds == set(EDITS)
+
+
+@needs_bfcl
+def test_cli_crosscheck_raw(capsys):
+    import json
+
+    from toolace_mt.cli import main
+
+    assert main(["crosscheck", "--raw", "--limit", "2", "--perturb", "1.0"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["raw"] and rep["n"] == 24 and rep["agree_official"] == rep["agree_port"] == 24
