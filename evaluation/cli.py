@@ -1,4 +1,4 @@
-"""Evaluation subcommands: evaluate, rescore, crosscheck, bfcl-tasks, and `bench evaluation`.
+"""Evaluation subcommands: evaluate, rescore, crosscheck, compare, bfcl-tasks, data acebench, `bench evaluation`.
 
 Heavy imports happen inside the handlers so `toolace-mt --help` stays fast.
 """
@@ -32,6 +32,8 @@ def register(sub, bench_sub) -> None:
     p.add_argument("--perturb", type=float, default=0.5, help="fraction of entries perturbed (fresh mode)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write per-entry agreement JSONL here")
+    p.add_argument("--raw", action="store_true", help="raw-text mode: both sides decode each step's text (ours: "
+                   "official decoder, our port, lenient); fresh mode adds text-level edits")
     p.set_defaults(func=cmd_crosscheck)
 
     p = sub.add_parser("bfcl-tasks", help="build a BFCL-layout multi-turn task set from our environments")
@@ -42,6 +44,20 @@ def register(sub, bench_sub) -> None:
     p.add_argument("--heldout-domains", nargs="*", default=None, help="domains recorded as held out")
     p.add_argument("--distractors", type=int, default=40, help="distractor records per env for long_context")
     p.set_defaults(func=cmd_bfcl_tasks)
+
+    p = sub.add_parser("compare", help="paired test of two evaluation runs on their shared tasks (exact McNemar)")
+    p.add_argument("run_a")
+    p.add_argument("run_b")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("data", help="download official benchmark data (pinned commit, sha256-checked)")
+    data_sub = p.add_subparsers(dest="data_command", metavar="WHAT", required=True)
+    p = data_sub.add_parser("acebench", help="the official ACEBench English data (default dest: data/acebench)")
+    p.add_argument("--dest", default=None, help="target directory (default: data/acebench)")
+    p.add_argument("--base-url", default=None, help="mirror of raw.githubusercontent.com/<repo>/<commit>/ "
+                   "(default: $TOOLACE_ACEBENCH_URL or GitHub)")
+    p.add_argument("--force", action="store_true", help="fetch again even files whose checksum already matches")
+    p.set_defaults(func=cmd_data_acebench)
 
     if bench_sub is not None:
         p = bench_sub.add_parser("evaluation", help="time BFCL scoring of the official entries with the oracle")
@@ -74,6 +90,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from toolace_mt.cliargs import print_json
+
+    from .compare import compare_runs
+
+    print_json(compare_runs(args.run_a, args.run_b))
+    return 0
+
+
+def cmd_data_acebench(args: argparse.Namespace) -> int:
+    from toolace_mt.cliargs import print_json
+
+    from .ace.data import DEFAULT_DEST, download
+
+    dest = Path(args.dest) if args.dest else DEFAULT_DEST
+    print_json({"dest": str(dest), **download(dest, base_url=args.base_url, force=args.force)})
+    return 0
+
+
 def cmd_rescore(args: argparse.Namespace) -> int:
     from .run import REPORT, rescore
 
@@ -88,7 +123,7 @@ def cmd_crosscheck(args: argparse.Namespace) -> int:
     from .bfcl.crosscheck import crosscheck
 
     rep = crosscheck(run_dir=args.run_dir, categories=args.categories, limit=args.limit,
-                     perturb=args.perturb, seed=args.seed, out=args.out)
+                     perturb=args.perturb, seed=args.seed, out=args.out, raw=args.raw)
     print_json({k: v for k, v in rep.items() if k != "entries"})
     return 0 if rep["disagreements"] == 0 else 1
 

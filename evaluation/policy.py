@@ -31,6 +31,7 @@ class PolicyOutput:
     parse_errors: list[str] = field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    stop: bool = False  # the policy has nothing more for this task: the harness ends the entry here (replay)
 
 
 @runtime_checkable

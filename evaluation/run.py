@@ -20,6 +20,7 @@ from typing import Any
 from ..config import RecipeError, to_plain
 from ..runs import atomic_write_json, atomic_write_jsonl, atomic_write_text, machine_info, prepare_run_dir
 from .config import EvaluateConfig
+from .stats import category_intervals
 from .suites import TRAJECTORIES, Suite, get_suite, load_trajectories, unreadable_trajectory_lines
 
 RESULTS = "results.jsonl"
@@ -61,18 +62,48 @@ def score_all(suite: Suite, tasks: list[dict[str, Any]], trajs: list[dict[str, A
 def render_report(summary: dict[str, Any]) -> str:
     lines = [f"# Evaluation: {summary.get('suite')} ({summary.get('source')})", "",
              f"- policy: `{summary.get('policy')}`", f"- task set: `{summary.get('task_set_version')}`",
-             f"- tasks: {summary.get('n_tasks')} (trials: {summary.get('n_trials', 1)})", "",
-             "| category | n | score |", "|---|---:|---:|"]
+             f"- tasks: {summary.get('n_tasks')} (trials: {summary.get('n_trials', 1)})"]
+    for key in ("decoding", "decoder", "scoring"):
+        if summary.get(key):
+            lines.append(f"- {key}: {summary[key]}")
+    lines += ["", "| category | n | score | 95% CI (Wilson) |", "|---|---:|---:|---:|"]
     counts = summary.get("counts", {})
+    ivs = summary.get("intervals") or {}
     for c, v in summary.get("categories", {}).items():
-        lines.append(f"| {c} | {counts.get(c, '')} | {100 * v:.2f}% |")
-    lines.append(f"| **overall** | {summary.get('n_tasks')} | **{100 * summary.get('overall', 0.0):.2f}%** |")
+        iv = (ivs.get(c) or {}).get("wilson95")
+        ci = f"{100 * iv[0]:.1f}–{100 * iv[1]:.1f}%" if iv else ""
+        lines.append(f"| {c} | {(ivs.get(c) or {}).get('n', counts.get(c, ''))} | {100 * v:.2f}% | {ci} |")
+    lines.append(f"| **overall** | {summary.get('n_tasks')} | **{100 * summary.get('overall', 0.0):.2f}%** | |")
     extra = {k: v for k, v in summary.items() if k.startswith("pass^")}
     for k, v in extra.items():
-        lines.append(f"| {k} | | {100 * v:.2f}% |")
+        lines.append(f"| {k} | | {100 * v:.2f}% | |")
     lines.extend(summary.get("report_lines") or [])  # suite-specific Markdown (e.g. ACE's compat table)
     lines.extend(diagnostics_lines(summary.get("diagnostics") or {}))
     return "\n".join(lines) + "\n"
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of the libraries a number depends on, and the project's git commit ("+dirty" with local edits)."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("transformers", "trl", "peft", "vllm", "bfcl-eval", "torch"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10)
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+        out["git_commit"] = (head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")) \
+            if head.returncode == 0 else "unknown (not a git checkout)"
+    except (OSError, subprocess.SubprocessError):
+        out["git_commit"] = "unknown (git not available)"
+    return out
 
 
 def diagnostics_lines(diag: dict[str, Any]) -> list[str]:
@@ -102,7 +133,15 @@ def finalize(suite: Suite, cfg: EvaluateConfig, tasks: list[dict[str, Any]], out
     summary = suite.summarize(scores)
     summary.update({"suite": cfg.suite, "source": cfg.source, "task_set_version": suite.version(cfg),
                     "policy": cfg.policy.label, "n_trials": cfg.n_trials, "n_expected": len(tasks) * cfg.n_trials,
-                    "n_scored": len(scores), "machine": machine_info()})
+                    "n_scored": len(scores), "machine": machine_info(),
+                    # n and a Wilson 95% interval per category, on the units the category score counts
+                    "intervals": category_intervals(scores), "versions": software_versions()})
+    info = getattr(suite, "scoring_info", None)
+    if callable(info):  # decoder and scoring mode, recorded with every number
+        summary.update(info(cfg))
+    export = getattr(suite, "export_results", None)
+    if callable(export):  # the benchmark's own result layout, for an independent official re-score
+        summary.update(export(cfg, out))
     summary.update(extra or {})
     atomic_write_json(out / SUMMARY, summary)
     atomic_write_text(out / REPORT, render_report(summary))

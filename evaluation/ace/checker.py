@@ -1,19 +1,44 @@
 """ACEBench-style checkers: corrected (ours) and `compat_acebench` (the official scorer's behaviour).
 
-Both are pure functions of (item, model output). The official rules, as measured and documented in
-`benchmarks.md` §3, and written here from that description (no official code is used):
+Both are pure functions of (item, model output). The official rules were measured against the official scorer
+(ACEBench @56dd66c) with a ground-truth oracle and are written here from that description (no official code is
+used):
 
-normal (compat): the raw answer is parsed as a pythonic call list -- after deleting ALL whitespace for the
-multi-turn categories (so GT strings with spaces nested inside lists in objects stop matching: oracle 0.76 /
-0.74), or from the first outermost ``[...]`` otherwise. Function names of the GT lose a ``_<n>`` suffix;
-the multiset of names must match; each GT call needs some same-named output call (the same output may serve two
-GT calls) whose parameters pass: required present, every output parameter known to the doc and to the GT,
-a type check keyed on the doc's loose type names (``number`` is read as int; a value whose type differs from
-the doc but equals the GT's type is a "variable" and its value is not checked), then values: strings pass if
-the standardised GT is a SUBSTRING of the standardised output, flat lists must be equal after standardising
-their strings, objects are compared key by key with leaves checked by ``str(gt) in str(out)``, arrays whose
-items are objects (or that declare no item type at all) are compared element-wise as objects, and an array of
-objects whose GT is empty always fails the nested type check.
+normal (compat) reads the model's RAW answer text (`suite.raw_answer`: the text the model wrote; structured
+tool calls are first written as the pythonic list ACEBench's FC inference writes). The complete quirk list:
+
+ 1. multi-turn categories (user_adjust, user_switch): ALL whitespace is deleted from the raw text before it is
+    parsed, so a fence with a language tag (`````python``), prose around the list, or a GT string with spaces
+    nested inside a list/object fails (oracle 0.76 / 0.74); top-level strings survive (see 12);
+ 2. other normal categories: the first outermost ``[...]`` of the raw text is parsed, so prose and fences
+    around the call list are tolerated;
+ 3. the text must parse as a pythonic call list (else ``wrong_output_format``);
+ 4. GT function names lose a ``_<n>`` suffix; the multiset of called names must equal the GT's;
+ 5. each GT call needs SOME same-named output call that passes; the same output call may serve two GT calls;
+ 6. the function doc used is the first whose name is contained in the (suffixed) GT key;
+ 7. a call with no arguments passes when the doc has no parameters; arguments without doc parameters (or the
+    reverse) fail; a GT equal to the doc's ``properties`` passes outright; an empty GT fails;
+ 8. every required parameter must be present; every output parameter must be in the doc and in the GT (an
+    optional parameter given with its default still fails);
+ 9. types come from the doc's loose names (``number`` is read as int, ``float`` accepts an int, ``any`` is
+    str, the strings ``"true"``/``"false"`` count as booleans); an unknown doc type fails;
+10. a value whose type differs from the doc's but equals the GT value's type is a "variable": its value is
+    not checked;
+11. numbers and booleans are type-checked only: their VALUES are never compared;
+12. strings pass when the standardised GT is a SUBSTRING of the standardised output (standardise: delete
+    spaces and ``,./-_*^``, lower-case, ``'`` -> ``"``);
+13. flat lists must be equal after standardising their strings;
+14. objects: the same number of keys, every output key in the GT, nested objects recursively, leaves by
+    ``str(gt) in str(out)`` after standardising strings;
+15. arrays whose items are objects (or that declare no item type) are compared element-wise as objects; an
+    array of objects whose GT is empty always fails the nested type check;
+16. multi-turn categories score conversations: accuracy = share of conversations whose items all pass,
+    process accuracy = mean share of passing items;
+17. special categories search the raw text only for the phrases (see below); calling a function is not
+    penalised;
+18. agent categories: end-to-end = per GT class each attribute equal, for dict attributes each GT key equal
+    (extra keys in the model's dict are not penalised); process = the longest prefix of the milestones found in
+    order among the executed calls, by exact string match after strip (1.0 when end-to-end is correct).
 
 normal (corrected): the same protocol without those defects: structured calls (no whitespace surgery), one
 output call per GT call, and recursive equality (standardised string equality, numeric equality, same keys).

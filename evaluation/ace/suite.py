@@ -1,7 +1,8 @@
 """The `ace` suite: ACEBench-style normal, special and agent categories.
 
 Sources: ``own`` (our deterministic items: `own_tasks` + `agent_tasks`) and ``official`` (any directory in the
-ACEBench layout, given as ``tasks``; default ``../shared/data/acebench`` beside the repository). The official
+ACEBench layout: the recipe's ``tasks``, else ``$TOOLACE_ACEBENCH_DIR``, else ``data/acebench``, which
+`toolace-mt data acebench` fills; see `data.py`). The official
 agent categories need executable copies of ACEBench's own scenario classes, which we do not ship: they are
 skipped and listed under ``not_run`` in the summary; our agent categories run on our own environments.
 
@@ -32,6 +33,7 @@ from ..episodes.orchestrator import run_episodes
 from ..episodes.users import STOP, ScriptedUser, make_user
 from .agent_envs import AGENT_ENVS
 from .agent_tasks import build_agent_tasks
+from .data import official_dir
 from .checker import (compat_normal, corrected_normal, gt_function_name, names_match, special_phrase_said,
                       special_reasons)
 from .official import AGENT, NORMAL, SPECIAL, load_official, question_to_messages
@@ -56,10 +58,6 @@ exactly: "Due to the limitations of the function, I cannot solve this problem." 
 AGENT_SYSTEM = """You are an assistant operating a {what} through functions. Work out which calls the request
 needs, make them one at a time, and reply to the user in plain text when the request is done. Current time:
 2025-03-01 09:00."""
-
-
-def default_official_dir() -> Path:
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "acebench"
 
 
 def item_messages(task: dict[str, Any]) -> list[dict[str, Any]]:
@@ -132,14 +130,12 @@ class AceSuite(Suite):
         unknown = set(cfg.categories) - set(NORMAL + SPECIAL + AGENT)
         if unknown:
             raise RecipeError(f"suite ace: unknown categories {sorted(unknown)}")
-        if cfg.source == "official" and not cfg.tasks and not default_official_dir().is_dir():
-            raise RecipeError(f"suite ace: no tasks given and the default {default_official_dir()} is missing")
 
     def load_tasks(self, cfg) -> list[dict[str, Any]]:
         self.check_config(cfg)
         if cfg.source == "own":
             return build_normal_special() + build_agent_tasks()
-        path = Path(cfg.tasks) if cfg.tasks else default_official_dir()
+        path = official_dir(cfg.tasks, cfg.options.get("language", "en"))
         tasks = load_official(path, NORMAL + SPECIAL, language=cfg.options.get("language", "en"))
         missing = [t["id"] for t in tasks if t["missing_answer"]]
         if missing:
@@ -203,6 +199,20 @@ class AceSuite(Suite):
                 out += trs
         return out
 
+    def export_results(self, cfg, out_dir) -> dict[str, Any]:
+        """Official items: the answers also in ACEBench's result layout (``acebench_result/<model>/``)."""
+        if cfg.source != "official":
+            return {}
+        from ..bfcl.export import model_dir_name
+
+        paths = export_official_results(out_dir, Path(out_dir) / "acebench_result", model_dir_name(cfg.policy.label))
+        return {"exported": {"layout": "acebench_result", "files": [str(p.relative_to(out_dir)) for p in paths]}}
+
+    def scoring_info(self, cfg) -> dict[str, Any]:
+        return {"decoding": "raw answer text",
+                "scoring": "corrected checker (headline); compat_acebench = the official scorer's behaviour on the "
+                           "raw text, beside it"}
+
     # ---- scoring ------------------------------------------------------------------------------------------
     def score(self, task, trajectory):
         cat = task["category"]
@@ -211,7 +221,7 @@ class AceSuite(Suite):
             return {**base, **self._score_agent(task, trajectory)}
         calls = trajectory.get("tool_calls") or []
         content = trajectory.get("content") or ""
-        compat_raw = format_python_calls(calls) if calls else content
+        compat_raw = raw_answer(trajectory)  # the official scorer reads the model's text, not our parse
         if cat.startswith("special"):
             kind = cat[len("special_"):]
             reasons = special_reasons(kind, content, task["ground_truth"])
@@ -315,13 +325,23 @@ def report_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def raw_answer(tr: dict[str, Any]) -> str:
+    """The answer as the official scorer receives it: the model's raw text; for structured tool calls (FC-style
+    policies, the oracle) the pythonic call list ACEBench's FC inference writes; else the text answer."""
+    raw = tr.get("raw")
+    if isinstance(raw, str) and raw.strip():
+        return raw
+    calls = tr.get("tool_calls") or []
+    return format_python_calls(calls) if calls else (tr.get("content") or "")
+
+
 def _natural(task_id: str) -> tuple:
     return tuple(int(x) if x.isdigit() else x for x in re.split(r"(\d+)", task_id))
 
 
 def export_official_results(run_dir: str | Path, out_dir: str | Path, model: str = "toolace_mt") -> list[Path]:
     """Write a run's normal/special answers in ACEBench's result layout (``<out>/<model>/data_<cat>_result.json``,
-    rows ``{"id", "result"}`` in the data files' item order; the answer as pythonic call text, or the text) so
+    rows ``{"id", "result"}`` in the data files' item order; the model's raw answer (`raw_answer`)) so
     the official scorer can re-score them for a per-item cross-check (benchmarks.md §4.3)."""
     from ..suites import load_trajectories
 
@@ -329,8 +349,7 @@ def export_official_results(run_dir: str | Path, out_dir: str | Path, model: str
     for tr in load_trajectories(run_dir):
         if tr.get("trial", 0) != 0 or tr["category"].startswith("agent"):
             continue
-        calls = tr.get("tool_calls") or []
-        row = {"id": tr["task_id"], "result": format_python_calls(calls) if calls else (tr.get("content") or "")}
+        row = {"id": tr["task_id"], "result": raw_answer(tr)}
         rows.setdefault(tr["category"], []).append((_natural(tr["task_id"]), row))
     out = []
     for cat, rs in sorted(rows.items()):

@@ -7,7 +7,8 @@ A task names its env classes in ``involved_classes`` and their starting state in
   ``_load_scenario(deepcopy(config), long_context=...)``, state = public (non-``_``) attributes;
 * our own `toolace_mt.envs` domains (``backend: own``): ``Env(state=config)``, state = ``env.state``.
 
-Calls are dispatched by their unique method name to the instance that has it, with literal arguments only
+Calls are dispatched by their unique method name to the instance that has it (on official worlds a qualified
+``Class.method`` name fails, as in the official executor), with literal arguments only
 (parsed by `toolace_mt.pycalls` or given as dicts) -- nothing is ever `eval`-ed. Results are rendered as the
 official executor renders them (a str as is, a dict as ``json.dumps``, anything else ``str()``, an exception
 as ``"Error during execution: <message>"``), because the checker's response check compares these strings.
@@ -87,10 +88,12 @@ class World:
         name = call.get("name")
         if not isinstance(name, str):
             return f"Error during execution: bad function name {name!r}"
+        if call.get("_error"):  # a decoded call that cannot run without eval (see decoding.string_to_call)
+            return f"Error during execution: {call['_error']}"
         short = name.split(".")[-1]
         if short in BLOCKED:
             return f"Error during execution: Function call {short} is not allowed."
-        fn = self.methods.get(name) or self.methods.get(short)
+        fn = self.lookup(name)
         if fn is None:
             return f"Error during execution: name '{name.split('.')[0]}' is not defined"
         raw_args = call.get("arguments") or {}
@@ -103,6 +106,10 @@ class World:
             return self.run(short, fn, pos, args)
         except Exception as e:  # a failing call is a result the model sees, never a crash
             return f"Error during execution: {e}"
+
+    def lookup(self, name: str) -> Any:
+        """The method a call name runs (own worlds accept ``Class.method`` by its short name)."""
+        return self.methods.get(name) or self.methods.get(name.split(".")[-1])
 
     def run(self, name: str, fn: Callable[..., Any], pos: list, kwargs: dict) -> str:
         return render_result(fn(*pos, **kwargs))
@@ -143,6 +150,11 @@ class OfficialWorld(World):
             for mname, m in inspect.getmembers(inst, predicate=inspect.ismethod):
                 if not mname.startswith("_"):
                     self.methods[mname] = m
+
+    def lookup(self, name: str) -> Any:
+        """As the official executor: it prefixes bare method names with their instance and evals the call, so a
+        qualified ``Class.method`` fails with ``name 'Class' is not defined``."""
+        return None if "." in name else self.methods.get(name)
 
     def public_state(self, cls: str) -> dict[str, Any]:
         return {k: v for k, v in vars(self.instances[cls]).items() if not k.startswith("_")}

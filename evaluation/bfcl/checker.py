@@ -23,9 +23,17 @@ from typing import Any
 from .backends import make_world, parse_gt_call
 
 
-def decode_turns(turns: list[list[dict[str, Any]]]) -> list[list[list[dict[str, Any]]]]:
-    """Trajectory turns (lists of steps) -> per turn, the call lists of the steps that made calls."""
-    return [[list(step.get("tool_calls") or []) for step in turn if step.get("tool_calls")] for turn in turns]
+def decode_turns(turns: list[list[dict[str, Any]]], mode: str = "lenient", call_format: str = "structured",
+                 impl: str = "auto") -> list[list[list[dict[str, Any]]]]:
+    """Trajectory turns (lists of steps) -> per turn, the call lists of the steps that made calls (decoded per
+    `decoding.step_calls`: official mode decodes pythonic text as BFCL does)."""
+    from .decoding import step_calls
+
+    out = []
+    for turn in turns:
+        calls = [step_calls(step, mode, call_format, impl) for step in turn]
+        out.append([c for c in calls if c])
+    return out
 
 
 def gt_calls(task: dict[str, Any]) -> list[list[dict[str, Any]]]:

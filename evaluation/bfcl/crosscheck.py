@@ -8,6 +8,13 @@ verdict gets its own name and the cache is cleared afterwards). Agreement must b
 
 Sources: a finished evaluation run on ``source: official`` (``run_dir``), or -- by default -- fresh oracle
 trajectories plus seeded perturbations of a fraction of them (`perturb.py`).
+
+Raw-text mode (``raw=True``): every step is given to both sides as text -- the official side decodes it with
+bfcl-eval's prompting decoder (a step that fails to decode or is empty is dropped, as its runner does), our
+side with our decoding modes (`decoding.py`): ``official`` (bfcl-eval's decoder), ``port`` (our port of it) and
+``lenient`` (our own parser's calls). Fresh raw mode writes the oracle and perturbed trajectories as text and
+adds text-level edits (`textedits.py`: bare calls, unquoted identifiers, fences, qualified names, prose,
+split steps, positional arguments). Agreement is reported per decoding; ``agree`` is the first one's.
 """
 from __future__ import annotations
 
@@ -33,8 +40,28 @@ def _call_text(c: dict[str, Any]) -> str:
     return format_python_call(c["name"], args or {})
 
 
-def official_verdict(task: dict[str, Any], turns: list[list[dict[str, Any]]]) -> dict[str, Any]:
-    """The official checker's verdict on our trajectory turns: {"valid", "error_type"}."""
+def _official_decode_raw(turns: list[list[dict[str, Any]]]) -> list[list[list[str]]]:
+    """As the official eval runner: each step's text through bfcl-eval's decoder; failures and empties dropped."""
+    from .decoding import bfcl_decode_execute
+
+    out = []
+    for turn in turns:
+        steps = []
+        for st in turn:
+            text = st.get("raw") or st.get("content") or ""
+            try:
+                dec = bfcl_decode_execute(text)
+            except Exception:  # noqa: BLE001 - the official runner ignores any decoding failure
+                continue
+            if dec and not (len(dec) == 1 and not dec[0]):
+                steps.append(dec)
+        out.append(steps)
+    return out
+
+
+def official_verdict(task: dict[str, Any], turns: list[list[dict[str, Any]]], raw: bool = False) -> dict[str, Any]:
+    """The official checker's verdict on our trajectory turns: {"valid", "error_type"} (``raw``: decoded from
+    each step's text by the official decoder, else re-encoded from the parsed calls)."""
     from . import official
 
     official.ensure_project_root()
@@ -44,8 +71,8 @@ def official_verdict(task: dict[str, Any], turns: list[list[dict[str, Any]]]) ->
     gts = task["ground_truth"]
     if len(turns) != len(gts):  # the official runner's rule, applied before its checker
         return {"valid": False, "error_type": "multi_turn:force_terminated"}
-    decoded = [[[_call_text(c) for c in st["tool_calls"]]
-                for st in turn if st.get("tool_calls")] for turn in turns]
+    decoded = _official_decode_raw(turns) if raw else [[[_call_text(c) for c in st["tool_calls"]]
+                                                        for st in turn if st.get("tool_calls")] for turn in turns]
     _counter[0] += 1
     name = f"toolacexchk{_counter[0]}"
     entry = {"id": task["id"], "initial_config": task["initial_config"], "involved_classes": task["involved_classes"]}
@@ -60,16 +87,27 @@ def official_verdict(task: dict[str, Any], turns: list[list[dict[str, Any]]]) ->
     return {"valid": bool(res.get("valid")), "error_type": res.get("error_type")}
 
 
-def compare(task: dict[str, Any], traj: dict[str, Any], variant: str) -> dict[str, Any]:
-    ours = check_entry(task, decode_turns(traj["turns"]))
-    theirs = official_verdict(task, traj["turns"])
-    return {"id": task["id"], "category": task["category"], "variant": variant,
-            "perturbation": traj.get("perturbation"), "ours": ours["valid"], "ours_error": ours["error_type"],
-            "official": theirs["valid"], "official_error": theirs["error_type"],
-            "agree": ours["valid"] == theirs["valid"]}
+RAW_DECODINGS = {"official": ("official", "auto"), "port": ("official", "own"), "lenient": ("lenient", "auto")}
 
 
-def _fresh(categories, limit, perturb_frac, seed):
+def compare(task: dict[str, Any], traj: dict[str, Any], variant: str, raw: bool = False) -> dict[str, Any]:
+    theirs = official_verdict(task, traj["turns"], raw=raw)
+    row = {"id": task["id"], "category": task["category"], "variant": variant,
+           "perturbation": traj.get("perturbation"), "text_edit": traj.get("text_edit"),
+           "official": theirs["valid"], "official_error": theirs["error_type"]}
+    if not raw:
+        ours = check_entry(task, decode_turns(traj["turns"]))
+        row.update({"ours": ours["valid"], "ours_error": ours["error_type"], "agree": ours["valid"] == theirs["valid"]})
+        return row
+    for label, (mode, impl) in RAW_DECODINGS.items():
+        ours = check_entry(task, decode_turns(traj["turns"], mode, "pythonic", impl))
+        row[f"ours_{label}"] = ours["valid"]
+        row[f"agree_{label}"] = ours["valid"] == theirs["valid"]
+    row["ours"], row["agree"] = row["ours_official"], row["agree_official"]
+    return row
+
+
+def _fresh(categories, limit, perturb_frac, seed, text_edits: bool = False):
     from ..policies import PolicyConfig, make_policy
     from .harness import play
     from .official import load_tasks
@@ -91,6 +129,12 @@ def _fresh(categories, limit, perturb_frac, seed):
         if rng.random() < perturb_frac:
             _, p = perturb(tr, rng)
             pairs.append((t, p, "perturbed"))
+    if text_edits:
+        from .textedits import edit, owners_of, to_text
+
+        pairs = [(t, to_text(tr), v) for t, tr, v in pairs]
+        for t, tr in zip(tasks, trajs):
+            pairs.append((t, edit(tr, rng, {"owners": owners_of(t)}, n_edits=rng.choice([1, 2])), "text_edit"))
     return pairs
 
 
@@ -109,13 +153,19 @@ def _from_run(run_dir):
 
 
 def crosscheck(run_dir: Optional[str] = None, categories: Optional[list[str]] = None, limit: Optional[int] = None,
-               perturb: float = 0.5, seed: int = 0, out: Optional[str] = None, progress: bool = True) -> dict[str, Any]:
+               perturb: float = 0.5, seed: int = 0, out: Optional[str] = None, progress: bool = True,
+               raw: bool = False) -> dict[str, Any]:
     from tqdm import tqdm
 
     cats = categories or CATEGORIES
     t0 = time.perf_counter()
-    pairs = _from_run(run_dir) if run_dir else _fresh(cats, limit, perturb, seed)
-    rows = [compare(t, tr, v) for t, tr, v in tqdm(pairs, desc="crosscheck", disable=not progress, leave=False)]
+    pairs = _from_run(run_dir) if run_dir else _fresh(cats, limit, perturb, seed, text_edits=raw)
+    if raw and run_dir:
+        from .textedits import to_text
+
+        pairs = [(t, tr if tr.get("call_format") == "pythonic" else to_text(tr), v) for t, tr, v in pairs]
+    rows = [compare(t, tr, v, raw=raw) for t, tr, v in tqdm(pairs, desc="crosscheck", disable=not progress,
+                                                             leave=False)]
     by: dict[str, dict[str, int]] = {}
     for r in rows:
         b = by.setdefault(r["variant"], {"n": 0, "agree": 0, "ours_correct": 0, "official_correct": 0})
@@ -123,10 +173,13 @@ def crosscheck(run_dir: Optional[str] = None, categories: Optional[list[str]] = 
         b["agree"] += r["agree"]
         b["ours_correct"] += r["ours"]
         b["official_correct"] += r["official"]
+        for label in (RAW_DECODINGS if raw else ()):
+            b[f"agree_{label}"] = b.get(f"agree_{label}", 0) + r[f"agree_{label}"]
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return {"n": len(rows), "agree": sum(r["agree"] for r in rows),
+    extra = {f"agree_{label}": sum(r[f"agree_{label}"] for r in rows) for label in RAW_DECODINGS} if raw else {}
+    return {"n": len(rows), "agree": sum(r["agree"] for r in rows), "raw": raw, **extra,
             "disagreements": sum(not r["agree"] for r in rows), "by_variant": by,
             "disagreeing_ids": [f"{r['id']}:{r['variant']}:{r['perturbation']}" for r in rows if not r["agree"]][:50],
             "seconds": round(time.perf_counter() - t0, 2), "entries": rows}

@@ -36,8 +36,10 @@ def keyword_call(world: World, call: dict[str, Any]) -> dict[str, Any]:
 class _Play:
     """The live state of one task being played."""
 
-    def __init__(self, task: dict[str, Any], trial: int, max_steps: int):
+    def __init__(self, task: dict[str, Any], trial: int, max_steps: int, decode=None, call_format: str = "structured"):
         self.task = task
+        self.decode = decode
+        self.call_format = call_format
         self.trial = trial
         self.max_steps = max_steps
         self.world = make_world(task)
@@ -74,11 +76,24 @@ class _Play:
         return PolicyInput(messages=list(self.messages), tools=self.tools, gold=self.gold(), task_id=self.task["id"])
 
     def apply(self, out: PolicyOutput) -> None:
+        if out.stop:  # a replayed entry with no more recorded steps: ends as the official runner ended it
+            self.force_quit = self.turn < len(self.task["question"])
+            if self.turns and not self.turns[-1]:
+                self.turns.pop()
+            self.done = True
+            return
         self.tokens[0] += out.prompt_tokens
         self.tokens[1] += out.completion_tokens
         step = {"content": out.content, "tool_calls": out.tool_calls, "raw": out.raw,
                 "parse_errors": out.parse_errors, "results": []}
         self.turns[-1].append(step)
+        if self.decode is not None:  # official decoding: the calls BFCL's runner would run, from the raw text
+            calls = self.decode(step)
+            if [(c["name"], c.get("arguments")) for c in calls] != [(c.get("name"), c.get("arguments"))
+                                                                     for c in out.tool_calls]:
+                step["policy_tool_calls"] = out.tool_calls
+            step["tool_calls"] = calls
+            out = PolicyOutput(content=out.content, tool_calls=calls, raw=out.raw)
         if not out.tool_calls:
             self.messages.append({"role": "assistant", "content": out.content or ""})
             self._next_turn()
@@ -99,14 +114,17 @@ class _Play:
 
     def trajectory(self, policy_name: str) -> dict[str, Any]:
         return {"task_id": self.task["id"], "category": self.task.get("category", ""), "trial": self.trial,
-                "backend": self.task.get("backend", "official"), "policy": policy_name, "turns": self.turns,
+                "backend": self.task.get("backend", "official"), "policy": policy_name,
+                "call_format": self.call_format, "turns": self.turns,
                 "force_quit": self.force_quit, "n_steps": sum(len(t) for t in self.turns),
                 "prompt_tokens": self.tokens[0], "completion_tokens": self.tokens[1]}
 
 
 def play(policy, tasks: list[dict[str, Any]], out_dir: Optional[Path] = None, trial: int = 0,
-         max_steps: Optional[int] = None, max_parallel: int = 256, progress: bool = True) -> list[dict[str, Any]]:
-    """Play every task with the policy; save and return one trajectory per task (in task order)."""
+         max_steps: Optional[int] = None, max_parallel: int = 256, progress: bool = True, decode=None,
+         call_format: str = "structured") -> list[dict[str, Any]]:
+    """Play every task with the policy; save and return one trajectory per task (in task order). `decode`
+    (step -> calls) replaces the policy's parse with the official decoding of the step's raw text."""
     from tqdm import tqdm
 
     max_steps = MAX_STEPS if max_steps is None else max_steps
@@ -117,7 +135,7 @@ def play(policy, tasks: list[dict[str, Any]], out_dir: Optional[Path] = None, tr
     bar = tqdm(total=len(tasks), desc=f"bfcl {name}", disable=not progress, leave=False)
     while queue or active:
         while queue and len(active) < max_parallel:
-            active.append(_Play(queue.pop(0), trial, max_steps))
+            active.append(_Play(queue.pop(0), trial, max_steps, decode, call_format))
         live = [p for p in active if not p.done]
         if live:
             outs = policy.act([p.policy_input() for p in live])

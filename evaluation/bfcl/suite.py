@@ -4,7 +4,9 @@ Recipe keys (`EvaluateConfig`): ``source: official`` (the `bfcl-eval` package's 
 classes) or ``source: own`` with ``tasks: <task file or directory from toolace-mt bfcl-tasks>`` (executed on
 our `toolace_mt.envs`); ``categories`` (default all four); ``max_steps`` (default 20); ``options``:
 ``strict`` (also require abstention on ``[]`` turns; not official, default false), ``max_parallel``
-(tasks played at once, default 256), ``build`` (own source only: keyword arguments of
+(tasks played at once, default 256), ``decoding`` (``official`` | ``lenient``, default official on
+``source: official`` and lenient on own task sets; see `decoding.py`), ``decoder`` (``auto`` | ``bfcl-eval`` |
+``own``: which implementation of the official decoder, default auto = bfcl-eval when importable), ``build`` (own source only: keyword arguments of
 `build.build_task_set` -- per_category, seed, domains, heldout_domains, n_distractors, categories,
 max_domains, turns, id_style -- used to build the
 task set at ``tasks`` when it does not exist yet, so an own-task recipe runs from a fresh clone).
@@ -21,8 +23,22 @@ from ...config import RecipeError
 from ..suites import Suite, mean, register_suite, summarize_diagnostics
 from . import CATEGORIES
 from .checker import check_entry, decode_turns, gt_calls, multiset_missing, turn_checks
+from .decoding import IMPLS, MODES, decoder_name, step_calls
 
-OPTIONS = {"strict", "max_parallel", "build"}
+
+def decoding_mode(cfg) -> str:
+    return cfg.options.get("decoding") or ("official" if cfg.source == "official" else "lenient")
+
+
+def call_format(cfg) -> str:
+    """``pythonic`` when the policy writes calls as Python text (prompting style, replayed result files),
+    else ``structured`` (tool calls the policy or the server already parsed)."""
+    if cfg.policy.kind == "replay":
+        return "pythonic" if cfg.policy.format == "bfcl_result" else "structured"
+    return "pythonic" if cfg.policy.tool_call_format == "pythonic" and cfg.policy.kind not in ("oracle", "null") \
+        else "structured"
+
+OPTIONS = {"strict", "max_parallel", "build", "decoding", "decoder"}
 BUILD_KEYS = {"per_category", "seed", "domains", "heldout_domains", "n_distractors", "categories", "max_domains",
               "turns", "id_style"}
 
@@ -110,6 +126,10 @@ class BFCLSuite(Suite):
             raise RecipeError(f"source: {cfg.source!r} must be 'official' or 'own' for the bfcl suite")
         if cfg.source == "own" and not cfg.tasks:
             raise RecipeError("source 'own' needs tasks: <task file or directory>")
+        if cfg.options.get("decoding", "official") not in MODES:
+            raise RecipeError(f"options.decoding must be one of {MODES}")
+        if cfg.options.get("decoder", "auto") not in IMPLS:
+            raise RecipeError(f"options.decoder must be one of {IMPLS}")
         build = cfg.options.get("build")
         if build is not None and (not isinstance(build, dict) or set(build) - BUILD_KEYS):
             raise RecipeError(f"options.build must be a mapping with keys from {sorted(BUILD_KEYS)}")
@@ -130,8 +150,10 @@ class BFCLSuite(Suite):
         else:
             self._maybe_build(cfg)
             tasks = [t for t in load_own_tasks(cfg.tasks) if t["category"] in cats]
-        if cfg.options.get("strict"):
-            for t in tasks:
+        mode, impl = decoding_mode(cfg), cfg.options.get("decoder", "auto")
+        for t in tasks:
+            t["decoding"], t["decoder"] = mode, impl
+            if cfg.options.get("strict"):
                 t["strict"] = True
         return tasks
 
@@ -160,11 +182,36 @@ class BFCLSuite(Suite):
     def run(self, policy, tasks, cfg, out_dir, trial: int = 0):
         from .harness import play
 
+        fmt = call_format(cfg)
+        mode, impl = decoding_mode(cfg), cfg.options.get("decoder", "auto")
+        decode = (lambda step: step_calls(step, mode, fmt, impl)) if mode == "official" and fmt == "pythonic" else None
         return play(policy, tasks, out_dir=out_dir, trial=trial, max_steps=cfg.max_steps,
-                    max_parallel=int(cfg.options.get("max_parallel", 256)), progress=cfg.progress)
+                    max_parallel=int(cfg.options.get("max_parallel", 256)), progress=cfg.progress,
+                    decode=decode, call_format=fmt)
+
+    def export_results(self, cfg, out_dir) -> dict[str, Any]:
+        """Official task sets: the run also in BFCL's result layout (``bfcl_result/<model>/``), so the official
+        evaluation can re-score it independently."""
+        if cfg.source != "official":
+            return {}
+        from .export import export_bfcl_results
+
+        paths = export_bfcl_results(out_dir, Path(out_dir) / "bfcl_result", cfg.policy.label)
+        return {"exported": {"layout": "bfcl_result", "files": [str(p.relative_to(out_dir)) for p in paths]}}
+
+    def scoring_info(self, cfg) -> dict[str, Any]:
+        """What the report records about decoding and scoring."""
+        mode, fmt = decoding_mode(cfg), call_format(cfg)
+        dec = (decoder_name(cfg.options.get("decoder", "auto")) if mode == "official" and fmt == "pythonic"
+               else "structured tool calls written as f(k=repr(v)) (BFCL's FC path)" if mode == "official"
+               else f"policy parse (toolace_mt.llm.toolparse, {cfg.policy.tool_call_format})")
+        return {"decoding": mode, "call_format": fmt, "decoder": dec,
+                "scoring": "official BFCL v3 multi-turn rules" + (" + strict abstention" if cfg.options.get("strict")
+                                                                  else "")}
 
     def score(self, task: dict[str, Any], trajectory: dict[str, Any]) -> dict[str, Any]:
-        decoded = decode_turns(trajectory.get("turns") or [])
+        decoded = decode_turns(trajectory.get("turns") or [], task.get("decoding", "lenient"),
+                               trajectory.get("call_format", "structured"), task.get("decoder", "auto"))
         verdict = check_entry(task, decoded, strict=bool(task.get("strict")))
         return {"task_id": task["id"], "category": task["category"], "trial": trajectory.get("trial", 0),
                 "correct": verdict["valid"], "score": 1.0 if verdict["valid"] else 0.0,

@@ -7,7 +7,9 @@ Kinds (ARCHITECTURE.md §8):
 * ``transformers``: a local checkpoint (+ optional PEFT adapter), per-row chat template with tools,
   batched greedy decoding, tool calls parsed from text with `toolace_mt.llm.toolparse`;
 * ``openai``: an OpenAI-compatible server through `toolace_mt.llm` (native tool calls, or prompted);
-* ``vllm``: the same client path with the `vllm` backend (imported lazily, GPU machines only).
+* ``vllm``: the same client path with the `vllm` backend (imported lazily, GPU machines only);
+* ``replay``: outputs produced elsewhere (``path``, ``format``: bfcl_result | ace_result | trajectories), played
+  through the same harness and labelled by the source model's name (`replay.py`).
 
 Every policy implements `evaluation.policy.Policy`: ``act(batch: list[PolicyInput]) -> list[PolicyOutput]``.
 New kinds register with `register_policy(kind)`.
@@ -23,7 +25,8 @@ from ..policy import Policy, PolicyInput, PolicyOutput
 
 _FACTORIES: dict[str, Callable[["PolicyConfig"], Policy]] = {}
 # kind -> module that registers it (imported on first use so heavy deps load only when needed)
-_LAZY = {"oracle": "simple", "null": "simple", "transformers": "hf", "openai": "client", "vllm": "client"}
+_LAZY = {"oracle": "simple", "null": "simple", "transformers": "hf", "openai": "client", "vllm": "client",
+         "replay": "replay"}
 
 NULL_ANSWER = "I'm sorry, but I can't help with that right now."  # chosen: neutral, no tool call, no claim
 
@@ -39,13 +42,15 @@ class PolicyConfig:
     * ``max_new_tokens``, ``batch_size``, ``temperature``: decoding (greedy at 0);
     * ``system_prompt``: optional system message prepended when the conversation has none;
     * ``base_url``, ``api_key_env``: for openai; ``dtype``, ``device``: for transformers;
-    * ``name``: label in reports (defaults to kind[:model]);
+    * ``name``: label in reports (defaults to kind[:model]; replay: the source model's name);
+    * ``path``, ``format``: for replay, where the recorded outputs are and their format (bfcl_result |
+      ace_result | trajectories);
     * ``extra``: backend-specific keys passed through (transformers: ``prompted_tools: true`` puts the tools
       in a system prompt instead of the chat template; openai/vllm: ``backend`` picks another registered
       `toolace_mt.llm` backend, the rest goes to it).
     """
 
-    kind: Literal["oracle", "null", "transformers", "openai", "vllm"] = "oracle"
+    kind: Literal["oracle", "null", "transformers", "openai", "vllm", "replay"] = "oracle"
     model: str = ""
     adapter: Optional[str] = None
     tool_call_format: Literal["auto", "hermes", "llama3", "pythonic", "native"] = "auto"
@@ -60,6 +65,8 @@ class PolicyConfig:
     name: str = ""
     null_answer: str = NULL_ANSWER
     extra: dict[str, Any] = field(default_factory=dict)
+    path: Optional[str] = None
+    format: Optional[str] = None
 
     def __post_init__(self):
         if self.kind in ("transformers", "openai", "vllm") and not self.model:
@@ -68,11 +75,20 @@ class PolicyConfig:
             raise ValueError("batch_size and max_new_tokens must be >= 1")
         if self.tool_call_format == "native" and self.kind not in ("openai", "vllm"):
             raise ValueError("tool_call_format 'native' needs an openai or vllm policy")
+        if self.kind == "replay":
+            if self.format not in ("bfcl_result", "ace_result", "trajectories") or not self.path:
+                raise ValueError("kind replay needs path and format (bfcl_result | ace_result | trajectories)")
+            if not self.model:  # the source model's name, from the folder that holds its result files
+                from .replay import source_model
+
+                self.model = source_model(self.path, self.format)
 
     @property
     def label(self) -> str:
         if self.name:
             return self.name
+        if self.kind == "replay":
+            return self.model
         return self.kind + (f":{self.model}" if self.model else "") + (f"+{self.adapter}" if self.adapter else "")
 
 

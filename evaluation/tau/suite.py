@@ -60,6 +60,11 @@ class TauSuite(Suite):
                             max_steps=cfg.max_steps or DEFAULT_MAX_STEPS,
                             on_done=lambda tr: save_trajectory(out_dir, tr), progress=cfg.progress)
 
+    def scoring_info(self, cfg) -> dict[str, Any]:
+        return {"decoding": f"policy parse (toolace_mt.llm.toolparse, {cfg.policy.tool_call_format})",
+                "scoring": "tau-bench rules: final database state equals the gold replay's, and every required "
+                           "output was said"}
+
     def score(self, task, trajectory):
         return score_tau(Task.from_dict(task), trajectory)
 

@@ -1,4 +1,5 @@
-"""The ACE suite on the official ACEBench English items (skipped when ../shared/data/acebench is absent)."""
+"""The ACE suite on the official ACEBench English items (skipped when no copy is found: $TOOLACE_ACEBENCH_DIR or
+../shared/data/acebench beside the repository)."""
 from __future__ import annotations
 
 import shutil
@@ -7,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from toolace_mt.evaluation.ace.official import AGENT, NORMAL, SPECIAL, load_official
-from toolace_mt.evaluation.ace.suite import WEIGHTS, default_official_dir
+from acebench_data import DATA
+from toolace_mt.evaluation.ace.data import ENV_DIR, official_dir
+from toolace_mt.evaluation.ace.suite import WEIGHTS
 from toolace_mt.evaluation.config import parse_recipe
 from toolace_mt.evaluation.policies import make_policy
 from toolace_mt.evaluation.suites import get_suite
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "acebench"
 pytestmark = pytest.mark.skipif(not (DATA / "data_all" / "data_en").is_dir(),
                                 reason=f"official ACEBench items not found at {DATA}")
 
@@ -33,8 +35,9 @@ def oracle():
     return _play("oracle")
 
 
-def test_loader_counts_and_default_dir():
-    assert default_official_dir().resolve() == DATA.resolve()
+def test_loader_counts_and_env_dir(monkeypatch):
+    monkeypatch.setenv(ENV_DIR, str(DATA))
+    assert official_dir(None).resolve() == DATA.resolve()
     tasks = load_official(DATA)
     counts = {c: sum(t["category"] == c for t in tasks) for c in NORMAL + SPECIAL + AGENT}
     assert counts["normal_multi_turn_user_adjust"] == 123 and counts["special_irrelevant"] == 50

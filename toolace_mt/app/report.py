@@ -46,6 +46,8 @@ def collect(run_dir: Path) -> dict[str, Any]:
             s = _load(run_dir / "evaluate" / arm / name / "summary.json")
             if s is not None:
                 out["evaluation"].setdefault(name, {})[arm] = s
+            elif (run_dir / "evaluate" / arm / name / "not_run.json").is_file():  # its data was missing
+                out.setdefault("not_run", {})[name] = _load(run_dir / "evaluate" / arm / name / "not_run.json")
     # the paper's table order: BFCL, ACEBench, tau-bench; own task sets before official ones within a suite
     rank = {"bfcl": 0, "ace": 1, "tau": 2}
     first = lambda by_arm: next(iter(by_arm.values()))  # noqa: E731
@@ -306,6 +308,10 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
             cells = [f"**{c}**" for c in cells]
         L.append(f"| {bench} | {metric} | " + " | ".join(cells) + " |")
     L.append("")
+    for name, nr in (data.get("not_run") or {}).items():
+        L.append(f"- **{name}: not run** ({nr.get('recipe')}): {nr.get('reason')}")
+    if data.get("not_run"):
+        L.append("")
     L += _uncertainty_markdown(data, arms)
     dc = data.get("data_comparison") or {}
     if dc:

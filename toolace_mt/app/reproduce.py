@@ -148,8 +148,13 @@ def _log(msg: str) -> None:
     print(f"[reproduce {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+NOT_RUN = "not_run.json"  # an evaluation whose benchmark data is missing: the reason; the report lists it
+
+
 def run_step(kind: str, ref: StepRef, out: Path, extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-    """Run one sub-recipe into `out` unless it already finished there; return its summary."""
+    """Run one sub-recipe into `out` unless it already finished there; return its summary. An evaluation whose
+    benchmark data is not on this machine is skipped with ``not_run.json`` (a later run with the data runs it,
+    since no summary was written)."""
     done = _summary(out)
     if done is not None:
         _log(f"reuse   {kind:8s} {out}")
@@ -166,9 +171,17 @@ def run_step(kind: str, ref: StepRef, out: Path, extra: Optional[dict[str, Any]]
 
         s = run_training(cfg, out)
     elif kind == "evaluate":
+        from ..evaluation.ace.data import DataUnavailable
         from ..evaluation.run import run_evaluation
 
-        s = run_evaluation(cfg, out)
+        try:
+            s = run_evaluation(cfg, out)
+        except DataUnavailable as e:  # benchmark data not on this machine: recorded, the run goes on
+            _log(f"skip    evaluate {out}: not run: {e}")
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(out / NOT_RUN, {"recipe": ref.recipe, "reason": str(e)})
+            return {"not_run": str(e)}
+        (out / NOT_RUN).unlink(missing_ok=True)  # an earlier run lacked the data; this one had it
     else:  # pragma: no cover - guarded by the callers
         raise ValueError(kind)
     _log(f"done    {kind:8s} {out} in {time.time() - t0:.0f}s")

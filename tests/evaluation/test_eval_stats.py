@@ -1,0 +1,68 @@
+"""Wilson intervals, the exact McNemar test (checked against hand-computed cases), per-category intervals in
+every evaluate report, recorded versions, and `toolace-mt compare` on two runs."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from toolace_mt.app.cli import main
+from toolace_mt.evaluation.stats import category_intervals, mcnemar_exact, paired, wilson
+
+
+def test_wilson_matches_hand_computed_values():
+    # k=8, n=10, z=1.96: centre (0.8 + 0.19208) / 1.38416 = 0.71673; half 1.96*sqrt(0.016 + 0.0096040)/1.38416
+    lo, hi = wilson(8, 10)
+    assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
+    assert wilson(0, 0) == (0.0, 1.0)
+    lo, hi = wilson(0, 20)
+    assert lo == 0.0 and hi == pytest.approx(0.1611, abs=1e-4)
+    with pytest.raises(ValueError):
+        wilson(3, 2)
+
+
+def test_exact_mcnemar_hand_computed():
+    # b=1, c=9: P(X<=1 | Bin(10, .5)) = (1 + 10)/1024; two-sided = 22/1024
+    assert mcnemar_exact(1, 9) == pytest.approx(22 / 1024)
+    # b=2, c=5: (1 + 7 + 21)/128 = 29/128, doubled = 58/128
+    assert mcnemar_exact(2, 5) == pytest.approx(58 / 128)
+    assert mcnemar_exact(4, 4) == 1.0 and mcnemar_exact(0, 0) == 1.0
+    r = paired({"a": True, "b": True, "c": False, "d": False, "x": True}, {"a": True, "b": False, "c": True, "d": True})
+    assert (r["n"], r["both_correct"], r["only_a"], r["only_b"], r["neither"]) == (4, 1, 1, 2, 0)
+    assert r["mcnemar_exact_p"] == pytest.approx(1.0)
+
+
+def test_intervals_count_conversations_where_items_carry_one():
+    scores = [{"category": "m", "conversation": "c1", "correct": True}, {"category": "m", "conversation": "c1",
+              "correct": False}, {"category": "m", "conversation": "c2", "correct": True},
+              {"category": "s", "correct": True}]
+    iv = category_intervals(scores)
+    assert iv["m"]["n"] == 2 and iv["m"]["correct"] == 1 and iv["s"]["n"] == 1
+
+
+def _run(tmp_path, name, kind):
+    import yaml
+
+    rec = tmp_path / f"{name}.yaml"
+    rec.write_text(yaml.safe_dump({"task": "evaluate", "suite": "ace", "source": "own", "progress": False,
+                                   "categories": ["normal_atom_bool", "special_irrelevant"], "policy": {"kind": kind}}))
+    out = tmp_path / name
+    assert main(["evaluate", str(rec), "--out", str(out)]) == 0
+    return out
+
+
+def test_reports_and_compare(tmp_path, capsys):
+    a, b = _run(tmp_path, "orc", "oracle"), _run(tmp_path, "nul", "null")
+    summ = json.loads((a / "summary.json").read_text())
+    assert summ["intervals"]["normal_atom_bool"]["n"] > 0 and len(summ["intervals"]["normal_atom_bool"]["wilson95"]) == 2
+    assert set(summ["versions"]) >= {"transformers", "trl", "peft", "vllm", "bfcl-eval", "git_commit"}
+    assert "95% CI (Wilson)" in (a / "report.md").read_text()
+    capsys.readouterr()
+    assert main(["compare", str(a), str(b)]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    o = rep["overall"]
+    # the oracle passes every item, the null answer none of these: all pairs are discordant the same way
+    assert o["n"] == summ["n_tasks"] and (o["only_a"], o["only_b"], o["both_correct"]) == (o["n"], 0, 0)
+    assert o["mcnemar_exact_p"] == pytest.approx(2 * 0.5 ** o["n"])
+    assert rep["a"]["policy"] == "oracle" and rep["b"]["policy"] == "null"
+    assert main(["compare", str(a), str(tmp_path / "missing")]) == 2
