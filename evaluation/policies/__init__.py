@@ -1,6 +1,6 @@
 """Policies (model adapters) and `make_policy(cfg)`, built from a recipe's ``policy:`` block.
 
-Kinds (ARCHITECTURE.md §8):
+Kinds:
 
 * ``oracle``: replays ``PolicyInput.gold`` (the harness's expected next action) -- must score 100%;
 * ``null``: never calls a tool, always answers the same neutral text -- the floor of every suite;
@@ -25,7 +25,7 @@ from ..policy import Policy, PolicyInput, PolicyOutput
 
 _FACTORIES: dict[str, Callable[["PolicyConfig"], Policy]] = {}
 # kind -> module that registers it (imported on first use so heavy deps load only when needed)
-_LAZY = {"oracle": "simple", "null": "simple", "transformers": "hf", "openai": "client", "vllm": "client",
+_LAZY = {"oracle": "simple", "null": "simple", "transformers": "client", "openai": "client", "vllm": "client",
          "replay": "replay"}
 
 NULL_ANSWER = "I'm sorry, but I can't help with that right now."  # chosen: neutral, no tool call, no claim

@@ -1,7 +1,11 @@
-"""`openai` and `vllm` policies: any `toolace_mt.llm` backend behind `LLMClient.chat(requests)`.
+"""`transformers`, `openai` and `vllm` policies: any `toolace_mt.llm` backend behind `LLMClient.chat(requests)`.
 
-With ``tool_call_format: native`` the tools go to the server's tool-call API and its parsed calls are used;
-otherwise the tools are described in a system prompt and the text is parsed with `toolace_mt.llm.toolparse`.
+One LLM path for evaluation and generation alike (same backends, token counts, cleaning of model text).
+With ``tool_call_format: native`` the tools go to the server's tool-call API and its parsed calls are used.
+``transformers`` renders the tools with the checkpoint's own chat template (the way the model was trained;
+``extra.prompted_tools: true`` describes them in a system prompt instead) and the model's full text is parsed
+here with `toolace_mt.llm.toolparse`; otherwise (openai/vllm, not native) the tools are described in a system
+prompt and the text is parsed the same way.
 One `chat` call per batch, so a vLLM backend gets the whole batch at once. ``policy.extra.backend`` routes
 the policy to another registered `toolace_mt.llm` backend (``scripted`` in tests); other ``extra`` keys go
 to the backend.
@@ -23,20 +27,24 @@ class ClientPolicy:
         self.name = cfg.label
         self.native = cfg.tool_call_format == "native"
         extra = dict(cfg.extra)
+        # transformers: tools rendered by the chat template itself unless the recipe asks for a prompted list
+        self.template_tools = cfg.kind == "transformers" and not extra.pop("prompted_tools", False)
         backend = extra.pop("backend", cfg.kind)  # e.g. "scripted" in tests; default: the policy kind
         self.client = make_client(LLMConfig(backend=backend, model=cfg.model, base_url=cfg.base_url,
                                             api_key_env=cfg.api_key_env, temperature=cfg.temperature,
                                             max_tokens=cfg.max_new_tokens, adapter=cfg.adapter, dtype=cfg.dtype,
-                                            device=cfg.device, batch_size=cfg.batch_size, extra=extra))
+                                            device=cfg.device, batch_size=cfg.batch_size, extra=extra,
+                                            tool_call_format=cfg.tool_call_format
+                                            if cfg.tool_call_format != "native" else "auto"))
 
     def request(self, inp: PolicyInput):
         from toolace_mt.llm.types import ChatRequest, SamplingParams
 
         sys_prompt = self.cfg.system_prompt
-        if not self.native and inp.tools:
+        if not self.native and not self.template_tools and inp.tools:
             sys_prompt = tool_prompt(inp.tools, self.cfg.tool_call_format) + ("\n\n" + sys_prompt if sys_prompt else "")
         return ChatRequest(messages=chat_messages(inp.messages, sys_prompt),
-                           tools=(inp.tools or None) if self.native else None,
+                           tools=(inp.tools or None) if self.native or self.template_tools else None,
                            sampling=SamplingParams(temperature=self.cfg.temperature, max_tokens=self.cfg.max_new_tokens),
                            stage="evaluate", method=self.name)
 
@@ -48,7 +56,10 @@ class ClientPolicy:
                 outs.append(PolicyOutput(content=r.error.raw or "", raw=r.error.raw or "",
                                          parse_errors=[f"{r.error.kind}: {r.error.message}"]))
                 continue
-            if self.native:
+            if self.template_tools:  # the whole text, as the model wrote it, parsed here like every prompted policy
+                outs.append(text_to_output(r.raw_text or r.text, self.cfg.tool_call_format, r.usage.prompt_tokens,
+                                           r.usage.completion_tokens))
+            elif self.native:
                 calls, errors = [], []
                 for c in r.tool_calls:
                     fn = c.get("function", c)
@@ -67,5 +78,6 @@ class ClientPolicy:
         return outs
 
 
+register_policy("transformers")(ClientPolicy)
 register_policy("openai")(ClientPolicy)
 register_policy("vllm")(ClientPolicy)
