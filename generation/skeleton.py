@@ -19,7 +19,7 @@ import json
 from . import llm_io, text
 from .plan import CallPlan, TaskPlan, derive_seed, make_env
 from .pool import is_pool, load_pool
-from .work import append, assistant, call, fail, tool_msg, user
+from .work import append, assistant, call, fail, next_call_ids, tool_msg, user
 
 GENERATOR = "toolace_mt"
 
@@ -56,9 +56,7 @@ def new_dialogue(plan: TaskPlan, index: int, cfg) -> dict[str, Any]:
 
 
 def _cid(d: dict[str, Any]) -> str:
-    n = int(d["meta"].get("next_call", 0)) + 1
-    d["meta"]["next_call"] = n
-    return f"call_{n}"
+    return next_call_ids(d, 1)[0]
 
 
 def _run_steps(d: dict[str, Any], env, steps: list[list[CallPlan]], t: int,

@@ -21,6 +21,14 @@ def new_uid(d: dict[str, Any]) -> int:
     return m["next_uid"]
 
 
+def next_call_ids(d: dict[str, Any], n: int = 1) -> list[str]:
+    """`n` fresh call ids (``call_1``, ``call_2``, ... per dialogue); the one allocator both methods use."""
+    m = d["meta"]
+    n0 = int(m.get("next_call", 0))
+    m["next_call"] = n0 + n
+    return [f"call_{n0 + k + 1}" for k in range(n)]
+
+
 def tag(d: dict[str, Any], kind: str, t: int = -1) -> dict[str, Any]:
     return {"k": kind, "t": t, "u": new_uid(d)}
 

@@ -28,7 +28,7 @@ from ..llm_io import (CALL_SCHEMA, ambiguous_json, note_repairs, show_dialogue, 
                       visible_messages)
 from ..plan import TaskPlan, derive_seed, make_env
 from ..pool import is_pool, plan_for
-from ..work import add_usage, append, assistant, call, fail, tool_msg, user
+from ..work import add_usage, append, assistant, call, fail, next_call_ids, tool_msg, user
 from . import agents
 
 GENERATOR = "mas"
@@ -180,11 +180,7 @@ class _Live:
         if not calls:
             append(d, assistant(content), "reply", self.t)
             return
-        ids = []
-        for _ in calls:
-            n = int(d["meta"].get("next_call", 0)) + 1
-            d["meta"]["next_call"] = n
-            ids.append(f"call_{n}")
+        ids = next_call_ids(d, len(calls))
         append(d, assistant(content or None, [call(i, c["name"], c.get("arguments") or {}) for i, c in zip(ids, calls)]),
                "call", self.t)
         if self.env is None:
