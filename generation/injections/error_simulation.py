@@ -9,7 +9,8 @@ from toolace_mt.envs import get_env
 
 from .. import text
 from ..resolve import is_error_text, loose_args
-from ..work import args_of, assistant, call, insert, next_call_ids, replay, tool_msg
+from ..dialogue import next_call_ids
+from ..work import args_of, assistant, call, insert, replay, tool_msg
 from . import Injection, edit_log, register, where
 
 ENV_ERRORS_EXCLUDED = ("invalid_arguments", "unknown_tool", "internal_error")  # schema-level, not realistic faults

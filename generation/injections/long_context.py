@@ -6,7 +6,8 @@ from toolace_mt.envs import get_env
 
 from .. import text
 from ..plan import tool_info
-from ..work import assistant, call, next_call_ids, replace, replay, tool_msg, user
+from ..dialogue import next_call_ids
+from ..work import assistant, call, replace, replay, tool_msg, user
 from . import Injection, free_queries, held_tools, register, where
 
 LONG_MIN_CHARS = 600  # chosen: a listing shorter than this is not "long context" (found and verified against it)
