@@ -31,7 +31,8 @@ Adding an injection type = adding one file here (+ its test)::
         def apply(self, d, spec, texts, rec): ...              # -> turn tags of the new turns
         def check(self, d, rec, pos): ...                      # -> list of problems (strings)
 
-Nothing else changes: the type becomes a valid ``injection_types`` entry, is drawn by the planner, realised by
+Optional hooks: `facts` (extra facts the LLM prompt shows for this type) and `check_texts` (why LLM-written
+texts do not realise the spec). Nothing else changes: the type becomes a valid ``injection_types`` entry, is drawn by the planner, realised by
 both engines and verified.
 """
 from __future__ import annotations
