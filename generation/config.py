@@ -15,13 +15,20 @@ from toolace_mt.config import RECIPE_KINDS, RecipeError, dataclass_from_dict
 from toolace_mt.registry import Registry, RegistryError
 from toolace_mt.llm.client import LLMConfig
 
-INJECTION_TYPES = ("clarification", "tool_awareness", "error_simulation", "non_function_call", "long_context")
+from .injections import INJECTIONS, default_weights, injection_types
+
 MODEL_VERIFIERS = ("argument_grounding", "cross_turn_consistency", "task_completion", "naturalness")
 # method -> the module that generates its dialogues (``STAGES`` and ``run_stage``); a new method is one module
 # registered here or from its own package.
 METHODS: Registry = Registry("generation method")
 METHODS.register("toolace_mt", "toolace_mt.generation.pipeline")
 METHODS.register("mas", "toolace_mt.generation.mas")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "INJECTION_TYPES":  # the registered types, computed when asked (a test may register another)
+        return injection_types()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _pair(name: str, v: Any, lo: int, hi: Optional[int] = None) -> tuple[int, int]:
@@ -50,11 +57,10 @@ class GenerateConfig:
     subtasks: list[int] = field(default_factory=lambda: [2, 5])  # paper §2.1: m in [2, 5]
     steps: list[int] = field(default_factory=lambda: [1, 6])  # paper §2.1: tool-calling steps per subtask in [1, 6]
     injections: list[int] = field(default_factory=lambda: [1, 3])  # paper §2.2(a): 1-3 complexity types per dialogue
-    injection_types: list[str] = field(default_factory=lambda: list(INJECTION_TYPES))
-    # chosen: uniform over the paper's four types (the paper gives no mix); long_context (beyond the paper) at half weight
-    injection_weights: dict[str, float] = field(default_factory=lambda: {
-        "clarification": 1.0, "tool_awareness": 1.0, "error_simulation": 1.0, "non_function_call": 1.0,
-        "long_context": 0.5})
+    # every registered type (generation/injections/), in its order; each module sets its default weight
+    # (chosen there: uniform over the paper's four types, which give no mix; long_context, beyond the paper, at half)
+    injection_types: list[str] = field(default_factory=lambda: list(injection_types()))
+    injection_weights: dict[str, float] = field(default_factory=default_weights)
     distractors: int = 12  # chosen: entities added to the state of a long_context dialogue (Env.add_distractors)
     refinement_steps: int = 5  # paper §2.2(b): up to 5 reasonability refinements (scaling study: up to 15); 0 = ablation
     mask_turns: int = 2  # chosen: "several non-adjacent turns" per refinement pass; 2 keeps each judge decision local
@@ -86,11 +92,11 @@ class GenerateConfig:
         self.steps = list(_pair("steps", self.steps, 1))
         self.injections = list(_pair("injections", self.injections, 0, 5))
         for t in self.injection_types:
-            if t not in INJECTION_TYPES:
-                raise ValueError(f"key 'injection_types': {t!r} is not one of {', '.join(INJECTION_TYPES)}")
+            if t not in INJECTIONS:
+                raise ValueError(f"key 'injection_types': {t!r} is not one of {', '.join(injection_types())}")
         for t, w in self.injection_weights.items():
-            if t not in INJECTION_TYPES:
-                raise ValueError(f"key 'injection_weights': {t!r} is not one of {', '.join(INJECTION_TYPES)}")
+            if t not in INJECTIONS:
+                raise ValueError(f"key 'injection_weights': {t!r} is not one of {', '.join(injection_types())}")
             if w < 0:
                 raise ValueError(f"key 'injection_weights': weight of {t!r} is negative")
         if self.injections[1] > 0 and not self.injection_types:

@@ -23,6 +23,7 @@ from toolace_mt.envs import get_env
 from toolace_mt.llm.simulated import Unanswerable, register_offline_answer, visible_seed
 
 from . import text
+from .injections import INJECTIONS
 from .plan import CallPlan, _describe, _schema_value, phrase_params, produced_values, tool_info
 from .resolve import id_tokens, is_error_output, mentions_token
 
@@ -153,46 +154,11 @@ def answer_subtrajectory(v: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ inject
-def withhold_text(original: str, param: str, value: Any) -> str:
-    """The request without one value: its '(param value)' item dropped, or the value named instead of stated."""
-    lit = text.fmt_value(value)
-    w = text.words(param)
-    out = re.sub(rf",?\s*\b{re.escape(w)} {re.escape(lit)}(?=[,)])", "", original)
-    out = re.sub(r"\(\s*,\s*", "(", out).replace(" ()", "")
-    if out == original:
-        out = re.sub(rf"(?<![\w-]){re.escape(lit)}(?![\w-])", f"the right {w}", original)
-    return out.rstrip().rstrip(".?!") + ", but I'm not sure of the details."
-
-
 def answer_inject(v: dict[str, Any]) -> dict[str, Any]:
-    f = v.get("facts") or {}
-    rng = _rng(v)
-    orig = v.get("original") or ""
     typ = v["itype"]
-    if typ == "clarification":
-        pw = text.words(f["param"])
-        turns = [withhold_text(orig, f["param"], f["value"]), rng.choice(text.CLARIFY_Q).format(p=pw),
-                 rng.choice(text.CLARIFY_A).format(p=pw, v=text.fmt_value(f["value"]))]
-    elif typ == "tool_awareness":
-        turns = [orig, rng.choice(text.MISSING_TOOL).format(s=f.get("tool_does") or text.words(f["tool"])),
-                 rng.choice(text.TOOL_ADDED).format(t=f["tool"])]
-    elif typ == "non_function_call":
-        cls = get_env(f["domain"])
-        q, a = rng.choice(text.CHITCHAT)
-        names = sorted(cls.tool_specs())
-        tool = rng.choice(names)
-        fill = dict(domain=cls.description.rstrip(".").lower() or cls.domain,
-                    tools=", ".join(text.tool_summary(cls, n) for n in names[:3]), tool=tool,
-                    summary=text.tool_summary(cls, tool))
-        turns = [q.format(**fill), a.format(**fill), rng.choice(text.RETURN).format(q=orig)]
-    elif typ == "error_simulation":
-        turns = [rng.choice(text.REFLECT).format(msg=f.get("error_message"), p=text.words(f["param"]),
-                                                 v=text.fmt_value(f["good_value"]))]
-    elif typ == "long_context":
-        turns = [rng.choice(text.LONG_ASK).format(what="; ".join(f["what"]), q=orig)]
-    else:
+    if typ not in INJECTIONS:
         raise Unanswerable(f"unknown injection type {typ!r}")
-    return {"turns": turns}
+    return {"turns": INJECTIONS.get(typ).answer(v.get("facts") or {}, v.get("original") or "", _rng(v))}
 
 
 # ------------------------------------------------------------------------------------------------ refine / judge

@@ -20,7 +20,6 @@ from .plan import SubtaskPlan, TaskPlan, derive_seed, domain_for, plan_rules
 POOL_PREFIX = "pool:"
 # chosen: ToolACE samples a handful of related APIs; 3-8 keeps the tool list readable in one prompt
 POOL_TOOLS = (3, 8)
-ENV_TYPES = ("clarification", "error_simulation", "long_context", "tool_awareness")  # need an executable env
 
 
 def is_pool(domain: str) -> bool:

@@ -21,6 +21,26 @@ def is_error_output(o: Any) -> bool:
     return isinstance(o, dict) and "error" in o and "message" in o
 
 
+def is_error_text(content: Optional[str]) -> bool:
+    """A recorded tool message that is an environment error (exactly ``{"error", "message"}``)."""
+    try:
+        v = json.loads(content or "")
+    except (json.JSONDecodeError, TypeError):
+        return False
+    return isinstance(v, dict) and set(v) == {"error", "message"}
+
+
+def loose_args(tc: dict) -> dict:
+    """A recorded call's arguments as a dict, tolerating any shape (verification reads data from elsewhere)."""
+    a = tc.get("function", {}).get("arguments", {})
+    if isinstance(a, str):
+        try:
+            a = json.loads(a)
+        except json.JSONDecodeError:
+            return {}
+    return a if isinstance(a, dict) else {}
+
+
 def _clean(tok: str) -> str:
     return tok.rstrip(".")
 

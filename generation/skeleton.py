@@ -19,6 +19,7 @@ import json
 from . import llm_io, text
 from .plan import CallPlan, TaskPlan, derive_seed, make_env
 from .pool import is_pool, load_pool
+from .dialogue import new_dialogue as blank_dialogue, next_call_ids
 from .work import append, assistant, call, fail, tool_msg, user
 
 GENERATOR = "toolace_mt"
@@ -48,17 +49,12 @@ class Catalog:
 
 
 def new_dialogue(plan: TaskPlan, index: int, cfg) -> dict[str, Any]:
-    return {"id": f"tmt-{cfg.seed}-{index:06d}", "tools": Catalog(plan.domain, cfg).schemas(plan.tools), "messages": [],
-            "meta": {"generator": GENERATOR, "engine": cfg.engine, "index": index, "seed": plan.seed,
-                     "domain": plan.domain, "plan": plan.to_dict(), "turns": [], "next_uid": 0,
-                     "injections": [], "tool_updates": [], "refinement": {"steps": [], "edit_log": []},
-                     "usage": {}, "failure": None}}
+    return blank_dialogue(f"tmt-{cfg.seed}-{index:06d}", Catalog(plan.domain, cfg).schemas(plan.tools), plan,
+                          index, cfg, GENERATOR)
 
 
 def _cid(d: dict[str, Any]) -> str:
-    n = int(d["meta"].get("next_call", 0)) + 1
-    d["meta"]["next_call"] = n
-    return f"call_{n}"
+    return next_call_ids(d, 1)[0]
 
 
 def _run_steps(d: dict[str, Any], env, steps: list[list[CallPlan]], t: int,

@@ -1,4 +1,4 @@
-"""Rules-engine text: user queries from tool `phrases`, assistant replies and injection turns from templates.
+"""Rules-engine text: user queries from tool `phrases` and assistant replies from templates (injection turns: `injections/`).
 
 Every function takes an `rng` and a `variant` choice is drawn from it, so the refinement stage can ask for
 "another realisation" of the same turn. Values are always written verbatim (ids, amounts), so every
@@ -133,47 +133,6 @@ def render_reply(env_cls: type[Env], results: list[tuple[str, Any]], rng: random
     for name, out in results:
         lines.append(f"{tool_summary(env_cls, name)[:1].upper()}{tool_summary(env_cls, name)[1:]}: {_brief(out)}.")
     return rng.choice(REPLY_TEMPLATES).format(summary=" ".join(lines))
-
-
-# ------------------------------------------------------------------------------------------------ injections
-CLARIFY_Q = [
-    "Sure, I can help with that. Which {p} should I use?",
-    "Happy to. Could you tell me the {p}?",
-    "Before I proceed, I need the {p}. What is it?",
-    "I'm missing one detail: the {p}. Can you share it?",
-]
-CLARIFY_A = ["It's {v}.", "Use {v}, please.", "The {p} is {v}.", "Oh right, {v}."]
-MISSING_TOOL = [
-    "I'm sorry, I don't have a tool that can {s} right now, so I can't do that part yet.",
-    "Unfortunately none of my available tools lets me {s}. I can't complete that step at the moment.",
-    "I can't {s} with the tools I currently have access to.",
-]
-TOOL_ADDED = [
-    "I've just enabled the {t} tool for you. Please go ahead now.",
-    "Okay, the {t} function should be available now. Try again.",
-    "I added access to {t}. Can you continue?",
-]
-CHITCHAT = [
-    ("By the way, what kinds of things can you help me with here?",
-     "I can help with {domain}: for example, I can {tools}. What would you like to do?"),
-    ("Quick question first: what does '{tool}' do exactly?",
-     "'{tool}' lets me {summary}. Let me know if you'd like me to use it."),
-    ("Thanks for the help so far, by the way!",
-     "You're welcome! I'm glad I could help. What else can I do for you?"),
-    ("Sorry, I got distracted. Where were we?",
-     "No problem! We were working through your requests. Just tell me what you need next."),
-]
-RETURN = ["Okay, back to it. {q}", "Great. Now: {q}", "{q}", "Alright. {q}"]
-REFLECT = [
-    "That call failed ({msg}). I used the wrong {p}; let me retry with {v}.",
-    "The {p} I passed was not right: {msg}. Retrying with the correct {p} {v}.",
-    "Oops, that returned an error ({msg}). Correcting the {p} to {v} and trying again.",
-]
-LONG_ASK = [
-    "Before we start, please pull up everything: {what}. {q}",
-    "First, show me the full picture ({what}). {q}",
-    "Can you list it all first ({what})? {q}",
-]
 
 
 # ------------------------------------------------------------------------------------------------ rewording

@@ -1,9 +1,5 @@
-"""The in-flight dialogue: a plain dict in our row format plus per-message tags, and replay on the env.
-
-Stages pass dialogues as plain dicts (``{"id", "tools", "messages", "meta"}``, arguments as dicts): cheap
-to copy, to write as JSONL between stages and to read back on resume. ``meta["turns"]`` runs parallel to
-``messages``: ``{"k": kind, "t": subtask, "u": uid}``. The uid is stable across insertions, so the edit
-log and the refinement weights survive mask-and-extend shifting indices.
+"""Edits of the in-flight dialogue (its shape and counters: `dialogue.py`): appending, inserting and replacing
+tagged messages, message constructors, failure and usage records, and replay on the environment.
 """
 from __future__ import annotations
 
@@ -12,13 +8,8 @@ from typing import Any, Optional
 
 from toolace_mt.envs import Env, canonical_json
 
+from .dialogue import new_uid
 from .plan import make_env
-
-
-def new_uid(d: dict[str, Any]) -> int:
-    m = d["meta"]
-    m["next_uid"] = int(m.get("next_uid", 0)) + 1
-    return m["next_uid"]
 
 
 def tag(d: dict[str, Any], kind: str, t: int = -1) -> dict[str, Any]:

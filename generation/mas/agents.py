@@ -28,6 +28,7 @@ from toolace_mt.envs import Env, get_env
 
 from .. import text
 from ..plan import PLACEHOLDER, CallPlan, TaskPlan
+from ..injections.non_function_call import CHITCHAT
 from ..resolve import resolve_reference
 
 REF_RE = re.compile(r"^the ([\w ]+?) from that result$", re.I)
@@ -38,7 +39,7 @@ CLARIFY_A = "The {p} is {v}."
 CLARIFY_A_RE = re.compile(r"^The ([\w ]+?) is (.+?)\.?$", re.S)
 DONT_KNOW = "I don't know that, sorry. Let's skip it."
 # the user agent's small talk (the plan's non_function_call, realised by the user): questions needing no tool
-SMALLTALK = [q for q, _ in text.CHITCHAT if "{" not in q]
+SMALLTALK = [q for q, _ in CHITCHAT if "{" not in q]
 MAX_PARALLEL = 2  # chosen: like the ToolACE-MT planner, at most two independent read calls per message
 
 

@@ -28,6 +28,7 @@ from ..llm_io import (CALL_SCHEMA, ambiguous_json, note_repairs, show_dialogue, 
                       visible_messages)
 from ..plan import TaskPlan, derive_seed, make_env
 from ..pool import is_pool, plan_for
+from ..dialogue import new_dialogue as blank_dialogue, next_call_ids
 from ..work import add_usage, append, assistant, call, fail, tool_msg, user
 from . import agents
 
@@ -120,11 +121,8 @@ def _seed(d: dict[str, Any], role: str) -> int:
 def new_dialogue(plan: TaskPlan, index: int, cfg) -> dict[str, Any]:
     from ..skeleton import Catalog
 
-    return {"id": f"mas-{cfg.seed}-{index:06d}", "tools": Catalog(plan.domain, cfg).schemas(plan.tools), "messages": [],
-            "meta": {"generator": GENERATOR, "engine": cfg.engine, "index": index, "seed": plan.seed,
-                     "domain": plan.domain, "plan": plan.to_dict(), "turns": [], "next_uid": 0,
-                     "injections": [], "tool_updates": [], "refinement": {"steps": [], "edit_log": []},
-                     "usage": {}, "failure": None, "mas": {"steps": 0, "stop": None, "user_turns": 0}}}
+    return blank_dialogue(f"mas-{cfg.seed}-{index:06d}", Catalog(plan.domain, cfg).schemas(plan.tools), plan,
+                          index, cfg, GENERATOR, mas={"steps": 0, "stop": None, "user_turns": 0})
 
 
 def max_messages(plan: TaskPlan) -> int:
@@ -180,11 +178,7 @@ class _Live:
         if not calls:
             append(d, assistant(content), "reply", self.t)
             return
-        ids = []
-        for _ in calls:
-            n = int(d["meta"].get("next_call", 0)) + 1
-            d["meta"]["next_call"] = n
-            ids.append(f"call_{n}")
+        ids = next_call_ids(d, len(calls))
         append(d, assistant(content or None, [call(i, c["name"], c.get("arguments") or {}) for i, c in zip(ids, calls)]),
                "call", self.t)
         if self.env is None:

@@ -28,8 +28,9 @@ from typing import Any, Optional
 from toolace_mt.registry import RegistryError
 from toolace_mt.schema import validate_dialogue
 
-from ..resolve import (id_tokens, mentions_token, numbers_in, reference_points_to, reference_rank,
-                       value_in_text)
+from ..injections import INJECTIONS
+from ..resolve import id_tokens, is_error_text as _is_error, loose_args as _args, mentions_token, numbers_in
+from ..resolve import reference_points_to, reference_rank
 
 CHECKS = ("generation", "format", "tools_available", "required_args", "arguments", "grounding", "tool_errors",
           "injections", "content", "reply", "requests", "replay")
@@ -42,24 +43,6 @@ INJECTION_TEXT = re.compile(r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+)?
                             r"\breveal (?:your|the) (?:system )?prompt\b|\bsystem prompt:", re.I)
 COUNT = re.compile(r"\b(\d+) items?\b")
 FAILURE_WORDS = re.compile(r"\b(?:sorry|fail\w*|error|could not|couldn't|cannot|can't|unable|not)\b", re.I)
-
-
-def _args(tc: dict) -> dict:
-    a = tc.get("function", {}).get("arguments", {})
-    if isinstance(a, str):
-        try:
-            a = json.loads(a)
-        except json.JSONDecodeError:
-            return {}
-    return a if isinstance(a, dict) else {}
-
-
-def _is_error(content: Optional[str]) -> bool:
-    try:
-        v = json.loads(content or "")
-    except (json.JSONDecodeError, TypeError):
-        return False
-    return isinstance(v, dict) and set(v) == {"error", "message"}
 
 
 def _injected_failed_calls(d: dict) -> set[str]:
@@ -157,52 +140,11 @@ def injection_problems(d: dict) -> list[tuple[str, str]]:
         if not pos or any(p is None for p in pos):
             P(f"{typ}: its turns are missing from the dialogue")
             continue
-        if typ == "clarification":
-            ask, q, ans = (msgs[p] for p in pos)
-            if ask["role"] != "user" or value_in_text(r["value"], ask.get("content")):
-                P(f"clarification: the request at {pos[0]} already states {r['param']}={json.dumps(r['value'])}")
-            if q["role"] != "assistant" or q.get("tool_calls") or not q.get("content"):
-                P(f"clarification: message {pos[1]} is not an assistant question")
-            if ans["role"] != "user" or not value_in_text(r["value"], ans.get("content")):
-                P(f"clarification: the answer at {pos[2]} does not supply {r['param']}")
-        elif typ == "tool_awareness":
-            name = r["tool"]
-            if any(t["function"]["name"] == name for t in d["tools"]):
-                P(f"tool_awareness: {name} is in the initial tool list")
-            ups = [u for u in meta.get("tool_updates") or [] if any(t["function"]["name"] == name for t in u["tools"])]
-            if not ups or ups[0]["at"] != pos[2]:
-                P(f"tool_awareness: no tool update adding {name} at message {pos[2]}")
-            a = msgs[pos[1]]
-            if a["role"] != "assistant" or a.get("tool_calls") or not a.get("content"):
-                P(f"tool_awareness: message {pos[1]} is not an assistant text saying the tool is missing")
-            if not any(tc["function"]["name"] == name for m in msgs[pos[2]:] for tc in m.get("tool_calls") or []):
-                P(f"tool_awareness: {name} is never called after it was added")
-        elif typ == "error_simulation":
-            fid, cid = r.get("failed_call_id"), r.get("corrected_call_id")
-            outs = {m.get("tool_call_id"): m for m in msgs if m["role"] == "tool"}
-            calls = {tc["id"]: tc for m in msgs for tc in m.get("tool_calls") or []}
-            if fid not in outs or not _is_error(outs[fid].get("content")):
-                P(f"error_simulation: call {fid} did not fail")
-            if cid not in calls or cid not in outs or _is_error(outs[cid].get("content")):
-                P(f"error_simulation: corrected call {cid} missing or failed")
-            elif fid in calls and calls[fid]["function"]["name"] != calls[cid]["function"]["name"]:
-                P("error_simulation: the corrected call is to another tool")
-            elif fid in calls and _args(calls[fid]).get(r["param"]) == _args(calls[cid]).get(r["param"]):
-                P("error_simulation: the corrected call repeats the faulty value")
-        elif typ == "non_function_call":
-            o1, a, o2 = (msgs[p] for p in pos)
-            if o1["role"] != "user" or a["role"] != "assistant" or a.get("tool_calls") or not a.get("content") \
-                    or o2["role"] != "user":
-                P(f"non_function_call: turns {pos} are not user / assistant text / user")
-        elif typ == "long_context":
-            ids = set(r.get("call_ids", []))
-            size = sum(len(m.get("content") or "") for m in msgs if m["role"] == "tool" and m.get("tool_call_id") in ids)
-            from ..inject import LONG_MIN_CHARS
-
-            if size < LONG_MIN_CHARS:
-                P(f"long_context: the listing outputs hold {size} characters (< {LONG_MIN_CHARS})")
-        else:
+        if typ not in INJECTIONS:
             P(f"unknown injection type {typ!r}")
+            continue
+        for why in INJECTIONS.get(typ).check(d, r, pos):
+            P(f"{typ}: {why}")
     return out
 
 

@@ -125,7 +125,8 @@ def test_assistant_prompts_never_contain_the_plan(llm_batch):
     descs = {s.description for p in plans for s in p.subtasks if "; then " in s.description.lower()}
     assert descs
     for r in asst:
-        assert "plan" not in r.payload and set(r.payload) <= {"role", "domain", "dialogue_id", "prompt", "prompt_version", "visible"}
+        assert "plan" not in r.payload and set(r.payload) <= {"role", "domain", "prompt", "prompt_version", "visible",
+                                                              "dialogue_id"}  # the id only labels request logs
         assert set(r.payload["visible"]) == {"tools", "history_messages"}
         prompt = "\n".join(m["content"] for m in r.messages)
         assert not any(x in prompt for x in descs)

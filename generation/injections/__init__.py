@@ -1,0 +1,137 @@
+"""Complexity injection types (paper §2.2(a)), one module per type, found by discovery.
+
+Every module of this package registers one `Injection` into `INJECTIONS` when it is imported; the registry
+imports them all (pkgutil over the package, like environment domains) the first time a name is looked up. The
+recipe's ``injection_types`` / ``injection_weights`` are validated against it, stage 2 (`inject.py`) finds,
+realises and splices injections through it, and stage 3 (`verify/rules.py`) checks recorded injections with it.
+
+An injection is found in two halves. `find` (code, both engines) picks the masked observation and fixes
+everything the environment decides, returning a spec (a dict with at least ``type``, ``uid``, ``roles`` and
+``instruction``; keys starting with ``_`` stay private to the rules engine). The texts of the new turns come
+from `realise` (`rules` engine templates), from an LLM given the spec (`llm` engine; `check_texts` says why its
+texts do not realise the spec), or from `answer` (the offline stand-in for that LLM, which may use only the
+prompt's ``facts`` and the original turn). `apply` splices the texts in; `check` re-checks a recorded injection
+in a finished dialogue.
+
+Adding an injection type = adding one file here (+ its test)::
+
+    # generation/injections/my_type.py
+    from . import Injection, register
+
+    @register
+    class MyType(Injection):
+        name = "my_type"
+        order = 60            # position in the default type list (the plan draws types in this order)
+        weight = 1.0          # default selection weight (recipe key injection_weights overrides it)
+        needs_env = False     # True: needs an executable environment (skipped for schema-only tool pools)
+
+        def find(self, d, rng): ...            # -> spec or None (no place in this dialogue)
+        def realise(self, d, spec, rng, env_cls, original): ...  # -> texts, one per spec["roles"]
+        def answer(self, facts, original, rng): ...            # -> texts (offline LLM stand-in)
+        def apply(self, d, spec, texts, rec): ...              # -> turn tags of the new turns
+        def check(self, d, rec, pos): ...                      # -> list of problems (strings)
+
+Optional hooks: `facts` (extra facts the LLM prompt shows for this type) and `check_texts` (why LLM-written
+texts do not realise the spec). Nothing else changes: the type becomes a valid ``injection_types`` entry, is drawn by the planner, realised by
+both engines and verified.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import random
+from typing import Any, Optional
+
+from toolace_mt.registry import Registry
+
+from ..resolve import value_in_text
+from ..work import index_of_uid
+
+
+class Injection:
+    """One complexity type. Subclasses set the attributes and override the methods they need."""
+
+    name: str = ""
+    order: int = 100  # chosen: default position after the built-in types
+    weight: float = 1.0  # default selection weight in the plan
+    needs_env: bool = True  # needs an executable environment (not a schema-only tool pool)
+
+    def find(self, d: dict, rng: random.Random) -> Optional[dict]:
+        """A spec for one injection, or None when the dialogue offers no place for it."""
+        raise NotImplementedError
+
+    def realise(self, d: dict, spec: dict, rng: random.Random, env_cls: Any, original: str) -> list[str]:
+        """Template texts for the spec's new turns (in ``spec["roles"]`` order); the `rules` engine."""
+        raise NotImplementedError
+
+    def answer(self, facts: dict, original: str, rng: random.Random) -> list[str]:
+        """The offline stand-in for the LLM: texts from what the prompt shows (its facts, the original turn)."""
+        raise NotImplementedError
+
+    def facts(self, d: dict, spec: dict) -> dict[str, Any]:
+        """Facts beyond the spec's common keys that the LLM prompt shows for this type."""
+        return {}
+
+    def check_texts(self, spec: dict, texts: list[str]) -> Optional[str]:
+        """Why LLM-written texts (already the right count, non-empty) do not realise the spec (None = fine)."""
+        return None
+
+    def apply(self, d: dict, spec: dict, texts: list[str], rec: dict) -> list[dict]:
+        """Splice the new turns into `d` (may add keys to the record `rec`); returns their turn tags."""
+        raise NotImplementedError
+
+    def check(self, d: dict, rec: dict, pos: list[int]) -> list[str]:
+        """Problems of a recorded injection whose turns sit at message positions `pos` (empty = fine)."""
+        return []
+
+
+def _discover() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+INJECTIONS: Registry[Injection] = Registry("injection type", discover=_discover)
+
+
+def register(cls: type[Injection]) -> type[Injection]:
+    """Class decorator: register one instance of `cls` under ``cls.name``."""
+    INJECTIONS.register(cls.name, cls())
+    return cls
+
+
+def injection_types() -> tuple[str, ...]:
+    """Every registered type, in the default order (the order the planner draws from)."""
+    return tuple(sorted(INJECTIONS.names(), key=lambda n: (INJECTIONS.get(n).order, n)))
+
+
+def default_weights() -> dict[str, float]:
+    return {n: INJECTIONS.get(n).weight for n in injection_types()}
+
+
+# ---- helpers shared by several types ---------------------------------------------------------------
+def edit_log(d: dict) -> set[int]:
+    return set(d["meta"]["refinement"]["edit_log"])
+
+
+def free_queries(d: dict, free_only: bool = True) -> list[tuple[int, dict]]:
+    """User requests (index, turn tag) not yet edited or injected."""
+    log = edit_log(d)
+    return [(i, tg) for i, tg in enumerate(d["meta"]["turns"]) if tg["k"] == "query" and (not free_only or tg["u"] not in log)]
+
+
+def mentions(txt: str, v: Any) -> bool:
+    return value_in_text(v, txt or "")
+
+
+def where(d: dict, spec: dict) -> tuple[Optional[int], int]:
+    """The masked turn's message index and its subtask (-1: none)."""
+    return index_of_uid(d, spec["uid"]), spec.get("t", -1)
+
+
+def held_tools(d: dict) -> set[str]:
+    """Tools that arrive later through a tool update (held back from the initial list)."""
+    return {t["function"]["name"] for u in d["meta"]["tool_updates"] for t in u["tools"]}
+
+
+__all__ = ["INJECTIONS", "Injection", "register", "injection_types", "default_weights", "free_queries", "mentions",
+           "held_tools", "where"]

@@ -1,0 +1,103 @@
+"""clarification (paper §2.2(a)): the user's request leaves out a required value; the assistant asks for it and
+the user gives it."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from toolace_mt.envs import get_env
+
+from .. import text
+from ..plan import TaskPlan, tool_info
+from ..resolve import value_in_text
+from ..work import assistant, call_outputs, replace, user
+from . import Injection, free_queries, mentions, register, where
+
+ASK = [
+    "Sure, I can help with that. Which {p} should I use?",
+    "Happy to. Could you tell me the {p}?",
+    "Before I proceed, I need the {p}. What is it?",
+    "I'm missing one detail: the {p}. Can you share it?",
+]
+ANSWER = ["It's {v}.", "Use {v}, please.", "The {p} is {v}.", "Oh right, {v}."]
+
+
+def withhold_text(original: str, param: str, value: Any) -> str:
+    """The request without one value: its '(param value)' item dropped, or the value named instead of stated."""
+    lit = text.fmt_value(value)
+    w = text.words(param)
+    out = re.sub(rf",?\s*\b{re.escape(w)} {re.escape(lit)}(?=[,)])", "", original)
+    out = re.sub(r"\(\s*,\s*", "(", out).replace(" ()", "")
+    if out == original:
+        out = re.sub(rf"(?<![\w-]){re.escape(lit)}(?![\w-])", f"the right {w}", original)
+    return out.rstrip().rstrip(".?!") + ", but I'm not sure of the details."
+
+
+@register
+class Clarification(Injection):
+    name = "clarification"
+    order = 10
+    needs_env = True
+
+    def find(self, d, rng):
+        plan = TaskPlan.from_dict(d["meta"]["plan"])
+        cands = []
+        for i, tg in free_queries(d):
+            t = tg["t"]
+            if t >= len(plan.subtasks) or not plan.subtasks[t].steps:
+                continue
+            for c, cp in enumerate(plan.subtasks[t].steps[0]):
+                req = set(tool_info(get_env(plan.domain), cp.tool)[1])
+                for p, v in cp.arguments.items():
+                    if p in req and p not in cp.refs and isinstance(v, (str, int, float)) and not isinstance(v, bool):
+                        cands.append((i, tg, c, p, v, cp.tool))
+        rng.shuffle(cands)
+        cls = get_env(plan.domain)
+        for i, tg, c, p, v, tool in cands:
+            o1 = text.render_query(cls, plan.subtasks[tg["t"]].steps, rng, withhold=(0, c, p),
+                                   outputs=call_outputs(d, tg["t"]))
+            if mentions(o1, v):
+                continue  # the value appears elsewhere in the request: asking for it would be pointless
+            return {"type": "clarification", "uid": tg["u"], "t": tg["t"], "tool": tool, "param": p, "value": v,
+                    "step_call": c, "roles": ["user", "assistant", "user"],
+                    "instruction": f"The user's request omits the required '{p}' of {tool}; the assistant asks for "
+                                   f"it; the user then gives it: {json.dumps(v)}. The first user turn must NOT contain "
+                                   f"{json.dumps(v)}, and must keep every other value of the original request.",
+                    "_o1": o1}
+        return None
+
+    def realise(self, d, spec, rng, env_cls, original):
+        pw = text.words(spec["param"])
+        return [spec["_o1"], rng.choice(ASK).format(p=pw),
+                rng.choice(ANSWER).format(p=pw, v=text.fmt_value(spec["value"]))]
+
+    def answer(self, facts, original, rng):
+        pw = text.words(facts["param"])
+        return [withhold_text(original, facts["param"], facts["value"]), rng.choice(ASK).format(p=pw),
+                rng.choice(ANSWER).format(p=pw, v=text.fmt_value(facts["value"]))]
+
+    def check_texts(self, spec, texts):
+        if mentions(texts[0], spec["value"]):
+            return "the clarification request already contains the withheld value"
+        if not mentions(texts[2], spec["value"]):
+            return "the user's answer does not supply the withheld value"
+        return None
+
+    def apply(self, d, spec, texts, rec):
+        i, t = where(d, spec)
+        replace(d, i, [(user(texts[0]), "clarify_ask", t), (assistant(texts[1]), "clarify_question", t),
+                       (user(texts[2]), "clarify_answer", t)])
+        return d["meta"]["turns"][i:i + 3]
+
+    def check(self, d, rec, pos):
+        msgs, out = d["messages"], []
+        ask, q, ans = (msgs[p] for p in pos)
+        if ask["role"] != "user" or value_in_text(rec["value"], ask.get("content")):
+            out.append(f"the request at {pos[0]} already states {rec['param']}={json.dumps(rec['value'])}")
+        if q["role"] != "assistant" or q.get("tool_calls") or not q.get("content"):
+            out.append(f"message {pos[1]} is not an assistant question")
+        if ans["role"] != "user" or not value_in_text(rec["value"], ans.get("content")):
+            out.append(f"the answer at {pos[2]} does not supply {rec['param']}")
+        return out
+
