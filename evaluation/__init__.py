@@ -1,4 +1,4 @@
-"""toolace_mt.evaluation: harnesses, policies (model adapters), scoring and reports (ARCHITECTURE.md §8).
+"""toolace_mt.evaluation: harnesses, policies (model adapters), scoring and reports.
 
 * `policy` -- the contract (`PolicyInput`/`PolicyOutput`/`Policy.act(batch)`); `policies` -- `make_policy(cfg)`
   for oracle, null, transformers, openai, vllm;

@@ -1,4 +1,4 @@
-"""The policy contract: what every evaluated model adapter implements (ARCHITECTURE.md §8).
+"""The policy contract: what every evaluated model adapter implements.
 
 A policy answers a BATCH of conversation states at once (so a vLLM policy gets large batches): each
 `PolicyInput` holds the messages so far (OpenAI format, dict arguments), the tools available now, and a `gold`

@@ -2,11 +2,10 @@
 
 One dataclass holds every knob of the ToolACE-MT pipeline (and of the MAS baseline, which reuses stage-1
 plans, the verifier and the run directory). Paper constants are marked ``# paper §x`` (section numbers of
-/work/shared/notes/paper.md); everything the paper leaves open is marked ``# chosen: <reason>``.
+the ToolACE-MT paper, arXiv 2508.12685); everything the paper leaves open is marked ``# chosen: <reason>``.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union

@@ -38,7 +38,7 @@ def parse_python_calls(text: str, keep_positional: bool = False) -> list[dict[st
     """`[f(a=1), g(b=[1,2])]` -> [{"name": "f", "arguments": {"a": 1}}, ...]. Raises PyCallError.
 
     Positional arguments are dropped unless `keep_positional`, in which case they are kept under
-    ``"_args"`` (BFCL's decoder drops them too; benchmarks.md §1.7).
+    ``"_args"`` (BFCL's decoder drops them too).
     """
     t = text.strip()
     if not t:

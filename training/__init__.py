@@ -1,4 +1,4 @@
-"""toolace_mt.training: LoRA (or full) SFT with TRL + PEFT on generated dialogues (ARCHITECTURE.md §7).
+"""toolace_mt.training: LoRA (or full) SFT with TRL + PEFT on generated dialogues.
 
 config.py   recipe dataclasses (model / LoRA / data) + TRL SFTConfig pass-through; `parse_recipe`
 template.py chat template choice and checks (mask covers assistant content, prefix, stop token)

@@ -66,7 +66,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     cfg, _ = _load(args)
     env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", "1")  # stack.md §6.1: threads under contention are the biggest lever
+    env.setdefault("OMP_NUM_THREADS", "1")  # chosen: on a shared 2-core machine, thread contention slows torch ~10x
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     work = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench-training-"))
     work.mkdir(parents=True, exist_ok=True)

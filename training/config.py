@@ -8,7 +8,7 @@
 
 Keys that belong to none of them are rejected with a suggestion. Unset SFTConfig keys get CPU-safe defaults
 at run time (`sft_kwargs`): bf16 only with CUDA, no gradient checkpointing for tiny models, packing off
-on CPU, report_to none (stack.md P3, §6).
+on CPU, report_to none (no tracker is installed offline).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from toolace_mt.config import RECIPE_KINDS, RecipeError, _type_ok, dataclass_fro
 @dataclass
 class ModelArguments:
     model_name_or_path: str = "tiny"  # HF path/id | "tiny" | a previous `toolace-mt train` run directory
-    # tiny model (built from a config, tokenizer trained locally on the data; stack.md §2)
+    # tiny model (built from a config, tokenizer trained locally on the data: no download)
     tiny_hidden_size: int = 128
     tiny_intermediate_size: int = 256
     tiny_num_layers: int = 2
@@ -153,10 +153,10 @@ class TrainConfig:
             "bf16": bool(cuda and torch.cuda.is_bf16_supported() and not self.sft.get("fp16")),
             "packing": False,  # chosen: 2x slower on CPU (P8); worth it on GPU only with flash-attn varlen
             "report_to": "none",
-            "assistant_only_loss": True,  # loss on assistant tokens only (issue 6)
+            "assistant_only_loss": True,  # loss on assistant tokens only (tool calls and replies)
             "logging_steps": 5,
             "include_num_input_tokens_seen": "non_padding",
-            "dataset_num_proc": None,  # stack.md §6.2: num_proc does not pay off here
+            "dataset_num_proc": None,  # chosen: worker processes cost more than they save on 2 cores
         }
         if not ({"gradient_checkpointing", "activation_checkpointing"} & set(self.sft)):
             # P3: 20 % slower and useless for tiny / CPU models; on GPU keep TRL's default (on) under its new name

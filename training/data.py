@@ -1,7 +1,7 @@
 """Training data: load and mix datasets, convert dialogues to TRL conversational rows, check before training.
 
 Rows are ``{"messages": [...], "tools": "<JSON string>"}`` (TRL json.loads ``tools`` per row; a JSON string
-avoids `datasets`' struct merging, stack.md P2). Tools that become available mid-dialogue
+avoids `datasets`' struct merging, which would union every schema). Tools that become available mid-dialogue
 (``meta["tool_updates"]``) are shown as the official BFCL runner shows them at evaluation: the whole prompt is
 rendered again with the updated tool list (initial tools, then the new ones in update order). A dialogue with
 k updates therefore becomes k+1 rows, one per tool list: row j holds the messages up to the (j+1)-th update

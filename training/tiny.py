@@ -1,4 +1,4 @@
-"""A tiny Qwen2 or Llama model and a BPE tokenizer trained locally on the data (no download; stack.md §2).
+"""A tiny Qwen2 or Llama model and a BPE tokenizer trained locally on the data (no download).
 
 The tokenizer uses Qwen2's normalizer and pre-tokenizer pipeline. With ``arch="qwen2"`` it must be exactly
 Qwen2's, because `AutoTokenizer` rebuilds them from `model_type=qwen2` and ignores the ones in tokenizer.json

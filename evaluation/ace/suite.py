@@ -40,7 +40,7 @@ from .official import AGENT, NORMAL, SPECIAL, load_official, question_to_message
 from .own_tasks import build_normal_special, special_gold_text
 from .schema_map import to_tool
 
-WEIGHTS = {"special": 0.2676, "normal": 0.578, "agent": 0.1545}  # ACEBench's overall weights (benchmarks.md §3)
+WEIGHTS = {"special": 0.2676, "normal": 0.578, "agent": 0.1545}  # ACEBench's overall weights (its leaderboard formula)
 USER_STOP = "finish conversation"  # ACEBench's user-simulator stop phrase
 DEFAULT_AGENT_STEPS = 30  # chosen: every own agent task needs <= 6 actions + 3 replies
 CHUNK = 64  # chosen: single-step items go to the policy in chunks, saved as each chunk finishes
@@ -342,7 +342,7 @@ def _natural(task_id: str) -> tuple:
 def export_official_results(run_dir: str | Path, out_dir: str | Path, model: str = "toolace_mt") -> list[Path]:
     """Write a run's normal/special answers in ACEBench's result layout (``<out>/<model>/data_<cat>_result.json``,
     rows ``{"id", "result"}`` in the data files' item order; the model's raw answer (`raw_answer`)) so
-    the official scorer can re-score them for a per-item cross-check (benchmarks.md §4.3)."""
+    the official scorer can re-score them for a per-item cross-check."""
     from ..suites import load_trajectories
 
     rows: dict[str, list[tuple[tuple, dict[str, Any]]]] = {}

@@ -1,4 +1,4 @@
-"""BFCL-v3-style multi-turn suite (benchmarks.md §1.5-1.7, §4.1).
+"""BFCL-v3-style multi-turn suite (the official v3 multi-turn categories, entry layout and checker rules).
 
 Modules: `official` (the optional, pinned `bfcl-eval` anchor: data files and executable env classes),
 `backends` (worlds of live env instances + the safe executor), `checker` (pure scoring, official semantics),
@@ -7,7 +7,7 @@ sets from `toolace_mt.envs`), `perturb` + `crosscheck` (agreement with the offic
 """
 from __future__ import annotations
 
-# The four v3 multi-turn categories; the multi-turn overall is their unweighted mean (benchmarks.md §1.7).
+# The four v3 multi-turn categories; the multi-turn overall is their unweighted mean (as BFCL's leaderboard).
 CATEGORIES = ["base", "miss_param", "miss_func", "long_context"]
 MAX_STEPS = 20  # BFCL MAXIMUM_STEP_LIMIT: more steps than this in one turn force-quits the entry (§1.6)
 # The user message injected at a held-out-function turn (official FC wording, §1.5)

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from toolace_mt.pycalls import PyCallError, parse_python_calls
 
-# Names the official executor refuses before running anything; we give the same refusal (benchmarks.md §1.9)
+# Names the official executor refuses before running anything; we give the same refusal
 BLOCKED = {"kill", "exit", "quit", "remove", "unlink", "popen", "Popen", "run"}
 _BFCL_TYPES = {"dict": "object", "float": "number", "tuple": "array", "list": "array", "int": "integer",
                "integer": "integer", "string": "string", "boolean": "boolean", "bool": "boolean", "array": "array",

@@ -1,6 +1,6 @@
 """`toolace-mt bench evaluation`: how long the oracle takes through the BFCL harness and checker.
 
-Target (issue 7): 800 official multi-turn entries played and scored with the oracle in under a minute.
+Target: 800 official multi-turn entries played and scored with the oracle in under a minute.
 Prints figures; asserts nothing.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Our own BFCL-layout multi-turn task sets, built from `toolace_mt.envs` (``toolace-mt bfcl-tasks``).
 
-Each task is one JSON line in the layout of the official entries (benchmarks.md §1.5)::
+Each task is one JSON line in the layout of the official entries::
 
     {"id", "category", "backend": "own", "question": [[{"role": "user", "content"}], ...],
      "initial_config": {domain: state}, "involved_classes": [domain, ...], "ground_truth": [["f(a=1)"], [], ...],

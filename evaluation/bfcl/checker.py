@@ -1,4 +1,4 @@
-"""The BFCL multi-turn verdict, reimplemented from the official rules (benchmarks.md §1.7). Pure.
+"""The BFCL multi-turn verdict, reimplemented from the official rules (state and response checks per turn, all-or-nothing per entry). Pure.
 
 An entry is correct iff
 

@@ -1,4 +1,4 @@
-"""Turn-by-turn play of BFCL-layout tasks, batched across tasks (benchmarks.md §1.6).
+"""Turn-by-turn play of BFCL-layout tasks, batched across tasks.
 
 Per task and turn: the turn's user message(s) are appended (at a held-out-function turn: the held-out tools
 are added and the official "I have updated some more functions..." message is the user message); then steps

@@ -1,6 +1,6 @@
 """The official BFCL v3 multi-turn data and env classes, from the optional `bfcl-eval` package.
 
-Install (pinned, without its multi-GB dependencies; benchmarks.md §1.1)::
+Install (pinned, without its multi-GB dependencies, which would pull CUDA torch)::
 
     .venv/bin/pip install --no-deps bfcl-eval==2026.3.23
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from . import CATEGORIES, official_category
 
-PINNED_VERSION = "2026.3.23"  # chosen: the version whose data and checker benchmarks.md §1 measured
+PINNED_VERSION = "2026.3.23"  # chosen: the release whose data and checker our cross-checks were measured on
 MODULE_PREFIX = "bfcl_eval.eval_checker.multi_turn_eval.func_source_code"
 # class -> (module, function-doc file); mirrors the package's own mapping for the 8 multi-turn classes
 CLASSES = {

@@ -230,7 +230,7 @@ class BFCLSuite(Suite):
         categories = {c: mean(cats[c]) for c in order}
         return {"categories": categories, "counts": {c: len(cats[c]) for c in order},
                 "correct": {c: int(sum(cats[c])) for c in order},
-                # multi-turn overall = unweighted mean of the categories run (benchmarks.md §1.7)
+                # multi-turn overall = unweighted mean of the categories run (as BFCL's leaderboard)
                 "overall": mean(categories.values()), "n_tasks": len(scores),
                 "errors": {c: dict(v) for c, v in errors.items()},
                 # graded means beside the official numbers; never part of `overall`

@@ -1,4 +1,4 @@
-"""The base of a tau-style, policy-bound domain and the Task record (benchmarks.md §2.1, §4.2).
+"""The base of a tau-style, policy-bound domain and the Task record (tau-bench's design: policy document, tools, gold actions).
 
 A domain is an `Env` (our `@tool` style) whose state is the database; its `policy.md` is the agent's system
 prompt; `transfer_to_human_agents` is the terminate tool shared by every domain. A `Task` holds what the

@@ -1,4 +1,4 @@
-"""tau-style reward and pass^k (benchmarks.md §2.1), pure functions of a task and a saved trajectory.
+"""tau-style reward (final database state + required outputs, as tau-bench) and pass^k, pure functions of a task and a saved trajectory.
 
 reward = 1 iff (a) the database after replaying the trajectory's tool calls on a fresh database has the same
 canonical hash as after replaying the gold actions, and (b) every required output appears (case-insensitive,
