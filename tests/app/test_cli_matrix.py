@@ -53,6 +53,9 @@ def _fixture(t: Path) -> None:
 CASES = [
     ("generate-out-file", "generate {t}/gen.yaml --out {t}/afile", []),
     ("doctor-out-file", "doctor --cpu --out {t}/afile", []),
+    ("compare-missing-runs", "compare {t}/nope {t}/nope2", []),
+    ("compare-unfinished-run", "compare {t}/eval_run {t}/eval_run", []),
+    ("data-dest-file", "data acebench --dest {t}/afile --base-url http://127.0.0.1:9/x", []),
     ("doctor-gpu-without-gpu", "doctor --gpu --out {t}/d", ["d"]),
     ("generate-out-under-file", "generate {t}/gen.yaml --out {t}/afile/run", []),
     ("generate-shard-3/2", "generate {t}/gen.yaml --shard 3/2 --out {t}/r", ["r"]),
