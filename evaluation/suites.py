@@ -29,19 +29,33 @@ from pathlib import Path
 from typing import Any
 
 from ..config import RecipeError
+from ..registry import Registry, RegistryError
 
 TRAJECTORIES = "trajectories.jsonl"
-_SUITES: dict[str, type["Suite"]] = {}
-# suites that live in subpackages, imported on first use
-_LAZY = {"bfcl": "toolace_mt.evaluation.bfcl.suite", "tau": "toolace_mt.evaluation.tau.suite",
-         "ace": "toolace_mt.evaluation.ace.suite"}
 _lock = threading.Lock()
+
+
+def _discover() -> None:
+    """A suite is a subpackage of `evaluation` with a ``suite`` module that registers itself: adding a suite is
+    adding that folder (its package name also goes into pyproject's package list; a test checks it)."""
+    import importlib
+    import importlib.util
+    import pkgutil
+
+    from . import __path__ as pkg_path
+
+    for m in pkgutil.iter_modules(pkg_path):
+        if m.ispkg and importlib.util.find_spec(f"{__package__}.{m.name}.suite") is not None:
+            importlib.import_module(f"{__package__}.{m.name}.suite")
+
+
+SUITES: Registry = Registry("suite", discover=_discover)
 
 
 def register_suite(name: str):
     def deco(cls):
         cls.name = name
-        _SUITES[name] = cls
+        SUITES.register(name, cls)
         return cls
 
     return deco
@@ -49,17 +63,10 @@ def register_suite(name: str):
 
 def get_suite(name: str) -> "Suite":
     """An instance of the suite registered as `name` (RecipeError if unknown)."""
-    if name not in _SUITES and name in _LAZY:
-        import importlib
-
-        importlib.import_module(_LAZY[name])
-    if name not in _SUITES:
-        raise RecipeError(f"unknown suite {name!r}; known: {', '.join(sorted(set(_SUITES) | set(_LAZY)))}")
-    return _SUITES[name]()
-
-
-def suite_names() -> list[str]:
-    return sorted(set(_SUITES) | set(_LAZY))
+    try:
+        return SUITES.get(name)()
+    except RegistryError as e:
+        raise RecipeError(str(e)) from None
 
 
 def save_trajectory(out_dir: str | Path | None, traj: dict[str, Any]) -> None:
@@ -125,6 +132,15 @@ def mean(xs) -> float:
 
 class Suite:
     name: str = ""
+    # where the suite's rows go in a comparison table (the paper's order: BFCL, ACEBench, tau-bench)
+    table_rank: int = 9
+
+    def report_rows(self, by_arm: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+        """(metric, {arm: value}) rows a comparison report shows for this suite, after its overall: by default
+        one per category. A suite with its own headline metrics overrides this (the report knows no suite)."""
+        any_s = next(iter(by_arm.values()))
+        return [(cat, {a: (s.get("categories") or {}).get(cat) for a, s in by_arm.items()})
+                for cat in any_s.get("categories", {})]
 
     def load_tasks(self, cfg) -> list[dict[str, Any]]:
         raise NotImplementedError

@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from toolace_mt.pycalls import format_python_calls
 
@@ -119,8 +119,32 @@ def _in_order(milestones: list, process: list, same) -> float:
     return i / len(milestones)
 
 
+# ACEBench's "Multi-turn" and "Agent PA" columns of the paper's Table 1 (paper §7.1), from our categories
+PAPER_MULTI_TURN = ["normal_multi_turn_user_adjust", "normal_multi_turn_user_switch"]
+PAPER_AGENT = ["agent_multi_turn", "agent_multi_step"]
+
+
+def _mean_of(xs: list[Any]) -> Optional[float]:
+    xs = [x for x in xs if isinstance(x, (int, float))]
+    return sum(xs) / len(xs) if xs else None
+
+
 @register_suite("ace")
 class AceSuite(Suite):
+    table_rank = 1  # the paper's table: BFCL, ACEBench, tau-bench
+
+    def report_rows(self, by_arm: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+        """The paper reports ACEBench's groups and two headline metrics, not the 17 categories (those stay in
+        the evaluation's own report.md)."""
+        any_s = next(iter(by_arm.values()))
+        rows = [(g, {a: (s.get("groups") or {}).get(g) for a, s in by_arm.items()}) for g in any_s.get("groups") or {}]
+        for metric, cats, key in (("multi-turn (paper)", PAPER_MULTI_TURN, "categories"),
+                                  ("agent PA (paper)", PAPER_AGENT, "process_accuracy")):
+            vals = {a: _mean_of([(s.get(key) or {}).get(c) for c in cats]) for a, s in by_arm.items()}
+            if any(v is not None for v in vals.values()):
+                rows.append((metric, vals))
+        return rows
+
     def check_config(self, cfg) -> None:
         if cfg.source not in ("own", "official"):
             raise RecipeError(f"suite ace: source must be 'own' or 'official' (got {cfg.source!r})")

@@ -115,6 +115,7 @@ def diagnostics(task: dict[str, Any], decoded: list[list[list[dict[str, Any]]]])
 
 @register_suite("bfcl")
 class BFCLSuite(Suite):
+    table_rank = 0  # the paper's table: BFCL, ACEBench, tau-bench
     def check_config(self, cfg) -> None:
         bad = set(cfg.options) - OPTIONS
         if bad:

@@ -36,7 +36,7 @@ def test_tier_task_set_is_single_domain_and_short(tmp_path):
 
 
 def test_domain_tool_list_matches_the_evaluation_order():
-    from test_train_helpers import banking_dialogue
+    from banking_data import banking_dialogue
     from toolace_mt.envs import get_env
     from toolace_mt.training.data import dialogue_to_rows, with_domain_tools
 

@@ -170,7 +170,7 @@ def test_last_complete_checkpoint_skips_partial_ones(tmp_path):
 @pytest.mark.slow
 def test_train_resumes_after_a_kill_during_checkpoint_write(tmp_path):
     pytest.importorskip("torch")
-    from test_train_helpers import write_banking_dataset
+    from banking_data import write_banking_dataset
     from toolace_mt.training.config import parse_recipe
     from toolace_mt.training.train import run_training
 

@@ -141,3 +141,14 @@ def test_the_checker_sees_function_level_imports(tmp_path):
     p.write_text("def f():\n    from toolace_mt.generation import plan\n    return plan\n")
     known = {"toolace_mt.generation", "toolace_mt.generation.plan", "toolace_mt.x"}
     assert _imports("toolace_mt.x", p, known) == {"toolace_mt.generation.plan", "toolace_mt.generation"}
+
+
+def test_every_package_directory_is_installed():
+    """pyproject lists the packages explicitly (three of them live outside toolace_mt/): a new folder such as a
+    suite must be listed there too, or a non-editable install would silently lack it."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {m for m, p in _modules().items() if p.name == "__init__.py"}
+    missing = sorted(found - listed)
+    assert not missing, f"add to [tool.setuptools] packages in pyproject.toml: {missing}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from test_train_helpers import banking_dialogue, write_banking_dataset
+from banking_data import banking_dialogue, write_banking_dataset
 from toolace_mt.config import RecipeError, load_recipe
 from toolace_mt.training.config import parse_recipe
 

@@ -13,7 +13,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402
 
-from test_train_helpers import write_banking_dataset  # noqa: E402
+from banking_data import write_banking_dataset  # noqa: E402
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
@@ -195,7 +195,7 @@ def test_llama31_template_masks_calls_and_is_chosen_for_llama(tiny_base):
     """The project's Llama 3.1 training template passes the same checks (with Llama's special tokens added)."""
     from transformers import AutoTokenizer
 
-    from test_train_helpers import banking_dialogue
+    from banking_data import banking_dialogue
     from toolace_mt.training.data import dialogue_to_row
     from toolace_mt.training.template import builtin_template, check_template, select_template
 

@@ -48,11 +48,10 @@ def collect(run_dir: Path) -> dict[str, Any]:
                 out["evaluation"].setdefault(name, {})[arm] = s
             elif (run_dir / "evaluate" / arm / name / "not_run.json").is_file():  # its data was missing
                 out.setdefault("not_run", {})[name] = _load(run_dir / "evaluate" / arm / name / "not_run.json")
-    # the paper's table order: BFCL, ACEBench, tau-bench; own task sets before official ones within a suite
-    rank = {"bfcl": 0, "ace": 1, "tau": 2}
+    # the suites' table order (each suite says where its rows go); own task sets before official ones
     first = lambda by_arm: next(iter(by_arm.values()))  # noqa: E731
     out["evaluation"] = dict(sorted(out["evaluation"].items(), key=lambda kv: (
-        rank.get(first(kv[1]).get("suite"), 9), first(kv[1]).get("source") != "own", kv[0])))
+        _suite(first(kv[1]).get("suite")).table_rank, first(kv[1]).get("source") != "own", kv[0])))
     for arm in arms:
         t = _load(run_dir / "train" / arm / "summary.json")
         if t is not None:
@@ -177,14 +176,14 @@ def _pct(v: Any) -> str:
     return f"{100 * v:.1f}" if isinstance(v, (int, float)) else "–"
 
 
-# ACEBench's "Multi-turn" and "Agent PA" columns of the paper's Table 1 (paper §7.1), from our categories
-ACE_MULTI_TURN = ["normal_multi_turn_user_adjust", "normal_multi_turn_user_switch"]
-ACE_AGENT = ["agent_multi_turn", "agent_multi_step"]
+def _suite(name: Optional[str]):
+    """The suite that wrote a summary (its report hook); the generic rows for a suite this install lacks."""
+    from ..evaluation.suites import Suite, get_suite
 
-
-def _mean(xs: list[Any]) -> Optional[float]:
-    xs = [x for x in xs if isinstance(x, (int, float))]
-    return sum(xs) / len(xs) if xs else None
+    try:
+        return get_suite(name or "")
+    except ValueError:
+        return Suite()
 
 
 def comparison_rows(data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -195,21 +194,7 @@ def comparison_rows(data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
         any_s = next(iter(by_arm.values()))
         bench = f"{name} ({any_s.get('suite')}, {any_s.get('source')})" + (" [smoke]" if name in smoke else "")
         rows.append((bench, "overall", {a: s.get("overall") for a, s in by_arm.items()}))
-        if isinstance(any_s.get("groups"), dict):
-            # ACE-style: the paper reports groups and two headline metrics, not the 17 categories (those stay
-            # in the evaluation's own report.md)
-            for g in any_s["groups"]:
-                rows.append((bench, g, {a: (s.get("groups") or {}).get(g) for a, s in by_arm.items()}))
-            for metric, cats, key in (("multi-turn (paper)", ACE_MULTI_TURN, "categories"),
-                                      ("agent PA (paper)", ACE_AGENT, "process_accuracy")):
-                vals = {a: _mean([(s.get(key) or {}).get(c) for c in cats]) for a, s in by_arm.items()}
-                if any(v is not None for v in vals.values()):
-                    rows.append((bench, metric, vals))
-        else:
-            for cat in any_s.get("categories", {}):
-                rows.append((bench, cat, {a: s.get("categories", {}).get(cat) for a, s in by_arm.items()}))
-        for key in sorted(k for k in any_s if k.startswith("pass^")):
-            rows.append((bench, key, {a: s.get(key) for a, s in by_arm.items()}))
+        rows += [(bench, metric, vals) for metric, vals in _suite(any_s.get("suite")).report_rows(by_arm)]
         # graded diagnostics (not official), overall means, after the official rows
         diag = {a: (s.get("diagnostics") or {}).get("overall") or {} for a, s in by_arm.items()}
         for key in dict.fromkeys(k for d in diag.values() for k in d):

@@ -1,8 +1,4 @@
-"""Test data for the training tests: small multi-turn banking dialogues built by executing the real tools.
-
-Each dialogue is validated with `check_dialogue`, so the data is in the project's format and consistent
-(every call executed on `get_env("banking")(seed=...)`, results are the tools' real outputs).
-"""
+"""Valid banking dialogues built by executing real tool calls: shared by the training, app and fault tests."""
 from __future__ import annotations
 
 import random
@@ -63,11 +59,3 @@ def write_banking_dataset(out: Path, n: int = 24, seed0: int = 0, turns: int = 3
     ds = [banking_dialogue(seed0 + i, turns=turns, tool_update=updates and (i % 4 == 3), tools=tools) for i in range(n)]
     save_dataset(ds, out)
     return out
-
-
-def test_banking_dialogues_are_valid(tmp_path):
-    p = write_banking_dataset(tmp_path / "ds", n=4)
-    from toolace_mt.io import load_dataset_dialogues
-
-    ds = load_dataset_dialogues(p)
-    assert len(ds) == 4 and ds[3].meta["tool_updates"][0]["tools"][0]["function"]["name"] == "list_payees"
