@@ -16,17 +16,19 @@ New kinds register with `register_policy(kind)`.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Literal, Optional
 
 from ...config import RecipeError
+from ...registry import Registry, RegistryError
 from ..policy import Policy, PolicyInput, PolicyOutput
 
-_FACTORIES: dict[str, Callable[["PolicyConfig"], Policy]] = {}
-# kind -> module that registers it (imported on first use so heavy deps load only when needed)
-_LAZY = {"oracle": "simple", "null": "simple", "transformers": "client", "openai": "client", "vllm": "client",
-         "replay": "replay"}
+# kind -> factory ``(PolicyConfig) -> Policy``, imported on first use so heavy deps load only when needed
+POLICIES: Registry = Registry("policy kind")
+for _kind, _target in {"oracle": "simple:OraclePolicy", "null": "simple:NullPolicy", "transformers": "client:ClientPolicy",
+                       "openai": "client:ClientPolicy", "vllm": "client:ClientPolicy",
+                       "replay": "replay:ReplayPolicy"}.items():
+    POLICIES.register(_kind, f"{__name__}.{_target}")
 
 NULL_ANSWER = "I'm sorry, but I can't help with that right now."  # chosen: neutral, no tool call, no claim
 
@@ -96,7 +98,7 @@ def register_policy(kind: str):
     """Decorator for a factory ``(PolicyConfig) -> Policy``."""
 
     def deco(factory):
-        _FACTORIES[kind] = factory
+        POLICIES.register(kind, factory)
         return factory
 
     return deco
@@ -108,11 +110,11 @@ def make_policy(cfg: PolicyConfig | dict) -> Policy:
         from ...config import dataclass_from_dict
 
         cfg = dataclass_from_dict(PolicyConfig, cfg, where="policy.")
-    if cfg.kind not in _FACTORIES and cfg.kind in _LAZY:
-        importlib.import_module(f"{__name__}.{_LAZY[cfg.kind]}")
-    if cfg.kind not in _FACTORIES:
-        raise RecipeError(f"unknown policy kind {cfg.kind!r}; known: {', '.join(sorted(set(_LAZY) | set(_FACTORIES)))}")
-    return _FACTORIES[cfg.kind](cfg)
+    try:
+        factory = POLICIES.get(cfg.kind)
+    except RegistryError as e:
+        raise RecipeError(str(e)) from None
+    return factory(cfg)
 
 
 __all__ = ["PolicyConfig", "make_policy", "register_policy", "Policy", "PolicyInput", "PolicyOutput", "NULL_ANSWER"]
