@@ -22,19 +22,22 @@ from toolace_mt.llm.types import ChatRequest, SamplingParams
 from .work import add_usage
 
 PROMPTS = Path(__file__).parent / "prompts"
+# every generation method's templates: ToolACE-MT's stages, then the MAS agents (names are unique across them)
+PROMPT_DIRS = (PROMPTS, Path(__file__).parent / "mas" / "prompts")
 _VERSION = re.compile(r"\{#\s*version:\s*([\w./-]+)\s*#\}")
 METHOD = "toolace_mt"
 
 
 @functools.lru_cache(maxsize=None)
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(PROMPTS)), undefined=jinja2.StrictUndefined,
+    return jinja2.Environment(loader=jinja2.FileSystemLoader([str(p) for p in PROMPT_DIRS]), undefined=jinja2.StrictUndefined,
                               keep_trailing_newline=False, autoescape=False)
 
 
 @functools.lru_cache(maxsize=None)
 def prompt_version(name: str) -> str:
-    m = _VERSION.search((PROMPTS / name).read_text())
+    source, _, _ = _env().loader.get_source(_env(), name)
+    m = _VERSION.search(source)
     if not m:
         raise ValueError(f"prompt {name} has no '{{# version: ... #}}' header")
     return m.group(1)
@@ -78,12 +81,12 @@ def render(name: str, **ctx: Any) -> list[dict[str, str]]:
 
 
 def request(template: str, stage: str, payload: dict[str, Any], schema: dict[str, Any], llm_cfg=None,
-            **ctx: Any) -> ChatRequest:
+            method: str = METHOD, **ctx: Any) -> ChatRequest:
     # the payload keeps bookkeeping for logs (what the stage asked for); an offline stand-in for the model
     # reads only "visible": the values the template is rendered from
     payload = dict(payload, prompt=template, prompt_version=prompt_version(template), visible=visible_context(ctx))
     sampling = SamplingParams()  # chosen: the client resolves decoding settings from the recipe's llm: block
-    return ChatRequest(messages=render(template, **ctx), json_schema=schema, stage=stage, method=METHOD,
+    return ChatRequest(messages=render(template, **ctx), json_schema=schema, stage=stage, method=method,
                        payload=payload, sampling=sampling)
 
 
@@ -131,8 +134,10 @@ def note_repairs(d: dict, stage: str, resp) -> None:
                  "truncated": "cut at max_tokens" in w or getattr(resp, "finish_reason", None) == "length"})
 
 
-def ask(client, items: list[tuple[dict[str, Any], ChatRequest]], stage: str) -> list[tuple[Optional[Any], Optional[dict]]]:
-    """One batched call for all `items` ((dialogue, request) pairs). Returns (parsed, failure) per item."""
+def ask(client, items: list[tuple[dict[str, Any], ChatRequest]], stage: Optional[str] = None
+        ) -> list[tuple[Optional[Any], Optional[dict]]]:
+    """One batched call for all `items` ((dialogue, request) pairs). Returns (parsed, failure) per item.
+    Usage is booked under `stage`, or under each request's own stage (MAS batches several agents per call)."""
     if not items:
         return []
     for d, r in items:  # lets logs tie answers to dialogues
@@ -148,7 +153,7 @@ def ask(client, items: list[tuple[dict[str, Any], ChatRequest]], stage: str) -> 
     out = []
     simulated = getattr(getattr(client, "backend", None), "name", None) == "simulated"
     for (d, req), resp in zip(items, resps):
-        add_usage(d, stage, resp)
+        add_usage(d, stage or req.stage, resp)
         if simulated:  # answers of the `simulated` backend (rules behind real prompts): label the data
             d.setdefault("meta", {})["simulated"] = True
         if getattr(resp, "error", None) is not None:
@@ -159,7 +164,7 @@ def ask(client, items: list[tuple[dict[str, Any], ChatRequest]], stage: str) -> 
         if amb:  # two readings of one answer: neither is what the model meant for sure
             out.append((None, {"kind": "ambiguous_json", "message": f"{amb}: {str(resp.text)[:120]!r}"}))
             continue
-        note_repairs(d, stage, resp)
+        note_repairs(d, stage or req.stage, resp)
         val = getattr(resp, "parsed", None)
         if val is None:  # the client's own parser (repairs only what is safe), the same for every stage
             ans = parse_json_answer(resp.text)

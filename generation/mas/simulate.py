@@ -15,26 +15,21 @@ the tools and the conversation -- never the plan.
 """
 from __future__ import annotations
 
-import functools
 import json
-from pathlib import Path
 from typing import Any, Optional
 
-import jinja2
+from toolace_mt.llm.types import ChatRequest
 
-from toolace_mt.llm.types import ChatRequest, SamplingParams
-
-from ..llm_io import (CALL_SCHEMA, ambiguous_json, note_repairs, show_dialogue, tojson, visible_context,
-                      visible_messages)
+from .. import llm_io
+from ..llm_io import CALL_SCHEMA, visible_messages
 from ..plan import TaskPlan, derive_seed, make_env
 from ..pool import is_pool, plan_for
 from ..dialogue import new_dialogue as blank_dialogue, next_call_ids
-from ..work import add_usage, append, assistant, call, fail, tool_msg, user
+from ..work import append, assistant, call, fail, tool_msg, user
 from . import agents
 
 GENERATOR = "mas"
 METHOD = "mas"
-PROMPTS = Path(__file__).parent / "prompts"
 TURN_SLACK = 8  # chosen: messages allowed beyond what the plan needs (clarifications, small talk, retries)
 
 USER_SCHEMA = {"type": "object", "required": ["done", "message"], "additionalProperties": False,
@@ -47,38 +42,9 @@ ASSISTANT_SCHEMA = {"type": "object", "required": ["content", "tool_calls"], "ad
 
 
 # ------------------------------------------------------------------------------------------------ prompts
-@functools.lru_cache(maxsize=None)
-def _jinja() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(PROMPTS)), undefined=jinja2.StrictUndefined,
-                              autoescape=False)
-
-
-@functools.lru_cache(maxsize=None)
-def prompt_version(name: str) -> str:
-    import re
-
-    m = re.search(r"\{#\s*version:\s*([\w./-]+)\s*#\}", (PROMPTS / name).read_text())
-    if not m:
-        raise ValueError(f"prompt {name} has no '{{# version: ... #}}' header")
-    return m.group(1)
-
-
-def render(name: str, **ctx: Any) -> list[dict[str, str]]:
-    """Template -> chat messages; the text before '=== user ===' is the system prompt."""
-    ctx.setdefault("tojson", tojson)
-    ctx.setdefault("transcript", show_dialogue)
-    txt = _jinja().get_template(name).render(**ctx).strip()
-    sys_part, user_part = txt.split("=== user ===", 1)
-    return [{"role": "system", "content": sys_part.strip()}, {"role": "user", "content": user_part.strip()}]
-
-
 def _request(name: str, stage: str, payload: dict[str, Any], schema: dict[str, Any], llm_cfg, **ctx) -> ChatRequest:
-    # bookkeeping for logs; an offline stand-in for the model reads only "visible" (what the template renders)
-    payload = dict(payload, prompt=name, prompt_version=prompt_version(name), visible=visible_context(ctx))
-    sampling = SamplingParams(temperature=getattr(llm_cfg, "temperature", 0.0),
-                              max_tokens=getattr(llm_cfg, "max_tokens", 1024))
-    return ChatRequest(messages=render(name, **ctx), json_schema=schema, stage=stage, method=METHOD,
-                       payload=payload, sampling=sampling)
+    """The agents' prompts go through the same request path as every ToolACE-MT stage (`llm_io.request`)."""
+    return llm_io.request(name, stage, payload, schema, llm_cfg, method=METHOD, **ctx)
 
 
 def user_request(d: dict[str, Any], plan: TaskPlan, llm_cfg=None) -> ChatRequest:
@@ -212,31 +178,11 @@ def _rules_answer(live: _Live, who: str) -> dict[str, Any]:
 
 
 def _llm_answers(lives: list[_Live], whos: list[str], client, llm_cfg) -> list[tuple[Optional[dict], Optional[dict]]]:
-    """One batched chat for this step: (answer, None) or (None, failure) per dialogue."""
+    """One batched chat for this step (`llm_io.ask`, as every ToolACE-MT stage): (answer, None) or (None, failure)
+    per dialogue; each request's usage is booked under its agent's stage."""
     make = {"user": lambda lv: user_request(lv.d, lv.plan, llm_cfg), "assistant": lambda lv: assistant_request(lv.d, llm_cfg),
             "tool": lambda lv: tool_request(lv.d, llm_cfg)}
-    reqs = [make[w](lv) for lv, w in zip(lives, whos)]
-    try:
-        resps = client.chat(reqs)
-    except Exception as e:  # an outage or misconfiguration: fail these dialogues with the reason, keep the run
-        return [(None, {"kind": "backend", "message": f"{type(e).__name__}: {e}"}) for _ in reqs]
-    out = []
-    simulated = getattr(getattr(client, "backend", None), "name", None) == "simulated"
-    for lv, req, resp in zip(lives, reqs, resps):
-        add_usage(lv.d, req.stage, resp)
-        if simulated:  # offline answers behind the real prompts: the data says so
-            lv.d["meta"]["simulated"] = True
-        amb = ambiguous_json(resp.text) if resp.error is None else None
-        note_repairs(lv.d, req.stage, resp)
-        if resp.error is not None:
-            out.append((None, {"kind": resp.error.kind, "message": resp.error.message}))
-        elif amb:
-            out.append((None, {"kind": "ambiguous_json", "message": f"{amb}: {resp.text[:120]!r}"}))
-        elif not isinstance(resp.parsed, dict):
-            out.append((None, {"kind": "invalid_json", "message": f"answer is not a JSON object: {resp.text[:120]!r}"}))
-        else:
-            out.append((resp.parsed, None))
-    return out
+    return llm_io.ask(client, [(lv.d, make[w](lv)) for lv, w in zip(lives, whos)])
 
 
 def simulate(cfg, indices: list[int], client=None) -> list[dict[str, Any]]:
