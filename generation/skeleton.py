@@ -168,7 +168,7 @@ def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[di
                                  known_values=known_values(p), t=t, m=len(p.subtasks), description=sub.description,
                                  subtask_tools=sub.tools, n_steps=sub.n_steps,
                                  goal=([[{"tool": c.tool, "arguments": c.arguments} for c in st] for st in sub.steps]
-                                       if getattr(cfg, "skeleton_goal", "description") == "calls" else None))
+                                       if getattr(cfg, "skeleton_goal", "calls") == "calls" else None))
             items.append((d, req))
             who.append(k)
         for k, (val, err) in zip(who, llm_io.ask(client, items, "skeleton")):

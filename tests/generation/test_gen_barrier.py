@@ -126,7 +126,7 @@ def recorded():
     rec.install(mp)
     try:
         n = len(all_envs())
-        for method, mod, kw in (("toolace_mt", pipeline, {}), ("toolace_mt", pipeline, {"skeleton_goal": "calls"}),
+        for method, mod, kw in (("toolace_mt", pipeline, {"skeleton_goal": "description"}), ("toolace_mt", pipeline, {"skeleton_goal": "calls"}),
                                 ("mas", mas_pkg, {"batch_specialists": False})):
             cfg = _cfg(method, n, **kw)
             mod.run_batch(cfg, list(range(n)), make_client(cfg.llm))
@@ -205,7 +205,8 @@ def test_a_stage_that_reads_a_hidden_field_is_caught(monkeypatch):
     rec = Recorder()
     rec.install(monkeypatch)
     n = len(all_envs())  # one dialogue per domain: (domain, t) names one subtask
-    cfg = _cfg("toolace_mt", n, refinement_steps=0, injections=[0, 0], model_verifiers=[], subtasks=[3, 3])
+    cfg = _cfg("toolace_mt", n, refinement_steps=0, injections=[0, 0], model_verifiers=[], subtasks=[3, 3],
+               skeleton_goal="description")  # the prompt shows no planned call: copied ones stand out
     pipeline.stage1(cfg, list(range(n)), make_client(cfg.llm))
     sk = [(r, t) for r, t in rec.log if r.payload["prompt"] == "subtrajectory.jinja"]
     assert len(sk) >= 2 * n
