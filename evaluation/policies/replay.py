@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ...config import RecipeError
+from ...runs import read_jsonl  # a bad line is an error naming file:line (exit 2)
 from ..policy import PolicyInput, PolicyOutput
 from . import PolicyConfig, register_policy
 
@@ -33,17 +34,6 @@ FORMATS = ("bfcl_result", "ace_result", "trajectories")
 _BFCL_FILE = re.compile(r"^BFCL_v\d+_(.+)_result\.json$")
 _BFCL_GROUPS = {"multi_turn", "non_live", "live", "agentic", "memory", "web_search", "format_sensitivity"}
 _ACE_FILE = re.compile(r"^data_(.+)_result\.json$")
-
-
-def _jsonl(p: Path) -> list[dict[str, Any]]:
-    rows = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise RecipeError(f"{p}:{i}: not a JSON line ({e.msg})") from None
-    return rows
 
 
 def result_files(path: Path, fmt: str) -> list[Path]:
@@ -125,7 +115,7 @@ class ReplayPolicy:
         self.answers: dict[str, Any] = {}  # single answers (ACE normal/special)
         if cfg.format == "bfcl_result":
             for f in result_files(path, cfg.format):
-                for r in _jsonl(f):
+                for r in read_jsonl(f):
                     res = r.get("result")
                     if isinstance(res, list):
                         self.steps[str(r["id"])] = [t if isinstance(t, list) else [t] for t in res]
@@ -133,13 +123,13 @@ class ReplayPolicy:
                         self.steps[str(r["id"])] = []
         elif cfg.format == "ace_result":
             for f in result_files(path, cfg.format):
-                for r in _jsonl(f):
+                for r in read_jsonl(f):
                     self.answers[str(r["id"])] = r.get("result")
         else:
             p = path / "trajectories.jsonl" if path.is_dir() else path
             if not p.is_file():
                 raise RecipeError(f"policy.path: {p} is not a trajectories file")
-            for r in _jsonl(p):
+            for r in read_jsonl(p):
                 tid = str(r.get("task_id", r.get("id")))
                 if r.get("trial", 0) != 0:
                     continue
