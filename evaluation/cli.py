@@ -87,6 +87,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         summary = run_evaluation(cfg, out, restart=args.restart)
     print((out / "report.md").read_text())
     print_json({"out": str(out), "overall": summary["overall"], "categories": summary["categories"]})
+    if summary.get("llm_all_failed"):  # scores of a model that never answered are not a result
+        import sys
+
+        print(f"error: {summary['llm_all_failed']}; the run is saved in {out}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -170,8 +170,13 @@ def run_evaluation(cfg: EvaluateConfig, out_dir: Path, restart: bool = False) ->
         suite.run(policy, pending, cfg, out, trial=trial)
         n_new += len(pending)
     elapsed = time.perf_counter() - t0
-    return finalize(suite, cfg, tasks, out, extra={"run_seconds_this_session": round(elapsed, 3),
-                                                    "n_run_this_session": n_new})
+    extra: dict[str, Any] = {"run_seconds_this_session": round(elapsed, 3), "n_run_this_session": n_new}
+    client = getattr(policy, "client", None)  # model-backed policies: did any request get an answer?
+    if client is not None and getattr(client, "n_requests", 0) and client.n_failed == client.n_requests:
+        f = client.first_failure
+        extra["llm_all_failed"] = (f"all {client.n_requests} model requests failed"
+                                   + (f" (first: {f.kind}: {f.message})" if f is not None else ""))
+    return finalize(suite, cfg, tasks, out, extra=extra)
 
 
 def rescore(run_dir: Path) -> dict[str, Any]:

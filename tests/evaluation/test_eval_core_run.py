@@ -97,3 +97,34 @@ def test_config_strict_and_registry():
         get_suite("nope")
     tasks = EchoSuite().load_tasks(None)
     assert [t["id"] for t in select_tasks(tasks, cfg(categories=["a"], limit=2))] == ["t1", "t3"]
+
+
+@pytest.mark.parametrize("failed, code", [(3, 1), (2, 0)])
+def test_evaluate_exits_nonzero_when_every_model_request_failed(tmp_path, monkeypatch, capsys, failed, code):
+    """A model that never answered scores 0 everywhere; that is an outage to report, not a result (the run is kept)."""
+    import types
+
+    from toolace_mt.app.cli import main
+    from toolace_mt.evaluation import policies
+    from toolace_mt.llm.types import LLMFailure
+
+    real = policies.make_policy
+
+    def failing_policy(cfg):
+        pol = real({"kind": "null"})
+        pol.client = types.SimpleNamespace(n_requests=3, n_failed=failed,
+                                           first_failure=LLMFailure("backend", "connection refused"))
+        return pol
+
+    monkeypatch.setattr(policies, "make_policy", failing_policy)
+    recipe = tmp_path / "ev.yaml"
+    recipe.write_text("task: evaluate\nsuite: tau\nsource: own\nlimit: 2\npolicy: {kind: \"null\"}\n")
+    rc = main(["evaluate", str(recipe), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc == code
+    assert (tmp_path / "run" / "summary.json").is_file()  # nothing is lost either way
+    if code:
+        assert "error: all 3 model requests failed (first: backend: connection refused)" in err
+        assert json.loads((tmp_path / "run" / "summary.json").read_text())["llm_all_failed"]
+    else:
+        assert "error" not in err
