@@ -20,7 +20,7 @@ from . import llm_io, text
 from .plan import CallPlan, TaskPlan, derive_seed, make_env
 from .pool import is_pool, load_pool
 from .dialogue import new_dialogue as blank_dialogue, next_call_ids
-from .work import append, assistant, call, fail, tool_msg, user
+from .work import append, assistant, call, fail, fill_empty, tool_msg, user
 
 GENERATOR = "toolace_mt"
 
@@ -81,8 +81,7 @@ def build_rules(plan: TaskPlan, index: int, cfg) -> dict[str, Any]:
     d = new_dialogue(plan, index, cfg)
     if not plan.subtasks:
         fail(d, "skeleton", "empty_plan", "no executable call was found for any subtask")
-        d["messages"] = [user("Hi."), assistant("Hello! How can I help?")]
-        d["meta"]["turns"] = [{"k": "query", "t": 0, "u": 0}, {"k": "reply", "t": 0, "u": -1}]
+        fill_empty(d)
         return d
     rng = random.Random(derive_seed(plan.seed, "skeleton"))
     cls = get_env(plan.domain)
@@ -200,7 +199,5 @@ def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[di
             d["meta"]["final_state_hash"] = env.state_hash()
         else:
             d["meta"]["simulated_outputs"] = True  # schema-only pool: outputs written by the LLM
-        if not d["messages"]:
-            d["messages"] = [user("Hi."), assistant("Hello! How can I help?")]
-            d["meta"]["turns"] = [{"k": "query", "t": 0, "u": 0}, {"k": "reply", "t": 0, "u": -1}]
+        fill_empty(d)
     return ds

@@ -59,6 +59,14 @@ def assistant(text: Optional[str], calls: Optional[list[dict[str, Any]]] = None)
     return m
 
 
+def fill_empty(d: dict[str, Any]) -> None:
+    """A dialogue that failed before its first turn still needs one exchange to be a valid record (it is kept
+    in rejected.jsonl with its failure reason); both methods use this same placeholder."""
+    if not d["messages"]:
+        d["messages"] = [user("Hi."), assistant("Hello! How can I help?")]
+        d["meta"]["turns"] = [{"k": "query", "t": 0, "u": 0}, {"k": "reply", "t": 0, "u": -1}]
+
+
 def call(cid: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
     return {"id": cid, "type": "function", "function": {"name": name, "arguments": dict(args)}}
 

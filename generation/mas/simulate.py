@@ -25,7 +25,7 @@ from ..llm_io import CALL_SCHEMA, visible_messages
 from ..plan import TaskPlan, derive_seed, make_env
 from ..pool import is_pool, plan_for
 from ..dialogue import new_dialogue as blank_dialogue, next_call_ids
-from ..work import append, assistant, call, fail, tool_msg, user
+from ..work import append, assistant, call, fail, fill_empty, tool_msg, user
 from . import agents
 
 GENERATOR = "mas"
@@ -227,9 +227,7 @@ def simulate(cfg, indices: list[int], client=None) -> list[dict[str, Any]]:
             lv.step_done()
     for lv in lives:
         d = lv.d
-        if not d["messages"]:
-            d["messages"] = [user("Hi."), assistant("Hello! How can I help?")]
-            d["meta"]["turns"] = [{"k": "query", "t": 0, "u": 0}, {"k": "reply", "t": 0, "u": -1}]
+        fill_empty(d)
         if lv.env is not None:
             d["meta"]["final_state_hash"] = lv.env.state_hash()
         d["meta"]["mas"]["n_messages"] = len(d["messages"])
