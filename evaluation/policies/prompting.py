@@ -25,6 +25,17 @@ def tool_prompt(tools: list[dict[str, Any]], fmt: str) -> str:
             f"Here is the list of functions you can invoke, in JSON format:\n{docs}")
 
 
+def decoded_arguments(fn: dict[str, Any]) -> Any:
+    """A call's arguments as a value: OpenAI wire format carries them as a JSON string (unreadable -> {})."""
+    args = fn.get("arguments") or {}
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except json.JSONDecodeError:
+            args = {}
+    return args
+
+
 def chat_messages(messages: list[dict[str, Any]], system_prompt: Optional[str]) -> list[dict[str, Any]]:
     """OpenAI-format messages with tool-call arguments as dicts (what chat templates expect); a configured
     system prompt is prepended (or merged into the existing system message)."""
@@ -35,12 +46,7 @@ def chat_messages(messages: list[dict[str, Any]], system_prompt: Optional[str]) 
             calls = []
             for i, c in enumerate(m["tool_calls"]):
                 fn = c.get("function", c)
-                args = fn.get("arguments") or {}
-                if isinstance(args, str):
-                    try:
-                        args = json.loads(args)
-                    except json.JSONDecodeError:
-                        args = {}
+                args = decoded_arguments(fn)
                 calls.append({"id": c.get("id", f"call_{i}"), "type": "function",
                               "function": {"name": fn.get("name", ""), "arguments": args}})
             m["tool_calls"] = calls

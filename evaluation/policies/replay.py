@@ -29,6 +29,7 @@ from ...config import RecipeError
 from ...runs import read_jsonl  # a bad line is an error naming file:line (exit 2)
 from ..policy import PolicyInput, PolicyOutput
 from . import PolicyConfig, register_policy
+from .prompting import decoded_arguments
 
 FORMATS = ("bfcl_result", "ace_result", "trajectories")
 _BFCL_FILE = re.compile(r"^BFCL_v\d+_(.+)_result\.json$")
@@ -85,12 +86,7 @@ def _openai_calls(msg: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for c in msg.get("tool_calls") or []:
         fn = c.get("function", c)
-        args = fn.get("arguments") or {}
-        if isinstance(args, str):
-            try:
-                args = json.loads(args)
-            except json.JSONDecodeError:
-                args = {}
+        args = decoded_arguments(fn)
         out.append({"name": fn.get("name", ""), "arguments": args if isinstance(args, dict) else {}})
     return out
 

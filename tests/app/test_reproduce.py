@@ -153,3 +153,12 @@ def test_ablation_rows_sort_by_swept_value_and_unfiltered_dataset(tmp_path):
     assert [d.id for d in load_dataset_dialogues(out)] == ["a", "b"]
     assert json.loads((out / "unfiltered.json").read_text()) == {"kept": 1, "rejected_added": 1,
                                                                  "rejected_unrenderable": 1}
+
+
+def test_ablation_rows_state_n_and_a_wilson_interval():
+    from toolace_mt.app.report import _overall_ci
+
+    s = {"overall": 0.25, "intervals": {"base": {"n": 4, "correct": 1}, "miss_param": {"n": 4, "correct": 1}}}
+    # 2 of 8 tasks: Wilson 95% = [0.0715, 0.5907]
+    assert _overall_ci(s) == "25.0 [7.1, 59.1]"
+    assert _overall_ci({"overall": 0.5}) == "50.0"  # an old summary without intervals: the value alone

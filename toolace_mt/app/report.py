@@ -202,6 +202,19 @@ def comparison_rows(data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
     return rows
 
 
+def _overall_ci(summary: dict[str, Any]) -> str:
+    """The official overall with a Wilson 95% interval pooled over the categories' tasks (equal-size categories:
+    the pooled rate is the overall)."""
+    from ..evaluation.stats import wilson
+
+    cats = (summary.get("intervals") or {}).values()
+    k, n = sum(c.get("correct", 0) for c in cats), sum(c.get("n", 0) for c in cats)
+    if not n:
+        return _pct(summary.get("overall"))
+    lo, hi = wilson(k, n)
+    return f"{_pct(summary.get('overall'))} [{_pct(lo)}, {_pct(hi)}]"
+
+
 def _ablation_sort_key(tag: str) -> tuple:
     """`refinement_steps=10/verify=on` sorts by the swept value as a number, then verification."""
     sweep, _, ver = tag.partition("/")
@@ -361,14 +374,17 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
         for name, by_tag in ab.items():
             diag_keys = list(dict.fromkeys(k for s in by_tag.values()
                                            for k in ((s.get("diagnostics") or {}).get("overall") or {})))
-            L += [f"### {name}", "", "| setting | kept / generated | overall | " + " | ".join(f"diag: {k}" for k in diag_keys)
-                  + " |", "|---|---:|---:|" + "---:|" * len(diag_keys)]
+            L += [f"### {name}", "", "Official overall with a Wilson 95% interval over the n tasks each setting was "
+                  "evaluated on; the diagnostics are means over the same tasks (no interval: read them as noisy at "
+                  "this n).", "",
+                  "| setting | kept / generated | n tasks | overall [95% CI] | "
+                  + " | ".join(f"diag: {k}" for k in diag_keys) + " |", "|---|---:|---:|---:|" + "---:|" * len(diag_keys)]
             for tag in sorted(by_tag, key=_ablation_sort_key):
                 s = by_tag[tag]
                 c = cards.get(tag.split("/")[0], {})
                 d = (s.get("diagnostics") or {}).get("overall") or {}
-                L.append(f"| {tag} | {c.get('kept', '–')} / {c.get('generated', '–')} | {_pct(s.get('overall'))} | "
-                         + " | ".join(_pct(d.get(k)) for k in diag_keys) + " |")
+                L.append(f"| {tag} | {c.get('kept', '–')} / {c.get('generated', '–')} | {s.get('n_tasks', '–')} | "
+                         f"{_overall_ci(s)} | " + " | ".join(_pct(d.get(k)) for k in diag_keys) + " |")
             L.append("")
         qual = data["ablation"].get("_quality") or {}
         if qual:
