@@ -3,7 +3,8 @@
 Choice (``chat_template: auto``): the model's own template when it has ``{% generation %}`` markers; else
 TRL's bundled training variant when the model's template is one TRL knows (Qwen2.5/3, Llama 3, ...); else, for
 a Llama 3.x template TRL cannot patch (3.1), the project's `llama3_1_training.jinja`; else the project's
-template (`chat_template.jinja`, Hermes / Qwen2.5 wire format). A built-in name (``project``, ``llama3_1``)
+template (`chat_template.jinja`, Hermes / Qwen2.5 wire format). A built-in name (``project``, ``llama3_1``,
+``compact``: the project wire format with tools listed as signature lines, for tiny models trained from scratch)
 or a ``.jinja`` path forces a template.
 
 Checks (`check_template`), each with a reason a failed run would otherwise hide:
@@ -26,6 +27,8 @@ PROJECT_TEMPLATE_PATH = Path(__file__).with_name("chat_template.jinja")
 BUILTIN_TEMPLATES = {
     "project": PROJECT_TEMPLATE_PATH,  # Hermes / Qwen2.5 wire format (<tool_call> JSON)
     "llama3_1": Path(__file__).with_name("llama3_1_training.jinja"),  # Llama 3.1 JSON calls (llama3_json parser)
+    # the project wire format with tools listed as one signature line each (for tiny models trained from scratch)
+    "compact": Path(__file__).with_name("compact_chat_template.jinja"),
 }
 
 

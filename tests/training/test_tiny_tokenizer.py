@@ -38,3 +38,33 @@ def test_digit_grouping_needs_llama():
     with pytest.raises(ValueError, match="tiny_arch: llama"):
         ModelArguments(tiny_digit_group=2)
     assert "{1,3}" in pretokenize_regex(3) and "{1," not in pretokenize_regex(1)
+
+
+def test_bare_words_make_a_value_the_same_tokens_in_text_and_json(tmp_path):
+    """With bare words an id or a name is the same token sequence after a space as inside a JSON string (Qwen2's
+    regex glues the space to the word, so the user's `` ACC35`` and the call's ``"ACC35"`` share no token);
+    the setting survives a reload and needs the Llama tiny model."""
+    from transformers import AutoTokenizer
+
+    from toolace_mt.training.config import ModelArguments
+    from toolace_mt.training.template import project_template
+    from toolace_mt.training.tiny import TinySpec, build_tiny_model
+
+    texts = [f'Send {n} from ACC{n % 90 + 10} to Omar. {{"account": "ACC{n % 90 + 10}", "name": "Omar"}}'
+             for n in range(300)]
+
+    def value_tokens(tok, text, value):
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        want = tok(value, add_special_tokens=False)["input_ids"]
+        return any(ids[i:i + len(want)] == want for i in range(len(ids)))
+
+    for bare in (False, True):
+        spec = TinySpec(hidden_size=32, intermediate_size=64, vocab_size=500, arch="llama", digit_group=3,
+                        bare_words=bare)
+        tok = AutoTokenizer.from_pretrained(build_tiny_model(texts, tmp_path / str(bare), spec,
+                                                             chat_template=project_template()))
+        found = [value_tokens(tok, t, v) for t in ("pay ACC35 now", '{"account": "ACC35"}', "ask Omar",
+                                                    '{"name": "Omar"}') for v in ("ACC35", "Omar") if v in t]
+        assert all(found) is bare, (bare, found)
+    with pytest.raises(ValueError, match="tiny_arch: llama"):
+        ModelArguments(tiny_bare_words=True)

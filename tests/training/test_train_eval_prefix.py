@@ -17,17 +17,19 @@ def tasks(tmp_path_factory):
     return read_jsonl(out / "tasks.jsonl")
 
 
-def _render(messages, tools, generation_prompt):
-    from toolace_mt.training.template import project_template
+def _render(template, messages, tools, generation_prompt):
+    from toolace_mt.training.template import builtin_template
     from toolace_mt.training.tiny import _fast_tokenizer
     from tokenizers import Tokenizer, models
 
-    tok = _fast_tokenizer(Tokenizer(models.BPE()), project_template(), 1 << 20)
+    tok = _fast_tokenizer(Tokenizer(models.BPE()), builtin_template(template), 1 << 20)
     return tok.apply_chat_template(messages, tools=tools or None, tokenize=False,
                                    add_generation_prompt=generation_prompt)
 
 
-def test_every_eval_prompt_is_a_prefix_of_a_training_row(tasks):
+# both wire-format templates a tiny model can be built with (the compact one lists tools as signature lines)
+@pytest.mark.parametrize("template", ["project", "compact"])
+def test_every_eval_prompt_is_a_prefix_of_a_training_row(tasks, template):
     from toolace_mt.evaluation.bfcl import CATEGORIES
     from toolace_mt.evaluation.bfcl.gold import play_gold
     from toolace_mt.evaluation.policies.prompting import chat_messages
@@ -36,9 +38,9 @@ def test_every_eval_prompt_is_a_prefix_of_a_training_row(tasks):
     checked = {}
     for task in tasks:
         gold, prompts = play_gold(task)
-        rows = [_render(r["messages"], json.loads(r["tools"]), False) for r in dialogue_to_rows(gold)]
+        rows = [_render(template, r["messages"], json.loads(r["tools"]), False) for r in dialogue_to_rows(gold)]
         for k, pr in enumerate(prompts):
-            text = _render(chat_messages(pr["messages"], None), pr["tools"], True)
+            text = _render(template, chat_messages(pr["messages"], None), pr["tools"], True)
             assert any(r.startswith(text) for r in rows), (task["id"], k)
         checked[task["category"]] = checked.get(task["category"], 0) + len(prompts)
         if task["category"] == "miss_func":

@@ -216,3 +216,39 @@ def test_llama31_template_masks_calls_and_is_chosen_for_llama(tiny_base):
     assert select_template(tok)[1] == "llama3_1"
     tok.chat_template = (Path(trl.__file__).parent / "chat_templates" / "qwen2_5.jinja").read_text()
     assert select_template(tok)[1] == "trl"
+
+
+def test_compact_template_lists_signatures_masks_calls_and_is_shorter(tiny_base):
+    """The compact template passes the mask checks, lists each tool as one signature line (required vs optional
+    arguments, enum values, the description), lists a mid-dialogue tool update the same way, keeps the
+    project's call wire format, and renders the same row in far fewer tokens than the JSON-schema listing."""
+    from transformers import AutoTokenizer
+
+    from banking_data import banking_dialogue
+    from toolace_mt.training.data import dialogue_to_row
+    from toolace_mt.training.template import builtin_template, check_template, project_template
+
+    tok = AutoTokenizer.from_pretrained(tiny_base)
+    row = dialogue_to_row(banking_dialogue(3, tool_update=True))
+    msgs, tools = row["messages"], json.loads(row["tools"])
+    compact = builtin_template("compact")
+    rep = check_template(tok, compact, "compact", samples=[(msgs, tools)])
+    assert rep.problems == [], rep.problems
+    text = tok.apply_chat_template(msgs, tools=tools, chat_template=compact, tokenize=False)
+    schema = {"name": "pay", "description": "Pay someone.", "parameters": {"type": "object", "properties": {
+        "payee_id": {"type": "string"}, "mode": {"type": "string", "enum": ["now", "later"]},
+        "amount": {"type": ["number", "null"]}}, "required": ["payee_id", "mode"]}}
+    line = tok.apply_chat_template([{"role": "user", "content": "x"}], tools=[{"type": "function", "function": schema}],
+                                   chat_template=compact, tokenize=False)
+    assert '\npay(payee_id: string, mode: string one of ["now", "later"], amount?: number|null): Pay someone.\n' \
+        in line
+    assert '<tool_call>\n{"name": "list_payees", "arguments": {}}\n</tool_call>' in text
+    updates = [m for m in msgs if m["role"] == "system" and m.get("tools")]
+    if updates:  # a tool update as a system message is listed with the same signature lines
+        name = updates[0]["tools"][0]["function"]["name"]
+        assert "New tools:\n<tools>\n" + name + "(" in text
+    full = tok.apply_chat_template(msgs, tools=tools, chat_template=project_template(), tokenize=True,
+                                  return_dict=True)["input_ids"]
+    short = tok.apply_chat_template(msgs, tools=tools, chat_template=compact, tokenize=True,
+                                   return_dict=True)["input_ids"]
+    assert len(short) < 0.8 * len(full)
