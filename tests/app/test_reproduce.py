@@ -63,8 +63,20 @@ def test_reproduce_writes_complete_report(debug_run):
     assert cfg["model_type"] == "llama"
     man = json.loads((ROOT / "runs/bfcl_tasks/debug_tier/manifest.json").read_text())
     assert man["id_style"] == "short" and man["max_domains"] == 1
-    # the arms really were trained from the base model, on their own data
+    # learning curves: every saved checkpoint and the final model of each trained run, scored teacher-forced
     run = debug_run / "run"
+    for arm, steps in (("base", [2, 4]), ("mas", [2, 3]), ("toolace_mt", [2, 3])):
+        lc = json.loads((run / "train" / arm / "learning_curve.json").read_text())
+        assert [p["step"] for p in lc["points"]] == steps, (arm, lc)
+        assert all(p["calls"] > 0 and 0 <= p["token_accuracy"] <= 1 for p in lc["points"])
+    assert summary["learning_curves"]["mas"]["points"][-1]["step"] == 3
+    assert "## Learning curves" in report and "| MAS | 2 |" in report
+    assert (res / "learning_curves.png").stat().st_size > 1000
+    # the tier's template and tokenizer reached the trained models (signature lines, bare words)
+    assert "compact" in (run / "train" / "base" / "template_report.json").read_text()
+    tok = json.loads((run / "train" / "base" / "base_model" / "tokenizer.json").read_text())
+    assert "\\p{L}+|" in json.dumps(tok["pre_tokenizer"])
+    # the arms really were trained from the base model, on their own data
     for arm in ("mas", "toolace_mt"):
         t = json.loads((run / "train" / arm / "summary.json").read_text())
         assert t["start_model"].startswith(str(run / "train" / "base"))

@@ -73,6 +73,10 @@ def collect(run_dir: Path) -> dict[str, Any]:
             if card is not None:
                 out["ablation"].setdefault("_cards", {})[sweep.name] = card["counts"]
                 out["ablation"].setdefault("_quality", {})[sweep.name] = _quality(card)
+    for arm in arms:
+        lc = _load(run_dir / "train" / arm / "learning_curve.json")
+        if lc is not None:
+            out.setdefault("learning_curves", {})[arm] = lc
     _collect_tasks(run_dir, out, arms)
     from ..datacompare import compare_runs
 
@@ -285,6 +289,21 @@ def _uncertainty_markdown(data: dict[str, Any], arms: list[str]) -> list[str]:
     return L
 
 
+def _learning_curve_markdown(curves: dict[str, dict[str, Any]]) -> list[str]:
+    """Teacher-forced exact calls and call-token accuracy at every saved checkpoint (a diagnostic, not official):
+    how far each training got, which the official score hides while it is 0."""
+    L = ["## Learning curves (teacher-forced on the BFCL-style tasks' gold dialogues; diagnostic)", "",
+         "Each row is a saved checkpoint of the run, scored on the gold dialogues of the tasks the arms were "
+         "evaluated on: *exact calls* = call messages whose every token the model predicts given the gold "
+         "history; *call tokens* = share of those messages' tokens predicted right. The fine-tuned arms start "
+         "from the base's last point.", "", "| model | step | exact calls | call tokens |", "|---|---:|---:|---:|"]
+    for arm, lc in curves.items():
+        for p in lc.get("points", []):
+            L.append(f"| {ARM_LABELS.get(arm, arm)} | {p['step']} | {p['exact']}/{p['calls']} "
+                     f"({_pct(p.get('exact_call_rate'))}%) | {_pct(p.get('token_accuracy'))}% |")
+    return L + [""]
+
+
 def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
     arms = data["arms"]
     L = [f"# Reproduce report: {data['name']}", ""]
@@ -367,6 +386,8 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
                      f"{t.get('tokens_per_s', '–')} | {t.get('s_per_step', '–')} | "
                      f"{_pct(t.get('rows_truncated_share'))}% (max_length {t.get('max_length', '–')}) |")
         L.append("")
+    if data.get("learning_curves"):
+        L += _learning_curve_markdown(data["learning_curves"])
     ab = {k: v for k, v in data["ablation"].items() if not k.startswith("_")}
     if ab:
         L += ["## Ablation", ""]
@@ -484,6 +505,25 @@ def make_plots(data: dict[str, Any], out: Path) -> list[str]:
         ax.legend(fontsize=7)
         fig.tight_layout()
         p = out / "ablation.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        paths.append(str(p))
+    curves = data.get("learning_curves") or {}
+    if curves:
+        fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.4))
+        for arm, lc in curves.items():
+            pts = [p for p in lc.get("points", []) if p.get("exact_call_rate") is not None]
+            if arm != "base" and "base" in curves and curves["base"].get("points"):
+                pts = [{**curves["base"]["points"][-1], "step": 0}] + pts  # an arm starts where the base ended
+            for ax, key in zip(axes, ("exact_call_rate", "token_accuracy")):
+                ax.plot([p["step"] for p in pts], [100 * p[key] for p in pts], marker="o", label=ARM_LABELS.get(arm, arm))
+        for ax, title in zip(axes, ("teacher-forced exact calls (%)", "call tokens right (%)")):
+            ax.set_xlabel("training step (arms: LoRA steps on the base)")
+            ax.set_ylim(bottom=0)
+            ax.set_title(title, fontsize=9)
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        p = out / "learning_curves.png"
         fig.savefig(p, dpi=110)
         plt.close(fig)
         paths.append(str(p))

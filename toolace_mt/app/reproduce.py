@@ -274,7 +274,14 @@ def _run_reproduce(cfg: ReproduceConfig, out: Path, results: Optional[Path], run
         for name in cfg.evaluate:
             teacher_forced_step(out / "evaluate" / arm / name, policies[arm])
 
-    # 4b. the seed spread: each fine-tuned arm trained again per seed (same data, same base), evaluated the same way
+    # 4b. learning curves: the same teacher-forced measure at every saved checkpoint of each trained model
+    bfcl = next((n for n in cfg.evaluate if _own_bfcl_tasks(out / "evaluate" / cfg.arms[0] / n) is not None), None)
+    if bfcl is not None:
+        tasks = _own_bfcl_tasks(out / "evaluate" / cfg.arms[0] / bfcl)
+        trained = (["base"] if cfg.base_train is not None else []) + fine_tuned
+        steps["learning_curves"] = {arm: learning_curve_step(out / "train" / arm, tasks) for arm in trained}
+
+    # 4c. the seed spread: each fine-tuned arm trained again per seed (same data, same base), evaluated the same way
     if cfg.train_seeds:
         steps["seeds"] = run_seeds(cfg, out, base_start)
 
@@ -300,20 +307,11 @@ def teacher_forced_step(eval_out: Path, policy: dict[str, Any]) -> Optional[dict
     target = eval_out / TEACHER_FORCED
     if target.is_file():
         return json.loads(target.read_text())
-    summary, recipe = _summary(eval_out), eval_out / "recipe.yaml"
-    if summary is None or summary.get("suite") != "bfcl" or not recipe.is_file():
-        return None
-    import yaml
-
-    from ..evaluation.bfcl.suite import load_own_tasks
     from ..evaluation.bfcl.teacher_forced import score_tasks
-    from ..runs import read_jsonl
 
-    rc = yaml.safe_load(recipe.read_text())
-    if rc.get("source") != "own":
+    tasks = _own_bfcl_tasks(eval_out)
+    if tasks is None:
         return None
-    ids = {r["task_id"] for r in read_jsonl(eval_out / "results.jsonl")}
-    tasks = [t for t in load_own_tasks(rc["tasks"]) if t["id"] in ids]
     t0 = time.time()
     _log(f"run     teacher-forced calls on {len(tasks)} gold dialogues -> {target}")
     per_task = score_tasks(policy["policy.model"], tasks, adapter=policy.get("policy.adapter"))
@@ -322,6 +320,64 @@ def teacher_forced_step(eval_out: Path, policy: dict[str, Any]) -> Optional[dict
            "skipped": sum(r["skipped"] for r in per_task),
            "token_accuracy": (sum(r["tokens_ok"] for r in per_task) / max(1, sum(r["tokens"] for r in per_task))),
            "per_task": per_task, "wall_s": round(time.time() - t0, 1)}
+    atomic_write_json(target, res)
+    return res
+
+
+def _own_bfcl_tasks(eval_out: Path) -> Optional[list[dict[str, Any]]]:
+    """The own-set BFCL-style tasks a finished evaluation scored, or None for any other evaluation."""
+    summary, recipe = _summary(eval_out), eval_out / "recipe.yaml"
+    if summary is None or summary.get("suite") != "bfcl" or not recipe.is_file():
+        return None
+    import yaml
+
+    from ..evaluation.bfcl.suite import load_own_tasks
+    from ..runs import read_jsonl
+
+    rc = yaml.safe_load(recipe.read_text())
+    if rc.get("source") != "own":
+        return None
+    ids = {r["task_id"] for r in read_jsonl(eval_out / "results.jsonl")}
+    return [t for t in load_own_tasks(rc["tasks"]) if t["id"] in ids]
+
+
+LEARNING_CURVE = "learning_curve.json"
+
+
+def learning_curve_step(train_out: Path, tasks: list[dict[str, Any]]) -> dict[str, Any]:
+    """``learning_curve.json`` in a finished train run: teacher-forced exact calls and call-token accuracy on
+    `tasks`' gold dialogues at every saved checkpoint (``checkpoints/checkpoint-N``; a LoRA checkpoint is scored
+    on the run's start model) and at the final model. Kept points are reused, so a resumed run scores only new
+    checkpoints. This is the curve that says how far a budget gets when the official score stays at 0."""
+    from ..evaluation.bfcl.teacher_forced import score_tasks
+
+    target = train_out / LEARNING_CURVE
+    old = json.loads(target.read_text()) if target.is_file() else {}
+    done = {p["step"]: p for p in old.get("points", [])} if old.get("tasks") == len(tasks) else {}
+    final = policy_for_train_run(train_out)
+    summary = json.loads((train_out / "summary.json").read_text())
+    cks = sorted((int(c.name.split("-")[1]), c) for c in (train_out / "checkpoints").glob("checkpoint-*")
+                 if c.name.split("-")[1].isdigit())
+    points = []
+    for step, ck in cks + [(int(summary.get("steps") or 0), None)]:
+        if step in done:
+            points.append(done[step])
+            continue
+        if ck is None:
+            model, adapter = final["policy.model"], final.get("policy.adapter")
+        elif (ck / "adapter_config.json").is_file():  # LoRA: the adapter on the run's start model
+            start = train_out / "base_model"
+            model, adapter = (str(start) if (start / "config.json").is_file() else summary["start_model"]), str(ck)
+        else:
+            model, adapter = str(ck), None
+        per_task = score_tasks(model, tasks, adapter=adapter)
+        calls = sum(r["calls"] for r in per_task)
+        points.append({"step": step, "calls": calls, "exact": sum(r["exact"] for r in per_task),
+                       "exact_call_rate": sum(r["exact"] for r in per_task) / calls if calls else None,
+                       "token_accuracy": sum(r["tokens_ok"] for r in per_task) / max(1, sum(r["tokens"] for r in per_task))})
+        _log(f"curve   {train_out.name} step {step}: exact calls {points[-1]['exact']}/{calls}, "
+             f"call tokens {points[-1]['token_accuracy']:.3f}")
+    res = {"tasks": len(tasks), "points": sorted({p["step"]: p for p in points}.values(), key=lambda p: p["step"])}
     atomic_write_json(target, res)
     return res
 
