@@ -79,18 +79,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
     out = args.out or f"runs/generate/{cfg.name}" + (f"-shard{shard.replace('/', 'of')}" if shard else "")
     summary = run_generation(cfg, Path(out), restart=args.restart, shard=shard)
     print_json(summary)
-    ledger = Path(out) / "llm_ledger.json"
-    if ledger.is_file():  # every LLM request failed: the run kept nothing, say why and exit non-zero
-        import json
-        import sys
+    return _exit_if_all_failed(Path(out) / "llm_ledger.json",
+                               f"the rejected dialogues and their reasons are in {out}/rejected.jsonl")
 
-        from toolace_mt.llm.ledger import all_failed_reason
 
-        reason = all_failed_reason(json.loads(ledger.read_text()))
-        if reason:
-            print(f"error: {reason} (the rejected dialogues and their reasons are in {out}/rejected.jsonl)",
-                  file=sys.stderr)
-            return 1
+def _exit_if_all_failed(ledger: Path, where: str) -> int:
+    """1 with the reason on stderr when every LLM request the saved ledger counts failed (a dead endpoint, a bad
+    key, a model that never answers in the asked format: the run decided nothing), else 0. The run is kept."""
+    if not ledger.is_file():
+        return 0
+    import json
+    import sys
+
+    from toolace_mt.llm.ledger import all_failed_reason
+
+    reason = all_failed_reason(json.loads(ledger.read_text()))
+    if reason:
+        print(f"error: {reason} ({where})", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -151,8 +157,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         from toolace_mt.config import RecipeError
 
         raise RecipeError(f"verify: {e}") from None
-    print_json(verify_dataset(data, out, names, client, llm, batch_size=batch))
-    return 0
+    res = verify_dataset(data, out, names, client, llm, batch_size=batch)
+    print_json(res)
+    return _exit_if_all_failed(out / "usage.json", f"the verdicts and their reasons are in {out}/train.jsonl")
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

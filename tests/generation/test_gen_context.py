@@ -152,6 +152,24 @@ def test_verify_runs_model_specialists_from_a_recipe(tmp_path, exported, capsys)
     assert (tmp_path / "v" / "usage.json").is_file()
 
 
+def test_verify_exits_1_with_the_reason_when_every_specialist_request_failed(tmp_path, exported, capsys):
+    """A verifier model that never answers in JSON decided nothing: exit 1 and say why; the run is kept."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(json.dumps({"task": "generate", "engine": "llm", "model_verifiers": ["naturalness"],
+                                  "llm": {"backend": "scripted", "json_retries": 0,
+                                          "extra": {"replies": ["looks fine to me", "no idea"]}}}))
+    assert main(["verify", str(exported), "--out", str(tmp_path / "v"), "--recipe", str(recipe)]) == 1
+    cap = capsys.readouterr()
+    assert "error: all 2 LLM requests failed; e.g. invalid_json" in cap.err
+    assert json.loads(cap.out)["counts"]["kept"] == 0
+    assert (tmp_path / "v" / "verify_summary.json").is_file() and (tmp_path / "v" / "usage.json").is_file()
+    from toolace_mt.llm.ledger import UsageLedger  # a resumed ledger keeps the example that says why
+
+    again = UsageLedger.load(tmp_path / "v" / "usage.json").summary()
+    assert again["failure_examples"] == json.loads((tmp_path / "v" / "usage.json").read_text())["failure_examples"]
+    assert again["failure_examples"]
+
+
 def test_verify_backend_options_and_their_errors(tmp_path, exported, capsys):
     assert main(["verify", str(exported), "--out", str(tmp_path / "s"), "--llm-backend", "simulated",
                  "--model", "rules", "--verifiers", "task_completion"]) == 0

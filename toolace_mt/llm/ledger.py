@@ -113,6 +113,7 @@ class UsageLedger:
                 dst[k] += row.get(k, 0)
         for k, n in (data.get("failure_kinds") or {}).items():
             led._failure_kinds[k] += n
+        led._failure_examples.update(data.get("failure_examples") or {})  # already redacted when saved
         return led
 
 
