@@ -359,7 +359,8 @@ def learning_curve_step(train_out: Path, tasks: list[dict[str, Any]]) -> dict[st
     cks = sorted((int(c.name.split("-")[1]), c) for c in (train_out / "checkpoints").glob("checkpoint-*")
                  if c.name.split("-")[1].isdigit())
     points = []
-    for step, ck in cks + [(int(summary.get("steps") or 0), None)]:
+    last = int(summary.get("steps") or 0)  # the final model, unless a checkpoint was saved at that very step
+    for step, ck in cks + ([(last, None)] if last not in {c for c, _ in cks} else []):
         if step in done:
             points.append(done[step])
             continue
