@@ -116,6 +116,17 @@ def _type_ok(value: Any, tp: Any) -> bool:
     return True
 
 
+def number_text_hint(value: Any) -> str:
+    """A hint for a number YAML read as text: PyYAML follows YAML 1.1, where ``1e-3`` (no dot) is a string."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return f" (YAML reads {value} as text; write it with a dot, e.g. {float(value):.1e})"
+    return ""
+
+
 def dataclass_from_dict(cls: type, raw: dict[str, Any], where: str = "", ignore: tuple[str, ...] = ("task", "name")):
     """Build `cls` from `raw`, strictly: unknown keys and wrong types are RecipeErrors with a suggestion.
 
@@ -137,7 +148,8 @@ def dataclass_from_dict(cls: type, raw: dict[str, Any], where: str = "", ignore:
         if dataclasses.is_dataclass(tp) and isinstance(value, dict):
             value = dataclass_from_dict(tp, value, where=f"{where}{key}.")
         elif not _type_ok(value, tp):
-            raise RecipeError(f"key {where + key!r}: {value!r} is not of type {getattr(tp, '__name__', tp)}")
+            raise RecipeError(f"key {where + key!r}: {value!r} is not of type {getattr(tp, '__name__', tp)}"
+                              f"{number_text_hint(value)}")
         kwargs[key] = value
     try:
         obj = cls(**kwargs)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from toolace_mt.config import RECIPE_KINDS, RecipeError, _type_ok, dataclass_from_dict, to_plain
+from toolace_mt.config import RECIPE_KINDS, RecipeError, _type_ok, dataclass_from_dict, number_text_hint, to_plain
 
 
 @dataclass
@@ -100,6 +100,9 @@ class DataArguments:
     # domain: every row lists all tools of its dialogue's domain (in the env's order, tools that arrive by a tool
     # update left out until then), as the BFCL-style evaluation lists all tools of a task's domains
     tool_list: Literal["as_generated", "domain"] = "as_generated"
+    # synthetic rows that teach a from-scratch tiny model to copy values from its context (training/echo.py);
+    # for base pretraining on the CPU tier, 0 = none
+    echo_rows: int = 0
 
     def __post_init__(self):
         for i, d in enumerate(self.datasets):
@@ -111,6 +114,8 @@ class DataArguments:
             w = d.get("weight", 1.0)
             if not _type_ok(w, float) or w <= 0:
                 raise ValueError(f"datasets[{i}].weight: {w!r} must be a positive number")
+        if not _type_ok(self.echo_rows, int) or self.echo_rows < 0:
+            raise ValueError(f"echo_rows: {self.echo_rows!r} must be a whole number >= 0")
         if not 0.0 <= self.eval_split < 1.0:
             raise ValueError(f"eval_split: {self.eval_split} must be in [0, 1)")
 
@@ -207,7 +212,7 @@ def check_sft_values(sft: dict[str, Any], fields: dict[str, Any]) -> None:
             args = [a for a in typing.get_args(tp) if a is not type(None)]
             base = args[0] if len(args) == 1 and args[0] in (int, float, bool) else None
         if base is not None and value is not None and not _type_ok(value, base):
-            raise RecipeError(f"key {key!r}: {value!r} is not of type {base.__name__}")
+            raise RecipeError(f"key {key!r}: {value!r} is not of type {base.__name__}{number_text_hint(value)}")
         if key in _POSITIVE_SFT and isinstance(value, (int, float)) and not isinstance(value, bool) and value < 1:
             raise RecipeError(f"key {key!r}: must be >= 1, got {value}")
         if key == "max_steps" and isinstance(value, int) and value != -1 and value < 1:

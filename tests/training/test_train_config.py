@@ -109,3 +109,18 @@ def test_first_turn_keeps_the_first_request_and_its_answer():
     f = first_turn(d)
     assert [m.role for m in f.messages] == ["system", "user", "assistant", "tool", "assistant"]
     assert validate_dialogue(f) == [] and f.messages[1].content == d.messages[1].content
+
+
+def test_a_number_yaml_reads_as_text_gets_a_hint():
+    """PyYAML (YAML 1.1) reads ``1e-3`` as a string: the one-line error says how to write it."""
+    import yaml
+
+    from toolace_mt.config import RecipeError
+    from toolace_mt.training.config import parse_recipe
+
+    raw = yaml.safe_load("task: train\nname: t\nlearning_rate: 1e-3\ntiny_num_heads: 2e0\n")
+    assert raw["learning_rate"] == "1e-3"
+    with pytest.raises(RecipeError, match=r"'1e-3' is not of type float \(YAML reads 1e-3 as text; write it with a dot"):
+        parse_recipe({k: v for k, v in raw.items() if k != "tiny_num_heads"})
+    with pytest.raises(RecipeError, match="tiny_num_heads.*YAML reads 2e0 as text"):
+        parse_recipe({k: v for k, v in raw.items() if k != "learning_rate"})
