@@ -100,9 +100,6 @@ class DataArguments:
     # domain: every row lists all tools of its dialogue's domain (in the env's order, tools that arrive by a tool
     # update left out until then), as the BFCL-style evaluation lists all tools of a task's domains
     tool_list: Literal["as_generated", "domain"] = "as_generated"
-    # synthetic rows that teach a from-scratch tiny model to copy values from its context (training/echo.py);
-    # for base pretraining on the CPU tier, 0 = none
-    echo_rows: int = 0
 
     def __post_init__(self):
         for i, d in enumerate(self.datasets):
@@ -114,8 +111,6 @@ class DataArguments:
             w = d.get("weight", 1.0)
             if not _type_ok(w, float) or w <= 0:
                 raise ValueError(f"datasets[{i}].weight: {w!r} must be a positive number")
-        if not _type_ok(self.echo_rows, int) or self.echo_rows < 0:
-            raise ValueError(f"echo_rows: {self.echo_rows!r} must be a whole number >= 0")
         if not 0.0 <= self.eval_split < 1.0:
             raise ValueError(f"eval_split: {self.eval_split} must be in [0, 1)")
 

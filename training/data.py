@@ -152,12 +152,6 @@ def load_rows(data, seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]
             dropped_tools.append({"id": d.id, "source": src, "problems": bad})
             continue
         rows.extend(dialogue_to_rows(d))
-    if getattr(data, "echo_rows", 0):
-        from .echo import echo_rows
-
-        echo = echo_rows(rows, data.echo_rows, seed)
-        report["echo_rows"] = len(echo)
-        rows.extend(echo)
     report["tool_list"] = getattr(data, "tool_list", "as_generated")
     report["tool_list_not_expanded"] = tool_list_kept  # dialogues whose domain is no registered env
     report["dialogues_loaded"] = len(mixed)
