@@ -107,6 +107,11 @@ def test_rerun_reuses_every_step_and_redoes_only_missing(debug_run, monkeypatch,
     assert out.count("run     evaluate") == 1 and "mas/tau_own" in out
     after = json.loads((victim / "summary.json").read_text())
     assert after["overall"] == before["overall"] and after["n_scored"] == before["n_scored"]
+    # the resumed invocation is added to the run's wall time, not put in its place
+    steps = json.loads((run / "steps.json").read_text())
+    assert len(steps["invocations"]) >= 2
+    assert steps["wall_s"] == pytest.approx(sum(r["wall_s"] for r in steps["invocations"]), abs=0.2)
+    assert "invocations (a resumed run reuses finished steps" in (debug_run / "results2" / "report.md").read_text()
 
 
 @pytest.mark.slow

@@ -86,6 +86,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
     steps = _load(run_dir / "steps.json") or {}
     out["machine"] = steps.get("machine")
     out["wall_s"] = steps.get("wall_s")
+    out["invocations"] = [r.get("wall_s") for r in steps.get("invocations") or []]
     return out
 
 
@@ -427,7 +428,10 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
     L += ["", "## Recipe and machine", "", "```yaml", yaml.safe_dump(data["recipe"], sort_keys=False).strip(), "```",
           "", "```json", json.dumps(data.get("machine"), indent=2), "```", ""]
     if data.get("wall_s") is not None:
-        L.append(f"Total wall time of the reproduce run (this session's part): {data['wall_s']:.0f} s.")
+        runs = data.get("invocations") or []
+        parts = (f" over {len(runs)} invocations (a resumed run reuses finished steps: "
+                 + " + ".join(f"{w:.0f} s" for w in runs) + ")") if len(runs) > 1 else ""
+        L.append(f"Total wall time of the reproduce run: {data['wall_s']:.0f} s{parts}.")
     return "\n".join(L) + "\n"
 
 

@@ -139,6 +139,13 @@ def parse_recipe(raw: dict[str, Any]) -> ReproduceConfig:
 
 
 # ------------------------------------------------------------------------------------------------ steps
+def _summary_file(p: Path) -> Optional[dict[str, Any]]:
+    try:
+        return json.loads(p.read_text()) if p.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
 def _summary(out: Path) -> Optional[dict[str, Any]]:
     p = out / "summary.json"
     return json.loads(p.read_text()) if p.is_file() else None
@@ -289,7 +296,12 @@ def _run_reproduce(cfg: ReproduceConfig, out: Path, results: Optional[Path], run
     if cfg.ablation is not None and cfg.arm_train is not None and "toolace_mt" in cfg.generate:
         steps["ablation"] = run_ablation(cfg, out, base_start, run_steps)
 
-    info = {"wall_s": round(time.time() - t0, 1), "machine": machine_info()}
+    # a resumed run adds its own invocation: wall_s is the sum of all, so a report rebuilt after a resume (e.g. to
+    # add a step) still states what the whole run cost
+    prev = _summary_file(out / "steps.json") or {}
+    runs = prev.get("invocations") or ([{"wall_s": prev["wall_s"]}] if "wall_s" in prev else [])
+    runs.append({"wall_s": round(time.time() - t0, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    info = {"wall_s": round(sum(r["wall_s"] for r in runs), 1), "invocations": runs, "machine": machine_info()}
     if hasattr(run_steps, "describe"):
         info["executor"] = run_steps.describe()
     atomic_write_json(out / "steps.json", info)
