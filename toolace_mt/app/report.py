@@ -435,6 +435,15 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
     return "\n".join(L) + "\n"
 
 
+def _save_plot(fig, path: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
 def make_plots(data: dict[str, Any], out: Path) -> list[str]:
     import matplotlib
 
@@ -476,11 +485,7 @@ def make_plots(data: dict[str, Any], out: Path) -> list[str]:
         ax.set_ylabel("% (error bars: 95% CI)")
         ax.set_title("Base vs MAS vs ToolACE-MT")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        p = out / "comparison.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        paths.append(str(p))
+        paths.append(_save_plot(fig, out / "comparison.png"))
     ab = {k: v for k, v in data["ablation"].items() if not k.startswith("_")}
     if ab:
         fig, ax = plt.subplots(figsize=(6.0, 3.8))
@@ -507,11 +512,7 @@ def make_plots(data: dict[str, Any], out: Path) -> list[str]:
         ax.set_ylabel("accuracy (%)")
         ax.set_title("Scaling refinement (paper Fig. 5)")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        p = out / "ablation.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        paths.append(str(p))
+        paths.append(_save_plot(fig, out / "ablation.png"))
     curves = data.get("learning_curves") or {}
     if curves:
         fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.4))
@@ -526,11 +527,7 @@ def make_plots(data: dict[str, Any], out: Path) -> list[str]:
             ax.set_ylim(bottom=0)
             ax.set_title(title, fontsize=9)
             ax.legend(fontsize=7)
-        fig.tight_layout()
-        p = out / "learning_curves.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        paths.append(str(p))
+        paths.append(_save_plot(fig, out / "learning_curves.png"))
     return paths
 
 

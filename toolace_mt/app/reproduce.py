@@ -327,13 +327,17 @@ def teacher_forced_step(eval_out: Path, policy: dict[str, Any]) -> Optional[dict
     t0 = time.time()
     _log(f"run     teacher-forced calls on {len(tasks)} gold dialogues -> {target}")
     per_task = score_tasks(policy["policy.model"], tasks, adapter=policy.get("policy.adapter"))
-    calls = sum(r["calls"] for r in per_task)
-    res = {"exact_call_rate": sum(r["exact"] for r in per_task) / calls if calls else None, "calls": calls,
-           "skipped": sum(r["skipped"] for r in per_task),
-           "token_accuracy": (sum(r["tokens_ok"] for r in per_task) / max(1, sum(r["tokens"] for r in per_task))),
-           "per_task": per_task, "wall_s": round(time.time() - t0, 1)}
+    res = {**tf_totals(per_task), "per_task": per_task, "wall_s": round(time.time() - t0, 1)}
     atomic_write_json(target, res)
     return res
+
+
+def tf_totals(per_task: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals of `score_tasks`' per-task rows: call messages, exact ones (and their rate), skipped, token accuracy."""
+    calls, exact = sum(r["calls"] for r in per_task), sum(r["exact"] for r in per_task)
+    return {"calls": calls, "exact": exact, "exact_call_rate": exact / calls if calls else None,
+            "skipped": sum(r["skipped"] for r in per_task),
+            "token_accuracy": sum(r["tokens_ok"] for r in per_task) / max(1, sum(r["tokens"] for r in per_task))}
 
 
 def _own_bfcl_tasks(eval_out: Path) -> Optional[list[dict[str, Any]]]:
@@ -384,11 +388,8 @@ def learning_curve_step(train_out: Path, tasks: list[dict[str, Any]]) -> dict[st
         else:
             model, adapter = str(ck), None
         per_task = score_tasks(model, tasks, adapter=adapter)
-        calls = sum(r["calls"] for r in per_task)
-        points.append({"step": step, "calls": calls, "exact": sum(r["exact"] for r in per_task),
-                       "exact_call_rate": sum(r["exact"] for r in per_task) / calls if calls else None,
-                       "token_accuracy": sum(r["tokens_ok"] for r in per_task) / max(1, sum(r["tokens"] for r in per_task))})
-        _log(f"curve   {train_out.name} step {step}: exact calls {points[-1]['exact']}/{calls}, "
+        points.append({"step": step, **tf_totals(per_task)})
+        _log(f"curve   {train_out.name} step {step}: exact calls {points[-1]['exact']}/{points[-1]['calls']}, "
              f"call tokens {points[-1]['token_accuracy']:.3f}")
     res = {"tasks": len(tasks), "points": sorted({p["step"]: p for p in points}.values(), key=lambda p: p["step"])}
     atomic_write_json(target, res)
