@@ -368,7 +368,7 @@ def learning_curve_step(train_out: Path, tasks: list[dict[str, Any]]) -> dict[st
     from ..evaluation.bfcl.teacher_forced import score_tasks
 
     target = train_out / LEARNING_CURVE
-    old = json.loads(target.read_text()) if target.is_file() else {}
+    old = _summary_file(target) or {}  # a missing or unreadable file: score every point again
     done = {p["step"]: p for p in old.get("points", [])} if old.get("tasks") == len(tasks) else {}
     final = policy_for_train_run(train_out)
     summary = json.loads((train_out / "summary.json").read_text())
