@@ -16,7 +16,8 @@ from toolace_mt.llm.client import LLMConfig
 
 from .injections import INJECTIONS, default_weights, injection_types
 
-MODEL_VERIFIERS = ("argument_grounding", "cross_turn_consistency", "task_completion", "naturalness")
+# chosen: plan_fidelity added after live runs paired model-written task descriptions with unrelated calls
+MODEL_VERIFIERS = ("argument_grounding", "cross_turn_consistency", "plan_fidelity", "task_completion", "naturalness")
 # method -> the module that generates its dialogues (``STAGES`` and ``run_stage``); a new method is one module
 # registered here or from its own package.
 METHODS: Registry = Registry("generation method")
@@ -66,6 +67,10 @@ class GenerateConfig:
     decay: float = 0.5  # chosen: a turn's selection weight is multiplied by this once chosen (paper: "decays")
     parallel_prob: float = 0.25  # chosen: chance that a step holds two independent read calls (parallel calls)
     chain_prob: float = 0.7  # chosen: chance that a step's tool consumes a value an earlier output produced
+    # chosen: no call (tool + arguments) planned twice in one dialogue. Off by default so the committed rules-engine
+    # results stay byte-identical; on in the paper/live recipes, where a model reading "get_event(EV1)" twice in one
+    # goal writes an unnatural request (live runs showed repeated identical steps)
+    distinct_calls: bool = False
     # what the skeleton prompt shows of the plan: "calls" (the subtask's description, tools AND planned calls: the
     # same goal the MAS user agent's prompt shows) or "description" (description and tools only; the model
     # chooses argument values among the listed facts, paper §2.1).

@@ -189,6 +189,14 @@ PLAN_SCHEMA = {"type": "object", "required": ["subtasks"], "additionalProperties
         "type": "object", "required": ["description", "tools"], "additionalProperties": False,
         "properties": {"description": {"type": "string", "minLength": 1},
                        "tools": {"type": "array", "items": {"type": "string"}}}}}}}
+DESCRIBE_SCHEMA = {"type": "object", "required": ["subtasks"], "additionalProperties": False, "properties": {
+    "subtasks": {"type": "array", "minItems": 1, "items": {
+        "type": "object", "required": ["description"], "additionalProperties": False,
+        "properties": {"description": {"type": "string", "minLength": 1}}}}}}
+# one part of a skeleton (environment domains): the fields a request asks for are required, the rest left out
+PART_SCHEMA = {"type": "object", "additionalProperties": False, "required": [], "properties": {
+    "reply": {"type": "string", "minLength": 1}, "user": {"type": "string", "minLength": 1},
+    "steps": {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": CALL_SCHEMA}}}}
 SUBTRAJ_SCHEMA = {"type": "object", "required": ["user", "steps", "reply"], "additionalProperties": False,
                   "properties": {"user": {"type": "string", "minLength": 1},
                                  "steps": {"type": "array", "minItems": 1,

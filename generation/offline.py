@@ -24,8 +24,8 @@ from toolace_mt.llm.simulated import Unanswerable, register_offline_answer, visi
 
 from . import text
 from .injections import INJECTIONS
-from .plan import CallPlan, _describe, _schema_value, phrase_params, produced_values, tool_info
-from .resolve import id_tokens, is_error_output, mentions_token
+from .plan import REF_VALUE, CallPlan, ORDINAL_WORDS, _describe, _schema_value, phrase_params, produced_values, tool_info
+from .resolve import id_tokens, is_error_output, mentions_token, output_candidates
 
 TOKEN = re.compile(r"[A-Za-z0-9][\w.@:/-]*[A-Za-z0-9]|\d")
 
@@ -151,6 +151,132 @@ def answer_subtrajectory(v: dict[str, Any]) -> dict[str, Any]:
     return {"user": text.render_query(cls, steps, rng),
             "steps": [[{"name": c.tool, "arguments": c.arguments} for c in st] for st in steps],
             "reply": f"I've taken care of that: {summary}."}
+
+
+# ------------------------------------------------------------------------------------------------ describe / part
+REF_CALL = re.compile(r"\(call (\d+)\)>$")
+
+
+def answer_describe(v: dict[str, Any]) -> dict[str, Any]:
+    """One description per subtask from the calls the prompt shows: what each call does, with its values."""
+    cls = get_env(v["domain"])
+    specs = cls.tool_specs()
+    subs = []
+    for s in v["goal"]:
+        bits = []
+        for step in s:
+            for c in step:
+                if c["tool"] not in specs:
+                    raise Unanswerable(f"the describe prompt shows an unknown tool {c['tool']!r}")
+                vals = [("the value an earlier call returns" if REF_VALUE.match(str(x)) else text.fmt_value(x))
+                        for x in c["arguments"].values()]
+                bits.append(text.tool_summary(cls, c["tool"]) + (f" ({', '.join(vals)})" if vals else ""))
+        subs.append({"description": ("; then ".join(bits))[:1].upper() + ("; then ".join(bits))[1:]})
+    return {"subtasks": subs}
+
+
+def _history_calls(messages: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """(tool, output) of every call the transcript shows, numbered in order (call k = item k-1)."""
+    out: list[tuple[str, Any]] = []
+    for m in messages:
+        if m.get("role") == "tool":
+            out.append((m.get("name") or "", _json(m.get("content"))))
+    return out
+
+
+def _goal_steps(cls, goal: list, history: list[dict[str, Any]]) -> list[list[CallPlan]]:
+    """The goal's calls as the user would ask for them: a reference to a call the transcript already shows is
+    the value that output gives (the user saw it reported); one to a call of this same part stays a reference."""
+    done = _history_calls(history)
+    steps = []
+    for st in goal:
+        step = []
+        for c in st:
+            args, refs = {}, {}
+            for k, x in c["arguments"].items():
+                m = REF_VALUE.match(str(x)) if isinstance(x, str) else None
+                if m is None:
+                    args[k] = x
+                    continue
+                n = REF_CALL.search(x)
+                n = int(n.group(1)) if n else 0
+                if 1 <= n <= len(done):
+                    cands = output_candidates(cls, k, done[n - 1][0], done[n - 1][1])
+                    word = x[len("<the "):].split(" ", 1)[0]
+                    rank = ORDINAL_WORDS.index(word) if word in ORDINAL_WORDS else 0
+                    if rank < len(cands):
+                        args[k] = cands[rank]
+                        continue
+                args[k], refs[k] = x, 0  # produced within this part: "the <param> from that result"
+            step.append(CallPlan(tool=c["tool"], arguments=args, refs=refs))
+        steps.append(step)
+    return steps
+
+
+def _last_results(history: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """(tool, output) of the calls since the last user message: what the closing reply reports."""
+    res: list[tuple[str, Any]] = []
+    for m in reversed(history):
+        if m.get("role") == "user":
+            break
+        if m.get("role") == "tool":
+            res.insert(0, (m.get("name") or "", _json(m.get("content"))))
+    return res
+
+
+def answer_part(v: dict[str, Any]) -> dict[str, Any]:
+    """The reply closing the previous request (from the outputs the transcript shows) and the next request."""
+    cls = get_env(v["domain"])
+    rng = _rng(v)
+    history = v.get("history_messages") or []
+    out: dict[str, Any] = {}
+    if v.get("write_reply"):
+        out["reply"] = text.render_reply(cls, _last_results(history), rng)
+    if not v.get("write_user"):
+        return out
+    if v.get("goal") is not None:
+        steps = _goal_steps(cls, v["goal"], history)
+    else:
+        steps = _own_steps(cls, v, rng)
+        out["steps"] = [[{"name": c.tool, "arguments": c.arguments} for c in st] for st in steps]
+    out["user"] = text.render_query(cls, steps, rng)
+    return out
+
+
+def _own_steps(cls, v: dict[str, Any], rng: random.Random) -> list[list[CallPlan]]:
+    """Calls chosen from the description's tools and the values the prompt shows (skeleton_goal: description)."""
+    specs = cls.tool_specs()
+    offered = [t["function"]["name"] for t in v["tools"] if t["function"]["name"] in specs]
+    desc = v.get("description") or ""
+
+    def pos(n: str) -> int:
+        at = [i for i in (desc.find(n), desc.find(text.tool_summary(cls, n))) if i >= 0]
+        return min(at) if at else -1
+
+    named = sorted((n for n in offered if pos(n) >= 0), key=pos)  # the tools the description names, in its order
+    tools = named or offered
+    values = visible_values(cls, v.get("known_values") or {}, v.get("history_messages") or [])
+    # chosen: a value the description names comes first (the task asks for it), then the others the prompt shows
+    values = {k: sorted(vals, key=lambda x: (not mentions_token(desc, x), vals.index(x))) for k, vals in values.items()}
+    steps: list[list[CallPlan]] = []
+    for s in range(int(v["n_steps"])):
+        order = tools[s % len(tools):] + tools[:s % len(tools)]
+        args, name = None, order[0]
+        for cand in order:
+            a, ok = _fill(cls, cand, values, rng)
+            for p, x in list(a.items()):  # the description's values, one per call, in order
+                kind = cls.tool_specs()[cand].consumes.get(p)
+                named_vals = [y for y in values.get(kind) or [] if mentions_token(desc, y)]
+                if named_vals:
+                    a[p] = named_vals[0]
+                    values[kind] = [y for y in values[kind] if y != named_vals[0]] + [named_vals[0]]
+            if ok:
+                args, name = a, cand
+                break
+        if args is None:
+            args, _ = _fill(cls, name, values, rng)
+        steps.append([CallPlan(tool=name, arguments=args)])
+    return steps
 
 
 # ------------------------------------------------------------------------------------------------ inject
@@ -331,6 +457,12 @@ def answer_verify(v: dict[str, Any]) -> dict[str, Any]:
             ["the conversation does not end with an assistant reply"]
         unknown = sorted({n for m in msgs for n, _ in m.get("calls") or []} - set(v.get("tool_names") or []))
         probs += [f"calls tools that are not offered: {unknown[:3]}"] if unknown else []
+    elif name == "plan_fidelity":
+        # every id-like value a task names is used by some call the transcript shows
+        used = " ".join(json.dumps(a, ensure_ascii=False) for m in msgs for _, a in m.get("calls") or [])
+        probs = [f"task {k + 1} names {tok!r}, which no call uses" for k, t in enumerate(v.get("tasks") or [])
+                 for tok in dict.fromkeys(id_tokens(t)) if any(ch.isalpha() for ch in tok)
+                 and not mentions_token(used, tok)]
     elif name == "naturalness":
         talk = [m for m in msgs if m["role"] in ("user", "assistant") and m.get("content")]
         probs = [f"message {b['i']} repeats message {a['i']}" for a, b in zip(talk, talk[1:])
@@ -342,11 +474,12 @@ def answer_verify(v: dict[str, Any]) -> dict[str, Any]:
 
 def answer_verify_all(v: dict[str, Any]) -> dict[str, Any]:
     """Every specialist's verdict on the one transcript the batched prompt shows."""
-    return {"verdicts": [dict(answer_verify({"specialist": s, "tool_names": v.get("tool_names"),
+    return {"verdicts": [dict(answer_verify({"specialist": s, "tool_names": v.get("tool_names"), "tasks": v.get("tasks"),
                                              "dialogue": v["dialogue"]}), specialist=s) for s in v["specialists"]]}
 
 
-OFFLINE = {"plan.jinja": answer_plan, "subtrajectory.jinja": answer_subtrajectory, "inject.jinja": answer_inject,
+OFFLINE = {"plan.jinja": answer_plan, "subtrajectory.jinja": answer_subtrajectory, "describe.jinja": answer_describe,
+           "part.jinja": answer_part, "inject.jinja": answer_inject,
            "refill.jinja": answer_refill, "judge.jinja": answer_judge, "verify.jinja": answer_verify,
            "verify_all.jinja": answer_verify_all}
 

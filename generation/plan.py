@@ -10,6 +10,7 @@ data dependencies (`Env.dependency_edges`), so later calls use ids and values ea
 from __future__ import annotations
 
 import functools
+import json
 import hashlib
 import random
 import re
@@ -148,8 +149,11 @@ def phrase_params(phrase: str) -> set[str]:
 class _Planner:
     """Finds executable, chained calls for one dialogue on a live environment."""
 
-    def __init__(self, env: Env, rng: random.Random, chain_prob: float, parallel_prob: float, max_tries: int):
+    def __init__(self, env: Env, rng: random.Random, chain_prob: float, parallel_prob: float, max_tries: int,
+                 distinct: bool = False):
         self.env, self.rng = env, rng
+        self.distinct = distinct
+        self.seen: set[str] = set()  # (tool, arguments) of the calls planned so far, for `distinct`
         self.cls = type(env)
         self.specs = self.cls.tool_specs()
         self.chain_prob, self.parallel_prob, self.max_tries = chain_prob, parallel_prob, max_tries
@@ -215,10 +219,14 @@ class _Planner:
                     continue
                 if k == 1 and cp.refs:  # parallel calls must be independent of each other's outputs
                     continue
+                key = json.dumps([cp.tool, cp.arguments], sort_keys=True, default=str)
+                if self.distinct and key in self.seen:  # a user does not ask for the same call twice
+                    continue
                 res = self.env.execute(cp.tool, cp.arguments)
                 if not res.ok:
                     continue
                 calls.append((cp, res.output))
+                self.seen.add(key)
                 used.add(name)
                 break
         for cp, out in calls:  # register produced values only after the step (parallel calls are independent)
@@ -259,7 +267,8 @@ def plan_rules(cfg, index: int, domain: str) -> TaskPlan:
                     distractors=cfg.distractors if "long_context" in inj else 0, seed=seed)
     env = make_env(plan)
     all_tools = sorted(cls.tool_specs())
-    planner = _Planner(env, rng, cfg.chain_prob, cfg.parallel_prob, cfg.max_plan_tries)
+    planner = _Planner(env, rng, cfg.chain_prob, cfg.parallel_prob, cfg.max_plan_tries,
+                       distinct=getattr(cfg, "distinct_calls", False))
     outputs: list[Any] = []
     for t in range(m):
         calls: list[list[CallPlan]] = []
@@ -287,3 +296,65 @@ def plan_rules(cfg, index: int, domain: str) -> TaskPlan:
 def domain_for(cfg, index: int) -> str:
     doms = cfg.domain_list()
     return doms[index % len(doms)]  # chosen: round-robin so every domain gets an equal share
+
+
+# ------------------------------------------------------------------------------------------------ the goal
+def goal_view(plan_or_dict: dict[str, Any] | TaskPlan) -> list[list[list[dict[str, Any]]]]:
+    """The plan's calls as a user's goal: per subtask, per step, {"tool", "arguments"}, where an argument whose
+    value an EARLIER call of the plan returns is not a literal but a reference string
+    ``"<the <param> returned by <tool> (call k)>"``.
+
+    Why: a user cannot state an id that does not exist yet ("complete reminder RMN001" before the create that
+    returns RMN001), nor should a goal make a model copy a value that a search in the same part will return. A
+    value is a reference when the call's plan records it as one (`CallPlan.refs`, same subtask) or when it is not
+    an entity of the initial state but some earlier call's output produced it (created by an earlier subtask).
+    Shared by both methods: ToolACE-MT's plan and skeleton prompts and the MAS user agent's goal. Computed by
+    replaying the plan's calls on a fresh environment (cheap; deterministic), so it needs no stored outputs."""
+    p = plan_or_dict if isinstance(plan_or_dict, TaskPlan) else TaskPlan.from_dict(plan_or_dict)
+    env = make_env(p)
+    cls = type(env)
+    specs = cls.tool_specs()
+    initial = {k: {json.dumps(v, sort_keys=True) for v in env.entity_values(k)} for k in cls.ENTITIES}
+    # json(value) -> (call number, tool, rank in that output, how many values of its kind that output lists)
+    produced: dict[str, tuple[int, str, int, int]] = {}
+    n = 0
+    out: list[list[list[dict[str, Any]]]] = []
+    for sub in p.subtasks:
+        steps = []
+        for step in sub.steps:
+            calls = []
+            for c in step:
+                args: dict[str, Any] = {}
+                spec = specs.get(c.tool)
+                for k, v in c.arguments.items():
+                    key = json.dumps(v, sort_keys=True)
+                    kind = spec.consumes.get(k) if spec is not None else None
+                    created = key in produced and kind is not None and key not in initial.get(kind, set())
+                    if k in c.refs or created:
+                        src = produced.get(key)
+                        who = f"{src[1]} (call {src[0]})" if src else "an earlier call"
+                        nth = f"{ORDINAL_WORDS[src[2]]} " if src and src[3] > 1 and src[2] < len(ORDINAL_WORDS) else ""
+                        args[k] = f"<the {nth}{k} returned by {who}>"
+                    else:
+                        args[k] = v
+                calls.append({"tool": c.tool, "arguments": args})
+            for c in step:  # outputs register after the step: calls of one step are independent
+                n += 1
+                r = env.execute(c.tool, c.arguments)
+                if r.ok and c.tool in specs:
+                    for vals in produced_values(cls, c.tool, r.output).values():
+                        uniq = list(dict.fromkeys(json.dumps(v, sort_keys=True) for v in vals))
+                        for rank, v in enumerate(uniq):
+                            produced.setdefault(v, (n, c.tool, rank, len(uniq)))
+            steps.append(calls)
+        out.append(steps)
+    return out
+
+
+ORDINAL_WORDS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
+REF_VALUE = re.compile(r"^<the (?:[a-z]+ )?(\w+) returned by .*>$")
+
+
+def is_goal_ref(v: Any) -> bool:
+    """Is `v` a reference string of `goal_view` (a value the user does not state)?"""
+    return isinstance(v, str) and bool(REF_VALUE.match(v))

@@ -9,15 +9,15 @@ request per subtask index), executing the calls it proposes.
 """
 from __future__ import annotations
 
+import json
 import random
-from typing import Any
+import re
+from typing import Any, Optional
 
 from toolace_mt.envs import get_env
 
-import json
-
 from . import llm_io, text
-from .plan import CallPlan, TaskPlan, derive_seed, make_env
+from .plan import CallPlan, TaskPlan, derive_seed, goal_view, make_env, tool_info
 from .pool import is_pool, load_pool
 from .dialogue import new_dialogue as blank_dialogue, next_call_ids
 from .work import append, assistant, call, fail, fill_empty, tool_msg, user
@@ -114,18 +114,33 @@ def known_values(plan: TaskPlan, limit: int = 6) -> dict[str, list[Any]]:
 
 
 def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[dict] | None = None, cfg=None) -> None:
-    """One batched plan request: the LLM writes the subtasks (descriptions, tools) for the fixed m and steps."""
+    """One batched plan request: the LLM writes the subtasks' user-facing descriptions.
+
+    For an environment's plan (its calls sampled and executed by the rules planner) the request shows those
+    calls as the user's goal (`goal_view`: values created by earlier calls as references) and the model writes one
+    description per subtask FOR them, so a description never contradicts the calls it is paired with (live runs
+    showed "an overview of my finances" paired with two payments when the model designed subtasks freely). For a
+    schema-only pool (no calls planned) the model designs the subtasks and their tools (`plan.jinja`)."""
     holders = holders or [{"meta": {}} for _ in plans]
     items = []
     for p, h in zip(plans, holders):
         cat = Catalog(p.domain, cfg)
         # bookkeeping only (logs); the offline stand-in reads nothing but the rendered context
         payload = {"domain": p.domain, "m": len(p.subtasks), "step_counts": [s.n_steps for s in p.subtasks]}
-        items.append((h, llm_io.request("plan.jinja", "plan", payload, llm_io.PLAN_SCHEMA, llm_cfg,
-                                        domain=p.domain, description=cat.description,
-                                        tools=cat.schemas(p.tools), m=len(p.subtasks),
-                                        step_counts=[s.n_steps for s in p.subtasks],
-                                        known_values=known_values(p))))
+        if cat.simulated or not p.calls():
+            items.append((h, llm_io.request("plan.jinja", "plan", payload, llm_io.PLAN_SCHEMA, llm_cfg,
+                                            domain=p.domain, description=cat.description,
+                                            tools=cat.schemas(p.tools), m=len(p.subtasks),
+                                            step_counts=[s.n_steps for s in p.subtasks],
+                                            known_values=known_values(p))))
+            continue
+        schema = json.loads(json.dumps(llm_io.DESCRIBE_SCHEMA))
+        schema["properties"]["subtasks"].update(minItems=len(p.subtasks), maxItems=len(p.subtasks))
+        used = list(dict.fromkeys(c.tool for c in p.calls()))
+        lines = [f"{n}: {tool_info(cat.cls, n)[2]}" for n in used]
+        items.append((h, llm_io.request("describe.jinja", "plan", payload, schema, llm_cfg, domain=p.domain,
+                                        description=cat.description, tool_lines=lines, m=len(p.subtasks),
+                                        goal=goal_view(p))))
     for p, h, (val, err) in zip(plans, holders, llm_io.ask(client, items, "plan")):
         if err is not None:
             fail(h, "plan", err["kind"], err["message"])
@@ -133,6 +148,11 @@ def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[dict
         subs = val["subtasks"]
         if len(subs) != len(p.subtasks):
             fail(h, "plan", "plan_mismatch", f"{len(subs)} subtasks planned, {len(p.subtasks)} asked for")
+            continue
+        if "tools" not in subs[0]:  # descriptions of the planned calls: tools and calls stay the plan's
+            for s, v in zip(p.subtasks, subs):
+                s.description = v["description"]
+            p.planner = "rules+llm"
             continue
         bad = sorted({t for s in subs for t in s["tools"]} - Catalog(p.domain, cfg).names)
         if bad:
@@ -143,31 +163,74 @@ def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[dict
         p.planner = "llm"
 
 
+REF_ARG = re.compile(r"^\$(\d+)\.([\w.]+?)(?:\[(\d+)\])?$")
+
+
+def _lookup(out: Any, field: str) -> list[Any]:
+    """Values under key `field` anywhere in a tool output (depth first, in order)."""
+    found: list[Any] = []
+    if isinstance(out, dict):
+        for k, v in out.items():
+            if k == field:
+                found.append(v)
+            found.extend(_lookup(v, field))
+    elif isinstance(out, list):
+        for x in out:
+            found.extend(_lookup(x, field))
+    return found
+
+
+def resolve_refs(args: dict[str, Any], outputs: list[Any]) -> tuple[dict[str, Any], Optional[str]]:
+    """Arguments with every "$k.field" (or "$k.field[i]") filled from the outputs of the part's calls so far.
+
+    Why: in `skeleton_goal: description` the model writes all the calls of a part before any runs, and a call
+    that needs what an earlier step returns (the id a create makes, a search hit) cannot be guessed; the paper's
+    model writes the outputs too, but with an executable environment the real output must supply it."""
+    out: dict[str, Any] = {}
+    for k, v in args.items():
+        m = REF_ARG.match(v.strip()) if isinstance(v, str) else None
+        if m is None:
+            out[k] = v
+            continue
+        n, fld, idx = int(m.group(1)), m.group(2).split(".")[-1], m.group(3)
+        if not 1 <= n <= len(outputs):
+            return args, f"{k}={v!r} points at call {n}, but only {len(outputs)} call(s) ran before it"
+        vals = _lookup(outputs[n - 1], fld)
+        flat = [x for val in vals for x in (val if isinstance(val, list) and idx is not None else [val])]
+        pick = int(idx) if idx is not None else 0
+        if pick >= len(flat):
+            return args, f"{k}={v!r}: the output of call {n} has no field {fld!r}"
+        out[k] = flat[pick]
+    return out, None
+
+
 def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[dict[str, Any]]:
-    """LLM stage 1: plan (one batched request), then one batched sub-trajectory request per subtask index."""
+    """LLM stage 1: the plan request (one batched call), then the parts (one batched call per part index).
+
+    Environment domains: part t's request writes the reply closing part t-1 (its calls have run, so the reply
+    reports real outputs) and the user's request of part t; a last request writes the final reply. So a
+    dialogue of m subtasks costs m + 1 part requests (one more than writing the replies blind). With
+    `skeleton_goal: calls` the part's calls are the plan's (shown to the model, executed on the environment);
+    with `description` the model writes the calls from the description, referring to outputs of earlier steps of
+    the part as "$k.field" (filled in as the calls run). Schema-only pools keep one request per subtask that
+    also writes the simulated outputs (`_build_pool_part`)."""
     ds = [new_dialogue(p, i, cfg) for p, i in zip(plans, indices)]
     llm_describe(plans, client, cfg.llm, holders=ds, cfg=cfg)
     envs = [None if is_pool(p.domain) else make_env(p) for p in plans]
+    goals = [goal_view(p) if env is not None and getattr(cfg, "skeleton_goal", "calls") == "calls" else None
+             for p, env in zip(plans, envs)]
     for d, p in zip(ds, plans):
         d["meta"]["plan"] = p.to_dict()
         if not p.subtasks:
             fail(d, "skeleton", "empty_plan", "no executable call was found for any subtask")
     m_max = max((len(p.subtasks) for p in plans), default=0)
-    for t in range(m_max):
+    for t in range(m_max + 1):
         items, who = [], []
         for k, (d, p) in enumerate(zip(ds, plans)):
-            if d["meta"]["failure"] is not None or t >= len(p.subtasks):
+            m = len(p.subtasks)
+            if d["meta"]["failure"] is not None or t > m or (envs[k] is None and t == m):
                 continue
-            sub, sim = p.subtasks[t], is_pool(p.domain)
-            # bookkeeping only: the planner's pre-executed calls are NOT sent (the model writes its own calls)
-            payload = {"domain": p.domain, "t": t, "simulate_outputs": sim}
-            schema = llm_io.SUBTRAJ_POOL_SCHEMA if sim else llm_io.SUBTRAJ_SCHEMA
-            req = llm_io.request("subtrajectory.jinja", "skeleton", payload, schema, cfg.llm, simulate_outputs=sim,
-                                 domain=p.domain, tools=d["tools"], history_messages=llm_io.visible_messages(d["messages"]),
-                                 known_values=known_values(p), t=t, m=len(p.subtasks), description=sub.description,
-                                 subtask_tools=sub.tools, n_steps=sub.n_steps,
-                                 goal=([[{"tool": c.tool, "arguments": c.arguments} for c in st] for st in sub.steps]
-                                       if getattr(cfg, "skeleton_goal", "calls") == "calls" else None))
+            req = _part_request(d, p, t, cfg, goals[k]) if envs[k] is not None else _pool_request(d, p, t, cfg)
             items.append((d, req))
             who.append(k)
         for k, (val, err) in zip(who, llm_io.ask(client, items, "skeleton")):
@@ -175,19 +238,10 @@ def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[di
             if err is not None:
                 fail(d, "skeleton", err["kind"], err["message"])
                 continue
-            steps = [[CallPlan(tool=c["name"], arguments=c["arguments"]) for c in step] for step in val["steps"]]
-            known = Catalog(p.domain, cfg).names
-            unknown = sorted({c.tool for st in steps for c in st} - known)
-            if unknown:
-                fail(d, "skeleton", "unknown_tool", f"the model called tools that do not exist: {unknown[:5]}")
-                continue
-            append(d, user(val["user"]), "query", t)
-            sim = [[c.get("output") for c in st] for st in val["steps"]] if env is None else None
-            _run_steps(d, env, steps, t, sim)
-            append(d, assistant(val["reply"]), "reply", t)
-            p.subtasks[t].steps = steps
-            p.subtasks[t].n_steps = len(steps)
-            p.subtasks[t].tools = list(dict.fromkeys(c.tool for st in steps for c in st))
+            if env is None:
+                _apply_pool_part(d, p, t, val, cfg)
+            else:
+                _apply_part(d, p, t, val, env, cfg)
             d["meta"]["plan"] = p.to_dict()
     for d, p, env in zip(ds, plans, envs):
         # tools the model used are the ones offered (plus the planned distractors)
@@ -201,3 +255,83 @@ def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[di
             d["meta"]["simulated_outputs"] = True  # schema-only pool: outputs written by the LLM
         fill_empty(d)
     return ds
+
+
+def _part_request(d: dict[str, Any], p: TaskPlan, t: int, cfg, goal) -> Any:
+    """Part t of an environment dialogue: the reply closing part t-1 (t > 0) and the request of part t (t < m)."""
+    m = len(p.subtasks)
+    write_reply, write_user = t > 0, t < m
+    write_steps = write_user and goal is None
+    schema = json.loads(json.dumps(llm_io.PART_SCHEMA))
+    fields = (["reply"] if write_reply else []) + (["user"] if write_user else []) + (["steps"] if write_steps else [])
+    schema["required"] = fields
+    schema["properties"] = {f: schema["properties"][f] for f in fields}
+    fmt = {"reply": '"reply": "..."', "user": '"user": "..."', "steps": '"steps": [[{"name": "...", "arguments": {...}}, ...], ...]'}
+    sub = p.subtasks[t] if write_user else None
+    # bookkeeping only: the payload is for logs; the model and its offline stand-in see the rendered context
+    payload = {"domain": p.domain, "t": t, "fields": fields}
+    return llm_io.request(
+        "part.jinja", "skeleton", payload, schema, cfg.llm, domain=p.domain,
+        answer_format="{" + ", ".join(fmt[f] for f in fields) + "}", write_reply=write_reply, write_user=write_user,
+        write_steps=write_steps, tools=d["tools"] if write_steps else [],
+        history_messages=llm_io.visible_messages(d["messages"]), t=t, m=m,
+        description=sub.description if sub else "", n_steps=sub.n_steps if sub else 0,
+        goal=goal[t] if (goal is not None and write_user) else None,
+        known_values=known_values(p) if write_steps else {})
+
+
+def _apply_part(d: dict[str, Any], p: TaskPlan, t: int, val: dict[str, Any], env, cfg) -> None:
+    if t > 0:
+        append(d, assistant(val["reply"]), "reply", t - 1)
+    if t >= len(p.subtasks):
+        return
+    append(d, user(val["user"]), "query", t)
+    sub = p.subtasks[t]
+    if "steps" not in val:  # skeleton_goal: calls -- the plan's calls run on the environment
+        _run_steps(d, env, sub.steps, t)
+        return
+    known = Catalog(p.domain, cfg).names
+    unknown = sorted({c["name"] for st in val["steps"] for c in st} - known)
+    if unknown:
+        fail(d, "skeleton", "unknown_tool", f"the model called tools that do not exist: {unknown[:5]}")
+        return
+    outputs: list[Any] = []
+    steps: list[list[CallPlan]] = []
+    for st in val["steps"]:
+        step = []
+        for c in st:
+            args, why = resolve_refs(c["arguments"], outputs)
+            if why is not None:
+                fail(d, "skeleton", "unresolved_reference", why)
+                return
+            step.append(CallPlan(tool=c["name"], arguments=args))
+        outputs.extend(o for _, o in _run_steps(d, env, [step], t))
+        steps.append(step)
+    sub.steps, sub.n_steps = steps, len(steps)
+    sub.tools = list(dict.fromkeys(c.tool for st in steps for c in st))
+
+
+def _pool_request(d: dict[str, Any], p: TaskPlan, t: int, cfg) -> Any:
+    """A schema-only pool's part: request, calls with their simulated outputs and the reply, in one answer
+    (the model writes the outputs itself, so its reply is not written before them)."""
+    sub = p.subtasks[t]
+    payload = {"domain": p.domain, "t": t, "simulate_outputs": True}
+    return llm_io.request("subtrajectory.jinja", "skeleton", payload, llm_io.SUBTRAJ_POOL_SCHEMA, cfg.llm,
+                          simulate_outputs=True, domain=p.domain, tools=d["tools"],
+                          history_messages=llm_io.visible_messages(d["messages"]), known_values=known_values(p),
+                          t=t, m=len(p.subtasks), description=sub.description, subtask_tools=sub.tools,
+                          n_steps=sub.n_steps, goal=None)
+
+
+def _apply_pool_part(d: dict[str, Any], p: TaskPlan, t: int, val: dict[str, Any], cfg) -> None:
+    steps = [[CallPlan(tool=c["name"], arguments=c["arguments"]) for c in step] for step in val["steps"]]
+    unknown = sorted({c.tool for st in steps for c in st} - Catalog(p.domain, cfg).names)
+    if unknown:
+        fail(d, "skeleton", "unknown_tool", f"the model called tools that do not exist: {unknown[:5]}")
+        return
+    append(d, user(val["user"]), "query", t)
+    _run_steps(d, None, steps, t, [[c.get("output") for c in st] for st in val["steps"]])
+    append(d, assistant(val["reply"]), "reply", t)
+    sub = p.subtasks[t]
+    sub.steps, sub.n_steps = steps, len(steps)
+    sub.tools = list(dict.fromkeys(c.tool for st in steps for c in st))

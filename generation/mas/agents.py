@@ -27,9 +27,9 @@ from typing import Any, Optional
 from toolace_mt.envs import Env, get_env
 
 from .. import text
-from ..plan import PLACEHOLDER, CallPlan, TaskPlan
+from ..plan import PLACEHOLDER, CallPlan, TaskPlan, goal_view, is_goal_ref
 from ..injections.non_function_call import CHITCHAT
-from ..resolve import resolve_reference
+from ..resolve import reference_candidates, resolve_reference
 
 REF_RE = re.compile(r"^the ([\w ]+?) from that result$", re.I)
 NUM = r"-?\d+(?:\.\d+)?"
@@ -222,8 +222,15 @@ def _outputs_after(messages: list[dict[str, Any]], start: int) -> list[tuple[str
 
 
 def _resolve(env_cls: type[Env], param: str, outputs: list[tuple[str, Any]], used: set = frozenset()) -> Optional[Any]:
-    """The value a reference points to (shared resolver: exactly one referent, else None and the agent asks)."""
-    return resolve_reference(env_cls, param, outputs, used)
+    """The value a reference points to (shared resolver: exactly one referent, else None and the agent asks).
+
+    A result that lists exactly one value is that value even when a call already used it: a goal may point at
+    one created id several times ("get the event you created", then "reschedule that event")."""
+    v = resolve_reference(env_cls, param, outputs, used)
+    if v is None:
+        v = resolve_reference(env_cls, param, outputs)
+        return v if v is not None and len(reference_candidates(env_cls, param, outputs)) == 1 else None
+    return v
 
 
 def _hashable(v: Any) -> Any:
@@ -262,12 +269,17 @@ def _active_request(env_cls, tools, messages) -> tuple[int, list[Request]]:
     if ans and qm and len(users) >= 2:
         prev, reqs = _active_request(env_cls, tools, messages[:users[-2] + 1])
         param = qm.group(1).strip().replace(" ", "_")
-        for r in reqs:
-            if param in r.missing:
-                props = next(t["function"] for t in tools if t["function"]["name"] == r.tool)["parameters"]["properties"]
-                r.args[param] = coerce(props.get(param, {}), ans.group(2))
-                r.missing.remove(param)
-                break
+        done = _calls_since(messages, prev)
+        # the value fills the parameter we asked for: a missing one, else a reference we could not resolve
+        target = next((r for r in reqs if param in r.missing), None) or \
+            next((r for r in reqs[done:] if param in r.refs), None)
+        if target is not None:
+            props = next(t["function"] for t in tools if t["function"]["name"] == target.tool)["parameters"]["properties"]
+            target.args[param] = coerce(props.get(param, {}), ans.group(2))
+            if param in target.missing:
+                target.missing.remove(param)
+            else:
+                target.refs.remove(param)
         return prev, reqs  # calls are counted from the original request (the question made none)
     return last, []
 
@@ -343,8 +355,10 @@ def user_turn(domain: str, subtasks: list[dict[str, Any]], messages: list[dict[s
     {"done": bool, "message": str}. Subtask k is revealed in the k-th request message, every value stated as
     the goal shows it (the user states the values it sees; it never points at "that result" instead)."""
     env_cls = get_env(domain)
-    steps_of = [[[CallPlan(tool=c["tool"], arguments=dict(c["arguments"])) for c in st] for st in s.get("steps") or []]
-                for s in subtasks]
+    # a goal value written as a reference (`plan.goal_view`) is one the user does not know: it points at it
+    steps_of = [[[CallPlan(tool=c["tool"], arguments=dict(c["arguments"]),
+                           refs={p: 0 for p, v in c["arguments"].items() if is_goal_ref(v)}) for c in st]
+                 for st in s.get("goal") or []] for s in subtasks]
     last_a = next((m for m in reversed(messages) if m["role"] == "assistant"), None)
     qm = CLARIFY_Q_RE.search((last_a or {}).get("content") or "") if last_a else None
     said = _user_messages(messages)
@@ -352,9 +366,11 @@ def user_turn(domain: str, subtasks: list[dict[str, Any]], messages: list[dict[s
     k = len(requests)
     if qm:  # the assistant asks for a value: answer it from the goal (the subtask being served)
         param = qm.group(1).strip().replace(" ", "_")
+        if withhold and withhold.get("param") == param and withhold.get("subtask") == max(k - 1, 0):
+            return {"done": False, "message": CLARIFY_A.format(p=text.words(param), v=text.fmt_value(withhold["value"]))}
         for step in steps_of[min(max(k - 1, 0), len(steps_of) - 1)] if steps_of else []:
             for c in step:
-                if param in c.arguments:
+                if param in c.arguments and param not in c.refs:
                     return {"done": False, "message": CLARIFY_A.format(p=text.words(param), v=text.fmt_value(c.arguments[param]))}
         return {"done": False, "message": DONT_KNOW}
     if k >= len(subtasks):
@@ -374,7 +390,7 @@ def offline_user(visible: dict[str, Any]) -> dict[str, Any]:
 
     # chosen: seeded by the conversation and the goal's calls, not the subtask wording (the plan stage may word
     # the same goal differently; the rules engine and the llm engine then still write the same dialogue)
-    seed = visible_seed([visible["history_messages"], [s.get("steps") for s in visible["subtasks"]]])
+    seed = visible_seed([visible["history_messages"], [s.get("goal") for s in visible["subtasks"]]])
     return user_turn(visible["domain"], visible["subtasks"], visible["history_messages"], random.Random(seed),
                      visible.get("withhold"), visible.get("smalltalk_before"))
 
@@ -421,11 +437,18 @@ def clarify_subtask(plan: TaskPlan) -> int:
 
 
 def withheld_value(plan: TaskPlan, k: int) -> Optional[tuple[int, int, str]]:
+    """(step, call, parameter) the user leaves out of subtask k's request: a REQUIRED parameter (the assistant
+    cannot proceed without it, so it must ask) whose value the user knows (a literal of its goal, not a value an
+    earlier call returns), in a call that points at no earlier result. None when subtask k has no such value."""
     env_cls = get_env(plan.domain)
     specs = env_cls.tool_specs()
+    goal = goal_view(plan)[k]
     for s, step in enumerate(plan.subtasks[k].steps):
         for c, cp in enumerate(step):
-            req = [p for p in specs[cp.tool].required if p in cp.arguments and p not in cp.refs]
-            if req and not cp.refs:
+            shown = goal[s][c]["arguments"]
+            if cp.refs or any(is_goal_ref(v) for v in shown.values()):
+                continue
+            req = [p for p in specs[cp.tool].required if p in cp.arguments]
+            if req:
                 return (s, c, req[0])
     return None

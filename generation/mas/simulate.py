@@ -22,7 +22,7 @@ from toolace_mt.llm.types import ChatRequest
 
 from .. import llm_io
 from ..llm_io import CALL_SCHEMA, visible_messages
-from ..plan import TaskPlan, derive_seed, make_env
+from ..plan import TaskPlan, derive_seed, goal_view, make_env
 from ..pool import is_pool, plan_for
 from ..dialogue import new_dialogue as blank_dialogue, next_call_ids
 from ..work import append, assistant, call, fail, fill_empty, tool_msg, user
@@ -47,16 +47,35 @@ def _request(name: str, stage: str, payload: dict[str, Any], schema: dict[str, A
     return llm_io.request(name, stage, payload, schema, llm_cfg, method=METHOD, **ctx)
 
 
+def user_view(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a real user sees of the conversation: the user's and the assistant's texts, no calls, no outputs."""
+    out = []
+    for m in visible_messages(messages):
+        if m["role"] == "user" or (m["role"] == "assistant" and (m.get("content") or "").strip()):
+            out.append({"role": m["role"], "content": m.get("content")})
+    return out
+
+
+def user_goal(plan: TaskPlan) -> list[dict[str, Any]]:
+    """The user agent's goal: per subtask its description and the calls that serve it, a value an earlier call
+    creates or returns shown as a reference (`plan.goal_view`, the same goal ToolACE-MT's prompts show)."""
+    goal = goal_view(plan) if not is_pool(plan.domain) else [[] for _ in plan.subtasks]
+    return [{"description": s.description, "goal": g} for s, g in zip(plan.subtasks, goal)]
+
+
 def user_request(d: dict[str, Any], plan: TaskPlan, llm_cfg=None) -> ChatRequest:
-    """The user agent's prompt: its goal (the plan) and the conversation so far."""
+    """The user agent's prompt: its goal (the plan) and the conversation so far, as a user sees it."""
     k = agents.clarify_subtask(plan) if "clarification" in plan.injections and not is_pool(plan.domain) else -1
     wh = agents.withheld_value(plan, k) if k >= 0 else None
-    withhold = {"subtask": k, "param": wh[2]} if wh else None
+    # satisfiable withholding: a value the user knows (a literal of its goal) that a required parameter needs, and
+    # the prompt says how to answer when the assistant asks
+    withhold = {"subtask": k, "param": wh[2], "value": plan.subtasks[k].steps[wh[0]][wh[1]].arguments[wh[2]]} \
+        if wh else None
     payload = {"role": "user", "domain": plan.domain, "dialogue_id": d["id"]}  # bookkeeping: logs, audits
     st = agents.smalltalk_subtask(plan)
     return _request("mas_user.jinja", "mas_user", payload, USER_SCHEMA, llm_cfg, domain=plan.domain,
-                    subtasks=plan.to_dict()["subtasks"], withhold=withhold, smalltalk_before=st if st >= 0 else None,
-                    history_messages=visible_messages(d["messages"]))
+                    subtasks=user_goal(plan), withhold=withhold, smalltalk_before=st if st >= 0 else None,
+                    history_messages=user_view(d["messages"]))
 
 
 def assistant_request(d: dict[str, Any], llm_cfg=None) -> ChatRequest:

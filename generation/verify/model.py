@@ -29,6 +29,13 @@ def view(d: dict[str, Any], name: str) -> str:
     return context.digest(d, None, calls="name")
 
 
+def _tasks(d: dict[str, Any], name: str | None = None) -> list[str]:
+    """The user's task descriptions (the plan's), shown where plan fidelity is judged."""
+    if name not in (None, "plan_fidelity"):
+        return []
+    return [s.get("description") or "" for s in ((d.get("meta") or {}).get("plan") or {}).get("subtasks") or []]
+
+
 def _tool_names(d: dict[str, Any]) -> list[str]:
     return sorted({t["function"]["name"] for t in d["tools"]}
                   | {t["function"]["name"] for u in d["meta"].get("tool_updates") or [] for t in u["tools"]})
@@ -48,7 +55,7 @@ def run_specialists(ds: list[dict[str, Any]], names: list[str], client, llm_cfg=
         for name in names:
             payload = {"specialist": name, "dialogue_id": d.get("id"), "verification": "model"}
             req = llm_io.request("verify.jinja", "verify", payload, llm_io.VERDICT_SCHEMA, llm_cfg, specialist=name,
-                                 tool_names=_tool_names(d), dialogue=view(d, name))
+                                 tool_names=_tool_names(d), dialogue=view(d, name), tasks=_tasks(d, name))
             items.append((d, req))
             who.append((k, name))
     out: dict[int, dict[str, tuple[bool, str]]] = {}
@@ -69,7 +76,8 @@ def _run_batched(ds, names, client, llm_cfg) -> dict[int, dict[str, tuple[bool, 
     for d in ds:
         payload = {"specialists": list(names), "dialogue_id": d.get("id"), "verification": "model"}
         items.append((d, llm_io.request("verify_all.jinja", "verify", payload, schema, llm_cfg, specialists=list(names),
-                                        tool_names=_tool_names(d), dialogue=show_dialogue(d["messages"]))))
+                                        tool_names=_tool_names(d), dialogue=show_dialogue(d["messages"]),
+                                        tasks=_tasks(d) if "plan_fidelity" in names else [])))
     out: dict[int, dict[str, tuple[bool, str]]] = {}
     for k, (val, err) in enumerate(llm_io.ask(client, items, "verify")):
         res = out.setdefault(k, {})

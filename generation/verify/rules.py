@@ -31,9 +31,10 @@ from toolace_mt.schema import validate_dialogue
 from ..injections import INJECTIONS
 from ..resolve import id_tokens, is_error_text as _is_error, loose_args as _args, mentions_token, numbers_in
 from ..resolve import reference_points_to, reference_rank
+from .natural import Facts, masked, recent_numbers, unstated
 
 CHECKS = ("generation", "format", "tools_available", "required_args", "arguments", "grounding", "tool_errors",
-          "injections", "content", "reply", "requests", "replay")
+          "injections", "content", "reply", "requests", "plan", "replay")
 MAX_TEXT_CHARS = 4000  # chosen: a user or assistant turn longer than this is runaway generation, not a turn
 MAX_TOOL_CHARS = 20000  # chosen: long_context listings stay far below; a bigger output is a dump
 SPECIAL_TOKENS = re.compile(r"<\|(?:im_start|im_end|eot_id|start_header_id|end_header_id|begin_of_text|endoftext|"
@@ -82,18 +83,56 @@ def format_problems(d: dict) -> list[tuple[str, str]]:
     return out
 
 
+# chosen: parameters whose value the assistant composes as prose; a value of two or more words there is checked
+# for the entities it carries (ids, numbers, dates, e-mails), not word by word. A search query or a name is a
+# lookup key (a wrong one is a grounding defect), so neither is listed; an unlisted unconstrained string
+# parameter counts as prose from FREE_TEXT_MIN_WORDS words on.
+FREE_TEXT_PARAMS = re.compile(r"(?:^|_)(?:content|text|memo|message|body|notes?|description|summary|subject|title|"
+                              r"comments?|reason|resolution|instructions?|details|caption|bio|feedback|review)$")
+FREE_TEXT_MIN_WORDS = 4
+
+
+def _param_schemas(d: dict) -> dict[tuple[str, str], dict]:
+    out = {}
+    for t in d.get("tools") or []:
+        f = t.get("function", t) if isinstance(t, dict) else {}
+        props = ((f.get("parameters") or {}).get("properties") or {}) if isinstance(f, dict) else {}
+        for p, s in props.items() if isinstance(props, dict) else ():
+            out[(f.get("name"), p)] = s if isinstance(s, dict) else {}
+    return out
+
+
+def free_text(param: str, value: Any, schema: Optional[dict]) -> bool:
+    """Is this argument prose the assistant composed (a memo, a message body), checked by its entities?"""
+    if not isinstance(value, str) or len(value.split()) < 2:
+        return False
+    s = schema or {}
+    if s.get("enum") or s.get("format") or s.get("pattern") or s.get("type", "string") != "string":
+        return False
+    return bool(FREE_TEXT_PARAMS.search(param.lower())) or len(value.split()) >= FREE_TEXT_MIN_WORDS
+
+
 def grounding_problems(d: dict) -> list[tuple[str, str]]:
     out = []
     exempt = _injected_failed_calls(d)
     seen: list[str] = []  # texts of earlier turns
     nums: set[float] = set()  # numbers stated in earlier turns
-    def known(v: Any) -> bool:
+    facts = Facts()  # the same turns read for natural forms ("$5,000", "May 22nd", "11 am")
+    schemas = _param_schemas(d)
+
+    def known(v: Any, free: bool = False) -> bool:
         if isinstance(v, bool) or v is None:
             return True
         if isinstance(v, (int, float)):
-            return float(v) in nums
+            return float(v) in nums or facts.has_number(float(v), signed=True)  # exact: an argument is precise
         if isinstance(v, str):
-            return not v.strip() or any(mentions_token(t, v) for t in seen)
+            if not v.strip() or any(mentions_token(t, v) for t in seen):
+                return True
+            # a date, time or number written another way earlier ("May 22nd" for 2024-05-22), or prose whose
+            # ids, numbers, dates and e-mails were all introduced earlier
+            # chosen: only prose or a value made of digits and separators (a date, a time, an amount) is read
+            # this way; any other string (an id, a name, a path) must appear as a whole token, as before
+            return bool(free or re.fullmatch(r"[\d\s:.,$%+T-]+", v)) and not unstated(v, facts, entities_only=True)
         if isinstance(v, list):
             return all(known(x) for x in v)
         if isinstance(v, dict):
@@ -105,13 +144,14 @@ def grounding_problems(d: dict) -> list[tuple[str, str]]:
             if tc.get("id") in exempt:
                 continue
             for p, v in _args(tc).items():
-                if not known(v):
+                if not known(v, free_text(p, v, schemas.get((tc["function"].get("name"), p)))):
                     out.append(("grounding", f"message {i}: {tc['function']['name']}({p}={json.dumps(v)}) uses a value "
                                              f"no earlier turn introduced"))
         c = m.get("content") or ""
         if c:
             seen.append(c)
             nums |= numbers_in(c)
+            facts.add(c)
     return out
 
 
@@ -231,7 +271,8 @@ def _list_lengths(v: Any) -> set[int]:
 
 def reply_problems(d: dict) -> list[tuple[str, str]]:
     """A reply must agree with the outputs before it (ids, numbers, counts; no success after a failure)."""
-    out, seen, lengths = [], [], set()
+    out, lengths = [], set()
+    facts = Facts()  # earlier turns (contents and call arguments), numbers/dates/times normalised
     msgs = d["messages"]
     exempt = _injected_failed_calls(d)
     last_user = -1
@@ -242,20 +283,23 @@ def reply_problems(d: dict) -> list[tuple[str, str]]:
             lengths |= _list_lengths(_json_or(m.get("content")))
         if m["role"] == "assistant" and not m.get("tool_calls") and m.get("content"):
             txt = m["content"]
-            shown = "\n".join(seen)
-            for tok in dict.fromkeys(id_tokens(COUNT.sub("", txt))):
-                if not mentions_token(shown, tok):
-                    out.append(("reply", f"message {i}: the reply states {tok!r}, which no earlier turn shows"))
+            outs = [x for x in msgs[last_user + 1:i] if x["role"] == "tool"]
+            # "$5,021.31", "11:00 AM", "May 22nd", "2 accounts", "a 60-minute call", a total of shown amounts:
+            # read in their natural form; whatever else holds a digit must be shown as a whole token
+            # chosen: a count ("2 accounts") may also be the number of calls answering this request
+            n_calls = sum(len(x.get("tool_calls") or []) for x in msgs[last_user + 1:i])
+            recent = recent_numbers(x.get("content") for x in outs if not _is_error(x.get("content")))
+            for tok in dict.fromkeys(unstated(COUNT.sub("", txt), facts, counts=lengths | {n_calls}, recent=recent)):
+                out.append(("reply", f"message {i}: the reply states {tok!r}, which no earlier turn shows"))
             for n in sorted({int(x) for x in COUNT.findall(txt)} - lengths):
                 out.append(("reply", f"message {i}: the reply counts {n} items; no earlier output lists {n}"))
-            outs = [x for x in msgs[last_user + 1:i] if x["role"] == "tool"]
             if outs and _is_error(outs[-1].get("content")) and outs[-1].get("tool_call_id") not in exempt \
                     and not FAILURE_WORDS.search(txt):
                 out.append(("reply", f"message {i}: the reply reports success after the failed call "
                                      f"{outs[-1].get('name')}"))
         c = m.get("content") or ""
         calls = " ".join(json.dumps(_args(tc), ensure_ascii=False) for tc in m.get("tool_calls") or [])
-        seen.append(c + " " + calls)
+        facts.add(c + " " + calls)
     return out
 
 
@@ -302,7 +346,8 @@ def request_problems(d: dict) -> list[tuple[str, str]]:
         later_calls = [tc for x in msgs[i + 1:] for tc in x.get("tool_calls") or []]
         later_text = " ".join(json.dumps(_args(tc), ensure_ascii=False) for tc in later_calls) + " " + \
             " ".join(x.get("content") or "" for x in msgs[i + 1:] if x["role"] == "assistant")
-        for tok in dict.fromkeys(id_tokens(m["content"])):
+        # a date, time, duration or ordinal ("May 22nd", "11am", "60-minute") is not an id a call must repeat
+        for tok in dict.fromkeys(id_tokens(masked(m["content"]))):
             if tok[:1].isdigit():  # "5-star": the number is what a call passes
                 tok = re.match(r"\d+(?:\.\d+)?", tok).group(0)
             if any(ch.isalpha() for ch in tok) and not mentions_token(later_text, tok):
@@ -362,10 +407,13 @@ def request_problems(d: dict) -> list[tuple[str, str]]:
     return out
 
 
+from .plan_check import plan_problems  # noqa: E402  (its own module: a check of the plan, not of the turns)
+
+
 def cheap_problems(d: dict) -> list[tuple[str, str]]:
     """Checks 1-6 (no replay): what the rules judge of the refinement stage scores."""
     return (format_problems(d) + grounding_problems(d) + tool_error_problems(d) + injection_problems(d)
-            + content_problems(d) + reply_problems(d) + request_problems(d))
+            + content_problems(d) + reply_problems(d) + request_problems(d) + plan_problems(d))
 
 
 def verify_rules(d: dict) -> tuple[dict[str, Optional[bool]], list[str]]:

@@ -1,0 +1,60 @@
+"""Does every subtask's calls serve its description? (a rule check on the plan a dialogue was generated from)
+
+Why: when a model writes the subtask descriptions, a description and the calls paired with it can disagree (live
+runs showed a read-only "overview of my finances" paired with two payments). Both methods generate from the same
+plan, so a dialogue built on an incoherent plan is rejected whichever method built it. Checked only where a model
+wrote the descriptions (`plan["planner"]` is not "rules": the rules planner's descriptions are the tools'
+summaries, which name no value).
+
+Two directions, on values that identify things (tokens holding a digit: ids, amounts, dates; `id_tokens`):
+- a value a description names must be an argument of one of its subtask's calls (or of an earlier subtask's, when
+  the description recalls it): a description asking for something no call does;
+- a literal id-like argument the user must give (not a value an earlier call returns: `plan.goal_view`) must be
+  named by its subtask's description: a call serving nothing the description asks for.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..plan import TaskPlan, goal_view, is_goal_ref
+from ..pool import is_pool
+from ..resolve import id_tokens, mentions_token
+
+
+def _atoms(v: Any) -> list[Any]:
+    if isinstance(v, dict):
+        return [a for x in v.values() for a in _atoms(x)]
+    if isinstance(v, list):
+        return [a for x in v for a in _atoms(x)]
+    return [] if isinstance(v, bool) or v is None or v == "" else [v]
+
+
+def plan_problems(d: dict) -> list[tuple[str, str]]:
+    plan = (d.get("meta") or {}).get("plan") or {}
+    if not plan.get("subtasks") or plan.get("planner", "rules") == "rules" or is_pool(plan.get("domain", "")):
+        return []
+    try:
+        goal = goal_view(TaskPlan.from_dict(plan))
+    except Exception:  # noqa: BLE001 -- a plan that cannot be replayed is the replay check's finding, not ours
+        return []
+    out = []
+    seen_args = ""
+    for t, (sub, g) in enumerate(zip(plan["subtasks"], goal)):
+        desc = sub.get("description") or ""
+        args = " ".join(json.dumps(c["arguments"], ensure_ascii=False) for st in sub.get("steps") or [] for c in st)
+        for tok in dict.fromkeys(id_tokens(desc)):
+            if any(ch.isalpha() for ch in tok) and not mentions_token(args + " " + seen_args, tok):
+                out.append(("plan", f"subtask {t + 1}: the description names {tok!r}, which none of its calls uses"))
+        for st in g:
+            for c in st:
+                for p, v in c["arguments"].items():
+                    if is_goal_ref(v):
+                        continue
+                    for a in _atoms(v):
+                        if isinstance(a, str) and any(ch.isdigit() for ch in a) and any(ch.isalpha() for ch in a) \
+                                and len(a) <= 40 and not mentions_token(desc, a):
+                            out.append(("plan", f"subtask {t + 1}: {c['tool']}({p}={a!r}) serves nothing its "
+                                                f"description asks for"))
+        seen_args += " " + args
+    return out
