@@ -23,7 +23,10 @@ from .resolve import value_in_text
 
 OUTPUT_CHARS = 400  # chosen: keeps a tool output's ids and leading fields; long listings (long_context) are clipped
 SNIPPET_CHARS = 60  # chosen: characters either side of a value in the snippet of the turn that introduced it
-TEXT_CHARS = 600  # chosen: a user/assistant text longer than this is clipped (long_context requests restate a lot)
+# chosen: a user/assistant text longer than this is clipped (long_context requests restate a lot); 1200, not 600,
+# since a live model's replies list their results (one ran to ~1,300 characters) and a judge must see what the
+# next turn answers
+TEXT_CHARS = 1200
 
 
 def _clip(s: Any, n: int) -> str:

@@ -333,8 +333,11 @@ def goal_view(plan_or_dict: dict[str, Any] | TaskPlan) -> list[list[list[dict[st
                     if k in c.refs or created:
                         src = produced.get(key)
                         who = f"{src[1]} (call {src[0]})" if src else "an earlier call"
-                        nth = f"{ORDINAL_WORDS[src[2]]} " if src and src[3] > 1 and src[2] < len(ORDINAL_WORDS) else ""
-                        args[k] = f"<the {nth}{k} returned by {who}>"
+                        many = bool(src) and src[3] > 1
+                        nth = f"{ORDINAL_WORDS[src[2]]} " if many and src[2] < len(ORDINAL_WORDS) else ""
+                        # named by the entity kind (a transfer's from_account is an account_id the list returned)
+                        what = kind or k
+                        args[k] = f"<the {nth}{what} {'listed' if many else 'returned'} by {who}>"
                     else:
                         args[k] = v
                 calls.append({"tool": c.tool, "arguments": args})
@@ -352,7 +355,7 @@ def goal_view(plan_or_dict: dict[str, Any] | TaskPlan) -> list[list[list[dict[st
 
 
 ORDINAL_WORDS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
-REF_VALUE = re.compile(r"^<the (?:[a-z]+ )?(\w+) returned by .*>$")
+REF_VALUE = re.compile(r"^<the (?:[a-z]+ )?(\w+) (?:returned|listed) by .*>$")
 
 
 def is_goal_ref(v: Any) -> bool:

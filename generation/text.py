@@ -46,7 +46,7 @@ def ref_phrase(env_cls: type[Env], p: str, value: Any, outputs: list[tuple[str, 
     the result lists exactly one such value, else with the value's rank in it (the shared resolver's rule)."""
     from .resolve import reference_rank
 
-    marked = re.match(r"^<the ([a-z]+) \w+ returned by ", value) if isinstance(value, str) else None
+    marked = re.match(r"^<the ([a-z]+) \w+ (?:returned|listed) by ", value) if isinstance(value, str) else None
     if marked and marked.group(1) in ORDINALS:  # a goal reference (`plan.goal_view`) names the rank itself
         return f"the {marked.group(1)} {words(p)} from that result"
     r = reference_rank(env_cls, p, value, outputs) if outputs is not None else None

@@ -62,7 +62,8 @@ class Clarification(Injection):
             return {"type": "clarification", "uid": tg["u"], "t": tg["t"], "tool": tool, "param": p, "value": v,
                     "step_call": c, "roles": ["user", "assistant", "user"],
                     "instruction": f"The user's request omits the required '{p}' of {tool}; the assistant asks for "
-                                   f"it; the user then gives it: {json.dumps(v)}. The first user turn must NOT contain "
+                                   f"it (without suggesting or inventing an example value); the user then gives it: "
+                                   f"{json.dumps(v)}. The first user turn must NOT contain "
                                    f"{json.dumps(v)}, and must keep every other value of the original request.",
                     "_o1": o1}
         return None

@@ -29,7 +29,7 @@ from toolace_mt.envs import Env, get_env
 from .. import text
 from ..plan import PLACEHOLDER, CallPlan, TaskPlan, goal_view, is_goal_ref
 from ..injections.non_function_call import CHITCHAT
-from ..resolve import reference_candidates, resolve_reference
+from ..resolve import output_candidates, reference_candidates, reference_rank, resolve_reference
 
 REF_RE = re.compile(r"^the ([\w ]+?) from that result$", re.I)
 NUM = r"-?\d+(?:\.\d+)?"
@@ -52,6 +52,7 @@ class Request:
     args: dict[str, Any] = field(default_factory=dict)
     refs: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # required parameters the request does not give
+    ranks: dict[str, int] = field(default_factory=dict)  # "the third <p> from that result": p -> 2
 
 
 def _ptype(prop: dict[str, Any]) -> str:
@@ -188,6 +189,9 @@ def parse_request(env_cls: type[Env], tools: list[dict[str, Any]], msg: str) -> 
         for k, v in raw.items():
             if REF_RE.match(v.strip()):
                 req.refs.append(k)
+                nth = REF_RE.match(v.strip()).group(1).split(" ", 1)[0].lower()
+                if nth in text.ORDINALS:
+                    req.ranks[k] = text.ORDINALS.index(nth)
             else:
                 req.args[k] = coerce(props.get(k, {}), v)
         required = fn.get("parameters", {}).get("required", [])
@@ -231,6 +235,16 @@ def _resolve(env_cls: type[Env], param: str, outputs: list[tuple[str, Any]], use
         v = resolve_reference(env_cls, param, outputs)
         return v if v is not None and len(reference_candidates(env_cls, param, outputs)) == 1 else None
     return v
+
+
+def _resolve_nth(env_cls: type[Env], param: str, outputs: list[tuple[str, Any]], rank: int) -> Optional[Any]:
+    """The value "the <rank-th> <param> from that result" names: the rank-th value of the most recent output that
+    lists more than `rank` values of the parameter's kind (the verifier's `reference_points_to` reading)."""
+    for name, out in reversed(outputs):
+        c = output_candidates(env_cls, param, name, out)
+        if len(c) > rank:
+            return c[rank] if reference_rank(env_cls, param, c[rank], outputs) == (rank, len(c)) else None
+    return None
 
 
 def _hashable(v: Any) -> Any:
@@ -335,7 +349,8 @@ def assistant_turn(domain: Optional[str], tools: list[dict[str, Any]], messages:
     for r in batch:
         args = dict(r.args)
         for p in r.refs:
-            v = _resolve(env_cls, p, outputs, used.get(p, set()))
+            v = _resolve_nth(env_cls, p, outputs, r.ranks[p]) if p in r.ranks else \
+                _resolve(env_cls, p, outputs, used.get(p, set()))
             if v is None:
                 return {"content": f"I could not find the {text.words(p)} in the results so far. "
                                    f"{CLARIFY_Q.format(p=text.words(p))}", "tool_calls": []}
@@ -448,7 +463,11 @@ def withheld_value(plan: TaskPlan, k: int) -> Optional[tuple[int, int, str]]:
             shown = goal[s][c]["arguments"]
             if cp.refs or any(is_goal_ref(v) for v in shown.values()):
                 continue
-            req = [p for p in specs[cp.tool].required if p in cp.arguments]
+            # the value must not occur in another call of the task: the user would state it there anyway
+            others = [json.dumps(x["arguments"], ensure_ascii=False) for s2, st2 in enumerate(goal)
+                      for c2, x in enumerate(st2) if (s2, c2) != (s, c)]
+            req = [p for p in specs[cp.tool].required if p in cp.arguments
+                   and not any(json.dumps(cp.arguments[p], ensure_ascii=False) in o for o in others)]
             if req:
                 return (s, c, req[0])
     return None

@@ -21,11 +21,14 @@ def view(d: dict[str, Any], name: str) -> str:
     the last call may come from the first output; a reply must match its outputs), so they get the whole
     dialogue. Task completion reads the requests, the calls and the replies: it gets every turn with tool
     outputs clipped to `DIGEST_OUTPUT_CHARS` (errors and statuses survive). Naturalness reads only how the
-    user and assistant speak: it gets their texts, calls by name, no tool outputs."""
+    user and assistant speak: it gets their texts, calls by name, no tool outputs. Plan fidelity judges whether
+    the calls do what the tasks say (which ids, which values): it gets every call in full, no tool outputs."""
     if name in ("argument_grounding", "cross_turn_consistency"):
         return show_dialogue(d["messages"])
     if name == "task_completion":
         return context.digest(d, DIGEST_OUTPUT_CHARS, calls="full")
+    if name == "plan_fidelity":
+        return context.digest(d, None, calls="full")
     return context.digest(d, None, calls="name")
 
 

@@ -34,8 +34,11 @@ TIME = re.compile(r"(?<![\w:.])(\d{1,2}):(\d{2})(?::\d{2})?(?:\s*([ap])\.?m\b\.?
 TIME_AMPM = re.compile(r"(?<![\w:.])(\d{1,2})\s*([ap])\.?m\b\.?", re.I)
 DURATION = re.compile(rf"(?<![\w.])(\d+(?:\.\d+)?)[\s-]*{_UNIT}\b", re.I)
 ORDINAL = re.compile(r"(?<![\w.])\d+(?:st|nd|rd|th)\b", re.I)
+# "1. ACC27659 ..." / "2) ..." at the start of a line: a list's item number, not a value (live replies list results)
+ENUMERATOR = re.compile(r"(?m)^[ \t>*-]*(\d{1,2})[.)](?=\s)")
 NUMBER = re.compile(r"(?<![\w.,/@-])(?:(?P<s1>[-+\u2212])\s?)?(?P<cur>[$\u20ac\u00a3]\s?)?(?:(?P<s2>[-\u2212])\s?)?"
-                    r"(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?P<dec>\.\d+)?(?:\s?(?P<pct>%|percent\b))?(?![\w]|[.,]\d)", re.I)
+                    r"(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?P<dec>\.\d+)?(?:\s?(?P<pct>%|percent\b))?(?![\w]|[.,]\d|-\w)", re.I)
+# NUMBER is never part of a longer token ("2024-05-2", "T-1234", "v1.2.3"): such a token stays whole for the id check
 WORD_COUNT = re.compile(rf"\b({_WORD})\s+(?:[a-z]+\s+)?([a-z]+s)\b", re.I)
 # a count noun after a number: "2 accounts", "2 open tickets" (not a unit: "2 hours" is a duration)
 COUNT_AFTER = re.compile(r"\s+(?:[a-z]+\s+)?([a-z]+s)\b", re.I)
@@ -238,6 +241,9 @@ def unstated(text: str, facts: Facts, *, counts: Iterable[int] = (), recent: Opt
     for m in ORDINAL.finditer(text):
         if not taken(m):
             claim(m, True)  # "the 2nd one", "3rd": a position, not a value
+    for m in ENUMERATOR.finditer(text):
+        if not taken(m):
+            claim(m, True)
     for m in NUMBER.finditer(text):
         if taken(m):
             continue
@@ -272,7 +278,7 @@ def masked(text: str) -> str:
     """The text without its dates, times, durations and ordinals (a user's "May 22nd" or "11am" is a date or a
     time, not an id that a later call must repeat)."""
     rest = list(text)
-    for rx in (ISO_DT, SLASH_DATE, MON_DAY, DAY_MON, TIME, TIME_AMPM, DURATION, ORDINAL):
+    for rx in (ISO_DT, SLASH_DATE, MON_DAY, DAY_MON, TIME, TIME_AMPM, DURATION, ORDINAL, ENUMERATOR):
         for m in rx.finditer(text):
             rest[m.start():m.end()] = " " * (m.end() - m.start())
     return "".join(rest)

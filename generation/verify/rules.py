@@ -303,6 +303,19 @@ def reply_problems(d: dict) -> list[tuple[str, str]]:
     return out
 
 
+POINTER = re.compile(r"\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last|latest|newest|"
+                     r"oldest|listed|list|find|found|finds|returned|returns|results?|those|these|them|each|every|all of|"
+                     r"the same)\b", re.I)
+
+
+def _points(request: str, cls) -> bool:
+    """Does the request point at a result instead of naming a value ("the second account listed", "that 2024-05-20
+    event": "that" followed within two words by one of the domain's entity nouns)?"""
+    if POINTER.search(request):
+        return True
+    nouns = {k.replace("_id", "").replace("_", " ").split(" ")[-1] for k in getattr(cls, "ENTITIES", {}) or {}}
+    nouns = {n for n in nouns if len(n) > 2} | {"one", "item"}
+    return any(re.search(rf"\b(?:that|this) (?:[\w-]+ ){{0,2}}{re.escape(n)}s?\b", request, re.I) for n in nouns)
 REF = re.compile(r"\bthe (?:(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth) )?"
                  r"((?!the\b)[a-z]+(?: (?!the\b)[a-z]+)*?) from that result\b")
 ORDINAL = {w: k for k, w in enumerate(["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
@@ -394,7 +407,15 @@ def request_problems(d: dict) -> list[tuple[str, str]]:
                     # the user named ids of this shape, not this one, and did not point at a result: the call
                     # took another id than asked for
                     asked = shapes.get(_shape(v), [])
-                    if asked:
+                    # chosen: a natural reference ("the second account listed", "the event that search finds")
+                    # names a value a result of this request gave before the call: not another id than asked for
+                    # ...and only when every id the user named of this shape is still sent by some call of the
+                    # request (a named id no call sends was replaced: that stays a defect)
+                    span_vals = " ".join(json.dumps(_args(x), ensure_ascii=False) for x in span)
+                    pointed = all(mentions_token(span_vals, a) for a in asked) and _points(request, cls) and any(
+                        mentions_token(json.dumps(o, ensure_ascii=False) if not isinstance(o, str) else o, v)
+                        for _, o in _outputs_before(msgs, i, tc.get("id")))
+                    if asked and not pointed:
                         out.append(("requests", f"message {i}: the user asked for {', '.join(asked[:3])}; the call "
                                                 f"{tc['function']['name']} sends {v!r}"))
                         continue
