@@ -137,10 +137,14 @@ def recorded():
 
 def test_every_stage_of_both_methods_is_recorded_over_all_domains(recorded):
     prompts = {r.payload["prompt"] for r, _ in recorded}
-    assert {"plan.jinja", "subtrajectory.jinja", "inject.jinja", "refill.jinja", "judge.jinja", "verify.jinja",
+    # environment domains: the plan request describes the sampled calls (describe.jinja) and the skeleton is
+    # written part by part (part.jinja); plan.jinja / subtrajectory.jinja serve schema-only pools only
+    assert {"describe.jinja", "part.jinja", "inject.jinja", "refill.jinja", "judge.jinja", "verify.jinja",
             "verify_all.jinja", "mas_user.jinja", "mas_assistant.jinja"} <= prompts
-    doms = {_domain_of(r) for r, _ in recorded if r.payload["prompt"] == "subtrajectory.jinja"}
-    assert doms == set(all_envs())
+    assert not {"plan.jinja", "subtrajectory.jinja"} & prompts
+    for name in ("describe.jinja", "part.jinja"):
+        doms = {_domain_of(r) for r, _ in recorded if r.payload["prompt"] == name}
+        assert doms == set(all_envs()), name
 
 
 def test_visible_context_holds_only_rendered_variables(recorded):
@@ -192,24 +196,29 @@ def test_a_stage_that_reads_a_hidden_field_is_caught(monkeypatch):
 
     def leaky_request(template, stage, payload, schema, llm_cfg=None, **ctx):
         req = orig_request(template, stage, payload, schema, llm_cfg, **ctx)
-        if template == "subtrajectory.jinja":
+        if template == "part.jinja" and ctx.get("write_steps"):  # a part that writes the calls of subtask t
             req.payload["visible"]["hidden_subtask"] = hidden[(ctx["domain"], ctx["t"])]
         return req
 
-    def cheat(visible):
-        return {"user": "Please do it.", "steps": visible["hidden_subtask"], "reply": "Done."}
+    def cheat(visible):  # the fields the part request asks for; its calls copied from the hidden planner calls
+        out = {"reply": "Done."} if visible.get("write_reply") else {}
+        if visible.get("write_user"):
+            out["user"] = "Please do it."
+        if "hidden_subtask" in visible:
+            out["steps"] = visible["hidden_subtask"]
+        return out
 
     monkeypatch.setattr(skeleton.llm_io, "request", leaky_request)
     monkeypatch.setattr(pipeline, "build_llm", build)
-    monkeypatch.setitem(simulated.OFFLINE_ANSWERS, "subtrajectory.jinja", cheat)
+    monkeypatch.setitem(simulated.OFFLINE_ANSWERS, "part.jinja", cheat)
     rec = Recorder()
     rec.install(monkeypatch)
     n = len(all_envs())  # one dialogue per domain: (domain, t) names one subtask
     cfg = _cfg("toolace_mt", n, refinement_steps=0, injections=[0, 0], model_verifiers=[], subtasks=[3, 3],
                skeleton_goal="description")  # the prompt shows no planned call: copied ones stand out
     pipeline.stage1(cfg, list(range(n)), make_client(cfg.llm))
-    sk = [(r, t) for r, t in rec.log if r.payload["prompt"] == "subtrajectory.jinja"]
+    sk = [(r, t) for r, t in rec.log if r.payload["prompt"] == "part.jinja" and r.payload["visible"].get("write_steps")]
     assert len(sk) >= 2 * n
-    assert all(set(r.payload["visible"]) - template_vars("subtrajectory.jinja") for r, _ in sk)
+    assert all(set(r.payload["visible"]) - template_vars("part.jinja") for r, _ in sk)
     bad = [b for r, t in sk for b in violations(r, t)[1]]
     assert bad, "answers copied from hidden planner calls must show values absent from their prompts"

@@ -10,7 +10,7 @@ from toolace_mt.generation.config import GenerateConfig
 from toolace_mt.generation.llm_io import show_dialogue
 from toolace_mt.generation.mas import agents
 from toolace_mt.generation.mas.simulate import max_messages
-from toolace_mt.generation.plan import TaskPlan, plan_rules
+from toolace_mt.generation.plan import TaskPlan, goal_view, is_goal_ref, plan_rules
 from toolace_mt.llm.client import LLMClient, LLMConfig, make_client
 from toolace_mt.llm.simulated import OFFLINE_ANSWERS, SimulatedBackend
 from toolace_mt.llm.testing import make_scripted_client
@@ -65,9 +65,19 @@ def test_rules_dialogues_are_grown_from_the_toolace_mt_plans_and_verified(rules_
             check_dialogue(d)  # kept MAS dialogues pass the same validation as ToolACE-MT's
             assert d["meta"]["mas"]["stop"] == "satisfied"
             plan = TaskPlan.from_dict(d["meta"]["plan"])
-            requests = [m for m in d["messages"] if m["role"] == "user"
+            goal = goal_view(plan)
+            requests = [m for m in d["messages"] if m["role"] == "user" and m["content"] != agents.DONT_KNOW
                         and not agents.CLARIFY_A_RE.match(m["content"].strip()) and m["content"] not in agents.SMALLTALK]
             assert len(requests) == len(plan.subtasks)  # one subtask revealed per user request
+            # the user declines a detail only when its goal shows that value as a reference (<...>: returned by
+            # an earlier call, so the user does not know it); a value the goal states is always given
+            for k, m in enumerate(d["messages"]):
+                if m["role"] == "user" and m["content"] == agents.DONT_KNOW:
+                    q = agents.CLARIFY_Q_RE.search(d["messages"][k - 1]["content"] or "")
+                    param = q.group(1).replace(" ", "_")
+                    t = sum(x in requests for x in d["messages"][:k]) - 1
+                    shown = [c["arguments"][param] for st in goal[t] for c in st if param in c["arguments"]]
+                    assert shown and all(is_goal_ref(v) for v in shown), (d["meta"]["index"], param, shown)
             assert d["messages"][-1]["role"] == "assistant" and d["messages"][-1]["content"]
         else:
             assert v["reasons"]  # a rejection always says why
@@ -167,8 +177,8 @@ def test_rules_assistant_decides_from_history_alone():
 
 def test_turn_limit_and_malformed_answers_are_typed_failures():
     def script(req):
-        if req.stage == "plan":
-            return json.dumps(OFFLINE_ANSWERS["plan.jinja"](req.payload["visible"]))
+        if req.stage == "plan":  # describe.jinja for an environment domain (the sampled calls are described)
+            return json.dumps(OFFLINE_ANSWERS[req.payload["prompt"]](req.payload["visible"]))
         if req.stage == "mas_user":
             return json.dumps({"done": False, "message": "Can you list my bank accounts?"})
         if req.stage == "mas_assistant":
