@@ -21,7 +21,9 @@ from typing import Any, Iterable, Optional
 
 from .resolve import value_in_text
 
-OUTPUT_CHARS = 400  # chosen: keeps a tool output's ids and leading fields; long listings (long_context) are clipped
+# chosen: keeps a tool output's ids and leading fields; long listings (long_context) are clipped. 800, not 400: a
+# live model rewriting a reply must see the results it reports (answerers flagged clipped listings)
+OUTPUT_CHARS = 800
 SNIPPET_CHARS = 60  # chosen: characters either side of a value in the snippet of the turn that introduced it
 # chosen: a user/assistant text longer than this is clipped (long_context requests restate a lot); 1200, not 600,
 # since a live model's replies list their results (one ran to ~1,300 characters) and a judge must see what the

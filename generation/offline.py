@@ -154,7 +154,7 @@ def answer_subtrajectory(v: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ describe / part
-REF_CALL = re.compile(r"\(call (\d+)\)>$")
+REF_WHERE = re.compile(r"^<the (?:(\S+) )?\w+ (?:returned|listed) by (\w+) (?:in task (\d+)|in this task)>$")
 
 
 def answer_describe(v: dict[str, Any]) -> dict[str, Any]:
@@ -175,35 +175,46 @@ def answer_describe(v: dict[str, Any]) -> dict[str, Any]:
     return {"subtasks": subs}
 
 
-def _history_calls(messages: list[dict[str, Any]]) -> list[tuple[str, Any]]:
-    """(tool, output) of every call the transcript shows, numbered in order (call k = item k-1)."""
-    out: list[tuple[str, Any]] = []
+def _task_outputs(messages: list[dict[str, Any]]) -> list[list[tuple[str, Any]]]:
+    """(tool, output) of the calls the transcript shows, per task (the span after each user request)."""
+    tasks: list[list[tuple[str, Any]]] = []
     for m in messages:
-        if m.get("role") == "tool":
-            out.append((m.get("name") or "", _json(m.get("content"))))
-    return out
+        if m.get("role") == "user":
+            tasks.append([])
+        elif m.get("role") == "tool" and tasks:
+            tasks[-1].append((m.get("name") or "", _json(m.get("content"))))
+    return tasks
+
+
+def _rank(word: str | None) -> int:
+    if not word:
+        return 0
+    if word in ORDINAL_WORDS:
+        return ORDINAL_WORDS.index(word)
+    digits = re.match(r"(\d+)", word)
+    return int(digits.group(1)) - 1 if digits else 0
 
 
 def _goal_steps(cls, goal: list, history: list[dict[str, Any]]) -> list[list[CallPlan]]:
-    """The goal's calls as the user would ask for them: a reference to a call the transcript already shows is
-    the value that output gives (the user saw it reported); one to a call of this same part stays a reference."""
-    done = _history_calls(history)
+    """The goal's calls as the user would ask for them: a reference to an output of an earlier task the
+    transcript shows is the value that output gives (the user saw it reported); one to a call of this same task
+    stays a reference ("the <param> from that result")."""
+    tasks = _task_outputs(history)
     steps = []
     for st in goal:
         step = []
         for c in st:
             args, refs = {}, {}
             for k, x in c["arguments"].items():
-                m = REF_VALUE.match(str(x)) if isinstance(x, str) else None
+                m = REF_WHERE.match(x) if isinstance(x, str) else None
                 if m is None:
                     args[k] = x
                     continue
-                n = REF_CALL.search(x)
-                n = int(n.group(1)) if n else 0
-                if 1 <= n <= len(done):
-                    cands = output_candidates(cls, k, done[n - 1][0], done[n - 1][1])
-                    word = x[len("<the "):].split(" ", 1)[0]
-                    rank = ORDINAL_WORDS.index(word) if word in ORDINAL_WORDS else 0
+                t = int(m.group(3)) if m.group(3) else 0
+                if 1 <= t <= len(tasks):
+                    outs = [(n, o) for n, o in tasks[t - 1] if n == m.group(2)]
+                    cands = output_candidates(cls, k, outs[-1][0], outs[-1][1]) if outs else []
+                    rank = _rank(m.group(1))
                     if rank < len(cands):
                         args[k] = cands[rank]
                         continue

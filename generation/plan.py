@@ -315,11 +315,10 @@ def goal_view(plan_or_dict: dict[str, Any] | TaskPlan) -> list[list[list[dict[st
     cls = type(env)
     specs = cls.tool_specs()
     initial = {k: {json.dumps(v, sort_keys=True) for v in env.entity_values(k)} for k in cls.ENTITIES}
-    # json(value) -> (call number, tool, rank in that output, how many values of its kind that output lists)
+    # json(value) -> (task number, tool, rank in that output, how many values of its kind that output lists)
     produced: dict[str, tuple[int, str, int, int]] = {}
-    n = 0
     out: list[list[list[dict[str, Any]]]] = []
-    for sub in p.subtasks:
+    for t_no, sub in enumerate(p.subtasks, start=1):
         steps = []
         for step in sub.steps:
             calls = []
@@ -332,9 +331,12 @@ def goal_view(plan_or_dict: dict[str, Any] | TaskPlan) -> list[list[list[dict[st
                     created = key in produced and kind is not None and key not in initial.get(kind, set())
                     if k in c.refs or created:
                         src = produced.get(key)
-                        who = f"{src[1]} (call {src[0]})" if src else "an earlier call"
+                        # chosen: named by task, not by a global call number (live answerers misread "call 10",
+                        # which counts parallel calls one by one, as a step of the current task)
+                        where = "in this task" if src and src[0] == t_no else f"in task {src[0]}" if src else ""
+                        who = f"{src[1]} {where}".strip() if src else "an earlier call"
                         many = bool(src) and src[3] > 1
-                        nth = f"{ORDINAL_WORDS[src[2]]} " if many and src[2] < len(ORDINAL_WORDS) else ""
+                        nth = f"{ordinal(src[2])} " if many else ""
                         # named by the entity kind (a transfer's from_account is an account_id the list returned)
                         what = kind or k
                         args[k] = f"<the {nth}{what} {'listed' if many else 'returned'} by {who}>"
@@ -342,20 +344,27 @@ def goal_view(plan_or_dict: dict[str, Any] | TaskPlan) -> list[list[list[dict[st
                         args[k] = v
                 calls.append({"tool": c.tool, "arguments": args})
             for c in step:  # outputs register after the step: calls of one step are independent
-                n += 1
                 r = env.execute(c.tool, c.arguments)
                 if r.ok and c.tool in specs:
                     for vals in produced_values(cls, c.tool, r.output).values():
                         uniq = list(dict.fromkeys(json.dumps(v, sort_keys=True) for v in vals))
                         for rank, v in enumerate(uniq):
-                            produced.setdefault(v, (n, c.tool, rank, len(uniq)))
+                            produced.setdefault(v, (t_no, c.tool, rank, len(uniq)))
             steps.append(calls)
         out.append(steps)
     return out
 
 
 ORDINAL_WORDS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
-REF_VALUE = re.compile(r"^<the (?:[a-z]+ )?(\w+) (?:returned|listed) by .*>$")
+
+
+def ordinal(rank: int) -> str:
+    """0 -> "first", ..., 9 -> "tenth", 10 -> "11th" (a list of 15 orders still names one)."""
+    if rank < len(ORDINAL_WORDS):
+        return ORDINAL_WORDS[rank]
+    n = rank + 1
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+REF_VALUE = re.compile(r"^<the (?:[a-z0-9]+ )?(\w+) (?:returned|listed) by .*>$")
 
 
 def is_goal_ref(v: Any) -> bool:

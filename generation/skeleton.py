@@ -163,7 +163,8 @@ def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[dict
         p.planner = "llm"
 
 
-REF_ARG = re.compile(r"^\$(\d+)\.([\w.]+?)(?:\[(\d+)\])?$")
+REF_ARG = re.compile(r"^\$(\d+)\.(.+)$")
+PATH_STEP = re.compile(r"([A-Za-z_]\w*)|\[(\d+)\]")
 
 
 def _lookup(out: Any, field: str) -> list[Any]:
@@ -180,8 +181,33 @@ def _lookup(out: Any, field: str) -> list[Any]:
     return found
 
 
+def _walk(out: Any, path: str) -> tuple[bool, Any]:
+    """Follow a JSON path ("restaurants[1].restaurant_id") from the top of an output: (found, value)."""
+    cur = out
+    pos = 0
+    for m in PATH_STEP.finditer(path):
+        if path[pos:m.start()] not in ("", "."):
+            return False, None
+        pos = m.end()
+        key, idx = m.group(1), m.group(2)
+        if key is not None:
+            if not isinstance(cur, dict) or key not in cur:
+                return False, None
+            cur = cur[key]
+        else:
+            if not isinstance(cur, list) or int(idx) >= len(cur):
+                return False, None
+            cur = cur[int(idx)]
+    return pos == len(path), cur
+
+
 def resolve_refs(args: dict[str, Any], outputs: list[Any]) -> tuple[dict[str, Any], Optional[str]]:
-    """Arguments with every "$k.field" (or "$k.field[i]") filled from the outputs of the part's calls so far.
+    """Arguments with every "$k.<path>" filled from the outputs of the part's calls so far.
+
+    "$k.key" is the first value under `key` anywhere in call k's output and "$k.key[i]" the (i+1)-th (so
+    "$2.restaurant_id[1]" is the second restaurant a search listed, whatever the output's nesting); a full path
+    from the top ("$2.restaurants[1].restaurant_id") works too. A "$k." string that names nothing is a typed
+    failure, never sent to a tool as text.
 
     Why: in `skeleton_goal: description` the model writes all the calls of a part before any runs, and a call
     that needs what an earlier step returns (the id a create makes, a search hit) cannot be guessed; the paper's
@@ -192,15 +218,21 @@ def resolve_refs(args: dict[str, Any], outputs: list[Any]) -> tuple[dict[str, An
         if m is None:
             out[k] = v
             continue
-        n, fld, idx = int(m.group(1)), m.group(2).split(".")[-1], m.group(3)
+        n, path = int(m.group(1)), m.group(2)
         if not 1 <= n <= len(outputs):
             return args, f"{k}={v!r} points at call {n}, but only {len(outputs)} call(s) ran before it"
-        vals = _lookup(outputs[n - 1], fld)
-        flat = [x for val in vals for x in (val if isinstance(val, list) and idx is not None else [val])]
-        pick = int(idx) if idx is not None else 0
-        if pick >= len(flat):
-            return args, f"{k}={v!r}: the output of call {n} has no field {fld!r}"
-        out[k] = flat[pick]
+        ok, val = _walk(outputs[n - 1], path)
+        if not ok:
+            flat = re.search(r"(\w+)(?:\[(\d+)\])?$", path)  # else the last key, found anywhere
+            vals = _lookup(outputs[n - 1], flat.group(1)) if flat else []
+            vals = [x for val_ in vals for x in (val_ if isinstance(val_, list) and flat.group(2) is not None else [val_])]
+            pick = int(flat.group(2)) if flat and flat.group(2) is not None else 0
+            if pick >= len(vals):
+                return args, f"{k}={v!r}: the output of call {n} has no field {path!r}"
+            val = vals[pick]
+        if isinstance(val, (dict, list)):
+            return args, f"{k}={v!r}: names a whole object or list of call {n}'s output, not a value"
+        out[k] = val
     return out, None
 
 

@@ -46,8 +46,8 @@ def ref_phrase(env_cls: type[Env], p: str, value: Any, outputs: list[tuple[str, 
     the result lists exactly one such value, else with the value's rank in it (the shared resolver's rule)."""
     from .resolve import reference_rank
 
-    marked = re.match(r"^<the ([a-z]+) \w+ (?:returned|listed) by ", value) if isinstance(value, str) else None
-    if marked and marked.group(1) in ORDINALS:  # a goal reference (`plan.goal_view`) names the rank itself
+    marked = re.match(r"^<the ([a-z0-9]+) \w+ (?:returned|listed) by ", value) if isinstance(value, str) else None
+    if marked and (marked.group(1) in ORDINALS or marked.group(1)[:1].isdigit()):  # a goal reference names the rank
         return f"the {marked.group(1)} {words(p)} from that result"
     r = reference_rank(env_cls, p, value, outputs) if outputs is not None else None
     if r is not None and r[1] > 1 and r[0] < len(ORDINALS):

@@ -42,6 +42,9 @@ NUMBER = re.compile(r"(?<![\w.,/@-])(?:(?P<s1>[-+\u2212])\s?)?(?P<cur>[$\u20ac\u
 WORD_COUNT = re.compile(rf"\b({_WORD})\s+(?:[a-z]+\s+)?([a-z]+s)\b", re.I)
 # a count noun after a number: "2 accounts", "2 open tickets" (not a unit: "2 hours" is a duration)
 COUNT_AFTER = re.compile(r"\s+(?:[a-z]+\s+)?([a-z]+s)\b", re.I)
+ONE_THING = re.compile(r"\s+(?:[a-z]+\s+)?[a-z]+\b", re.I)
+# a bare integer closed by a bracket, a colon or " of": a count written without its noun next to it
+BARE_COUNT = re.compile(r"\)|:|\s+of\b|\s+(?:are|is|were|was)\b")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 HEDGE = re.compile(r"(?:\babout|\baround|\broughly|\bapproximately|\bapprox\.?|\bnearly|\balmost|\bover|\bunder|"
                    r"\bmore than|\bless than|\bsome|~)\s*$", re.I)
@@ -249,8 +252,11 @@ def unstated(text: str, facts: Facts, *, counts: Iterable[int] = (), recent: Opt
             continue
         x, dec, pct = _number(m)
         ok = facts.has_number(x, dec) or (pct and facts.has_number(x / 100, dec + 2))
-        if not ok and dec == 0 and not m.group("cur") and not pct and COUNT_AFTER.match(text, m.end()):
-            ok = int(x) in counts  # "2 accounts": an output listed two
+        if not ok and dec == 0 and not m.group("cur") and not pct and (COUNT_AFTER.match(text, m.end())
+                                                                       or BARE_COUNT.match(text, m.end())):
+            ok = int(x) in counts  # "2 accounts": an output listed two; "Your orders (15):", "all 18 of your ..."
+        if not ok and x == 1 and dec == 0 and not m.group("cur") and not pct and ONE_THING.match(text, m.end()):
+            ok = 1 in counts  # "1 payee", "1 result"
         if not ok and dec == 0 and HEDGE.search(text[:m.start()]):
             zeros = len(m.group("int").replace(",", "")) - len(m.group("int").replace(",", "").rstrip("0"))
             ok = zeros > 0 and facts.has_number(x, None, tol=0.5 * 10 ** zeros)  # "about 5,000" for 5021.31

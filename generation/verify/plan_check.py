@@ -30,16 +30,37 @@ def _atoms(v: Any) -> list[Any]:
     return [] if isinstance(v, bool) or v is None or v == "" else [v]
 
 
+def _returned_before(p: TaskPlan) -> list[set[str]]:
+    """Per call of the plan (in order), the JSON of every value an EARLIER call's output returned (replayed on a
+    fresh environment)."""
+    from ..plan import make_env, produced_values
+
+    env = make_env(p)
+    cls = type(env)
+    seen: set[str] = set()
+    out: list[set[str]] = []
+    for c in p.calls():
+        out.append(set(seen))
+        r = env.execute(c.tool, c.arguments)
+        if r.ok and c.tool in cls.tool_specs():
+            for vals in produced_values(cls, c.tool, r.output).values():
+                seen |= {json.dumps(v, sort_keys=True) for v in vals}
+    return out
+
+
 def plan_problems(d: dict) -> list[tuple[str, str]]:
     plan = (d.get("meta") or {}).get("plan") or {}
     if not plan.get("subtasks") or plan.get("planner", "rules") == "rules" or is_pool(plan.get("domain", "")):
         return []
     try:
-        goal = goal_view(TaskPlan.from_dict(plan))
+        tp = TaskPlan.from_dict(plan)
+        goal = goal_view(tp)
+        from_outputs = _returned_before(tp)
     except Exception:  # noqa: BLE001 -- a plan that cannot be replayed is the replay check's finding, not ours
         return []
     out = []
     seen_args = ""
+    k = -1  # index of the call in plan order
     for t, (sub, g) in enumerate(zip(plan["subtasks"], goal)):
         desc = sub.get("description") or ""
         args = " ".join(json.dumps(c["arguments"], ensure_ascii=False) for st in sub.get("steps") or [] for c in st)
@@ -48,8 +69,11 @@ def plan_problems(d: dict) -> list[tuple[str, str]]:
                 out.append(("plan", f"subtask {t + 1}: the description names {tok!r}, which none of its calls uses"))
         for st in g:
             for c in st:
+                k += 1
                 for p, v in c["arguments"].items():
-                    if is_goal_ref(v):
+                    # a value an earlier call's output gave may be described by where it comes from ("the second
+                    # account listed"): in description mode the model's own calls carry it as a literal
+                    if is_goal_ref(v) or json.dumps(v, sort_keys=True) in from_outputs[k]:
                         continue
                     for a in _atoms(v):
                         if isinstance(a, str) and any(ch.isdigit() for ch in a) and any(ch.isalpha() for ch in a) \

@@ -269,9 +269,26 @@ def _list_lengths(v: Any) -> set[int]:
     return set()
 
 
+# a token that is a number with a unit or range ("4-minute", "10-20%", "3-6", "2x"): general knowledge in advice
+UNITISH = re.compile(r"^\d+(?:\.\d+)?(?:[-\u2013]\d+(?:\.\d+)?)?[-\s]?(?:%|x|[a-z]+)$", re.I)
+
+
+def _int_leaves(v: Any) -> set[int]:
+    """Integer values of a JSON output (an order's "n_items": 3 grounds "3 items"; never digits inside strings)."""
+    if isinstance(v, bool):
+        return set()
+    if isinstance(v, int):
+        return {v}
+    if isinstance(v, dict):
+        return {n for x in v.values() for n in _int_leaves(x)}
+    if isinstance(v, list):
+        return {n for x in v for n in _int_leaves(x)}
+    return set()
+
+
 def reply_problems(d: dict) -> list[tuple[str, str]]:
     """A reply must agree with the outputs before it (ids, numbers, counts; no success after a failure)."""
-    out, lengths = [], set()
+    out, lengths, ints = [], set(), set()
     facts = Facts()  # earlier turns (contents and call arguments), numbers/dates/times normalised
     msgs = d["messages"]
     exempt = _injected_failed_calls(d)
@@ -281,6 +298,7 @@ def reply_problems(d: dict) -> list[tuple[str, str]]:
             last_user = i
         if m["role"] == "tool":
             lengths |= _list_lengths(_json_or(m.get("content")))
+            ints |= _int_leaves(_json_or(m.get("content")))
         if m["role"] == "assistant" and not m.get("tool_calls") and m.get("content"):
             txt = m["content"]
             outs = [x for x in msgs[last_user + 1:i] if x["role"] == "tool"]
@@ -289,9 +307,23 @@ def reply_problems(d: dict) -> list[tuple[str, str]]:
             # chosen: a count ("2 accounts") may also be the number of calls answering this request
             n_calls = sum(len(x.get("tool_calls") or []) for x in msgs[last_user + 1:i])
             recent = recent_numbers(x.get("content") for x in outs if not _is_error(x.get("content")))
-            for tok in dict.fromkeys(unstated(COUNT.sub("", txt), facts, counts=lengths | {n_calls}, recent=recent)):
+            # chosen: a count of things in a list an output showed ("all 18 of your orders", "Your orders (15)",
+            # "13 are delivered") is at most the longest list shown: any such integer written as a count is one the
+            # rules cannot tell from a sub-count, left to the cross-turn-consistency specialist (a computed
+            # statement is never a rule reject)
+            counts = lengths | {n_calls} | set(range(0, max(lengths, default=0) + 1))
+            if outs:
+                bad = unstated(COUNT.sub("", txt), facts, counts=counts, recent=recent)
+            else:
+                # no call answered this message (small talk, a question, advice): its numbers and dates are
+                # general knowledge ("tip 10-20%", "a 4-minute steep"), not results; an id is still checked
+                bad = [t for t in unstated(COUNT.sub("", txt), facts, counts=counts, recent=recent)
+                       if any(ch.isalpha() for ch in t) and any(ch.isdigit() for ch in t) and not UNITISH.search(t)]
+            for tok in dict.fromkeys(bad):
                 out.append(("reply", f"message {i}: the reply states {tok!r}, which no earlier turn shows"))
-            for n in sorted({int(x) for x in COUNT.findall(txt)} - lengths):
+            # "N items" is the strict form: N must be a list length (or a count an output states), not any N up
+            # to the longest list
+            for n in sorted({int(x) for x in COUNT.findall(txt)} - lengths - ints):
                 out.append(("reply", f"message {i}: the reply counts {n} items; no earlier output lists {n}"))
             if outs and _is_error(outs[-1].get("content")) and outs[-1].get("tool_call_id") not in exempt \
                     and not FAILURE_WORDS.search(txt):
@@ -359,6 +391,10 @@ def request_problems(d: dict) -> list[tuple[str, str]]:
         later_calls = [tc for x in msgs[i + 1:] for tc in x.get("tool_calls") or []]
         later_text = " ".join(json.dumps(_args(tc), ensure_ascii=False) for tc in later_calls) + " " + \
             " ".join(x.get("content") or "" for x in msgs[i + 1:] if x["role"] == "assistant")
+        # chosen: an id an earlier call already acted on is a reference back ("paying PAY635 was intentional"),
+        # not a new request that needs a call or an answer (live runs: users acknowledge what was done)
+        done_args = " ".join(json.dumps(_args(tc), ensure_ascii=False) for x in msgs[:i] for tc in x.get("tool_calls") or [])
+        later_text += " " + done_args
         # a date, time, duration or ordinal ("May 22nd", "11am", "60-minute") is not an id a call must repeat
         for tok in dict.fromkeys(id_tokens(masked(m["content"]))):
             if tok[:1].isdigit():  # "5-star": the number is what a call passes

@@ -41,7 +41,7 @@ def test_goal_view_shows_a_created_value_as_a_reference_and_an_initial_value_lit
     assert made not in make_env(_plan(CAL, [])).entity_values("event_id")
     plan = _plan(CAL, [
         ("Create a Dentist event on 2024-05-28 at 10:00", [[CallPlan("create_event", dict(NEW_EVENT))]]),
-        # a later subtask: the planner's refs do not mark it, the replay sees the id was created by call 1
+        # a later subtask: the planner's refs do not mark it, the replay sees the id was created in task 1
         ("Show the event just created and event " + initial, [[CallPlan("get_event", {"event_id": made}),
                                                                CallPlan("get_event", {"event_id": initial})]]),
     ])
@@ -49,7 +49,7 @@ def test_goal_view_shows_a_created_value_as_a_reference_and_an_initial_value_lit
     assert [len(s) for s in goal] == [1, 1] and len(goal[1][0]) == 2
     assert goal[0][0][0] == {"tool": "create_event", "arguments": NEW_EVENT}  # user-given values stay literal
     ref = goal[1][0][0]["arguments"]["event_id"]
-    assert is_goal_ref(ref) and "create_event (call 1)" in ref, ref
+    assert is_goal_ref(ref) and "create_event in task 1" in ref, ref
     assert goal[1][0][1]["arguments"]["event_id"] == initial and not is_goal_ref(initial)
     assert made not in json.dumps(goal)  # the created value never appears as a literal
     # the dict form of the plan gives the same goal
@@ -201,4 +201,4 @@ def test_resolve_refs_typed_errors():
     args, why = resolve_refs({"x": "$1.tracking_number"}, outs)
     assert args == {"x": "$1.tracking_number"} and "has no field 'tracking_number'" in why
     args, why = resolve_refs({"x": "$1.order_id[4]"}, [{"order_id": ["R1", "R2"]}])
-    assert "has no field 'order_id'" in why
+    assert "has no field 'order_id[4]'" in why
