@@ -154,7 +154,8 @@ def answer_subtrajectory(v: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ describe / part
-REF_WHERE = re.compile(r"^<the (?:(\S+) )?\w+ (?:returned|listed) by (\w+) (?:in task (\d+)|in this task)>$")
+REF_WHERE = re.compile(r"^<the (?:(\S+) )?\w+ (?:returned|listed) by (?:the (\S+) )?(\w+)(?: call)? "
+                       r"(?:in task (\d+)|in this task)>$")
 
 
 def answer_describe(v: dict[str, Any]) -> dict[str, Any]:
@@ -210,10 +211,12 @@ def _goal_steps(cls, goal: list, history: list[dict[str, Any]]) -> list[list[Cal
                 if m is None:
                     args[k] = x
                     continue
-                t = int(m.group(3)) if m.group(3) else 0
+                t = int(m.group(4)) if m.group(4) else 0
                 if 1 <= t <= len(tasks):
-                    outs = [(n, o) for n, o in tasks[t - 1] if n == m.group(2)]
-                    cands = output_candidates(cls, k, outs[-1][0], outs[-1][1]) if outs else []
+                    outs = [(n, o) for n, o in tasks[t - 1] if n == m.group(3)]
+                    which = _rank(m.group(2)) if m.group(2) else len(outs) - 1
+                    pick = outs[which] if 0 <= which < len(outs) else None
+                    cands = output_candidates(cls, k, pick[0], pick[1]) if pick else []
                     rank = _rank(m.group(1))
                     if rank < len(cands):
                         args[k] = cands[rank]

@@ -10,6 +10,7 @@ data dependencies (`Env.dependency_edges`), so later calls use ids and values ea
 from __future__ import annotations
 
 import functools
+from collections import Counter
 import json
 import hashlib
 import random
@@ -315,10 +316,14 @@ def goal_view(plan_or_dict: dict[str, Any] | TaskPlan) -> list[list[list[dict[st
     cls = type(env)
     specs = cls.tool_specs()
     initial = {k: {json.dumps(v, sort_keys=True) for v in env.entity_values(k)} for k in cls.ENTITIES}
-    # json(value) -> (task number, tool, rank in that output, how many values of its kind that output lists)
-    produced: dict[str, tuple[int, str, int, int]] = {}
+    # json(value) -> (task number, tool, rank in that output, how many values of its kind that output lists,
+    # which call of that tool in its task)
+    produced: dict[str, tuple[int, str, int, int, int]] = {}
     out: list[list[list[dict[str, Any]]]] = []
+    # how often each tool runs in each task: a reference to one of two write_file calls of a task must say which
+    per_task = [Counter(c.tool for st in sub.steps for c in st) for sub in p.subtasks]
     for t_no, sub in enumerate(p.subtasks, start=1):
+        seen_here: Counter = Counter()
         steps = []
         for step in sub.steps:
             calls = []
@@ -334,7 +339,9 @@ def goal_view(plan_or_dict: dict[str, Any] | TaskPlan) -> list[list[list[dict[st
                         # chosen: named by task, not by a global call number (live answerers misread "call 10",
                         # which counts parallel calls one by one, as a step of the current task)
                         where = "in this task" if src and src[0] == t_no else f"in task {src[0]}" if src else ""
-                        who = f"{src[1]} {where}".strip() if src else "an earlier call"
+                        nth_call = f"the {ordinal(src[4])} " if src and per_task[src[0] - 1][src[1]] > 1 else ""
+                        who = (f"{nth_call}{src[1]}{' call' if nth_call else ''} {where}".strip() if src
+                               else "an earlier call")
                         many = bool(src) and src[3] > 1
                         nth = f"{ordinal(src[2])} " if many else ""
                         # named by the entity kind (a transfer's from_account is an account_id the list returned)
@@ -344,12 +351,14 @@ def goal_view(plan_or_dict: dict[str, Any] | TaskPlan) -> list[list[list[dict[st
                         args[k] = v
                 calls.append({"tool": c.tool, "arguments": args})
             for c in step:  # outputs register after the step: calls of one step are independent
+                occ = seen_here[c.tool]
+                seen_here[c.tool] += 1
                 r = env.execute(c.tool, c.arguments)
                 if r.ok and c.tool in specs:
                     for vals in produced_values(cls, c.tool, r.output).values():
                         uniq = list(dict.fromkeys(json.dumps(v, sort_keys=True) for v in vals))
                         for rank, v in enumerate(uniq):
-                            produced.setdefault(v, (t_no, c.tool, rank, len(uniq)))
+                            produced.setdefault(v, (t_no, c.tool, rank, len(uniq), occ))
             steps.append(calls)
         out.append(steps)
     return out
@@ -364,7 +373,7 @@ def ordinal(rank: int) -> str:
         return ORDINAL_WORDS[rank]
     n = rank + 1
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
-REF_VALUE = re.compile(r"^<the (?:[a-z0-9]+ )?(\w+) (?:returned|listed) by .*>$")
+REF_VALUE = re.compile(r"^<the (?:[a-z0-9]+ )?(\w+) (?:returned|listed) by .*>$")  # also "by the second x call"
 
 
 def is_goal_ref(v: Any) -> bool:

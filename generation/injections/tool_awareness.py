@@ -48,8 +48,9 @@ class ToolAwareness(Injection):
                 "roles": ["user", "assistant", "user"],
                 "instruction": f"The tool {name} is NOT available to the assistant yet. Turn 1: the user's request "
                                f"(keep it as it is). Turn 2: the assistant says it has no tool to "
-                               f"{text.tool_summary(cls, name)} and makes no call. Turn 3: the user says the tool "
-                               f"{name} has now been added and asks to continue."}
+                               f"{text.tool_summary(cls, name)} and makes no call. Turn 3: the user says that it should "
+                               f"work now (the capability is available again) and asks to continue; a user does not "
+                               f"name tools by their function names."}
 
     def realise(self, d, spec, rng, env_cls, original):
         return [original, rng.choice(MISSING).format(s=text.tool_summary(env_cls, spec["tool"])),

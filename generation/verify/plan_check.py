@@ -65,7 +65,8 @@ def plan_problems(d: dict) -> list[tuple[str, str]]:
         desc = sub.get("description") or ""
         args = " ".join(json.dumps(c["arguments"], ensure_ascii=False) for st in sub.get("steps") or [] for c in st)
         for tok in dict.fromkeys(id_tokens(desc)):
-            if any(ch.isalpha() for ch in tok) and not mentions_token(args + " " + seen_args, tok):
+            # an id starts with letters ("ACC123", "RS79"); "17th", "3-unit", "4-star" are positions and amounts
+            if tok[:1].isalpha() and any(ch.isalpha() for ch in tok) and not mentions_token(args + " " + seen_args, tok):
                 out.append(("plan", f"subtask {t + 1}: the description names {tok!r}, which none of its calls uses"))
         for st in g:
             for c in st:
