@@ -21,6 +21,34 @@ import yaml
 HERE = Path(__file__).resolve().parent
 
 
+sys.path.insert(0, str(HERE.parents[1] / "generation"))
+from test_live_recordings import _sha, replay, verdicts  # type: ignore  # noqa: E402
+
+
+class _MP:
+    """A minimal monkeypatch for one offline replay outside pytest (undone on exit)."""
+
+    def __init__(self):
+        self.undo = []
+
+    def setattr(self, obj, name, val):
+        self.undo.append((obj, name, getattr(obj, name)))
+        setattr(obj, name, val)
+
+    def setenv(self, k, v):
+        import os
+        os.environ[k] = v
+
+
+def _replay_outside_pytest(name: str, tmp: Path, root: Path):
+    mp = _MP()
+    try:
+        return replay(name, tmp, mp, root=root)
+    finally:
+        for obj, attr, val in reversed(mp.undo):
+            setattr(obj, attr, val)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run", type=Path)
@@ -30,47 +58,41 @@ def main() -> None:
     recipe = yaml.safe_load((a.run / "recipe.yaml").read_text())
     recipe["n_dialogues"] = a.n
     recipe.pop("progress", None)
-    ids = set()
-    keys = set()
-    for line in (a.run / "requests.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        did = r.get("dialogue_id") or ""
-        try:
-            idx = int(did.rsplit("-", 1)[-1])
-        except ValueError:
-            continue
-        if idx < a.n:
-            ids.add(did)
-            keys.add(r["key"])
+    # the cache keys of the first N dialogues' requests: replay them over the whole cache and note every hit
+    from toolace_mt.llm.cache import ResponseCache
+
     dst = HERE / a.name
     if dst.exists():
         shutil.rmtree(dst)
+    full = Path(tempfile.mkdtemp()) / a.name
+    full.mkdir(parents=True)
+    shutil.copytree(a.run / "llm_cache", full / "llm_cache")
+    (full / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+    (full / "expected.json").write_text("{}")
+    hits: set[str] = set()
+    orig_get = ResponseCache.get
+
+    def get(self, key):  # noqa: ANN001
+        hit = orig_get(self, key)
+        if hit is not None:
+            hits.add(key)
+        return hit
+
+    ResponseCache.get = get
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            _replay_outside_pytest(a.name, Path(tmp), full.parent)
+    finally:
+        ResponseCache.get = orig_get
     (dst / "llm_cache").mkdir(parents=True)
-    for k in sorted(keys):
+    for k in sorted(hits):
         src = a.run / "llm_cache" / k[:2] / f"{k}.json"
-        if src.exists():
-            (dst / "llm_cache" / k[:2]).mkdir(exist_ok=True)
-            shutil.copy2(src, dst / "llm_cache" / k[:2] / f"{k}.json")
+        (dst / "llm_cache" / k[:2]).mkdir(exist_ok=True)
+        shutil.copy2(src, dst / "llm_cache" / k[:2] / f"{k}.json")
+    keys = hits
     (dst / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
-    sys.path.insert(0, str(HERE.parents[1] / "generation"))
-    import pytest  # noqa: F401  (the test module imports it)
-    from test_live_recordings import _sha, replay, verdicts  # type: ignore
-
-    class MP:  # a minimal monkeypatch for one offline replay outside pytest
-        def __init__(self):
-            self.undo = []
-
-        def setattr(self, obj, name, val):
-            self.undo.append((obj, name, getattr(obj, name)))
-            setattr(obj, name, val)
-
-        def setenv(self, k, v):
-            import os
-            os.environ[k] = v
-
-    mp = MP()
     with tempfile.TemporaryDirectory() as tmp:
-        out, missed = replay(a.name, Path(tmp), mp, root=HERE)
+        out, missed = _replay_outside_pytest(a.name, Path(tmp), HERE)
         if missed:
             raise SystemExit(f"the cut recording misses {len(missed)} request(s): {sorted(set(missed))[:5]}")
         live = {k: v for k, v in verdicts(a.run).items() if k in verdicts(out)}
@@ -81,8 +103,6 @@ def main() -> None:
                          f"(RUN_DIR: a live run of results/live_generation/{a.name.split('-')[0]}.yaml)",
                "verdicts": verdicts(out),
                "sha256": {"kept": _sha(out / "dataset" / "train.jsonl"), "rejected": _sha(out / "rejected.jsonl")}}
-    for obj, name, val in reversed(mp.undo):
-        setattr(obj, name, val)
     (dst / "expected.json").write_text(json.dumps(exp, indent=1) + "\n")
     print(f"{dst}: {len(keys)} answers, verdicts {exp['verdicts']}")
 
