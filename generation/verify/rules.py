@@ -336,8 +336,8 @@ def reply_problems(d: dict) -> list[tuple[str, str]]:
 
 
 POINTER = re.compile(r"\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last|latest|newest|"
-                     r"oldest|listed|list|find|found|finds|returned|returns|results?|those|these|them|each|every|all of|"
-                     r"the same)\b", re.I)
+                     r"oldest|listed|list|listing|find|found|finds|returned|returns|results?|search|those|these|them|"
+                     r"each|every|all of|the same|whatever|whichever|turns? up|shows? up|comes? up)\b", re.I)
 
 
 def _points(request: str, cls) -> bool:
