@@ -71,12 +71,12 @@ class GenerateConfig:
     # results stay byte-identical; on in the paper/live recipes, where a model reading "get_event(EV1)" twice in one
     # goal writes an unnatural request (live runs showed repeated identical steps)
     distinct_calls: bool = False
-    # what the skeleton prompt shows of the plan: "calls" (the subtask's description, tools AND planned calls: the
-    # same goal the MAS user agent's prompt shows) or "description" (description and tools only; the model
-    # chooses argument values among the listed facts, paper §2.1).
-    # chosen: "calls" by default, so a ToolACE-MT vs MAS comparison gives both methods the same information;
-    # "description" shows ToolACE-MT less than MAS's user agent sees (measured on the simulated backend: 22% vs
-    # 96% pass, a gap made by the information, not by the method)
+    # what a skeleton part request shows of the plan: "calls" (the subtask's description AND its planned calls, which
+    # then run on the environment: the same goal the MAS user agent's prompt shows) or "description" (the description
+    # only; the model writes the part's calls, pointing at outputs of earlier calls with "$k.key", paper §2.1).
+    # chosen: "calls" by default -- a ToolACE-MT vs MAS comparison then gives both methods the same information, and
+    # live (results/live_generation/, 3 runs x 12 dialogues) it kept 17 / 36 vs 14 / 36 for "description", whose
+    # model cannot know the output keys its "$k.key" references need (5 of 36 dialogues failed on one)
     skeleton_goal: str = "calls"
     verify: bool = True  # run stage 3 (export keeps only passing dialogues; statistics keep all)
     model_verifiers: Optional[list[str]] = None  # None = all four specialists for engine llm, none for rules

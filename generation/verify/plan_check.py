@@ -15,19 +15,11 @@ Two directions, on values that identify things (tokens holding a digit: ids, amo
 from __future__ import annotations
 
 import json
-from typing import Any
 
+from ..context import _atoms
 from ..plan import TaskPlan, goal_view, is_goal_ref
 from ..pool import is_pool
 from ..resolve import id_tokens, mentions_token
-
-
-def _atoms(v: Any) -> list[Any]:
-    if isinstance(v, dict):
-        return [a for x in v.values() for a in _atoms(x)]
-    if isinstance(v, list):
-        return [a for x in v for a in _atoms(x)]
-    return [] if isinstance(v, bool) or v is None or v == "" else [v]
 
 
 def _returned_before(p: TaskPlan) -> list[set[str]]:
