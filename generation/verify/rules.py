@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import Any, Optional
 
 from toolace_mt.registry import RegistryError
@@ -232,9 +233,75 @@ def replay_problems(d: dict) -> Optional[list[tuple[str, str]]]:
 
 
 # ------------------------------------------------------------------------------------------------ content
+# Characters no kept user/assistant text or call argument may hold (issue 24 item 6): C0/C1 control characters
+# other than tab, newline and carriage return; the bidi embedding/override/isolate controls (U+202A-U+202E,
+# U+2066-U+2069), which reorder what a reader sees against what a model is trained on ("Trojan Source",
+# CVE-2021-42574); and U+FFFD, the mark of bytes that were not valid UTF-8 (a malformed answer).
+# chosen: U+200E/U+200F (LRM/RLM) and U+061C (ALM) are allowed: they are the marks Unicode prescribes for
+# correct display of ordinary right-to-left text mixed with digits or Latin, open no embedding or override scope
+# (they cannot reorder a run beyond their neighbours) and are outside the Trojan-Source set; refusing them would
+# refuse correct Hebrew or Arabic dialogues.
+BAD_TEXT_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffd]")
+
+
+def _bad_char_reason(s: str) -> Optional[str]:
+    """The first forbidden character of `s`, named with its class and position (and how many there are)."""
+    hits = list(BAD_TEXT_CHARS.finditer(s))
+    if not hits:
+        return None
+    ch, pos = hits[0].group(0), hits[0].start()
+    if ch == "\ufffd":
+        what = "replacement character"
+    elif "\u202a" <= ch <= "\u202e" or "\u2066" <= ch <= "\u2069":
+        what = "bidi control character"
+    else:
+        what = "control character"
+    name = unicodedata.name(ch, "")  # control characters have no name
+    more = f" ({len(hits)} such characters)" if len(hits) > 1 else ""
+    return f"{what} U+{ord(ch):04X}{' ' + name if name else ''} at position {pos}{more}"
+
+
+def _bad_char_args(v: Any, where: str, depth: int = 0) -> list[str]:
+    """Reasons for forbidden characters in the string values (and keys) of a call's arguments, at any depth."""
+    if isinstance(v, str):
+        r = _bad_char_reason(v)
+        return [f"{where}: {r}"] if r else []
+    if depth > 50:  # chosen: no tool argument nests this deep; stopping here bounds the walk on any input
+        return []
+    if isinstance(v, dict):
+        out = []
+        for k, x in v.items():
+            shown = ascii(k) if isinstance(k, str) and BAD_TEXT_CHARS.search(k) else str(k)  # never echo it
+            at = f"{where}.{shown}" if where else shown
+            if isinstance(k, str):  # chosen: keys too: a key is text the model wrote as much as a value is
+                out += _bad_char_args(k, f"{at} (its name)", depth + 1)
+            out += _bad_char_args(x, at, depth + 1)
+        return out
+    if isinstance(v, list):
+        return [x for j, x2 in enumerate(v) for x in _bad_char_args(x2, f"{where}[{j}]", depth + 1)]
+    return []
+
+
 def content_problems(d: dict) -> list[tuple[str, str]]:
     out = []
     for i, m in enumerate(d["messages"]):
+        # chosen: user and assistant text and call arguments (what a model wrote and a trained model imitates);
+        # tool outputs come from the environment, whose string arguments are checked here and refused there
+        if m.get("role") in ("user", "assistant"):
+            if isinstance(m.get("content"), str):
+                r = _bad_char_reason(m["content"])
+                if r:
+                    out.append(("content", f"message {i}: {m['role']} text holds a {r}"))
+            for tc in m.get("tool_calls") or []:
+                fn = tc.get("function") if isinstance(tc, dict) else None
+                if not isinstance(fn, dict):
+                    continue  # a malformed call is the format check's to report
+                try:
+                    a = _json_or(fn.get("arguments"))  # JSON text parsed; text that is not JSON is checked as is
+                except RecursionError:
+                    a = fn.get("arguments")
+                for r in _bad_char_args(a, "" if isinstance(a, (dict, list)) else "(arguments)"):
+                    out.append(("content", f"message {i}: call {ascii(fn.get('name'))} argument {r}"))
         c = m.get("content")
         if not isinstance(c, str):
             continue

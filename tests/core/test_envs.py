@@ -369,3 +369,64 @@ def test_distractors(domain):
             _, r = succeed(cls, name, seeds=[2])
             if r is not None:
                 assert big.execute(name, r.arguments).ok, name
+
+
+# ------------------------------------------- issue 24 item 9: file_system paths never hold control characters
+FS_PATH_PARAMS = [("write_file", "path"), ("make_directory", "directory_path"), ("list_directory", "path"),
+                  ("read_file", "path"), ("move_file", "source"), ("move_file", "destination_dir"),
+                  ("copy_file", "source"), ("copy_file", "destination_dir"), ("delete_file", "path"),
+                  ("find_files", "directory"), ("word_count", "path")]
+CONTROL_CHARS = ["\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\x85"]
+
+
+def test_fs_path_params_listed_are_all_path_params():
+    """Every path-taking parameter of file_system is in FS_PATH_PARAMS (a new tool must be added there)."""
+    specs = ENVS["file_system"].tool_specs()
+    found = {(n, p) for n, s in specs.items() for p in s.parameters["properties"]
+             if "path" in p or "dir" in p or p == "source"}
+    assert found == set(FS_PATH_PARAMS)
+
+
+def _fs_args(env, name, param, bad):
+    f = env.entity_values("file_path")[0]
+    d = "/tmp" if "/tmp" not in f.rsplit("/", 1)[0] else "/home/user"
+    base = {"write_file": {"path": "/tmp/new_notes.txt", "content": "line one\nline two"},
+            "make_directory": {"directory_path": "/tmp/newdir"}, "list_directory": {"path": "/tmp"},
+            "read_file": {"path": f}, "move_file": {"source": f, "destination_dir": d},
+            "copy_file": {"source": f, "destination_dir": d}, "delete_file": {"path": f},
+            "find_files": {"pattern": "*", "directory": "/home"}, "word_count": {"path": f}}[name]
+    args = dict(base)
+    if bad is not None:
+        v = args[param]
+        # a new name gets the character inside it; an existing path gets it appended (else it is "not found")
+        args[param] = v[:-3] + bad + v[-3:] if name in ("write_file", "make_directory") else v + bad
+    return args
+
+
+@pytest.mark.parametrize("name,param", FS_PATH_PARAMS)
+def test_fs_path_tools_accept_clean_paths(name, param):
+    env = ENVS["file_system"](seed=0)
+    r = env.execute(name, _fs_args(env, name, param, None))
+    assert r.ok, r.error
+
+
+@pytest.mark.parametrize("ch", CONTROL_CHARS, ids=lambda c: f"U+{ord(c):04X}")
+@pytest.mark.parametrize("name,param", FS_PATH_PARAMS)
+def test_fs_path_with_control_character_is_refused(name, param, ch):
+    env = ENVS["file_system"](seed=0)
+    h = env.state_hash()
+    args = _fs_args(env, name, param, ch)
+    r = env.execute(name, args)
+    assert not r.ok and r.error.kind == "invalid_arguments", (name, args, r.error)
+    assert "control character" in r.error.message
+    if ch in "\n\r\t":  # the three the base lets through in text: refused by the file system, naming it
+        assert f"U+{ord(ch):04X}" in r.error.message
+    assert json.loads(r.content())["error"] == "invalid_arguments"
+    assert env.state_hash() == h  # nothing created, moved or deleted
+    assert not any(ch in p for p in env.state["dirs"] + [x["path"] for x in env.state["files"]])
+
+
+def test_fs_newline_stays_legal_in_file_content():
+    env = ENVS["file_system"](seed=0)
+    r = env.execute("write_file", {"path": "/tmp/two_lines.txt", "content": "one\ntwo\r\n\tthree"})
+    assert r.ok and env.execute("read_file", {"path": "/tmp/two_lines.txt"}).output["content"] == "one\ntwo\r\n\tthree"

@@ -52,6 +52,30 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(0.05)
             with srv.lock:
                 srv.inflight -= 1
+        if scenario == "emptychoices" and n == 1:  # a 200 with no choice, then a good answer
+            return self._send(200, {"id": "c0", "object": "chat.completion", "created": 0, "model": body["model"],
+                                    "choices": []})
+        if scenario == "truncated":  # every answer cut off mid-JSON (Content-Length matches what is sent)
+            good = json.dumps({"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
+                               "choices": [{"index": 0, "message": {"role": "assistant", "content": "x"},
+                                            "finish_reason": "stop"}]}).encode()
+            return self._send(200, good[:len(good) // 2])
+        if scenario == "truncatedonce" and n == 1:
+            return self._send(200, b'{"id": "c1", "object": "chat.completion", "choi')
+        if scenario == "nullmessage" and n == 1:
+            return self._send(200, {"id": "c0", "object": "chat.completion", "created": 0, "model": body["model"],
+                                    "choices": [{"index": 0}]})
+        if scenario == "deep":  # a 200 nested far past the JSON parser's recursion limit
+            return self._send(200, b"[" * 200_000)
+        if scenario == "cutconn" and n == 1:  # connection closed before Content-Length bytes arrived
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "500")
+            self.end_headers()
+            self.wfile.write(b'{"id": "c1", "choi')
+            self.wfile.flush()
+            self.close_connection = True
+            return None
         if scenario == "nonjson":
             return self._send(200, b"<html>gateway says hello</html>", ctype="text/html")
         if scenario == "notcompletion":
@@ -165,10 +189,13 @@ def test_non_json_body_and_http_errors(server, monkeypatch, tmp_path):
     assert kinds == ["bad_response", "bad_response", "http_status", "http_status", None]
     assert "gateway says hello" in (out[0].error.raw or "")
     assert server.counts["500: x"] == 3 and server.counts["400: x"] == 1  # 5xx retried, 4xx not
+    # a 200 that is not a completion is retried like a 5xx (issue 24 item 5), then a typed failure
+    assert server.counts["nonjson: x"] == 3 and server.counts["notcompletion: x"] == 3
+    assert out[0].error.attempts == 3 and out[1].error.attempts == 3
     # failures are not cached: a rerun asks again
     before = server.counts["nonjson: x"]
     c.chat([_req("nonjson: x")])
-    assert server.counts["nonjson: x"] == before + 1
+    assert server.counts["nonjson: x"] == before + 3
 
 
 def test_json_schema_sends_response_format(server, monkeypatch):
@@ -192,3 +219,50 @@ def test_concurrency_is_bounded(server, monkeypatch):
     out = c.chat([_req(f"conc: {i}") for i in range(12)])
     assert all(r.ok for r in out) and [r.text for r in out] == [f"echo conc: {i}" for i in range(12)]
     assert 2 <= server.max_inflight <= 3  # parallel, but never more than max_concurrency in flight
+
+
+# --- issue 24 item 5: a 200 answer cut off or without choices is retried like a 5xx, then a typed failure ---
+
+def test_empty_choices_then_good_answer_is_retried(server, monkeypatch):
+    r = _client(server, monkeypatch, max_retries=2).chat([_req("emptychoices: a")])[0]
+    assert r.ok and r.text == "echo emptychoices: a"
+    assert server.counts["emptychoices: a"] == 2
+
+
+def test_truncated_once_and_null_message_then_good_answer(server, monkeypatch):
+    out = _client(server, monkeypatch, max_retries=2).chat([_req("truncatedonce: a"), _req("nullmessage: a")])
+    assert [r.ok for r in out] == [True, True]
+    assert [r.text for r in out] == ["echo truncatedonce: a", "echo nullmessage: a"]
+    assert server.counts["truncatedonce: a"] == 2 and server.counts["nullmessage: a"] == 2
+
+
+def test_connection_cut_mid_body_is_retried(server, monkeypatch):
+    r = _client(server, monkeypatch, max_retries=2).chat([_req("cutconn: a")])[0]
+    assert r.ok and r.text == "echo cutconn: a"
+    assert server.counts["cutconn: a"] == 2
+
+
+def test_truncated_every_time_is_a_typed_failure_after_bounded_retries(server, monkeypatch, tmp_path):
+    c = _client(server, monkeypatch, tmp_path / "cache", max_retries=3)
+    t0 = time.perf_counter()
+    r = c.chat([_req("truncated: a")])[0]
+    assert not r.ok and r.finish_reason == "error"
+    assert r.error.kind == "bad_response" and r.error.attempts == 4
+    assert "not a chat completion" in r.error.message and "JSONDecodeError" in r.error.message
+    assert server.counts["truncated: a"] == 4  # 1 + max_retries, never more
+    assert time.perf_counter() - t0 < 5  # the existing (small) backoff, no unbounded wait
+    assert c.ledger.summary()["failure_kinds"] == {"bad_response": 1}
+
+
+def test_cut_off_answers_lose_only_their_own_request(server, monkeypatch):
+    c = _client(server, monkeypatch, max_retries=2, max_concurrency=4)
+    reqs = [_req("fine b0"), _req("truncated: b"), _req("emptychoices: b"), _req("deep: b"), _req("fine b1"),
+            _req("truncatedonce: b")]
+    out = c.chat(reqs)  # never raises: each bad answer is a failure of its own request
+    assert [r.ok for r in out] == [True, False, True, False, True, True]
+    assert [r.text for r in out if r.ok] == ["echo fine b0", "echo emptychoices: b", "echo fine b1",
+                                             "echo truncatedonce: b"]
+    assert out[1].error.kind == out[3].error.kind == "bad_response"
+    assert out[1].error.attempts == out[3].error.attempts == 3
+    assert server.counts["truncated: b"] == 3 and server.counts["deep: b"] == 3
+    assert server.counts["fine b0"] == server.counts["fine b1"] == 1

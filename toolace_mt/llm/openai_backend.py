@@ -4,9 +4,11 @@ The sync `openai` SDK client is shared by a thread pool of ``max_concurrency`` w
 is thread-safe); the whole batch is in flight at once up to that bound. The SDK's own retries are turned off
 and done here instead, so the number of attempts and the backoff are ours to bound and to report: 429, 408,
 409, 5xx, timeouts and connection errors are retried with exponential backoff (``retry_backoff_s`` doubling,
-``Retry-After`` honoured up to 60 s); other HTTP errors, a body that is not a chat completion, and exhausted
-retries become typed failures. The API key is read from the environment variable named by ``api_key_env``
-and lives only in the SDK client object: it is never part of a cache key, the ledger, a log or a run dir.
+``Retry-After`` honoured up to 60 s). A 200 whose body is cut off, not JSON, or not a chat completion (no
+``choices``) is retried the same way, since proxies and servers send those transiently too; other HTTP errors
+and exhausted retries become typed failures of that request only. The API key is read from the environment
+variable named by ``api_key_env`` and lives only in the SDK client object: it is never part of a cache key, the
+ledger, a log or a run dir.
 """
 from __future__ import annotations
 
@@ -106,9 +108,9 @@ class OpenAIBackend:
     def _parse(self, completion: Any, latency: float) -> ChatResponse:
         choices = getattr(completion, "choices", None)
         if not choices:
-            raw = completion if isinstance(completion, str) else repr(completion)[:2000]
-            return ChatResponse(finish_reason="error", latency_s=latency,
-                                error=LLMFailure("bad_response", "server answer is not a chat completion", raw=raw))
+            # chosen: raised, not returned, so `_one` retries it like a 5xx (an empty `choices` is transient)
+            raw = completion if isinstance(completion, str) else repr(completion)
+            raise _NotACompletion(redact(raw)[:2000])
         ch = choices[0]
         msg = ch.message
         text = msg.content or ""
@@ -165,12 +167,17 @@ class OpenAIBackend:
                 wait = _retry_after(e)
             except oa.APIConnectionError as e:
                 last = LLMFailure("transport", f"connection failed: {redact(str(e))}", attempts=attempt)
-            except (oa.APIResponseValidationError, json.JSONDecodeError, ValueError, AttributeError, TypeError) as e:
-                # a body that is not JSON or not a completion: the server is broken, retrying will not help
+            except _NotACompletion as e:
+                last = LLMFailure("bad_response", "server answer is not a chat completion: no choices",
+                                  raw=e.raw, attempts=attempt)
+            except (oa.APIResponseValidationError, json.JSONDecodeError, ValueError, AttributeError, TypeError,
+                    KeyError, IndexError, RecursionError) as e:
+                # a 200 whose body is cut off, not JSON or not a completion: retried like a 5xx (bounded by
+                # max_retries) because proxies and servers send these transiently; the last one is the failure.
+                # chosen: RecursionError/KeyError/IndexError too, so no body shape can raise out of the batch
                 body = _safe_text(e)
-                last = LLMFailure("bad_response", f"server answer is not a chat completion: {type(e).__name__}",
-                                  raw=body or str(e)[:2000], attempts=attempt)
-                break
+                last = LLMFailure("bad_response", f"server answer is not a chat completion: {type(e).__name__}"
+                                  f" ({redact(str(e))[:200]})", raw=body or redact(str(e))[:2000], attempts=attempt)
             if attempt < attempts:
                 if wait is None:
                     wait = self.cfg.retry_backoff_s * (2 ** (attempt - 1)) * (1 + 0.1 * random.random())
@@ -192,6 +199,14 @@ class OpenAIBackend:
                 for _ in tqdm(as_completed(futures), total=len(futures), desc=f"llm {self.model}", leave=False):
                     pass
             return [f.result() for f in futures]
+
+
+class _NotACompletion(Exception):
+    """A 200 answer that parsed but holds no choice: retried by `_one`, then a `bad_response` failure."""
+
+    def __init__(self, raw: str):
+        super().__init__("no choices")
+        self.raw = raw
 
 
 def _safe_text(exc: Exception) -> str:

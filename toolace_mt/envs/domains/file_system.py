@@ -4,6 +4,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import random
+import re
 from typing import Any, Optional
 
 from .. import register
@@ -15,6 +16,10 @@ _SENTENCES = ["Quarterly revenue grew 8% while costs stayed flat.", "The team sh
               "Budget for the offsite is 4,500 dollars.", "Call the landlord about the heating.",
               "Water the tomatoes every second day.", "Flight to Lisbon leaves at 7:40 on Friday.",
               "Remember to back up the photos to the external drive.", "Draft the intro and send it to Maria."]
+# chosen: every C0/C1 control character, tab, newline and carriage return included. The base `Env` lets those
+# three through (text arguments such as `content` legitimately hold them), but no path of this sandbox does:
+# a file or folder whose name holds a line break cannot be listed or named back in one line.
+_PATH_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _DIRS = ["/home/user", "/home/user/documents", "/home/user/photos", "/home/user/projects", "/home/user/music",
          "/home/user/documents/work", "/home/user/projects/website", "/tmp"]
 
@@ -78,6 +83,15 @@ class FileSystemEnv(Env):
     # helpers -------------------------------------------------------------------------------
     @staticmethod
     def _norm(path: str) -> str:
+        bad = _PATH_CONTROL.search(path)
+        if bad:
+            # chosen: checked here, where every path-taking tool (write, make_directory, move, copy, delete, read,
+            # list, find, word_count) passes, so all refuse alike and before any state is touched; refused as
+            # `invalid_arguments`, the kind the base gives other control characters (not a Rule: a schema
+            # keyword would change the tool schemas the generators show)
+            raise ToolFailure("invalid_arguments", f"path {path!r} contains the control character "
+                                                   f"U+{ord(bad.group(0)):04X} at position {bad.start()}; "
+                                                   "a path is one line of printable characters")
         if not path.startswith("/"):
             raise ToolFailure("invalid_request", f"path {path!r} must be absolute (start with /)")
         return posixpath.normpath(path)
