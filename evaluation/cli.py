@@ -77,7 +77,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if getattr(args, "executor", "local") == "ray":
         from .distributed import evaluate_on_ray
 
-        summary = evaluate_on_ray(cfg, out, shards=args.shards or 2,  # chosen: 2 = one chunk per GPU of a small box
+        # chosen: 2 = one chunk per GPU of a small box; an explicit --shards 0 is refused by cli.check_args
+        summary = evaluate_on_ray(cfg, out, shards=2 if args.shards is None else args.shards,
                                   address=args.address, restart=args.restart)
     elif getattr(args, "address", None) or getattr(args, "shards", None) is not None:
         from toolace_mt.config import RecipeError

@@ -51,9 +51,42 @@ class EvaluateConfig:
         suite = get_suite(self.suite)
         if self.tasks and not Path(self.tasks).exists() and "build" not in self.options:
             raise RecipeError(f"tasks: {self.tasks} does not exist")
+        _check_policy_paths(self.policy)
         chk = getattr(suite, "check_config", None)
         if callable(chk):
             chk(self)
+
+
+def _check_policy_paths(policy: PolicyConfig) -> None:
+    """The policy's paths are of the kind they must be (file or directory), so `validate` refuses what the run
+    would fail on. A path under ``runs/`` that is not there yet is left alone: an earlier stage of the pipeline
+    (train) makes it."""
+    def pending(p: Path) -> bool:
+        return p.parts[:1] == ("runs",) and not p.exists()
+
+    if policy.kind == "replay" and policy.path:
+        p = Path(policy.path)
+        if pending(p):
+            return
+        if not p.exists():
+            raise RecipeError(f"policy.path: {p} does not exist")
+        if policy.format == "trajectories":
+            if p.is_dir() and not (p / "trajectories.jsonl").is_file():
+                raise RecipeError(f"policy.path: {p} is a directory without trajectories.jsonl; format trajectories "
+                                  "needs a JSONL file or an evaluation run directory that holds trajectories.jsonl")
+        elif policy.format in ("bfcl_result", "ace_result"):
+            from .policies.replay import result_files
+
+            result_files(p, policy.format)  # a folder without result files is an error naming the pattern
+    if policy.kind in ("transformers", "vllm"):
+        model = Path(policy.model)
+        # chosen: a .gguf file is a model vLLM loads from one file; any other file is not a model
+        if model.is_file() and not (policy.kind == "vllm" and model.suffix == ".gguf"):
+            raise RecipeError(f"policy.model: {model} is a file; give a model directory (with config.json) or a "
+                              "hub id")
+        if policy.adapter and Path(policy.adapter).is_file():
+            raise RecipeError(f"policy.adapter: {policy.adapter} is a file; give the adapter directory (with "
+                              "adapter_config.json)")
 
 
 def parse_recipe(raw: dict[str, Any]) -> EvaluateConfig:

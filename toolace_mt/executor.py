@@ -21,6 +21,8 @@ Ray is an optional extra (``pip install 'toolace-mt[ray]'``), imported only when
 """
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any, Callable, Optional
 
 from .config import RecipeError
@@ -28,6 +30,10 @@ from .config import RecipeError
 MISSING_RAY = "the ray executor needs Ray, which is not installed: pip install 'toolace-mt[ray]'"
 EXECUTORS = ("local", "ray")
 MAX_RETRIES = 3  # chosen: a shard whose worker dies (OOM, preemption, node loss) is re-run up to 3 times
+# chosen: 5 s: a Ray head on the same network accepts a TCP connection in milliseconds; an address that does not
+# (nothing listening, a firewall that drops packets, a name that does not resolve) is refused within this bound
+# instead of ray.init retrying for minutes (issue 24: `--address 127.0.0.1:1` never returned)
+CONNECT_TIMEOUT_S = 5.0
 
 
 def import_ray():
@@ -38,11 +44,83 @@ def import_ray():
     return ray
 
 
+def _bounded(fn: Callable[[], Any], timeout: float) -> Any:
+    """``fn()`` in a daemon thread, waited on for `timeout` s (name resolution has no timeout of its own)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # handed to the caller
+            box["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        raise TimeoutError(f"no answer within {timeout:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def _address_from_environment(address: Optional[str]) -> tuple[Optional[str], str]:
+    """(host:port Ray will join for `address` or None for a new local instance, where that came from)."""
+    if address and address not in ("auto", "local"):
+        return address, "--address"
+    if address == "local":
+        return None, ""
+    env = os.environ.get("RAY_ADDRESS")
+    if env and env not in ("auto", "local"):
+        return env, "RAY_ADDRESS"
+    if address == "auto" or env == "auto":  # the cluster `ray start` on this machine recorded, if any
+        try:
+            from ray._private.services import get_ray_address_from_environment
+
+            found = get_ray_address_from_environment("auto", None)
+        except ImportError:  # chosen: Ray's private helper moved: leave `auto` to ray.init
+            return None, ""
+        except Exception as e:  # no running cluster: Ray raises ConnectionError
+            raise RecipeError(f"--address auto: no running Ray cluster found on this machine ({e}); start one with "
+                              "`ray start --head` or give HOST:PORT") from None
+        return found, "--address auto"
+    return None, ""
+
+
+def check_address(address: Optional[str], timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Refuse, within `timeout` seconds, a Ray address nothing answers on (``HOST:PORT``, ``ray://HOST:PORT``,
+    ``auto``, or ``RAY_ADDRESS`` when no address is given); ray.init itself would retry for many minutes. A
+    port that accepts connections but is not a Ray head is left to Ray."""
+    target, source = _address_from_environment(address)
+    if not target:
+        return
+    import socket
+
+    rest = target[len("ray://"):] if target.startswith("ray://") else target
+    host, sep, port = rest.rpartition(":")
+    host = host.strip("[]")  # [::1]:6379
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RecipeError(f"{source} {target}: expected HOST:PORT, ray://HOST:PORT or auto")
+
+    def probe() -> None:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+
+    try:
+        _bounded(probe, timeout + 1.0)
+    except (OSError, TimeoutError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
+        raise RecipeError(f"{source} {target}: no Ray head answers there ({why}; waited at most {timeout:g} s); "
+                          "start one with `ray start --head` or fix the address") from None
+
+
 def connect(address: Optional[str] = None):
     """The Ray module, initialised: joins `address` (``auto``, ``ray://host:10001``, ``host:6379``) or the
-    running session; with neither, Ray starts a local instance on this machine."""
+    running session; with neither, Ray starts a local instance on this machine. An address nothing answers on
+    is refused within `CONNECT_TIMEOUT_S` (`check_address`)."""
     ray = import_ray()
     if not ray.is_initialized():
+        check_address(address)
         kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
         if address:
             kw["address"] = address

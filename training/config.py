@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from toolace_mt.config import RECIPE_KINDS, RecipeError, _type_ok, dataclass_from_dict, number_text_hint, to_plain
+from toolace_mt.config import (RECIPE_KINDS, RecipeError, _type_ok, bool_word_error, dataclass_from_dict,
+                               number_text_hint, to_plain, yaml_word)
 
 
 @dataclass
@@ -135,12 +136,21 @@ class TrainConfig:
         """Deeper checks for `toolace-mt validate`: dataset files exist, SFTConfig accepts the values."""
         if not self.data.datasets:
             raise RecipeError("datasets: no dataset given")
+        src = Path(self.model.model_name_or_path)
+        if not self.model.is_tiny and src.is_file():  # from_pretrained reads a directory (or a hub id), never a file
+            raise RecipeError(f"model_name_or_path: {src} is a file; give a model directory (with config.json), a "
+                              "previous `toolace-mt train` run directory, a hub id, or tiny")
+        tmpl = self.model.chat_template
+        if tmpl.endswith((".jinja", ".j2")) and not Path(tmpl).is_file():
+            raise RecipeError(f"chat_template: {tmpl} is " + ("a directory" if Path(tmpl).is_dir() else "not there")
+                              + "; give a .jinja file")
         for d in self.data.datasets:
             p = Path(d["path"])
             if p.parts[:1] == ("runs",) and not p.exists():
                 continue  # produced by an earlier stage of the pipeline (generate), not there yet
             if not (p.is_file() or (p / "train.jsonl").is_file()):
                 raise RecipeError(f"datasets: {p} is neither a file nor a directory holding train.jsonl")
+        _check_report_to(self.sft.get("report_to"))
         import tempfile
 
         build_sft_config(self, Path(tempfile.gettempdir()) / "toolace-mt-validate")
@@ -167,6 +177,20 @@ class TrainConfig:
         kw.update(self.sft)
         kw["output_dir"] = str(output_dir)
         return kw
+
+
+def _check_report_to(report_to: Any) -> None:
+    """`report_to` names trackers transformers knows (SFTConfig accepts any text; the Trainer refuses it later)."""
+    if report_to is None:
+        return
+    try:
+        from transformers.integrations.integration_utils import get_reporting_integration_callbacks
+    except ImportError:  # chosen: a transformers without this helper: the Trainer still checks at run time
+        return
+    try:
+        get_reporting_integration_callbacks(report_to)
+    except ValueError as e:
+        raise RecipeError(f"report_to: {report_to!r}: {e} (or none: no tracker)") from None
 
 
 def _sft_fields() -> dict[str, Any]:
@@ -207,7 +231,7 @@ def check_sft_values(sft: dict[str, Any], fields: dict[str, Any]) -> None:
             args = [a for a in typing.get_args(tp) if a is not type(None)]
             base = args[0] if len(args) == 1 and args[0] in (int, float, bool) else None
         if base is not None and value is not None and not _type_ok(value, base):
-            raise RecipeError(f"key {key!r}: {value!r} is not of type {base.__name__}{number_text_hint(value)}")
+            raise RecipeError(f"key {key!r}: {value!r} is not of type {base.__name__}{number_text_hint(value, base)}")
         if key in _POSITIVE_SFT and isinstance(value, (int, float)) and not isinstance(value, bool) and value < 1:
             raise RecipeError(f"key {key!r}: must be >= 1, got {value}")
         if key == "max_steps" and isinstance(value, int) and value != -1 and value < 1:
@@ -238,6 +262,12 @@ def parse_recipe(raw: dict[str, Any]) -> TrainConfig:
                     raise RecipeError("output_dir: set the run directory with --out; checkpoints go to <out>/checkpoints")
                 if value is False and key in _STRATEGY_KEYS:
                     value = "no"  # YAML 1.1 reads a bare `no` as false: `save_strategy: no` means "no"
+                word_error = bool_word_error(key, value, sft_fields[key].type)
+                if word_error:  # e.g. `report_to: off`: False, which SFTConfig accepts and training then fails on
+                    if key == "report_to" and value is False:  # quoting gives "off", not a tracker either
+                        word_error = (f"key 'report_to': {yaml_word(key)} is a boolean in YAML 1.1 (it reads as "
+                                      "false), not a tracker; for no tracker write report_to: none")
+                    raise RecipeError(word_error)
                 sft[key] = value
                 continue
             known = sorted(set().union(*own_names) | set(sft_fields))

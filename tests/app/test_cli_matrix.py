@@ -44,6 +44,14 @@ def _fixture(t: Path) -> None:
     shard = t / "corrupt_shard"
     shard.mkdir()
     (shard / "recipe.yaml").write_text("n_dialogues: [1,\n")
+    # issue 24: YAML 1.1 traps, paths of the wrong kind, a valid evaluate recipe for the executor flags
+    (t / "octal.yaml").write_text((t / "gen.yaml").read_text() + "\nseed: 010\n")
+    (t / "tiny_train.yaml").write_text((ROOT / "recipes/train/tiny_cpu.yaml").read_text())  # dataset under runs/
+    (t / "eval_ok.yaml").write_text((ROOT / "recipes/evaluate/tau_own_null.yaml").read_text())
+    (t / "eval_replay_dir.yaml").write_text(
+        "task: evaluate\nsuite: tau\nsource: own\npolicy: {kind: replay, format: trajectories, path: %s}\n" % (t / "adir"))
+    (t / "eval_model_file.yaml").write_text(
+        "task: evaluate\nsuite: tau\nsource: own\npolicy: {kind: transformers, model: %s}\n" % (t / "afile"))
     evrun = t / "eval_run"
     evrun.mkdir()
     (evrun / "recipe.yaml").write_text("task: evaluate\nsuite: bfcl\nname: x\n")
@@ -114,7 +122,45 @@ CASES = [
     ("bench-evaluation-n-0", "bench evaluation --n 0", []),
     ("bench-generation-n-0", "bench generation --n 0 --out {t}/g", ["g"]),
     ("bench-training-repeats-0", "bench training {t}/train.yaml --repeats 0", []),
+    # issue 24 item 7: YAML 1.1 traps and paths of the wrong kind, refused by validate and before any run
+    ("validate-octal-seed", "validate {t}/octal.yaml", []),
+    ("generate-octal-seed", "generate {t}/octal.yaml --out {t}/r", ["r"]),
+    ("generate-octal-seed-set", "generate {t}/gen.yaml --set seed=010 --out {t}/r", ["r"]),
+    ("train-report-to-off", "train {t}/tiny_train.yaml --set report_to=off --out {t}/tr", ["tr"]),
+    ("validate-report-to-off", "validate {t}/tiny_train.yaml --set report_to=off", []),
+    ("train-max-steps-quoted", 'train {t}/tiny_train.yaml --set max_steps="2" --out {t}/tr', ["tr"]),
+    ("train-model-is-a-file", "train {t}/tiny_train.yaml --set model_name_or_path={t}/afile --out {t}/tr", ["tr"]),
+    ("validate-model-is-a-file", "validate {t}/tiny_train.yaml --set model_name_or_path={t}/afile", []),
+    ("evaluate-replay-dir-without-file", "evaluate {t}/eval_replay_dir.yaml --out {t}/e", ["e"]),
+    ("validate-replay-dir-without-file", "validate {t}/eval_replay_dir.yaml", []),
+    ("evaluate-policy-model-is-a-file", "evaluate {t}/eval_model_file.yaml --out {t}/e", ["e"]),
+    ("evaluate-policy-name-off", "evaluate {t}/eval_ok.yaml --set policy.name=off --out {t}/e", ["e"]),
+    # issue 24 item 3: --shards checked the same everywhere; an unreachable Ray address refused in bounded time
+    ("evaluate-ray-shards-0", "evaluate {t}/eval_ok.yaml --executor ray --shards 0 --out {t}/e", ["e"]),
+    ("generate-ray-shards-0", "generate {t}/gen.yaml --executor ray --shards 0 --out {t}/r", ["r"]),
+    ("evaluate-shards-0-local", "evaluate {t}/eval_ok.yaml --shards 0 --out {t}/e", ["e"]),
+    ("generate-ray-unreachable", "generate {t}/gen.yaml --executor ray --address 127.0.0.1:1 --out {t}/r", ["r"]),
+    ("evaluate-ray-unreachable", "evaluate {t}/eval_ok.yaml --executor ray --address 127.0.0.1:1 --out {t}/e",
+     ["e"]),
+    ("generate-ray-bad-address", "generate {t}/gen.yaml --executor ray --address nonsense --out {t}/r", ["r"]),
+    ("reproduce-address-without-ray", "reproduce {t}/gen.yaml --address 127.0.0.1:1 --out {t}/p", ["p"]),
+    # issue 24 item 8: a forced backend that cannot import is refused up front, as --gpu is
+    ("doctor-cpu-backend-vllm-missing", "doctor --cpu --backend vllm --out {t}/d", ["d"]),
 ]
+
+
+def _no_ray_no_vllm(monkeypatch) -> None:
+    """A case that is no longer refused must fail here fast, never start Ray (or wait on an address) or vLLM."""
+    # chosen: ray.init raises instead of starting a cluster; vLLM reads as missing even where it is installed,
+    # so the doctor cases test the refusal on every machine
+    import toolace_mt.app.smoke as smoke
+
+    monkeypatch.setattr(smoke, "vllm_importable", lambda: False)
+    try:
+        import ray
+    except ImportError:
+        return
+    monkeypatch.setattr(ray, "init", lambda *a, **k: (_ for _ in ()).throw(AssertionError("ray.init was called")))
 
 
 def run_case(argv: str, t: Path, capsys) -> tuple[int | None, str, str]:
@@ -132,6 +178,7 @@ def run_case(argv: str, t: Path, capsys) -> tuple[int | None, str, str]:
 def test_bad_input_is_one_error_line_and_exit_2(case, tmp_path, monkeypatch, capsys):
     _id, argv, must_not_exist = case
     _fixture(tmp_path)
+    _no_ray_no_vllm(monkeypatch)
     monkeypatch.chdir(tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())
     rc, out, err = run_case(argv, tmp_path, capsys)
@@ -196,3 +243,36 @@ def test_a_corrected_rerun_after_a_refused_shard_runs(tmp_path, monkeypatch, cap
     rc, out, err = run_case("generate {t}/gen.yaml --shard 0/2 --out {t}/r", tmp_path, capsys)
     assert rc == 0, err[-2000:]
     assert json.loads(out)["chunks"] >= 1
+
+
+def test_executor_flags_are_checked_the_same_everywhere(tmp_path, monkeypatch, capsys):
+    """`--shards 0` is one refusal for generate and evaluate (evaluate ran 2 shards); an unreachable Ray address
+    is refused within the connect timeout, naming the address, before anything is created (issue 24 item 3)."""
+    import time
+
+    from toolace_mt.executor import CONNECT_TIMEOUT_S
+
+    _fixture(tmp_path)
+    _no_ray_no_vllm(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for cmd in ("generate {t}/gen.yaml", "evaluate {t}/eval_ok.yaml"):
+        rc, _, err = run_case(cmd + " --executor ray --shards 0 --out {t}/o", tmp_path, capsys)
+        assert rc == 2 and err.strip() == "error: --shards must be >= 1, got 0", err
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            continue
+        t0 = time.monotonic()
+        rc, _, err = run_case(cmd + " --executor ray --address 127.0.0.1:1 --out {t}/o", tmp_path, capsys)
+        assert rc == 2 and err.startswith("error: --address 127.0.0.1:1: no Ray head answers there"), err
+        assert time.monotonic() - t0 < CONNECT_TIMEOUT_S + 5
+    assert not (tmp_path / "o").exists()
+
+
+def test_doctor_backend_vllm_without_vllm_names_the_install(tmp_path, monkeypatch, capsys):
+    _no_ray_no_vllm(monkeypatch)
+    rc, _, err = run_case("doctor --cpu --backend vllm --out {t}/d", tmp_path, capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: doctor --backend vllm needs vLLM") and "pip install 'toolace-mt[vllm]'" in err
+    assert not (tmp_path / "d").exists()

@@ -50,7 +50,8 @@ RECIPE_OF = {"generate": "generate", "train": "train", "evaluate": "evaluate", "
 # subcommands whose --out names a file (all others: a directory)
 FILE_OUT_COMMANDS = frozenset({"crosscheck"})
 # integer options by dest: the smallest value that makes sense (None is always allowed: "use the default")
-MIN_INT = {"limit": 1, "per_category": 1, "n": 1, "batch_size": 1, "distractors": 0, "repeats": 1}
+MIN_INT = {"limit": 1, "per_category": 1, "n": 1, "batch_size": 1, "distractors": 0, "repeats": 1,
+           "shards": 1}  # generate / evaluate --shards (a count); merge-shards' shards is a list, not checked here
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
 
@@ -106,6 +107,25 @@ def _check_domains(flag: str, value) -> None:
         raise UsageError(f"{flag}: unknown domain(s) {', '.join(bad)}; known: {', '.join(known)}")
 
 
+def _check_executor(args: argparse.Namespace) -> None:
+    """``--executor``/``--address``/``--shards``, the same for every command that has them (generate, evaluate,
+    reproduce): the Ray flags need ``--executor ray``; with it, Ray must be importable and the address answer
+    within a bounded time (`toolace_mt.executor.check_address`), all before anything is created."""
+    executor = getattr(args, "executor", None)
+    if executor is None:
+        return
+    address = getattr(args, "address", None)
+    counted = hasattr(args, "shards") and not isinstance(getattr(args, "shards"), list)
+    if executor != "ray" and (address or (counted and args.shards is not None)):
+        flags = ["--address"] + (["--shards"] if counted else [])
+        raise UsageError(f"{'/'.join(flags)} need{'s' if len(flags) == 1 else ''} --executor ray")
+    if executor == "ray":
+        from ..executor import check_address, import_ray
+
+        import_ray()  # the install hint, up front
+        check_address(address)
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Validate the command line before the handler touches anything (see the module docstring)."""
     cmd = getattr(args, "command", None)
@@ -118,6 +138,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--perturb must be in [0, 1], got {perturb}")
     if getattr(args, "shard", None):
         parse_shard_spec(args.shard)
+    _check_executor(args)
     _check_domains("--domains", getattr(args, "domains", None))
     _check_domains("--heldout-domains", getattr(args, "heldout_domains", None))
     recipe = getattr(args, "recipe", None)

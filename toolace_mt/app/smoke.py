@@ -299,6 +299,12 @@ def cmd_doctor(args) -> int:
         if args.backend != "transformers" and not vllm_importable():
             print("error: doctor --gpu needs vLLM: pip install 'toolace-mt[vllm]'", file=sys.stderr)
             return 2
+    elif args.backend == "vllm" and not vllm_importable():
+        # chosen: refused up front like --gpu (a forced backend that cannot import failed 43 s later, after the
+        # model was built, and left its directory); without --backend, --cpu falls back to transformers
+        print("error: doctor --backend vllm needs vLLM, which is not importable here: pip install 'toolace-mt[vllm]' "
+              "(or leave --backend out: --cpu then uses transformers)", file=sys.stderr)
+        return 2
     res = run_doctor(mode, Path(args.out or f"runs/doctor/{mode}"), args.backend)
     print_table(res)
     print(f"table: {Path(args.out or f'runs/doctor/{mode}').resolve() / 'doctor.json'}")
