@@ -58,6 +58,7 @@ def main() -> None:
     recipe = yaml.safe_load((a.run / "recipe.yaml").read_text())
     recipe["n_dialogues"] = a.n
     recipe.pop("progress", None)
+    recipe = {"task": "generate", **{k: v for k, v in recipe.items() if k != "task"}}  # runnable as it is
     # the cache keys of the first N dialogues' requests: replay them over the whole cache and note every hit
     from toolace_mt.llm.cache import ResponseCache
 
