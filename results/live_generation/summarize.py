@@ -8,20 +8,11 @@ markdown. The method ratio (ToolACE-MT / MAS) is printed when both a toolace_mt 
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections import Counter
 from pathlib import Path
 
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return 0.0, 0.0
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)
+from toolace_mt.evaluation.stats import wilson
 
 
 def load(run: Path) -> dict:
@@ -76,4 +67,10 @@ def main(runs: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if len(sys.argv) < 2:
+        sys.exit("usage: summarize.py RUN_DIR [RUN_DIR ...]")
+    try:
+        main(sys.argv[1:])
+    except (OSError, KeyError, json.JSONDecodeError) as e:  # not a finished generation run: say which, exit 2
+        print(f"error: not a finished `toolace-mt generate` run ({type(e).__name__}: {e})", file=sys.stderr)
+        sys.exit(2)

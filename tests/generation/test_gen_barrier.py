@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from sim_recorder import Recorder
 from jinja2 import meta
 
 from toolace_mt.envs import all_envs, get_env
@@ -39,21 +40,6 @@ def template_vars(name: str) -> frozenset[str]:
             env = jinja2.Environment()
             return frozenset(meta.find_undeclared_variables(env.parse((d / name).read_text())))
     raise KeyError(name)
-
-
-class Recorder:
-    def __init__(self):
-        self.log: list[tuple[object, str]] = []
-
-    def install(self, monkeypatch):
-        orig = simulated.SimulatedBackend.answer
-
-        def answer(backend, request):
-            txt = orig(backend, request)
-            self.log.append((request, txt))
-            return txt
-
-        monkeypatch.setattr(simulated.SimulatedBackend, "answer", answer)
 
 
 def _cfg(method: str, n: int, **kw):

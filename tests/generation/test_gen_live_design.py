@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sim_recorder import Recorder
 
 from toolace_mt.envs import get_env
 from toolace_mt.generation import mas, pipeline
@@ -57,22 +58,9 @@ def test_goal_view_shows_a_created_value_as_a_reference_and_an_initial_value_lit
 
 
 # ------------------------------------------------------------------------------------------------ 2. parts
-class _Recorder:
-    def __init__(self, mp):
-        self.log: list[tuple[object, str]] = []
-        orig = simulated.SimulatedBackend.answer
-
-        def answer(backend, request):
-            txt = orig(backend, request)
-            self.log.append((request, txt))
-            return txt
-
-        mp.setattr(simulated.SimulatedBackend, "answer", answer)
-
-
 @pytest.mark.parametrize("goal_mode", ["calls", "description"])
 def test_skeleton_writes_m_plus_one_parts_and_each_reply_after_its_outputs(monkeypatch, goal_mode):
-    rec = _Recorder(monkeypatch)
+    rec = Recorder().install(monkeypatch)
     n = 4
     cfg = parse_recipe({"name": "parts", "engine": "llm", "n_dialogues": n, "seed": 7, "domains": "all",
                         "subtasks": [2, 3], "steps": [1, 2], "injections": [0, 0], "refinement_steps": 0,

@@ -55,6 +55,11 @@ def main() -> None:
     ap.add_argument("name")
     ap.add_argument("--n", type=int, default=3)
     a = ap.parse_args()
+    missing = [f for f in ("recipe.yaml", "requests.jsonl", "llm_cache") if not (a.run / f).exists()]
+    if missing:  # a run made without llm.log_requests, or not a run directory at all
+        print(f"error: {a.run} lacks {', '.join(missing)} (a live run with llm.log_requests: true is needed)",
+              file=sys.stderr)
+        sys.exit(2)
     recipe = yaml.safe_load((a.run / "recipe.yaml").read_text())
     recipe["n_dialogues"] = a.n
     recipe.pop("progress", None)
