@@ -177,37 +177,14 @@ def merge_shards(shard_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def load_rows(path: Path) -> list[dict[str, Any]]:
-    from toolace_mt.io import load_dataset_dialogues
+def load_rows_tolerant(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """(valid rows, refused records with their line and reason, reader notes): the project's one dataset reader
+    (`toolace_mt.io.read_dataset`); one bad record never hides the others."""
+    from toolace_mt.io import read_dataset
 
-    return [d.to_dict() for d in load_dataset_dialogues(path)]
-
-
-def load_rows_tolerant(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(valid rows, malformed records with their line and reason) of a JSONL file (or a directory holding
-    train.jsonl); other formats are read whole. One bad record never hides the others."""
-    from toolace_mt.io import row_to_dialogue
-
-    p = path / "train.jsonl" if path.is_dir() else path
-    if p.suffix != ".jsonl" or not p.exists():
-        return load_rows(path), []
-    rows, bad = [], []
-    with open(p, encoding="utf-8", errors="replace") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as e:
-                bad.append({"line": n, "reason": f"format: {p}:{n}: not valid JSON: {e.msg} (column {e.colno})",
-                            "raw": line[:500]})
-                continue
-            try:  # the same reading as every other command (our format, dataset rows, ShareGPT)
-                rows.append(row_to_dialogue(raw).to_dict())
-            except Exception as e:  # pydantic's ValidationError, or a non-object line
-                msg = str(e).replace("\n", " ")[:300]
-                bad.append({"line": n, "reason": f"format: {p}:{n}: not a dialogue: {msg}", "raw": line[:500]})
-    return rows, bad
+    got = read_dataset(path)
+    bad = [dict(r, reason="format: " + r["reason"]) for r in got.rejected]
+    return [d.to_dict() for d in got.dialogues], bad, got.notes
 
 
 def verify_dataset(data: Path, out_dir: Path, model_verifiers: Optional[list[str]] = None, client=None,
@@ -221,7 +198,7 @@ def verify_dataset(data: Path, out_dir: Path, model_verifiers: Optional[list[str
 
     from .verify import verify_batch
 
-    rows, malformed = load_rows_tolerant(Path(data))
+    rows, malformed, notes = load_rows_tolerant(Path(data))
     if not rows:  # nothing to verify is an input error, not a run that "kept 0"
         from toolace_mt.io import DataFileError
 
@@ -244,6 +221,8 @@ def verify_dataset(data: Path, out_dir: Path, model_verifiers: Optional[list[str
     atomic_write_text(out / "card.md", card_markdown(card))
     res = {"data": str(data), "out": str(out), "counts": card["counts"], "rejection_reasons": card["rejection_reasons"],
            "model_verifiers": list(model_verifiers) if use_model else []}
+    if notes:
+        res["reader_notes"] = notes
     if malformed:  # rejected with their reasons; the other records were verified
         atomic_write_jsonl(out / "malformed.jsonl", malformed)
         res["malformed"] = {"count": len(malformed), "file": str(out / "malformed.jsonl"),

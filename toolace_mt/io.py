@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Optional
 
 from .runs import dumps_strict  # NaN/Infinity refused, lone surrogates escaped: every row stays valid JSON
 from .schema import Dialogue, Message, Tool, ToolCall
@@ -21,33 +22,164 @@ class DataFileError(ValueError):
 
 
 # ------------------------------------------------------------------------------------------------ JSONL
-def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+# chosen: limits every command's reader applies to every JSON line (dataset rows, result files), so that no
+# input can exhaust the stack or the memory of a later step. Our rows nest about 8 levels (row > messages >
+# tool_calls > function > arguments > a value); 64 leaves room for real tool arguments. A 128k-token context
+# holds about 0.5 MB of text, so a row 8x that can be neither trained nor judged whole.
+MAX_NESTING = 64
+MAX_ROW_BYTES = 4 << 20
+
+
+def nesting_depth(obj: Any) -> int:
+    """Depth of nested lists/dicts, computed without recursion (a hostile value cannot overflow the stack)."""
+    depth, stack = 0, [(obj, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (dict, list)):
+            depth = max(depth, d)
+            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return depth
+
+
+def iter_json_lines(path: str | Path) -> Iterator[tuple[int, Any, Optional[str]]]:
+    """``(line number, value, None)`` or ``(line number, None, reason)`` for each non-blank line of a JSONL file.
+
+    A line over MAX_ROW_BYTES is skipped without being held in memory whole; a line that is not UTF-8, not JSON,
+    or nested deeper than MAX_NESTING is a reason, not an exception, so one bad line never hides the others.
+    Raises `DataFileError` only when the file itself cannot be read."""
     try:
-        f = open(path, encoding="utf-8")
+        f = open(path, "rb")
     except OSError as e:
         raise DataFileError(f"{path}: cannot read: {e.strerror or e}") from None
     with f:
         n = 0
-        try:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise DataFileError(f"{path}:{n}: not valid JSON: {e.msg}") from e
-        except UnicodeDecodeError as e:
-            raise DataFileError(f"{path}:{n + 1}: not UTF-8 text ({e.reason})") from None
+        while True:
+            line = f.readline(MAX_ROW_BYTES + 1)
+            if not line:
+                return
+            n += 1
+            if len(line) > MAX_ROW_BYTES and not line.endswith(b"\n"):
+                size = len(line)
+                while line and not line.endswith(b"\n"):  # skip the rest of the line in bounded chunks
+                    line = f.readline(1 << 20)
+                    size += len(line)
+                yield n, None, f"a line of {size:,} bytes, over the {MAX_ROW_BYTES:,}-byte limit per row"
+                continue
+            if not line.strip():
+                continue
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield n, None, f"not UTF-8 text ({e.reason} at byte {e.start})"
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as e:
+                yield n, None, f"not valid JSON: {e.msg} (column {e.colno})"
+                continue
+            except RecursionError:
+                yield n, None, f"nested deeper than {MAX_NESTING} levels"
+                continue
+            if nesting_depth(value) > MAX_NESTING:
+                yield n, None, f"nested deeper than {MAX_NESTING} levels"
+                continue
+            yield n, value, None
+
+
+def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Every value of a JSONL file; the first bad line is a `DataFileError` naming the file and line."""
+    for n, value, why in iter_json_lines(path):
+        if why is not None:
+            raise DataFileError(f"{path}:{n}: {why}")
+        yield value
+
+
+@dataclass
+class DatasetRead:
+    """What one read of a dataset file gave: the dialogues, the rows refused (line, reason, start of the raw
+    record) and notes about what the reader did (e.g. rows numbered by line for want of an id)."""
+    dialogues: list[Dialogue] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _row_id(row: dict[str, Any], where: str) -> tuple[Optional[str], Optional[str]]:
+    """(id, None) or (None, reason). Strings are ids; integers are written in decimal (lossless); anything else
+    (a list, an object, a boolean, a float) is refused rather than turned into a string."""
+    v = row.get("id")
+    if v is None:
+        return None, None
+    if isinstance(v, str):
+        return (v, None) if v.strip() else (None, "an empty id")
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v), None
+    return None, f"id must be a string or an integer, got {type(v).__name__} {str(v)[:40]!r}"
+
+
+def read_dataset(path: str | Path) -> DatasetRead:
+    """The one dataset reader of every command (verify, train, generate's inputs, the app): a JSONL file in our
+    format, a dataset row with JSON-string columns, ShareGPT, or Parquet; a directory means its train.jsonl.
+
+    Each row is read on its own: too large, too deep, not JSON, not a dialogue, a bad or duplicate id are refused
+    with their line and reason, and the rest is read. Rows without an id are named ``line-N`` by their line
+    number (stated in ``notes``)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "train.jsonl"
+    out = DatasetRead()
+    if p.suffix == ".parquet":
+        records = _parquet_records(p)
+    else:
+        records = iter_json_lines(p)
+    seen: dict[str, int] = {}
+    unnamed = 0
+    for n, raw, why in records:
+        if why is None and not isinstance(raw, dict):
+            why = f"expected a JSON object, got {type(raw).__name__}"
+        if why is None:
+            rid, why = _row_id(raw, f"{p}:{n}")
+            if why is None and rid is None:
+                rid, unnamed = f"line-{n}", unnamed + 1
+            if why is None and rid in seen:
+                why = f"duplicate id {rid!r} (first at line {seen[rid]})"
+        if why is None:
+            try:
+                d = row_to_dialogue({**raw, "id": rid})
+            except (ValueError, TypeError, KeyError, RecursionError) as e:  # pydantic's ValidationError is a ValueError
+                why = "not a dialogue: " + " ".join(str(e).split())[:300]
+            else:
+                seen[rid] = n
+                out.dialogues.append(d)
+                continue
+        out.rejected.append({"line": n, "reason": f"{p}:{n}: {why}",
+                             "raw": (json.dumps(raw, ensure_ascii=False, default=str)[:500] if raw is not None else "")})
+    if unnamed:
+        out.notes.append(f"{unnamed} row(s) without an id were named line-N by their line number")
+    return out
+
+
+def _parquet_records(p: Path) -> Iterator[tuple[int, Any, Optional[str]]]:
+    from datasets import Dataset
+
+    try:
+        ds = Dataset.from_parquet(str(p))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataFileError(f"{p}: not a dialogue dataset: {type(e).__name__}: {e}") from None
+    for n, r in enumerate(ds, 1):
+        r = dict(r)
+        if nesting_depth(r) > MAX_NESTING:
+            yield n, None, f"nested deeper than {MAX_NESTING} levels"
+        else:
+            yield n, r, None
 
 
 def read_dialogues(path: str | Path) -> list[Dialogue]:
-    """Dialogues from a JSONL file (our format, a dataset row with JSON-string columns, or ShareGPT)."""
-    out = []
-    for n, row in enumerate(iter_jsonl(path), 1):
-        try:
-            out.append(row_to_dialogue(row))
-        except Exception as e:
-            raise DataFileError(f"{path}:{n}: not a dialogue: {e}") from e
-    return out
+    """Dialogues from a JSONL file (our format, a dataset row with JSON-string columns, or ShareGPT); strict:
+    the first refused row is a `DataFileError`."""
+    got = read_dataset(path)
+    if got.rejected:
+        raise DataFileError(got.rejected[0]["reason"])
+    return got.dialogues
 
 
 def write_dialogues(path: str | Path, dialogues: Iterable[Dialogue]) -> int:
@@ -74,13 +206,15 @@ def row_to_dialogue(row: dict[str, Any]) -> Dialogue:
     if "messages" not in row:  # a foreign row must not become an empty dialogue
         raise ValueError(f"no 'messages' (nor ShareGPT 'conversations'); keys: {sorted(row)[:8]}")
     row = dict(row)
-    for key in ("tools", "meta"):
-        if isinstance(row.get(key), str):
+    for key in ("tools", "meta", "messages"):  # JSON-string columns (dataset rows): the same depth bound
+        if isinstance(row.get(key), str) and (key != "messages" or row[key]):
             row[key] = json.loads(row[key]) if row[key] else ([] if key == "tools" else {})
-    if isinstance(row.get("messages"), str):
-        row["messages"] = json.loads(row["messages"])
-    row.setdefault("id", "row")
-    row["id"] = str(row["id"])
+            if nesting_depth(row[key]) > MAX_NESTING:
+                raise ValueError(f"column {key!r} nested deeper than {MAX_NESTING} levels")
+    if row.get("id") is None:
+        raise ValueError("no 'id'")
+    if not isinstance(row["id"], str):
+        raise ValueError(f"id must be a string, got {type(row['id']).__name__}")
     return Dialogue.model_validate(row)
 
 
@@ -116,22 +250,13 @@ def save_dataset(dialogues: list[Dialogue], out_dir: str | Path) -> dict[str, st
 
 
 def load_dataset_dialogues(path: str | Path, allow_empty: bool = False) -> list[Dialogue]:
-    """Dialogues from a JSONL/Parquet file or a directory holding train.jsonl. A dataset without a single
-    dialogue is a `DataFileError` unless ``allow_empty`` (training or verifying nothing is a mistake)."""
+    """Dialogues from a JSONL/Parquet file or a directory holding train.jsonl, strictly: a refused row is a
+    `DataFileError` (use `read_dataset` to read the rest). A dataset without a single dialogue is a
+    `DataFileError` unless ``allow_empty`` (training or verifying nothing is a mistake)."""
     p = Path(path)
-    if p.is_dir():
-        p = p / "train.jsonl"
-    if p.suffix == ".parquet":
-        from datasets import Dataset
-
-        try:
-            out = from_hf_dataset(Dataset.from_parquet(str(p)))
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise DataFileError(f"{p}: not a dialogue dataset: {type(e).__name__}: {e}") from None
-    else:
-        out = read_dialogues(p)
+    out = read_dialogues(p)
     if not out and not allow_empty:
-        raise DataFileError(f"{p}: holds no dialogues")
+        raise DataFileError(f"{p / 'train.jsonl' if p.is_dir() else p}: holds no dialogues")
     return out
 
 

@@ -22,7 +22,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Optional
 
-from toolace_mt.io import load_dataset_dialogues
+from toolace_mt.io import read_dataset
 from toolace_mt.schema import Dialogue
 
 
@@ -31,15 +31,25 @@ class DataError(ValueError):
 
 
 # ------------------------------------------------------------------------------------------------ mixing
-def load_mixture(datasets: list[dict[str, Any]], seed: int = 0) -> list[tuple[str, Dialogue]]:
-    """(source, dialogue) pairs: `weight` = fraction of each dataset's rows (sampled with the seed; >1 repeats)."""
+def load_mixture(datasets: list[dict[str, Any]], seed: int = 0,
+                 refused: Optional[list[dict[str, Any]]] = None) -> list[tuple[str, Dialogue]]:
+    """(source, dialogue) pairs: `weight` = fraction of each dataset's rows (sampled with the seed; >1 repeats).
+
+    Rows the project's dataset reader refuses (too large, too deep, a bad or duplicate id, not a dialogue) are
+    left out and appended to ``refused`` with their line and reason; a dataset left with no row is a DataError."""
     rng = random.Random(seed)
     out: list[tuple[str, Dialogue]] = []
     for d in datasets:
         path = str(d["path"])
         if not (Path(path).is_file() or (Path(path) / "train.jsonl").is_file()):
             raise DataError(f"dataset {path}: neither a file nor a directory holding train.jsonl")
-        dialogues = load_dataset_dialogues(path)
+        got = read_dataset(path)
+        if refused is not None:
+            refused.extend(got.rejected)
+        dialogues = got.dialogues
+        if not dialogues:
+            why = f"; first refused row: {got.rejected[0]['reason']}" if got.rejected else ""
+            raise DataError(f"dataset {path}: no row could be read as a dialogue ({len(got.rejected)} refused{why})")
         w = float(d.get("weight", 1.0))
         whole, frac = int(w), w - int(w)
         picked = dialogues * whole
@@ -131,10 +141,18 @@ def load_rows(data, seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]
     """Mix, cut to the chosen turns, convert, and enforce the tool check (no tokenizer needed)."""
     if not data.datasets:
         raise DataError("no dataset given (recipe key `datasets: [{path, weight}]`)")
-    mixed = load_mixture(data.datasets, seed)
+    refused: list[dict[str, Any]] = []
+    mixed = load_mixture(data.datasets, seed, refused)
     if data.max_rows is not None:
         mixed = mixed[:data.max_rows]
     report: dict[str, Any] = {"sources": {}, "rows_loaded": len(mixed)}
+    if refused:  # stated, not silent: the run trains on the rest
+        report["rows_refused"] = len(refused)
+        report["refused_examples"] = [{"line": r["line"], "reason": r["reason"]} for r in refused[:10]]
+        import sys
+
+        print(f"warning: {len(refused)} dataset row(s) refused and left out of training; first: "
+              f"{refused[0]['reason']}", file=sys.stderr)
     for src, _ in mixed:
         report["sources"][src] = report["sources"].get(src, 0) + 1
 

@@ -40,6 +40,27 @@ def _returned_before(p: TaskPlan) -> list[set[str]]:
     return out
 
 
+def completion_problems(d: dict) -> list[tuple[str, str]]:
+    """A dialogue that ends before a subtask of its plan was served: none of that subtask's tools was called.
+
+    ToolACE-MT builds every subtask by construction; a MAS dialogue grows turn by turn and the user agent may say
+    it is done (or a malformed turn may end it) after the first subtask. Such a dialogue is cut short of the goal
+    both methods were given, so it is rejected whichever method built it (issue 24 item 6). chosen: a tool of the
+    subtask called anywhere counts (the assistant may serve subtasks in another order or with the same tool)."""
+    plan = (d.get("meta") or {}).get("plan") or {}
+    if not plan.get("subtasks") or is_pool(plan.get("domain", "")) or not d.get("messages"):
+        return []
+    called = {tc["function"]["name"] for m in d.get("messages") or [] if m.get("role") == "assistant"
+              for tc in m.get("tool_calls") or [] if isinstance(tc, dict) and isinstance(tc.get("function"), dict)}
+    out = []
+    for t, sub in enumerate(plan["subtasks"]):
+        tools = {c["tool"] for st in sub.get("steps") or [] for c in st if isinstance(c, dict) and "tool" in c}
+        if tools and not tools & called:
+            out.append(("plan", f"subtask {t + 1} was never served: none of its tools ({', '.join(sorted(tools))}) "
+                                "was called (the dialogue ends short of its goal)"))
+    return out
+
+
 def plan_problems(d: dict) -> list[tuple[str, str]]:
     plan = (d.get("meta") or {}).get("plan") or {}
     if not plan.get("subtasks") or plan.get("planner", "rules") == "rules" or is_pool(plan.get("domain", "")):

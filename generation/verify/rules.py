@@ -531,13 +531,14 @@ def request_problems(d: dict) -> list[tuple[str, str]]:
     return out
 
 
-from .plan_check import plan_problems  # noqa: E402  (its own module: a check of the plan, not of the turns)
+from .plan_check import completion_problems, plan_problems  # noqa: E402  (its own module: a check of the plan, not of the turns)
 
 
 def cheap_problems(d: dict) -> list[tuple[str, str]]:
     """Checks 1-6 (no replay): what the rules judge of the refinement stage scores."""
     return (format_problems(d) + grounding_problems(d) + tool_error_problems(d) + injection_problems(d)
-            + content_problems(d) + reply_problems(d) + request_problems(d) + plan_problems(d))
+            + content_problems(d) + reply_problems(d) + request_problems(d) + plan_problems(d)
+            + completion_problems(d))
 
 
 def verify_rules(d: dict) -> tuple[dict[str, Optional[bool]], list[str]]:

@@ -55,6 +55,23 @@ def _fixture(t: Path) -> None:
     evrun = t / "eval_run"
     evrun.mkdir()
     (evrun / "recipe.yaml").write_text("task: evaluate\nsuite: bfcl\nname: x\n")
+    # issue 24 item 2: evaluation runs whose results compare must refuse, next to a good one
+    summ = json.dumps({"suite": "bfcl", "source": "own", "policy": "p"})
+    good = ['{"task_id": "a", "trial": 0, "correct": true}', '{"task_id": "b", "trial": 0, "correct": false}']
+    runs = {"cmp_good": (good, summ), "cmp_str_verdict": (['{"task_id": "a", "correct": "false"}'], summ),
+            "cmp_dup": (good + ['{"task_id": "a", "trial": 0, "correct": false}'], summ),
+            "cmp_no_id": (['{"trial": 0, "correct": true}'], summ), "cmp_not_object": (["[1, 2]"], summ),
+            "cmp_summary_list": (good, "[1, 2]"), "cmp_trial_str": (['{"task_id": "a", "trial": "0", "correct": true}'], summ),
+            "cmp_deep": (["[" * 5000 + "]" * 5000], summ), "cmp_empty": ([], summ)}
+    for name, (lines, summary) in runs.items():
+        (t / name).mkdir()
+        (t / name / "results.jsonl").write_text("".join(x + "\n" for x in lines))
+        (t / name / "summary.json").write_text(summary)
+    # issue 24 item 4: rows too deep or too large are refused; a dataset left with none is an input error
+    (t / "deep.jsonl").write_text('{"id": "d", "messages": ' + "[" * 10000 + "]" * 10000 + "}\n")
+    (t / "deep_inner.jsonl").write_text('{"id": "d", "messages": [], "meta": ' + json.dumps("[" * 200 + "]" * 200) + "}\n")
+    (t / "listid.jsonl").write_text('{"id": ["list", "id"], "messages": []}\n')
+    (t / "train_deep.yaml").write_text(train.replace(str(t / "foreign.jsonl"), str(t / "deep.jsonl")))
 
 
 # (id, argv, paths under {t} that must not exist afterwards)
@@ -146,6 +163,20 @@ CASES = [
     ("reproduce-address-without-ray", "reproduce {t}/gen.yaml --address 127.0.0.1:1 --out {t}/p", ["p"]),
     # issue 24 item 8: a forced backend that cannot import is refused up front, as --gpu is
     ("doctor-cpu-backend-vllm-missing", "doctor --cpu --backend vllm --out {t}/d", ["d"]),
+    # issue 24 item 2: compare validates every line of both runs
+    ("compare-string-verdict", "compare {t}/cmp_good {t}/cmp_str_verdict", []),
+    ("compare-duplicate-line", "compare {t}/cmp_good {t}/cmp_dup", []),
+    ("compare-line-without-task-id", "compare {t}/cmp_no_id {t}/cmp_good", []),
+    ("compare-non-object-line", "compare {t}/cmp_good {t}/cmp_not_object", []),
+    ("compare-summary-list", "compare {t}/cmp_summary_list {t}/cmp_good", []),
+    ("compare-trial-string", "compare {t}/cmp_good {t}/cmp_trial_str", []),
+    ("compare-deep-line", "compare {t}/cmp_good {t}/cmp_deep", []),
+    ("compare-empty-results", "compare {t}/cmp_good {t}/cmp_empty", []),
+    # issue 24 item 4: one dataset reader with depth, size and id rules for verify and train
+    ("verify-deep-row", "verify {t}/deep.jsonl --out {t}/v", ["v"]),
+    ("verify-deep-string-column", "verify {t}/deep_inner.jsonl --out {t}/v", ["v"]),
+    ("verify-list-id", "verify {t}/listid.jsonl --out {t}/v", ["v"]),
+    ("train-deep-row", "train {t}/train_deep.yaml --out {t}/tr", ["tr"]),
 ]
 
 

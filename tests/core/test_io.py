@@ -139,3 +139,105 @@ def test_bad_data_file_is_a_clear_cli_error(tmp_path, capsys):
     res = json.loads(capsys.readouterr().out)
     assert any(f"{bad}:2: not valid JSON" in r for r in res["malformed"]["reasons"])
     assert (tmp_path / "out" / "train.jsonl").exists()
+
+
+# ------------------------------------------------------------------------------------------------ issue 24 item 4
+def _good_line(i) -> str:
+    return json.dumps(_dialogue(i, "f", {"a": i}).to_dict()) + "\n"
+
+
+def test_reader_refuses_bad_rows_one_by_one_and_reads_the_rest(tmp_path):
+    """Too deep (raw and inside a JSON-string column), too large, not UTF-8, not an object, a list id, a
+    duplicate id: each is one refused row with its line and reason; the good rows around them are read."""
+    from toolace_mt.io import MAX_ROW_BYTES, read_dataset
+
+    big = json.dumps({"id": "big", "messages": [{"role": "user", "content": "x" * (MAX_ROW_BYTES + 10)}]})
+    lines = [_good_line(0),
+             '{"id": "deep", "messages": ' + "[" * 10000 + "]" * 10000 + "}\n",
+             json.dumps({"id": "deep2", "messages": [], "tools": "[" * 100 + "]" * 100}) + "\n",
+             big + "\n",
+             '[1, 2]\n',
+             json.dumps({"id": ["list", "id"], "messages": []}) + "\n",
+             _good_line(1),
+             _good_line(1),  # duplicate id d1
+             ]
+    p = tmp_path / "d.jsonl"
+    p.write_text("".join(lines), encoding="utf-8")
+    with open(p, "ab") as f:
+        f.write(b'{"id": "bin", "messages": "\xff\xfe"}\n')
+    got = read_dataset(p)
+    assert [d.id for d in got.dialogues] == ["d0", "d1"]
+    reasons = {r["line"]: r["reason"] for r in got.rejected}
+    assert sorted(reasons) == [2, 3, 4, 5, 6, 8, 9]
+    assert "nested deeper" in reasons[2] and "nested deeper" in reasons[3]
+    assert "over the" in reasons[4] and f"{len(big) + 1:,} bytes" in reasons[4]
+    assert "expected a JSON object" in reasons[5]
+    assert "id must be a string or an integer, got list" in reasons[6]  # no "['list', 'id']" coercion
+    assert "duplicate id 'd1' (first at line 7)" in reasons[8]
+    assert "not UTF-8" in reasons[9]
+    assert all(r["reason"].startswith(f"{p}:{r['line']}: ") for r in got.rejected)
+
+
+def test_reader_names_rows_without_id_by_line_and_says_so(tmp_path):
+    from toolace_mt.io import read_dataset
+
+    rows = [_dialogue(i, "f", {"a": i}).to_dict() for i in range(3)]
+    for r in rows[:2]:
+        del r["id"]
+    rows[2]["id"] = 7  # an integer id is kept, written in decimal
+    p = tmp_path / "d.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    got = read_dataset(p)
+    assert [d.id for d in got.dialogues] == ["line-1", "line-2", "7"]
+    assert got.notes == ["2 row(s) without an id were named line-N by their line number"]
+    with pytest.raises(ValueError, match="no 'id'"):  # below the reader, a row without id is no dialogue
+        from toolace_mt.io import row_to_dialogue
+        row_to_dialogue(rows[0])
+
+
+def test_strict_reader_and_training_mixture_use_the_same_rules(tmp_path):
+    """read_dialogues (strict) refuses at the first bad row; training reads the rest and records the refusal."""
+    from toolace_mt.io import DataFileError
+    from toolace_mt.training.data import DataError, load_mixture
+
+    p = tmp_path / "d.jsonl"
+    p.write_text(_good_line(0) + '{"id": "deep", "messages": ' + "[" * 100 + "]" * 100 + "}\n" + _good_line(1))
+    with pytest.raises(DataFileError, match=r"d.jsonl:2: nested deeper than 64 levels"):
+        read_dialogues(p)
+    refused: list = []
+    mixed = load_mixture([{"path": str(p)}], seed=0, refused=refused)
+    assert sorted(d.id for _, d in mixed) == ["d0", "d1"]
+    assert [r["line"] for r in refused] == [2]
+    only_bad = tmp_path / "bad.jsonl"
+    only_bad.write_text('{"id": "deep", "messages": ' + "[" * 100 + "]" * 100 + "}\n")
+    with pytest.raises(DataError, match="no row could be read as a dialogue"):
+        load_mixture([{"path": str(only_bad)}])
+
+
+def test_large_line_is_skipped_in_bounded_chunks(tmp_path, monkeypatch):
+    """The reader never asks for more than MAX_ROW_BYTES + 1 bytes of a line at once (a 50 MB row is never
+    held whole), and the line after it is read normally."""
+    import toolace_mt.io as tio
+
+    p = tmp_path / "d.jsonl"
+    p.write_text('{"id": "big", "messages": "' + "x" * (3 * tio.MAX_ROW_BYTES) + '"}\n' + _good_line(0))
+    sizes = []
+
+    class Spy:  # the file object the reader gets, recording every readline size it asks for
+        def __init__(self, f):
+            self.f = f
+
+        def readline(self, size=-1):
+            sizes.append(size)
+            return self.f.readline(size)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    monkeypatch.setattr(tio, "open", lambda path, mode="r": Spy(open(path, mode)), raising=False)
+    got = tio.read_dataset(p)
+    assert [d.id for d in got.dialogues] == ["d0"] and len(got.rejected) == 1
+    assert sizes and all(0 < s <= tio.MAX_ROW_BYTES + 1 for s in sizes)

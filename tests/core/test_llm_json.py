@@ -61,3 +61,28 @@ def test_retry_message_names_the_problem_and_the_schema():
     a = parse_json_answer("{}", schema)
     msg = retry_message(a.failure, schema)
     assert "'x' is a required property" in msg and '"required": ["x"]' in msg
+
+
+# issue 24 item 6: json-repair may change what an answer says; such a repair is refused (the client re-asks)
+@pytest.mark.parametrize("text", [
+    '{"x": 1 2}',                      # a number dropped
+    '{"a": 1, "status": }',            # a value invented ("")
+    '{"status"= "closed"}',            # an object turned into a list of one string
+    '{"x": "a" + "b"}',                # two strings merged into one with the quotes inside
+    '{"status": `closed`}',            # a backtick kept inside the value
+    '{"a": "x", // note\n "b": 2}',    # a comment's words dropped silently
+])
+def test_meaning_changing_repair_is_refused(text):
+    r = parse_json_answer(text)
+    assert not r.ok and r.failure.kind == "invalid_json", (text, r.value)
+
+
+@pytest.mark.parametrize("text,value", [
+    ("{'a': 'it\\'s', 'b': True, c: None,}", {"a": "it's", "b": True, "c": None}),
+    ('{"a": [1, 2,], "b": {"c": "d",},}', {"a": [1, 2], "b": {"c": "d"}}),
+    ('{"status": closed}', {"status": "closed"}),
+    ('{"s": \u201cclosed\u201d}', {"s": "closed"}),
+])
+def test_token_preserving_repairs_still_accepted(text, value):
+    r = parse_json_answer(text)
+    assert r.ok and r.value == value and "json_repair" in r.repairs

@@ -18,7 +18,7 @@ from toolace_mt.llm.simulated import SimulatedBackend
 from toolace_mt.llm.types import ChatResponse
 
 REFUSED = ("nan_argument", "infinity_argument", "overflow_number", "truncated_length", "truncated_hidden",
-           "duplicate_key", "two_values", "control_token", "huge_string", "prose_only", "empty")
+           "duplicate_key", "two_values", "control_token", "huge_string", "prose_only", "empty", "lossy_repair")
 CLEANED = ("lone_surrogate_escape", "lone_surrogate_raw", "control_chars")
 CLASSES = REFUSED + CLEANED
 
@@ -83,6 +83,13 @@ def mutate(text: str, cls: str, rng: random.Random) -> tuple[str, str]:
         return rng.choice(["Sure! Here is what you asked for.", "I cannot help with that.", "}{ nonsense"]), "stop"
     if cls == "empty":
         return rng.choice(["", "   ", "\n"]), "stop"
+    if cls == "lossy_repair":  # json-repair would drop a value or invent one: "x": 1 2 -> 1, "x": , -> ""
+        if _NUMBER.search(text) and rng.random() < 0.5:
+            return _NUMBER.sub(lambda m: m.group(1) + m.group(2) + " 7", text, count=1), "stop"
+        m = re.search(r'(": )"(?:\\.|[^"\\])*"', text)
+        if m:
+            return text[:m.start(1) + 3] + text[m.end():], "stop"
+        return _bad_number(text, "1 7"), "stop"
     if cls == "lone_surrogate_escape":
         return _in_first_string(text, "\\ud800"), "stop"
     if cls == "lone_surrogate_raw":

@@ -279,10 +279,68 @@ def _candidate(text: str) -> tuple[Any, list[str], bool]:
         value = json_repair.loads(t)
     except Exception:  # the repairer itself failing is one more way of "not JSON"
         return None, repairs, False
-    if isinstance(value, (dict, list)) and (value or t.rstrip()[-1:] in ("}", "]")):
+    if isinstance(value, (dict, list)) and (value or t.rstrip()[-1:] in ("}", "]")) and _same_tokens(t, value):
         repairs.append("json_repair")
         return value, repairs, True
     return None, repairs, False
+
+
+# The lexical atoms of an almost-JSON text: quoted strings (double, single, typographic quotes), numbers and
+# bare words. A repair may change the punctuation between them and how a literal is spelled, nothing else.
+_ATOM = re.compile(r'"(?:\\.|[^"\\])*"' r"|'(?:\\.|[^'\\])*'" "|\u201c[^\u201d]*\u201d"
+                   r"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|[^\W\d]\w*")
+_WORDS = {"true": True, "True": True, "false": False, "False": False, "null": None, "None": None}
+
+
+def _text_atoms(text: str) -> list[Any]:
+    out: list[Any] = []
+    for m in _ATOM.finditer(text):
+        a = m.group(0)
+        if a[0] == '"':
+            try:
+                out.append(json.loads(a))
+            except json.JSONDecodeError:
+                out.append(a[1:-1])
+        elif a[0] in "'\u201c":
+            out.append(a[1:-1].replace("\\'", "'"))
+        elif a[0] == "-" or a[0].isdigit():
+            out.append(float(a))
+        else:
+            out.append(_WORDS.get(a, a))
+    return out
+
+
+def _value_atoms(value: Any, out: list[Any]) -> list[Any]:
+    stack = [value]
+    while stack:  # iterative, in document order
+        v = stack.pop()
+        if isinstance(v, dict):
+            for k, x in reversed(list(v.items())):
+                stack.append(x)
+                stack.append(str(k))
+        elif isinstance(v, list):
+            stack.extend(reversed(v))
+        elif isinstance(v, bool) or v is None:
+            out.append(v)
+        elif isinstance(v, (int, float)):
+            out.append(float(v))
+        else:
+            out.append(str(v))
+    return out
+
+
+def _same_tokens(text: str, value: Any) -> bool:
+    """True when json-repair kept every string, number and word of the text, in order, and added none.
+
+    json-repair accepts almost anything and sometimes changes what an answer says: ``{"x": 1 2}`` becomes
+    ``{"x": 1}``, ``{"status": }`` becomes ``{"status": ""}``, ``{"k"= "v"}`` becomes ``["k\"= \"v"]``. Such
+    a value can still fit the schema and would become data; comparing the atoms before and after refuses it
+    (the client re-asks), while the repairs it is for (trailing commas, single quotes, Python literals,
+    unquoted keys and bare-word values) keep every atom."""
+    try:
+        return _text_atoms(text) == _value_atoms(value, [])
+    except (ValueError, OverflowError):
+        return False
 
 
 def parse_json_answer(text: Optional[str], schema: Optional[dict[str, Any]] = None,
