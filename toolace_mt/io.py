@@ -41,6 +41,10 @@ def nesting_depth(obj: Any) -> int:
     return depth
 
 
+def _no_constant(name: str):
+    raise ValueError(f"holds {name}, which is not a JSON number")
+
+
 def iter_json_lines(path: str | Path) -> Iterator[tuple[int, Any, Optional[str]]]:
     """``(line number, value, None)`` or ``(line number, None, reason)`` for each non-blank line of a JSONL file.
 
@@ -73,9 +77,12 @@ def iter_json_lines(path: str | Path) -> Iterator[tuple[int, Any, Optional[str]]
                 yield n, None, f"not UTF-8 text ({e.reason} at byte {e.start})"
                 continue
             try:
-                value = json.loads(text)
+                value = json.loads(text, parse_constant=_no_constant)
             except json.JSONDecodeError as e:
                 yield n, None, f"not valid JSON: {e.msg} (column {e.colno})"
+                continue
+            except ValueError as e:  # NaN / Infinity: Python reads them, JSON has no such numbers
+                yield n, None, str(e)
                 continue
             except RecursionError:
                 yield n, None, f"nested deeper than {MAX_NESTING} levels"

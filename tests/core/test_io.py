@@ -241,3 +241,50 @@ def test_large_line_is_skipped_in_bounded_chunks(tmp_path, monkeypatch):
     got = tio.read_dataset(p)
     assert [d.id for d in got.dialogues] == ["d0"] and len(got.rejected) == 1
     assert sizes and all(0 < s <= tio.MAX_ROW_BYTES + 1 for s in sizes)
+
+
+def _mutations(good: dict, rng) -> list[tuple[str, bytes]]:
+    """(class, raw line) of one broken variant per class of a good row."""
+    deep = rng.randint(65, 3000)
+    enc = lambda o: json.dumps(o).encode()  # noqa: E731
+    return [
+        ("deep_raw", b'{"id": "x", "messages": ' + b"[" * deep + b"]" * deep + b"}"),
+        ("deep_column", enc({**good, "id": "dc", "tools": "[" * deep + "]" * deep})),
+        ("not_object", enc(rng.choice([[good], "row", 7, None, True]))),
+        ("broken_json", enc(good)[:rng.randint(5, 60)]),
+        ("bad_id", enc({**good, "id": rng.choice([["l", "i"], {"k": 1}, True, 1.5, "", "  "])})),
+        ("nan", enc(good).replace(b'"a": ', b'"a": NaN, "b0": ', 1) if b'"a": ' in enc(good) else b'{"x": NaN}'),
+        ("no_messages", enc({k: v for k, v in good.items() if k != "messages"})),
+        ("messages_wrong_type", enc({**good, "messages": rng.choice([5, {"role": "user"}, [1, 2]])})),
+        ("not_utf8", enc(good).replace(b"request", b"requ\xff\xfest", 1)),
+    ]
+
+
+def test_dataset_fuzz_every_bad_row_refused_every_good_row_read(tmp_path):
+    """Seeded: 40 good rows with 9 classes of broken rows between them, through the reader and `verify`."""
+    import random
+
+    from toolace_mt.app.cli import main
+    from toolace_mt.io import read_dataset
+
+    rng = random.Random("dataset-fuzz")
+    lines, want_bad, good_ids = [], {}, []
+    for i in range(40):
+        good = _dialogue(i, "f", {"a": i}).to_dict()
+        lines.append(json.dumps(good).encode())
+        good_ids.append(good["id"])
+        cls, raw = rng.choice(_mutations(good, rng))
+        lines.append(raw)
+        want_bad[len(lines)] = cls
+    lines.append(json.dumps(_dialogue(0, "f", {"a": 0}).to_dict()).encode())  # a duplicate id
+    want_bad[len(lines)] = "duplicate"
+    p = tmp_path / "fuzz.jsonl"
+    p.write_bytes(b"\n".join(lines) + b"\n")
+    got = read_dataset(p)
+    assert [d.id for d in got.dialogues] == good_ids
+    assert {r["line"]: r["reason"] for r in got.rejected}.keys() == want_bad.keys()
+    assert len(set(want_bad.values())) >= 8  # the seed drew most classes
+    assert main(["verify", str(p), "--out", str(tmp_path / "v")]) == 0
+    summary = json.loads((tmp_path / "v" / "verify_summary.json").read_text())
+    assert summary["malformed"]["count"] == len(want_bad)
+    assert summary["counts"]["kept"] + summary["counts"]["rejected"] == len(good_ids)
