@@ -127,14 +127,57 @@ def uncertainty(per_arm_tasks: dict[str, dict[str, dict[str, Any]]]) -> dict[str
         return {}
     first = per_arm_tasks[arms[0]]
     cats = [first[i]["category"] for i in ids]
-    res = {"official": paired_bootstrap({a: [per_arm_tasks[a][i]["score"] for i in ids] for a in arms}, cats),
-           "turn_accuracy": paired_bootstrap({a: [per_arm_tasks[a][i]["turn_accuracy"] for i in ids] for a in arms})}
+    official = {a: [per_arm_tasks[a][i]["score"] for i in ids] for a in arms}
+    turn = {a: [per_arm_tasks[a][i]["turn_accuracy"] for i in ids] for a in arms}
+    res = {"official": exact_tests(paired_bootstrap(official, cats), official),
+           "turn_accuracy": exact_tests(paired_bootstrap(turn), turn)}
+    res["official"]["per_category"] = per_category_wilson(official, cats)
     if all("tf_calls" in per_arm_tasks[a][i] for a in arms for i in ids):
-        res["teacher_forced_exact_calls"] = paired_bootstrap(
-            {a: [per_arm_tasks[a][i]["tf_exact"] / per_arm_tasks[a][i]["tf_calls"]
-                 if per_arm_tasks[a][i]["tf_calls"] else None for i in ids] for a in arms},
-            weights={a: [per_arm_tasks[a][i]["tf_calls"] for i in ids] for a in arms})
+        tf = {a: [per_arm_tasks[a][i]["tf_exact"] / per_arm_tasks[a][i]["tf_calls"]
+                  if per_arm_tasks[a][i]["tf_calls"] else None for i in ids] for a in arms}
+        res["teacher_forced_exact_calls"] = exact_tests(
+            paired_bootstrap(tf, weights={a: [per_arm_tasks[a][i]["tf_calls"] for i in ids] for a in arms}), tf)
     return res
+
+
+def per_category_wilson(per_arm: dict[str, list[Optional[float]]], cats: list[str]) -> dict[str, Any]:
+    """category -> arm -> {k, n, wilson95}: the official verdicts of each category with a Wilson 95% interval
+    (the categories where the methods differ by construction, miss_param and miss_func, get their own n)."""
+    from ..evaluation.stats import wilson
+
+    out: dict[str, Any] = {}
+    for c in dict.fromkeys(cats):
+        out[c] = {}
+        for a, vs in per_arm.items():
+            xs = [v for v, cc in zip(vs, cats) if cc == c and v is not None]
+            k = int(sum(1 for v in xs if v == 1))
+            lo, hi = wilson(k, len(xs)) if xs else (None, None)
+            out[c][a] = {"k": k, "n": len(xs), "wilson95": [lo, hi]}
+    return out
+
+
+def exact_tests(boot: dict[str, Any], per_arm: dict[str, list[Optional[float]]]) -> dict[str, Any]:
+    """Adds to every pair of `boot` (a `paired_bootstrap` result, difference b - a) an exact test on the same
+    tasks: McNemar on per-task verdicts when every value is 0 or 1 (the official score), else the sign test on
+    per-task values (ties dropped); both are the two-sided binomial test of the discordant counts.
+
+    A percentile bootstrap on a handful of discordant tasks can exclude 0 where the exact test does not (4
+    successes against 0: interval [1, 8] points, McNemar p = 0.125), so a difference is called resolved only
+    where both agree (``resolved``)."""
+    from ..evaluation.stats import mcnemar_exact
+
+    binary = all(v in (0, 1, 0.0, 1.0) for vs in per_arm.values() for v in vs if v is not None)
+    for pair, d in boot.get("diffs", {}).items():
+        b, a = pair.split("-")
+        better = worse = 0
+        for x, y in zip(per_arm[a], per_arm[b]):
+            if x is None or y is None or x == y:
+                continue
+            better, worse = better + (y > x), worse + (y < x)
+        d.update(exact_test="exact McNemar" if binary else "exact sign test", exact_p=mcnemar_exact(worse, better),
+                 discordant={"b_better": better, "b_worse": worse})
+        d["resolved"] = bool(d.get("excludes_0")) and d["exact_p"] < 0.05
+    return boot
 
 
 def _collect_tasks(run_dir: Path, out: dict[str, Any], arms: list[str]) -> None:
@@ -259,6 +302,13 @@ def _uncertainty_markdown(data: dict[str, Any], arms: list[str]) -> list[str]:
               "| metric | " + " | ".join(ARM_LABELS[a] for a in arms) + " |", "|---|" + "---:|" * len(arms)]
         for key, r in unc.items():
             L.append(f"| {METRIC_LABELS.get(key, key)} | " + " | ".join(_ci_cell(r["arms"].get(a)) for a in arms) + " |")
+        for cat, by_arm in ((unc.get("official") or {}).get("per_category") or {}).items():
+            cells = []
+            for a in arms:
+                c = by_arm.get(a) or {}
+                lo, hi = c.get("wilson95") or (None, None)
+                cells.append(f"{c['k']}/{c['n']} [{100 * lo:.1f}, {100 * hi:.1f}]" if c.get("n") else "–")
+            L.append(f"| official {cat} (k/n, Wilson 95%) | " + " | ".join(cells) + " |")
         L += ["", "| difference | " + " | ".join(METRIC_LABELS.get(k, k) for k in unc) + " |",
               "|---|" + "---:|" * len(unc)]
         pairs = list(next(iter(unc.values()))["diffs"])
@@ -267,9 +317,13 @@ def _uncertainty_markdown(data: dict[str, Any], arms: list[str]) -> list[str]:
             cells = []
             for r in unc.values():
                 d = r["diffs"].get(pair)
-                cells.append(_ci_cell(d) + (" *" if d and d.get("excludes_0") else ""))
+                p_exact = f" p={d['exact_p']:.3g}" if d and d.get("exact_p") is not None else ""
+                cells.append(_ci_cell(d) + p_exact + (" *" if d and d.get("resolved") else ""))
             L.append(f"| {ARM_LABELS.get(b, b)} − {ARM_LABELS.get(a, a)} | " + " | ".join(cells) + " |")
-        L += ["", "`*`: the 95% interval of the difference excludes 0.", ""]
+        L += ["", "p: exact two-sided test on the same tasks (McNemar on the per-task official verdicts; the sign "
+              "test on per-task values for the diagnostics). `*`: resolved, i.e. the 95% bootstrap interval of the "
+              "difference excludes 0 AND p < 0.05; an interval that excludes 0 with p ≥ 0.05 (a few discordant "
+              "tasks) is not called a difference.", ""]
     for name, by_arm in (data.get("seeds") or {}).items():
         L += [f"## {name}: spread over training seeds", "",
               "Each fine-tuned arm trained again per seed on the same data from the same base model (the main "

@@ -1,0 +1,54 @@
+"""Report statistics that match their claims (issue 26 item 4/5): an exact test beside every paired-bootstrap
+interval, "resolved" only where both agree, and per-category official rows with n and Wilson intervals."""
+from __future__ import annotations
+
+from toolace_mt.app.report import _uncertainty_markdown, uncertainty
+from toolace_mt.evaluation.stats import mcnemar_exact
+
+
+def _tasks(scores: list[int], cat_of) -> dict:
+    return {f"t{i}": {"category": cat_of(i), "score": float(s), "turn_accuracy": float(s)} for i, s in enumerate(scores)}
+
+
+def _arms(wins: int, n: int = 100):
+    cat_of = lambda i: ["base", "miss_param", "miss_func", "long_context"][i % 4]  # noqa: E731
+    base = [0] * n
+    arm = [1 if i < wins else 0 for i in range(n)]
+    return {"base": _tasks(base, cat_of), "mas": _tasks(arm, cat_of)}
+
+
+def test_bootstrap_excluding_0_with_few_discordant_tasks_is_not_resolved():
+    unc = uncertainty(_arms(4))
+    d = unc["official"]["diffs"]["mas-base"]
+    assert d["excludes_0"] is True  # the percentile bootstrap alone would call it
+    assert d["exact_test"] == "exact McNemar" and d["discordant"] == {"b_better": 4, "b_worse": 0}
+    assert abs(d["exact_p"] - 0.125) < 1e-12 and d["exact_p"] == mcnemar_exact(0, 4)
+    assert d["resolved"] is False
+    md = "\n".join(_uncertainty_markdown({"uncertainty": {"bfcl_own": unc}}, ["base", "mas"]))
+    row = next(ln for ln in md.splitlines() if ln.startswith("| MAS − Base"))
+    assert "p=0.125" in row and "*" not in row
+
+
+def test_clear_difference_is_resolved_and_marked():
+    unc = uncertainty(_arms(20))
+    d = unc["official"]["diffs"]["mas-base"]
+    assert d["resolved"] is True and d["exact_p"] < 1e-5
+    md = "\n".join(_uncertainty_markdown({"uncertainty": {"bfcl_own": unc}}, ["base", "mas"]))
+    assert next(ln for ln in md.splitlines() if ln.startswith("| MAS − Base")).rstrip(" |").endswith("*")
+    assert unc["turn_accuracy"]["diffs"]["mas-base"]["exact_test"] == "exact McNemar"  # 0/1 values here too
+
+
+def test_sign_test_for_graded_metrics_and_per_category_wilson_rows():
+    arms = _arms(20)
+    for i, t in enumerate(arms["mas"].values()):
+        t["turn_accuracy"] = 0.5 if i % 2 else 0.25  # graded, every task better than base's 0
+    unc = uncertainty(arms)
+    d = unc["turn_accuracy"]["diffs"]["mas-base"]
+    assert d["exact_test"] == "exact sign test" and d["discordant"] == {"b_better": 100, "b_worse": 0}
+    cats = unc["official"]["per_category"]
+    assert set(cats) == {"base", "miss_param", "miss_func", "long_context"}
+    assert cats["miss_param"]["mas"]["n"] == 25 and cats["miss_param"]["mas"]["k"] == 5
+    lo, hi = cats["miss_param"]["mas"]["wilson95"]
+    assert 0.08 < lo < 0.2 < hi < 0.4
+    md = "\n".join(_uncertainty_markdown({"uncertainty": {"bfcl_own": unc}}, ["base", "mas"]))
+    assert "| official miss_func (k/n, Wilson 95%) | 0/25 [0.0, 13.3] | 5/25 [8.9, 39.1] |" in md
