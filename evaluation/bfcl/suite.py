@@ -54,17 +54,22 @@ def own_task_file(path: str | Path) -> Path:
 
 def load_own_tasks(path: str | Path) -> list[dict[str, Any]]:
     p = own_task_file(path)
-    out = []
-    with open(p, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            t = json.loads(line)
-            for k in ("id", "category", "question", "initial_config", "involved_classes", "ground_truth"):
-                if k not in t:
-                    raise RecipeError(f"{p}:{n}: task lacks {k!r}")
-            t.setdefault("backend", "own")
-            out.append(t)
+    from toolace_mt.io import DataFileError, iter_json_lines
+
+    out, seen = [], set()
+    for n, t, why in iter_json_lines(p):  # the project's JSONL reader: depth, size and NaN bounds per line
+        if why is not None:
+            raise DataFileError(f"{p}:{n}: {why}")
+        if not isinstance(t, dict):
+            raise RecipeError(f"{p}:{n}: a task is a JSON object, got {type(t).__name__}")
+        for k in ("id", "category", "question", "initial_config", "involved_classes", "ground_truth"):
+            if k not in t:
+                raise RecipeError(f"{p}:{n}: task lacks {k!r}")
+        if not isinstance(t["id"], str) or t["id"] in seen:
+            raise RecipeError(f"{p}:{n}: task id must be a string unique in the file, got {t['id']!r:.60}")
+        seen.add(t["id"])
+        t.setdefault("backend", "own")
+        out.append(t)
     return out
 
 

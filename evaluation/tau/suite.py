@@ -54,8 +54,17 @@ class TauSuite(Suite):
     def load_tasks(self, cfg) -> list[dict[str, Any]]:
         self.check_config(cfg)
         if cfg.tasks:
-            rows = [json.loads(line) for line in Path(cfg.tasks).read_text().splitlines() if line.strip()]
-            return [_task_dict(Task.from_dict(r)) for r in rows]
+            from toolace_mt.io import DataFileError, iter_json_lines
+
+            out = []
+            for n, r, why in iter_json_lines(cfg.tasks):
+                if why is not None:
+                    raise DataFileError(f"{cfg.tasks}:{n}: {why}")
+                try:
+                    out.append(_task_dict(Task.from_dict(r)))
+                except (KeyError, TypeError, ValueError, AttributeError) as e:
+                    raise RecipeError(f"{cfg.tasks}:{n}: not a tau task ({type(e).__name__}: {e})") from None
+            return out
         return [_task_dict(t) for t in own_tasks()]
 
     def version(self, cfg) -> str:

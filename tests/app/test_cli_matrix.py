@@ -71,6 +71,16 @@ def _fixture(t: Path) -> None:
     (t / "deep.jsonl").write_text('{"id": "d", "messages": ' + "[" * 10000 + "]" * 10000 + "}\n")
     (t / "deep_inner.jsonl").write_text('{"id": "d", "messages": [], "meta": ' + json.dumps("[" * 200 + "]" * 200) + "}\n")
     (t / "listid.jsonl").write_text('{"id": ["list", "id"], "messages": []}\n')
+    (t / "tasks_deep.jsonl").write_text("[" * 5000 + "]" * 5000 + "\n")
+    (t / "tasks_nan.jsonl").write_text('{"id": "a", "category": "base", "question": [], "initial_config": {}, '
+                                       '"involved_classes": [], "ground_truth": [], "x": NaN}\n')
+    task = {"id": "a", "category": "base", "question": [], "initial_config": {}, "involved_classes": [],
+            "ground_truth": []}
+    (t / "tasks_dup.jsonl").write_text(json.dumps(task) + "\n" + json.dumps(task) + "\n")
+    for k in ("deep", "nan", "dup"):
+        (t / f"eval_{k}.yaml").write_text(ev.format(tasks=t / f"tasks_{k}.jsonl"))
+    (t / "tau_deep.yaml").write_text("task: evaluate\nsuite: tau\nsource: own\ntasks: %s\npolicy: {kind: oracle}\n"
+                                     % (t / "tasks_deep.jsonl"))
     (t / "train_deep.yaml").write_text(train.replace(str(t / "foreign.jsonl"), str(t / "deep.jsonl")))
 
 
@@ -177,6 +187,10 @@ CASES = [
     ("verify-deep-string-column", "verify {t}/deep_inner.jsonl --out {t}/v", ["v"]),
     ("verify-list-id", "verify {t}/listid.jsonl --out {t}/v", ["v"]),
     ("train-deep-row", "train {t}/train_deep.yaml --out {t}/tr", ["tr"]),
+    ("evaluate-deep-task-line", "evaluate {t}/eval_deep.yaml --out {t}/e", ["e"]),
+    ("evaluate-nan-task-line", "evaluate {t}/eval_nan.yaml --out {t}/e", ["e"]),
+    ("evaluate-duplicate-task-id", "evaluate {t}/eval_dup.yaml --out {t}/e", ["e"]),
+    ("evaluate-tau-deep-task-line", "evaluate {t}/tau_deep.yaml --out {t}/e", ["e"]),
 ]
 
 
