@@ -10,8 +10,11 @@ Every item is scored twice: ``correct`` by our corrected checker (the headline),
 re-implementation of the official scorer's behaviour (`checker.py`), so numbers can be compared with published
 ones. Summary: per category (multi-turn normal categories count whole conversations; agent categories are
 end-to-end accuracy, with process accuracy beside), normal = mean of its categories, special = mean of 3,
-agent = mean of the 2 end-to-end accuracies, overall = 0.2676 special + 0.578 normal + 0.1545 agent
-(renormalised over the groups present, which are listed), and the same under ``compat_acebench``.
+agent = mean of the 2 end-to-end accuracies, overall = 0.2676 special + 0.578 normal + 0.1545 agent computed as
+ACEBench's Summary does (a category not run counts 0; rounded to 3 decimals), ``overall_renormalised`` over the
+groups present (labelled: not ACEBench's figure), and the same under ``compat_acebench``. The comparison
+report's ACEBench rows (`report_rows`, `paper_rows`) read ``compat_acebench`` (the official scorer's verdicts,
+item for item); the corrected checker's figures are extra rows, labelled.
 
 ``options``: ``language`` (en), ``user`` (scripted | llm) and ``user_llm`` for agent_multi_turn.
 """
@@ -27,6 +30,7 @@ from toolace_mt.pycalls import format_python_calls
 
 from ...config import RecipeError
 from ..policy import PolicyInput
+from ..stats import category_intervals
 from ..suites import Suite, mean, register_suite, save_trajectory, summarize_diagnostics
 from ..episodes.domain import Task
 from ..episodes.orchestrator import run_episodes
@@ -124,6 +128,36 @@ PAPER_MULTI_TURN = ["normal_multi_turn_user_adjust", "normal_multi_turn_user_swi
 PAPER_AGENT = ["agent_multi_turn", "agent_multi_step"]
 
 
+def official_overall(categories: dict[str, float]) -> float:
+    """ACEBench's Summary (`model_eval/evaluation_helper.py`, `generate_result_csv`): each group is the unweighted
+    mean over ALL its categories, a category not run counting 0; the summary is the weighted sum of the three
+    groups (the weights sum to 1.0001), rounded to 3 decimals."""
+    groups = {g: mean(categories.get(c, 0.0) for c in members)
+              for g, members in (("normal", NORMAL), ("special", SPECIAL), ("agent", AGENT))}
+    return round(sum(w * groups[g] for g, w in WEIGHTS.items()), 3)
+
+
+def renormalised_overall(groups: dict[str, float]) -> float:
+    """The weighted mean over the groups present only, each the mean of its categories run (NOT ACEBench's
+    figure; shown labelled as renormalised)."""
+    w = sum(WEIGHTS[g] for g in groups)
+    return sum(WEIGHTS[g] * v for g, v in groups.items()) / w if w else 0.0
+
+
+def _compat(summary: dict[str, Any]) -> dict[str, Any]:
+    """The official-compatible half of an ACE summary (older summaries without it: the top level)."""
+    return summary.get("compat_acebench") or summary
+
+
+def _process_items(scores: list[dict[str, Any]], key: str) -> dict[str, list[float]]:
+    """Per agent category, every item's process accuracy (for the interval of PA)."""
+    out: dict[str, list[float]] = {}
+    for s in scores:
+        if s["category"].startswith("agent"):
+            out.setdefault(s["category"], []).append(float(s.get(key, 0.0)))
+    return out
+
+
 def _mean_of(xs: list[Any]) -> Optional[float]:
     xs = [x for x in xs if isinstance(x, (int, float))]
     return sum(xs) / len(xs) if xs else None
@@ -133,16 +167,57 @@ def _mean_of(xs: list[Any]) -> Optional[float]:
 class AceSuite(Suite):
     table_rank = 1  # the paper's table: BFCL, ACEBench, tau-bench
 
+    def overall_row(self, by_arm: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+        """The headline as ACEBench's own Summary computes it: official-compatible verdicts, a group not run
+        counting 0."""
+        return ("overall (official-compatible; a group not run counts 0)",
+                {a: _compat(s).get("overall") for a, s in by_arm.items()})
+
     def report_rows(self, by_arm: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
         """The paper reports ACEBench's groups and two headline metrics, not the 17 categories (those stay in
-        the evaluation's own report.md)."""
+        the evaluation's own report.md). The paper's rows use the official-compatible scores (those the official
+        scorer gives, item for item); the corrected checker's figures follow as clearly labelled extra rows."""
         any_s = next(iter(by_arm.values()))
-        rows = [(g, {a: (s.get("groups") or {}).get(g) for a, s in by_arm.items()}) for g in any_s.get("groups") or {}]
+        rows = [(g, {a: _compat(s).get("groups", {}).get(g) for a, s in by_arm.items()})
+                for g in _compat(any_s).get("groups") or {}]
         for metric, cats, key in (("multi-turn (paper)", PAPER_MULTI_TURN, "categories"),
                                   ("agent PA (paper)", PAPER_AGENT, "process_accuracy")):
+            vals = {a: _mean_of([(_compat(s).get(key) or {}).get(c) for c in cats]) for a, s in by_arm.items()}
+            if any(v is not None for v in vals.values()):
+                rows.append((metric, vals))
+        if any(_compat(s).get("groups_missing", s.get("groups_missing")) for s in by_arm.values()):
+            rows.append(("overall renormalised over the groups run (not ACEBench's figure)",
+                         {a: _compat(s).get("overall_renormalised") for a, s in by_arm.items()}))
+        extra = "(corrected checker, extra; not the official scorer)"
+        rows.append((f"overall {extra}", {a: s.get("overall") for a, s in by_arm.items()}))
+        for metric, cats, key in ((f"multi-turn {extra}", PAPER_MULTI_TURN, "categories"),
+                                  (f"agent PA {extra}", PAPER_AGENT, "process_accuracy")):
             vals = {a: _mean_of([(s.get(key) or {}).get(c) for c in cats]) for a, s in by_arm.items()}
             if any(v is not None for v in vals.values()):
                 rows.append((metric, vals))
+        return rows
+
+    def paper_rows(self, summary: dict[str, Any]) -> list[dict[str, Any]]:
+        """The paper's ACEBench cells (multi-turn, agent end-to-end, agent PA) from one summary, official-
+        compatible, each with its n and a 95% interval: Wilson over the conversations / items for the
+        proportions; PA is a mean of per-item fractions, so its interval is a percentile bootstrap over items."""
+        from ..stats import bootstrap_mean, pooled_wilson
+
+        c = _compat(summary)
+        ivs = c.get("intervals") or {}
+        rows = []
+        mt = [cat for cat in PAPER_MULTI_TURN if cat in (c.get("categories") or {})]
+        if mt:
+            rows.append({"metric": "multi-turn", "value": _mean_of([c["categories"][x] for x in mt]),
+                         **pooled_wilson([ivs.get(x) or {} for x in mt])})
+        ag = [cat for cat in PAPER_AGENT if cat in (c.get("categories") or {})]
+        if ag:
+            rows.append({"metric": "agent end-to-end", "value": _mean_of([c["categories"][x] for x in ag]),
+                         **pooled_wilson([ivs.get(x) or {} for x in ag])})
+            items = ((summary.get("process_items") or {}).get("compat_acebench") or {})
+            pooled = [v for x in ag for v in items.get(x, [])]
+            rows.append({"metric": "agent PA", "value": _mean_of([c["process_accuracy"].get(x) for x in ag]),
+                         **bootstrap_mean(pooled)})
         return rows
 
     def check_config(self, cfg) -> None:
@@ -308,17 +383,22 @@ class AceSuite(Suite):
             present = [cats[c] for c in members if c in cats]
             if present:
                 groups[g] = mean(present)
-        w = sum(WEIGHTS[g] for g in groups)
-        overall = sum(WEIGHTS[g] * v for g, v in groups.items()) / w if w else 0.0
         return {"categories": cats, "counts": counts, "process_accuracy": proc, "groups": groups,
-                "overall": overall, "groups_missing": [g for g in WEIGHTS if g not in groups]}
+                "overall": official_overall(cats), "overall_renormalised": renormalised_overall(groups),
+                "groups_missing": [g for g in WEIGHTS if g not in groups]}
 
     def summarize(self, scores):
         main = self.aggregate(scores, "correct", "process")
         compat = self.aggregate(scores, "compat_correct", "compat_process")
         main["n_tasks"] = len(scores)
         main["weights"] = dict(WEIGHTS)
-        main["compat_acebench"] = {k: compat[k] for k in ("categories", "process_accuracy", "groups", "overall")}
+        main["compat_acebench"] = {k: compat[k] for k in ("categories", "process_accuracy", "groups", "overall",
+                                                          "overall_renormalised")}
+        # n and Wilson intervals on the official-compatible verdicts (the paper's rows are read from these)
+        main["compat_acebench"]["intervals"] = category_intervals(
+            [{**s, "correct": bool(s.get("compat_correct"))} for s in scores])
+        main["process_items"] = {"corrected": _process_items(scores, "process"),
+                                 "compat_acebench": _process_items(scores, "compat_process")}
         srcs = {s["task_id"].startswith("own_") for s in scores}
         if srcs == {False}:
             main["not_run"] = {c: "official agent scenarios need ACEBench's own env classes; not shipped"
@@ -333,11 +413,17 @@ def report_lines(summary: dict[str, Any]) -> list[str]:
     """Markdown: groups and overall under both scorers, and per-category compat beside corrected."""
     c = summary["compat_acebench"]
     pct = lambda v: "" if v is None else f"{100 * v:.2f}%"  # noqa: E731
-    lines = ["", "## ACE groups (overall = 0.2676 special + 0.578 normal + 0.1545 agent, over groups present)", "",
+    lines = ["", "## ACE groups (overall = 0.2676 special + 0.578 normal + 0.1545 agent; as ACEBench's Summary, a "
+             "group not run counts 0)", "",
+             "compat_acebench = the official scorer's verdicts (the paper's figures); corrected = this project's "
+             "checker (an extra).", "",
              "| group | corrected | compat_acebench |", "|---|---:|---:|"]
     for g in WEIGHTS:
         lines.append(f"| {g} | {pct(summary['groups'].get(g))} | {pct(c['groups'].get(g))} |")
     lines.append(f"| **overall** | **{pct(summary['overall'])}** | **{pct(c['overall'])}** |")
+    if summary.get("groups_missing"):
+        lines.append(f"| overall renormalised over the groups run (not ACEBench's figure) | "
+                     f"{pct(summary.get('overall_renormalised'))} | {pct(c.get('overall_renormalised'))} |")
     if summary.get("groups_missing"):
         lines.append(f"\nnot run: {', '.join(summary['groups_missing'])}"
                      + (f" ({next(iter(summary['not_run'].values()))})" if summary.get("not_run") else ""))

@@ -33,11 +33,30 @@ def _task_dict(t: Task) -> dict[str, Any]:
 class TauSuite(Suite):
     table_rank = 2  # the paper's table: BFCL, ACEBench, tau-bench
 
+    def overall_row(self, by_arm: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+        return "average (mean of the domains' pass^1)", {a: s.get("overall") for a, s in by_arm.items()}
+
     def report_rows(self, by_arm: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-        """Categories (domains), then pass^k as tau-bench reports it."""
+        """Categories (domains), then pass^k as tau-bench reports it. The efficiency (assistant turns per task,
+        a count, not a rate) is in the paper-table section, which prints it as a number."""
         any_s = next(iter(by_arm.values()))
         return super().report_rows(by_arm) + [(k, {a: s.get(k) for a, s in by_arm.items()})
                                               for k in sorted(k for k in any_s if k.startswith("pass^"))]
+
+    def paper_rows(self, summary: dict[str, Any]) -> list[dict[str, Any]]:
+        """tau-bench's cells of the paper's table: average, retail, airline (pass^1, Wilson intervals over the
+        (task, trial) units; the average's interval pools both domains) and the efficiency."""
+        from ..stats import pooled_wilson
+
+        ivs = summary.get("intervals") or {}
+        cats = summary.get("categories") or {}
+        rows = [{"metric": "average", "value": summary.get("overall"), **pooled_wilson(ivs.values())}]
+        rows += [{"metric": d, "value": cats[d], **pooled_wilson([ivs.get(d) or {}])} for d in cats]
+        eff = summary.get("efficiency") or {}
+        if eff:
+            rows.append({"metric": "efficiency (assistant turns / task)", "value": eff.get("assistant_turns_per_task"),
+                         "n": eff.get("n"), "ci95": eff.get("ci95"), "interval": "t", "count": True})
+        return rows
 
     def check_config(self, cfg) -> None:
         if cfg.source != "own":
@@ -93,6 +112,26 @@ class TauSuite(Suite):
         for k in range(1, n + 1):
             out[f"pass^{k}"] = pass_hat_k(succ, n, k) if n == max(trials.values()) else \
                 mean(pass_hat_k({t: c}, trials[t], k) for t, c in succ.items())
+        out["efficiency"] = efficiency(scores)
         out["diagnostics"] = summarize_diagnostics(scores)  # graded, never part of `overall`
-        out["report_lines"] = ["", "terminations: " + ", ".join(f"{k} {v}" for k, v in sorted(terms.items()))]
+        eff = out["efficiency"]
+        out["report_lines"] = ["", "terminations: " + ", ".join(f"{k} {v}" for k, v in sorted(terms.items())),
+                               "", f"efficiency: {eff['assistant_turns_per_task']} assistant turns per task "
+                               f"(n = {eff['n']} episodes; per domain: "
+                               + ", ".join(f"{d} {v}" for d, v in eff["per_domain"].items()) + ")"]
         return out
+
+
+def efficiency(scores: list[dict[str, Any]]) -> dict[str, Any]:
+    """Assistant turns per task (the paper's efficiency, §7.1): mean over every (task, trial) episode, with a
+    95% t-interval of the mean, and per domain."""
+    from ..stats import mean_interval
+
+    turns = [s["assistant_turns"] for s in scores if isinstance(s.get("assistant_turns"), int)]
+    by_dom: dict[str, list[int]] = {}
+    for s in scores:
+        if isinstance(s.get("assistant_turns"), int):
+            by_dom.setdefault(s["category"], []).append(s["assistant_turns"])
+    m = mean_interval(turns)
+    return {"assistant_turns_per_task": m["mean"], "n": m["n"], "ci95": m["ci95"],
+            "per_domain": {d: round(mean(v), 2) for d, v in sorted(by_dom.items())}}
