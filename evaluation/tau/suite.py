@@ -1,11 +1,16 @@
-"""The `tau` suite: our policy-bound domains (retail, airline) played with a simulated user.
+"""The `tau` suite: policy-bound domains (retail, airline) played with a simulated user.
 
-Recipe keys used: ``source: own`` (the only one: tau-bench's own data is not installable offline), ``tasks``
-(optional JSONL of task dicts, `Task.to_dict` shape; default = the built-in deterministic tasks),
-``categories`` (domains), ``n_trials`` (pass^k needs > 1), ``max_steps`` (default 30 agent actions), and
-``options``: ``user`` = scripted | llm, ``user_llm`` = an LLMConfig dict for the llm user.
+Sources: ``own`` (our deterministic tasks on our own retail/airline databases) and ``official`` (tau2-bench's
+retail 114 and airline 50 tasks, environments, policy, user simulator and reward through its own package,
+`official.py`; needs the ``tau2`` extra, else the step is "not run" with the install line).
+Recipe keys used: ``tasks`` (own only: optional JSONL of task dicts, `Task.to_dict` shape; default = the
+built-in deterministic tasks), ``categories`` (domains), ``n_trials`` (pass^k needs > 1), ``max_steps`` (own:
+default 30 agent actions; official: tau2's own step cap unless set), and ``options``: ``user`` = scripted | llm
+(official default llm: tau2's user simulator; scripted is an offline stand-in), ``user_llm`` = an LLMConfig dict
+for the llm user.
 Summary: per-domain pass^1, their mean as ``overall`` (the paper reports the retail/airline average), pass^k
-for k = 1..n_trials, and the count of each termination reason.
+for k = 1..n_trials as tau-bench defines it (mean over tasks of C(c, k) / C(n, k)), the efficiency (assistant
+turns per task, the paper's §7.1) and the count of each termination reason.
 """
 from __future__ import annotations
 
@@ -19,10 +24,12 @@ from ..suites import Suite, mean, register_suite, save_trajectory, summarize_dia
 from ..episodes.domain import Task
 from .domains import DOMAINS, own_tasks, tau_env
 from ..episodes.orchestrator import DEFAULT_MAX_STEPS, run_episodes
+from . import official
 from .scoring import pass_hat_k, score_tau
 from ..episodes.users import make_user
 
 _OPTION_KEYS = {"user", "user_llm"}
+OFFICIAL = "official"  # tau2-bench's retail and airline through its own package (official.py)
 
 
 def _task_dict(t: Task) -> dict[str, Any]:
@@ -59,40 +66,90 @@ class TauSuite(Suite):
         return rows
 
     def check_config(self, cfg) -> None:
-        if cfg.source != "own":
-            raise RecipeError(f"suite tau: source must be 'own' (got {cfg.source!r})")
+        if cfg.source not in ("own", OFFICIAL):
+            raise RecipeError(f"suite tau: source must be 'own' or 'official' (got {cfg.source!r})")
+        if cfg.source == OFFICIAL and cfg.tasks:
+            raise RecipeError("suite tau: source official takes its tasks from the tau2 package; drop `tasks`")
         bad = set(cfg.options) - _OPTION_KEYS
         if bad:
             raise RecipeError(f"suite tau: unknown options {sorted(bad)}; known: {sorted(_OPTION_KEYS)}")
         if cfg.options.get("user", "scripted") not in ("scripted", "llm"):
             raise RecipeError("suite tau: options.user must be 'scripted' or 'llm'")
-        unknown = set(cfg.categories) - set(DOMAINS)
+        known = list(official.DOMAINS) if cfg.source == OFFICIAL else list(DOMAINS)
+        unknown = set(cfg.categories) - set(known)
         if unknown:
-            raise RecipeError(f"suite tau: unknown domains {sorted(unknown)}; known: {list(DOMAINS)}")
+            raise RecipeError(f"suite tau: unknown domains {sorted(unknown)}; known: {known}")
 
     def load_tasks(self, cfg) -> list[dict[str, Any]]:
         self.check_config(cfg)
+        if cfg.source == OFFICIAL:
+            return official.load_tasks(list(cfg.categories))
         if cfg.tasks:
             rows = [json.loads(line) for line in Path(cfg.tasks).read_text().splitlines() if line.strip()]
             return [_task_dict(Task.from_dict(r)) for r in rows]
         return [_task_dict(t) for t in own_tasks()]
 
     def version(self, cfg) -> str:
+        if cfg.source == OFFICIAL:
+            return official.version(self.load_tasks(cfg))
         blob = json.dumps(self.load_tasks(cfg), sort_keys=True).encode()
         return "tau-own-" + hashlib.sha256(blob).hexdigest()[:12]
 
     def run(self, policy, tasks, cfg, out_dir, trial: int = 0):
+        if cfg.source == OFFICIAL:
+            return self._run_official(policy, tasks, cfg, out_dir, trial)
         user = make_user(cfg.options, seed=cfg.seed + trial)
         return run_episodes(policy, [Task.from_dict(t) for t in tasks], user, make_env=tau_env, trial=trial,
                             max_steps=cfg.max_steps or DEFAULT_MAX_STEPS,
                             on_done=lambda tr: save_trajectory(out_dir, tr), progress=cfg.progress)
 
+    def _run_official(self, policy, tasks, cfg, out_dir, trial):
+        """tau2's orchestrator, one episode at a time (its agent/user/environment loop is sequential)."""
+        users = official.make_user_factory(cfg.options)
+        bar = None
+        if cfg.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(tasks), desc=f"tau2 trial {trial}", unit="task")
+        out = []
+        for t in tasks:
+            task = official._task(t)
+            tr = official.play(policy, t, users(task, t["id"]), trial=trial, seed=cfg.seed + trial,
+                               max_steps=cfg.max_steps)
+            save_trajectory(out_dir, tr)
+            out.append(tr)
+            if bar:
+                bar.update(1)
+        if bar:
+            bar.close()
+        return out
+
+    def export_results(self, cfg, out_dir) -> dict[str, Any]:
+        """Official tasks: the trajectories also as tau2 `Results` files (``tau2_results/<domain>.json``), which
+        tau2's own `evaluate_trajectories` re-scores."""
+        if cfg.source != OFFICIAL:
+            return {}
+        from ..suites import load_trajectories
+
+        tasks = self.load_tasks(cfg)
+        paths = official.export_results(load_trajectories(out_dir), tasks, Path(out_dir) / "tau2_results",
+                                        agent=cfg.policy.label, user=cfg.options.get("user", "llm"))
+        return {"exported": {"layout": "tau2_results", "files": [str(p.relative_to(out_dir)) for p in paths]}}
+
     def scoring_info(self, cfg) -> dict[str, Any]:
+        if cfg.source == OFFICIAL:
+            return {"decoding": f"policy parse (toolace_mt.llm.toolparse, {cfg.policy.tool_call_format})",
+                    "scoring": f"tau2's own evaluator ({official.PACKAGE}=={official.package_version()}, "
+                               "EvaluationType.ALL: DB + COMMUNICATE), success = reward 1",
+                    "user": "tau2 user simulator through toolace_mt.llm" if cfg.options.get("user", "llm") == "llm"
+                            else "scripted stand-in (offline; a mechanism check, not a user)"}
         return {"decoding": f"policy parse (toolace_mt.llm.toolparse, {cfg.policy.tool_call_format})",
                 "scoring": "tau-bench rules: final database state equals the gold replay's, and every required "
                            "output was said"}
 
     def score(self, task, trajectory):
+        if "tau2_task" in task:
+            return official.score(task, trajectory)
         return score_tau(Task.from_dict(task), trajectory)
 
     def summarize(self, scores):

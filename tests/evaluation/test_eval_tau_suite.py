@@ -208,8 +208,10 @@ def test_tasks_file_round_trip(tmp_path, tasks):
     assert [x["id"] for x in loaded] == [t.task_id for t in tasks[:3]]
     from toolace_mt.config import RecipeError
 
-    with pytest.raises(RecipeError, match="source must be 'own'"):
-        get_suite("tau").load_tasks(_cfg(source="official"))
+    with pytest.raises(RecipeError, match="source must be 'own' or 'official'"):
+        get_suite("tau").load_tasks(_cfg(source="bogus"))
+    with pytest.raises(RecipeError, match="takes its tasks from the tau2 package"):
+        get_suite("tau").load_tasks(_cfg(source="official", tasks=str(p)))
 
 
 @pytest.mark.slow
