@@ -35,6 +35,7 @@ from ..suites import Suite, mean, register_suite, save_trajectory, summarize_dia
 from ..episodes.domain import Task
 from ..episodes.orchestrator import run_episodes
 from ..episodes.users import STOP, ScriptedUser, make_user
+from . import official_agent
 from .agent_envs import AGENT_ENVS
 from .agent_tasks import build_agent_tasks
 from .data import official_dir
@@ -144,6 +145,23 @@ def renormalised_overall(groups: dict[str, float]) -> float:
     return sum(WEIGHTS[g] * v for g, v in groups.items()) / w if w else 0.0
 
 
+def official_agent_root(data_dir: Path) -> Optional[Path]:
+    """The repository root of an ACEBench download, from its data directory (``<root>/data_all/data_en``), when
+    the source files are there too (`toolace-mt data acebench` puts both under one root)."""
+    for cand in (Path(data_dir), *Path(data_dir).parents):
+        if (cand / "model_inference").is_dir() or (cand / "data_all").is_dir():
+            return cand if (cand / "model_inference").is_dir() else None
+    return None
+
+
+def _official_agent_task(t: dict[str, Any]) -> dict[str, Any]:
+    """The episode fields (`Task`) of an official agent item: the question is the user's instruction (and the
+    scripted user's one line); the oracle's gold is the first alternative of the milestones."""
+    gold = official_agent.gold_actions(t)
+    return {"task_id": t["id"], "domain": t["category"], "user_id": "", "instruction": t["question"],
+            "script": [{"say": t["question"], "actions": gold, "reply": "Done."}], "outputs": []}
+
+
 def _compat(summary: dict[str, Any]) -> dict[str, Any]:
     """The official-compatible half of an ACE summary (older summaries without it: the top level)."""
     return summary.get("compat_acebench") or summary
@@ -236,13 +254,23 @@ class AceSuite(Suite):
             return build_normal_special() + build_agent_tasks()
         path = official_dir(cfg.tasks, cfg.options.get("language", "en"))
         tasks = load_official(path, NORMAL + SPECIAL, language=cfg.options.get("language", "en"))
+        wanted = [c for c in AGENT if not cfg.categories or c in cfg.categories]
+        if wanted and cfg.options.get("language", "en") == "en":
+            root = official_agent_root(path)
+            why = official_agent.importable(root) if root else "the ACEBench source is not beside the data"
+            if why is None:  # ACEBench's own scenario classes and evaluation are here: its agent items run
+                for t in load_official(path, wanted, language="en"):
+                    tasks.append({**t, "acebench_dir": str(root), **_official_agent_task(t)})
+            else:
+                self.agent_not_run = why
         missing = [t["id"] for t in tasks if t["missing_answer"]]
         if missing:
             raise RecipeError(f"suite ace: items without a possible answer: {missing[:5]}")
         return tasks
 
     def version(self, cfg) -> str:
-        blob = json.dumps(self.load_tasks(cfg), sort_keys=True).encode()
+        tasks = [{k: v for k, v in t.items() if k != "acebench_dir"} for t in self.load_tasks(cfg)]  # not where
+        blob = json.dumps(tasks, sort_keys=True).encode()
         return f"ace-{cfg.source}-" + hashlib.sha256(blob).hexdigest()[:12]
 
     # ---- running ------------------------------------------------------------------------------------------
@@ -279,6 +307,18 @@ class AceSuite(Suite):
 
     def _run_agent(self, policy, tasks, cfg, out_dir, trial):
         cats = {t["id"]: t["category"] for t in tasks}
+        by_id = {t["id"]: t for t in tasks}
+        src_tasks = [t for t in tasks if t.get("acebench_dir")]
+        make_env = _agent_env
+        if src_tasks:  # the official items: ACEBench's own scenario classes from the download
+            src = official_agent.AceSource.load(Path(src_tasks[0]["acebench_dir"]))
+
+            def make_env(task: Task):
+                item = by_id[task.task_id]
+                if not item.get("acebench_dir"):
+                    return _agent_env(task)
+                return (official_agent.SourceEnv(src, item), [to_tool(f) for f in item["functions"]],
+                        src.system_prompt(item))
 
         def done(tr):
             tr["category"] = cats[tr["task_id"]]
@@ -292,7 +332,7 @@ class AceSuite(Suite):
                 # multi-step has no user: the scripted user only delivers the request and stops after the reply
                 user = ScriptedUser() if cat == "agent_multi_step" else make_user(cfg.options, seed=cfg.seed + trial)
                 trs = run_episodes(policy, group, user, trial=trial, max_steps=steps, on_done=done,
-                                   make_env=_agent_env, stop_tokens=(STOP, USER_STOP))
+                                   make_env=make_env, stop_tokens=(STOP, USER_STOP))
                 for tr in trs:
                     tr["category"] = cats[tr["task_id"]]
                 out += trs
@@ -340,6 +380,8 @@ class AceSuite(Suite):
         return out
 
     def _score_agent(self, task, traj) -> dict[str, Any]:
+        if task.get("acebench_dir"):
+            return self._score_official_agent(task, traj)
         t = Task.from_dict(task)
         classes = task["involved_classes"]
         done = [a for a in traj.get("actions", []) if a.get("ok", True)]
@@ -358,6 +400,23 @@ class AceSuite(Suite):
                 "compat_correct": compat_e2e, "compat_process": compat_proc,
                 "termination": traj.get("termination"),
                 "diagnostics": {"process": proc}}  # the corrected process accuracy, surfaced beside the others
+
+    @staticmethod
+    def _score_official_agent(task, traj) -> dict[str, Any]:
+        """ACEBench's own agent evaluation (end-to-end and process accuracy) on the saved episode: the calls are
+        re-run on fresh scenario instances and the agent's call messages written as ACEBench's agents write them.
+        The official scorer is the only one here, so the compat and the corrected fields are the same."""
+        src = official_agent.AceSource.load(Path(task["acebench_dir"]))
+        result = official_agent.replay(src, task, traj.get("actions", []))
+        process = [official_agent.message_string([{"name": c["function"]["name"], "kwargs": c["function"]["arguments"]}
+                                                  for c in m["tool_calls"]])
+                   for m in traj.get("messages") or [] if m.get("role") == "assistant" and m.get("tool_calls")]
+        v = official_agent.official_verdict(src, task, result, process)
+        reasons = [] if v["correct"] else ["ACEBench agent_eval: the saved class attributes differ from the ground truth"]
+        return {"correct": v["correct"], "score": float(v["correct"]), "reasons": reasons, "process": v["process"],
+                "compat_correct": v["correct"], "compat_process": v["process"], "termination": traj.get("termination"),
+                "assistant_turns": sum(1 for m in traj.get("messages") or [] if m.get("role") == "assistant"),
+                "diagnostics": {"process": v["process"]}}
 
     # ---- summary ------------------------------------------------------------------------------------------
     @staticmethod
@@ -400,9 +459,10 @@ class AceSuite(Suite):
         main["process_items"] = {"corrected": _process_items(scores, "process"),
                                  "compat_acebench": _process_items(scores, "compat_process")}
         srcs = {s["task_id"].startswith("own_") for s in scores}
-        if srcs == {False}:
-            main["not_run"] = {c: "official agent scenarios need ACEBench's own env classes; not shipped"
-                               for c in AGENT}
+        absent = [c for c in AGENT if c not in main["categories"]]
+        if srcs == {False} and absent:
+            main["not_run"] = {c: getattr(self, "agent_not_run", None) or "official agent items not selected or "
+                               "their ACEBench source (fetched by `toolace-mt data acebench`) not found" for c in absent}
         # graded, not official (never part of `overall`); per category in the table's order, per item
         main["diagnostics"] = summarize_diagnostics(scores, list(main["categories"]))
         main["report_lines"] = report_lines(main)
