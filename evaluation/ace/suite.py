@@ -349,8 +349,9 @@ class AceSuite(Suite):
 
     def scoring_info(self, cfg) -> dict[str, Any]:
         return {"decoding": "raw answer text",
-                "scoring": "corrected checker (headline); compat_acebench = the official scorer's behaviour on the "
-                           "raw text, beside it"}
+                "scoring": "corrected checker; compat_acebench = the official scorer's behaviour on the raw text "
+                           "(the paper's figures); official agent items: ACEBench's own agent_eval / "
+                           "agent_eval_process (both fields)"}
 
     # ---- scoring ------------------------------------------------------------------------------------------
     def score(self, task, trajectory):
