@@ -205,6 +205,10 @@ class EmptyAnswer(RuntimeError):
     pass
 
 
+class UserFailed(RuntimeError):
+    """The user model gave no answer (a failed request or empty text)."""
+
+
 def _make_user_classes():
     from tau2.data_model.message import MultiToolMessage, UserMessage
     from tau2.user.base import STOP
@@ -235,10 +239,10 @@ def _make_user_classes():
                                                       seed=self.seed),
                               payload={"task_id": self.task_id, "turn": len(state.messages)})
             r = self.client.chat([req])[0]
-            # a failed user turn ends the episode with its reason recorded (tau2's stop token), never a crash
-            text = r.text.strip() if r.ok and (r.text or "").strip() else f"{STOP} (user simulator failed: " \
-                f"{r.error.kind if not r.ok else 'empty answer'})"
-            user_message = UserMessage(role="user", content=text)
+            if not r.ok or not (r.text or "").strip():
+                # the episode ends as tau2's user error (reward 0, its reason recorded), never a crash
+                raise UserFailed(f"user simulator failed: {r.error.kind + ': ' + r.error.message if not r.ok else 'empty answer'}")
+            user_message = UserMessage(role="user", content=r.text.strip())
             state.messages.append(user_message)
             return user_message, state
 
@@ -312,9 +316,7 @@ def play(policy, task_dict: dict[str, Any], user, trial: int, seed: int, max_ste
         messages, term = sim.messages, sim.termination_reason.value
     except Exception as e:  # an agent/user failure is the episode's recorded end (reward 0), not a lost run
         messages = list(getattr(orch, "trajectory", None) or [])
-        term = TerminationReason.AGENT_ERROR.value if isinstance(e, EmptyAnswer) else \
-            TerminationReason.USER_ERROR.value if "user" in type(e).__name__.lower() else \
-            TerminationReason.AGENT_ERROR.value
+        term = TerminationReason.USER_ERROR.value if isinstance(e, UserFailed) else TerminationReason.AGENT_ERROR.value
         ep["error"] = f"{type(e).__name__}: {e}"
     ep.pop("n_calls")
     ep["termination"] = term

@@ -134,3 +134,13 @@ def test_run_evaluation_with_pass_k_efficiency_export_and_config_errors(tmp_path
     assert len(res["simulations"]) == 2 and res["info"]["environment_info"]["domain_name"] == "airline"
     with pytest.raises(RecipeError, match="unknown domains"):
         get_suite("tau").load_tasks(_cfg(categories=["telecom"]))
+
+
+def test_a_failed_user_model_ends_the_episode_as_tau2s_user_error_with_reward_0():
+    cfg = _cfg(limit=1, categories=["airline"], options={"user": "llm", "user_llm": {
+        "backend": "scripted", "extra": {"replies": []}}})  # the backend runs out: a failed request
+    suite = get_suite("tau")
+    tasks = select_tasks(suite.load_tasks(cfg), cfg)
+    tr = suite.run(make_policy({"kind": "oracle"}), tasks, cfg, None)[0]
+    s = suite.score(tasks[0], tr)
+    assert tr["termination"] == "user_error" and "user simulator failed" in tr["error"] and not s["correct"]
