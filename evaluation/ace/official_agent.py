@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib
+import io
 import os
 import sys
 import tempfile
@@ -183,7 +184,7 @@ def official_verdict(src: AceSource, task: dict[str, Any], result: list, process
     # saved attributes become strings on the way): the same round trip here
     result = json.loads(json.dumps(result, ensure_ascii=False, default=str))
     answer = {"id": task["id"], "ground_truth": task["ground_truth"], "mile_stone": task["mile_stone"]}
-    with _scratch_cwd() as d, contextlib.redirect_stdout(open(os.devnull, "w")):
+    with _scratch_cwd() as d, contextlib.redirect_stdout(io.StringIO()):  # its progress prints
         em.language = LANGUAGE  # agent_eval reads these module globals (eval_main sets them from its CLI)
         em.OUTPUT_PATH = str(d / "score")
         (d / "score_all" / f"score_{LANGUAGE}" / "toolace").mkdir(parents=True)

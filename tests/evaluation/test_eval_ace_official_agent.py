@@ -3,7 +3,10 @@
 $TOOLACE_ACEBENCH_DIR has no source (the data-only copy) or it does not import here."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import random
 
 import pytest
 
@@ -60,11 +63,9 @@ def test_null_policy_scores_zero_end_to_end_and_in_process():
     assert summ["process_accuracy"] == {"agent_multi_step": 0.0, "agent_multi_turn": 0.0}
 
 
-def test_per_item_verdicts_equal_acebench_on_its_whole_result_file_for_a_perturbed_set(oracle, tmp_path):
+def test_per_item_verdicts_equal_acebench_on_its_whole_result_file_for_a_perturbed_set(oracle):
     """The oracle's episodes with one call dropped / one argument changed / an extra call, each scored per item
     by the suite, equal ACEBench's agent_eval over the whole result file at once (its CLI's way)."""
-    import random
-
     tasks, trajs, _, _ = oracle
     by = {t["id"]: t for t in tasks}
     rng = random.Random(0)
@@ -97,11 +98,8 @@ def test_per_item_verdicts_equal_acebench_on_its_whole_result_file_for_a_perturb
         rows = json.loads(json.dumps(rows, default=str))
         answers = [{"id": v["task_id"], "ground_truth": by[v["task_id"]]["ground_truth"],
                     "mile_stone": by[v["task_id"]]["mile_stone"]} for v in vs]
-        import contextlib
-        import os
-
         em = src.eval_main
-        with oa._scratch_cwd() as d, contextlib.redirect_stdout(open(os.devnull, "w")):
+        with oa._scratch_cwd() as d, contextlib.redirect_stdout(io.StringIO()):
             em.language, em.OUTPUT_PATH = "en", str(d / "score")
             (d / "score_all" / "score_en" / "whole").mkdir(parents=True)
             acc, proc = em.agent_eval(rows, [{"id": r["id"]} for r in rows], answers, cat, "whole")
