@@ -125,3 +125,22 @@ def mean_interval(values: Iterable[float]) -> dict[str, Any]:
     sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1))
     h = (_t975(n - 1) if n - 1 < 120 else Z95) * sd / math.sqrt(n)
     return {"mean": round(m, 3), "n": n, "ci95": [round(m - h, 3), round(m + h, 3)]}
+
+
+def mean_of_rates_interval(intervals: Iterable[Mapping[str, Any]], draws: int = 4000,
+                           seed: int = BOOT_SEED) -> dict[str, Any]:
+    """n and a 95% interval for the unweighted MEAN of several categories' rates (``{"n", "correct"}`` each, as
+    `category_intervals` gives), e.g. tau-bench's retail/airline average: each rate drawn from its Jeffreys
+    posterior Beta(k + 1/2, n - k + 1/2), the mean's 2.5 / 97.5 percentiles over seeded draws. One category:
+    its Wilson interval."""
+    import random
+
+    ivs = [c for c in intervals if int(c.get("n", 0)) > 0]
+    if len(ivs) <= 1:
+        return pooled_wilson(ivs)
+    rng = random.Random(seed)
+    means = sorted(sum(rng.betavariate(int(c["correct"]) + 0.5, int(c["n"]) - int(c["correct"]) + 0.5)
+                       for c in ivs) / len(ivs) for _ in range(draws))
+    return {"n": sum(int(c["n"]) for c in ivs), "k": sum(int(c["correct"]) for c in ivs),
+            "ci95": [round(means[int(0.025 * draws)], 4), round(means[min(draws - 1, int(0.975 * draws))], 4)],
+            "interval": "jeffreys-mean"}

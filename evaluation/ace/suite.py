@@ -217,9 +217,10 @@ class AceSuite(Suite):
 
     def paper_rows(self, summary: dict[str, Any]) -> list[dict[str, Any]]:
         """The paper's ACEBench cells (multi-turn, agent end-to-end, agent PA) from one summary, official-
-        compatible, each with its n and a 95% interval: Wilson over the conversations / items for the
-        proportions; PA is a mean of per-item fractions, so its interval is a percentile bootstrap over items."""
-        from ..stats import bootstrap_mean, pooled_wilson
+        compatible, each with its n and a 95% interval: for the means of two categories' rates the interval of a
+        mean of rates (`stats.mean_of_rates_interval`; Wilson for one category); PA is a mean of per-item
+        fractions, so its interval is a percentile bootstrap over items."""
+        from ..stats import bootstrap_mean, mean_of_rates_interval
 
         c = _compat(summary)
         ivs = c.get("intervals") or {}
@@ -227,11 +228,11 @@ class AceSuite(Suite):
         mt = [cat for cat in PAPER_MULTI_TURN if cat in (c.get("categories") or {})]
         if mt:
             rows.append({"metric": "multi-turn", "value": _mean_of([c["categories"][x] for x in mt]),
-                         **pooled_wilson([ivs.get(x) or {} for x in mt])})
+                         **mean_of_rates_interval([ivs.get(x) or {} for x in mt])})
         ag = [cat for cat in PAPER_AGENT if cat in (c.get("categories") or {})]
         if ag:
             rows.append({"metric": "agent end-to-end", "value": _mean_of([c["categories"][x] for x in ag]),
-                         **pooled_wilson([ivs.get(x) or {} for x in ag])})
+                         **mean_of_rates_interval([ivs.get(x) or {} for x in ag])})
             items = ((summary.get("process_items") or {}).get("compat_acebench") or {})
             pooled = [v for x in ag for v in items.get(x, [])]
             rows.append({"metric": "agent PA", "value": _mean_of([c["process_accuracy"].get(x) for x in ag]),

@@ -79,3 +79,15 @@ def test_pooled_wilson_bootstrap_mean_and_t_interval():
     m = mean_interval([10, 12, 14])  # sd 2, t(2) = 4.303: half-width 4.303 * 2 / sqrt(3)
     assert m["mean"] == 12 and m["ci95"] == [round(12 - 4.303 * 2 / 3 ** 0.5, 3), round(12 + 4.303 * 2 / 3 ** 0.5, 3)]
     assert mean_interval([5])["ci95"] is None
+
+
+def test_mean_of_rates_interval_brackets_the_mean_not_the_pooled_rate():
+    from toolace_mt.evaluation.stats import mean_of_rates_interval, wilson
+
+    # tau-bench's shape: retail 7/114, airline 19/50 -> the average 22.1% (the pooled rate would be 15.9%)
+    r = mean_of_rates_interval([{"n": 114, "correct": 7}, {"n": 50, "correct": 19}])
+    mean = (7 / 114 + 19 / 50) / 2
+    assert r["n"] == 164 and r["ci95"][0] < mean < r["ci95"][1] and r["ci95"][0] > 26 / 164 - 0.01
+    assert r == mean_of_rates_interval([{"n": 114, "correct": 7}, {"n": 50, "correct": 19}])  # seeded
+    one = mean_of_rates_interval([{"n": 50, "correct": 19}])
+    assert one["ci95"] == [round(x, 4) for x in wilson(19, 50)]

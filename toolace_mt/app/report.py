@@ -240,8 +240,9 @@ def _paper_table_markdown(data: dict[str, Any], arms: list[str]) -> list[str]:
         return []
     L = ["## tau-bench and ACEBench as in the paper's table", "",
          "Each cell: value [95% interval] (n). Rates in %: Wilson intervals over the units scored (tau: each "
-         "(task, trial) episode's pass^1; the average pools both domains' episodes; ACE multi-turn: whole "
-         "conversations, official-compatible verdicts). Agent PA is a mean of per-item fractions: percentile "
+         "(task, trial) episode's pass^1; ACE multi-turn: whole conversations, official-compatible verdicts); a "
+         "mean of two categories' rates (tau average, ACE multi-turn, ACE agent end-to-end) gets the interval of "
+         "that mean (Jeffreys draws per category, seeded). Agent PA is a mean of per-item fractions: percentile "
          "bootstrap over items. Efficiency = assistant turns per task (lower is fewer turns): mean with a 95% "
          "t-interval over episodes.", "",
          "| benchmark | metric | data version | " + " | ".join(ARM_LABELS[a] for a in arms) + " |",
