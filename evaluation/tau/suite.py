@@ -28,7 +28,7 @@ from . import official
 from .scoring import pass_hat_k, score_tau
 from ..episodes.users import make_user
 
-_OPTION_KEYS = {"user", "user_llm"}
+_OPTION_KEYS = {"user", "user_llm", "concurrency"}
 OFFICIAL = "official"  # tau2-bench's retail and airline through its own package (official.py)
 
 
@@ -75,6 +75,11 @@ class TauSuite(Suite):
             raise RecipeError(f"suite tau: unknown options {sorted(bad)}; known: {sorted(_OPTION_KEYS)}")
         if cfg.options.get("user", "scripted") not in ("scripted", "llm"):
             raise RecipeError("suite tau: options.user must be 'scripted' or 'llm'")
+        c = cfg.options.get("concurrency", 1)
+        if cfg.source != OFFICIAL and "concurrency" in cfg.options:
+            raise RecipeError("suite tau: options.concurrency is for source official (own episodes are batched)")
+        if not isinstance(c, int) or isinstance(c, bool) or c < 1:
+            raise RecipeError(f"suite tau: options.concurrency must be an integer >= 1 (got {c!r})")
         known = list(official.DOMAINS) if cfg.source == OFFICIAL else list(DOMAINS)
         unknown = set(cfg.categories) - set(known)
         if unknown:
@@ -104,24 +109,43 @@ class TauSuite(Suite):
                             on_done=lambda tr: save_trajectory(out_dir, tr), progress=cfg.progress)
 
     def _run_official(self, policy, tasks, cfg, out_dir, trial):
-        """tau2's orchestrator, one episode at a time (its agent/user/environment loop is sequential)."""
+        """tau2's orchestrator plays each episode (its agent/user/environment loop is sequential);
+        ``options.concurrency`` > 1 plays that many episodes in threads, their policy requests batched into
+        one ``policy.act`` call (`BatchingPolicy`), so an in-process vLLM policy still gets batches."""
+        from concurrent.futures import ThreadPoolExecutor
+
         users = official.make_user_factory(cfg.options)
+        n = int(cfg.options.get("concurrency", 1))
+        shared = policy
+        if n > 1:
+            from ..policies.batching import BatchingPolicy
+
+            shared = BatchingPolicy(policy, max_batch=max(n, 1))
         bar = None
         if cfg.progress:
             from tqdm import tqdm
 
             bar = tqdm(total=len(tasks), desc=f"tau2 trial {trial}", unit="task")
-        out = []
-        for t in tasks:
-            task = official._task(t)
-            tr = official.play(policy, t, users(task, t["id"]), trial=trial, seed=cfg.seed + trial,
+
+        def one(t):
+            tr = official.play(shared, t, users(official._task(t), t["id"]), trial=trial, seed=cfg.seed + trial,
                                max_steps=cfg.max_steps)
             save_trajectory(out_dir, tr)
-            out.append(tr)
             if bar:
                 bar.update(1)
-        if bar:
-            bar.close()
+            return tr
+
+        try:
+            if n > 1:
+                with ThreadPoolExecutor(max_workers=n) as ex:
+                    out = list(ex.map(one, tasks))
+            else:
+                out = [one(t) for t in tasks]
+        finally:
+            if shared is not policy:
+                shared.close()
+            if bar:
+                bar.close()
         return out
 
     def export_results(self, cfg, out_dir) -> dict[str, Any]:

@@ -144,3 +144,31 @@ def test_a_failed_user_model_ends_the_episode_as_tau2s_user_error_with_reward_0(
     tr = suite.run(make_policy({"kind": "oracle"}), tasks, cfg, None)[0]
     s = suite.score(tasks[0], tr)
     assert tr["termination"] == "user_error" and "user simulator failed" in tr["error"] and not s["correct"]
+
+
+def test_concurrent_episodes_share_one_batched_policy_and_give_the_same_verdicts(oracle):
+    """options.concurrency: episodes in threads, their policy requests batched into single act() calls."""
+    from toolace_mt.config import RecipeError
+
+    tasks, trajs, scores = oracle
+    calls = []
+
+    class Counting:
+        name = "oracle"
+
+        def __init__(self):
+            self.inner = make_policy({"kind": "oracle"})
+
+        def act(self, batch):
+            calls.append(len(batch))
+            return self.inner.act(batch)
+
+    cfg = _cfg(options={"user": "scripted", "concurrency": 4})
+    suite = get_suite("tau")
+    got = suite.run(Counting(), tasks, cfg, None)
+    by = {t["id"]: t for t in tasks}
+    assert [suite.score(by[tr["task_id"]], tr)["correct"] for tr in got] == [s["correct"] for s in scores]
+    assert [tr["actions"] for tr in got] == [tr["actions"] for tr in trajs]
+    assert max(calls) > 1  # several episodes' requests went to the policy together
+    with pytest.raises(RecipeError, match="concurrency must be an integer"):
+        suite.load_tasks(_cfg(options={"user": "scripted", "concurrency": 0}))
