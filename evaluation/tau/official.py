@@ -289,8 +289,28 @@ def make_user_factory(options: dict[str, Any]):
 
     llm_cfg = dataclass_from_dict(LLMConfig, dict(options.get("user_llm") or {}), where="options.user_llm.")
     client = make_client(llm_cfg)
+    if int(options.get("concurrency", 1)) > 1:  # episodes in threads: the client is called from one thread,
+        client = _SerialChat(client)            # the requests that arrive together as one batch
     return lambda task, task_id: ProjectLLMUser(str(task.user_scenario), client, llm_cfg.temperature,
                                                 llm_cfg.max_tokens, task_id)
+
+
+class _SerialChat:
+    """``client.chat`` for many threads through one dispatcher (`BatchingPolicy` over chat requests)."""
+
+    def __init__(self, client):
+        from ..policies.batching import BatchingPolicy
+
+        class _Act:
+            name = "user"
+
+            def act(self, reqs):
+                return client.chat(reqs)
+
+        self._b = BatchingPolicy(_Act())
+
+    def chat(self, reqs):
+        return self._b.act(reqs)
 
 
 def play(policy, task_dict: dict[str, Any], user, trial: int, seed: int, max_steps: Optional[int],

@@ -106,7 +106,7 @@ def test_tau2_user_simulator_through_the_project_llm_layer(monkeypatch):
     seen = []
     orig = testing.ScriptedBackend._reply
     monkeypatch.setattr(testing.ScriptedBackend, "_reply", lambda self, req: (seen.append(req), orig(self, req))[1])
-    cfg = _cfg(limit=1, categories=["retail"], options={"user": "llm", "user_llm": {
+    cfg = _cfg(limit=1, categories=["retail"], options={"user": "llm", "concurrency": 2, "user_llm": {
         "backend": "scripted", "extra": {"replies": ["I want to exchange two items.", "Thanks. ###STOP###"]}}})
     suite = get_suite("tau")
     tasks = select_tasks(suite.load_tasks(cfg), cfg)
