@@ -52,7 +52,8 @@ def register(sub, bench_sub) -> None:
 
     p = sub.add_parser("data", help="download official benchmark data (pinned commit, sha256-checked)")
     data_sub = p.add_subparsers(dest="data_command", metavar="WHAT", required=True)
-    p = data_sub.add_parser("acebench", help="the official ACEBench English data (default dest: data/acebench)")
+    p = data_sub.add_parser("acebench", help="the official ACEBench English data and the source its agent items "
+                            "import, one pinned commit (default dest: data/acebench)")
     p.add_argument("--dest", default=None, help="target directory (default: data/acebench)")
     p.add_argument("--base-url", default=None, help="mirror of raw.githubusercontent.com/<repo>/<commit>/ "
                    "(default: $TOOLACE_ACEBENCH_URL or GitHub)")

@@ -73,3 +73,74 @@ def category_intervals(scores: Iterable[Mapping[str, Any]]) -> dict[str, dict[st
         lo, hi = wilson(k, n)
         out[cat] = {"n": n, "correct": k, "wilson95": [round(lo, 4), round(hi, 4)]}
     return out
+
+
+def pooled_wilson(intervals: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """n, k and a Wilson 95% interval pooled over categories' ``{"n", "correct"}`` (from `category_intervals`).
+    For a mean of category rates the pooled interval is exact when the categories are the same size and an
+    approximation otherwise (the report says so)."""
+    ivs = list(intervals)
+    k, n = sum(int(c.get("correct", 0)) for c in ivs), sum(int(c.get("n", 0)) for c in ivs)
+    lo, hi = wilson(k, n)
+    return {"n": n, "k": k, "ci95": [round(lo, 4), round(hi, 4)] if n else None, "interval": "wilson"}
+
+
+BOOT_SEED = 0  # chosen: a fixed seed, so a report rebuilt from the same summary shows the same interval
+N_BOOT = 2000  # chosen: as toolace_mt.uncertainty
+
+
+def bootstrap_mean(values: Iterable[float], n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> dict[str, Any]:
+    """n and a percentile-bootstrap 95% interval of the mean of per-item values in [0, 1] (for means of
+    fractions, such as ACEBench's process accuracy, where a Wilson interval does not apply)."""
+    import random
+
+    xs = [float(v) for v in values]
+    n = len(xs)
+    if not n:
+        return {"n": 0, "ci95": None, "interval": "bootstrap"}
+    rng = random.Random(seed)
+    means = sorted(sum(rng.choice(xs) for _ in range(n)) / n for _ in range(n_boot))
+    lo, hi = means[int(0.025 * n_boot)], means[min(n_boot - 1, int(0.975 * n_boot))]
+    return {"n": n, "ci95": [round(lo, 4), round(hi, 4)], "interval": "bootstrap"}
+
+
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+        15: 2.131, 20: 2.086, 30: 2.042, 60: 2.000, 120: 1.980}  # Student t 97.5% quantiles by degrees of freedom
+
+
+def _t975(df: int) -> float:
+    keys = sorted(T975)
+    return T975[max(k for k in keys if k <= df)] if df >= 1 else float("nan")  # conservative: the next lower df
+
+
+def mean_interval(values: Iterable[float]) -> dict[str, Any]:
+    """Mean, n and a 95% t-interval of the mean (for counts such as turns per task); no interval below n = 2."""
+    xs = [float(v) for v in values]
+    n = len(xs)
+    if not n:
+        return {"mean": None, "n": 0, "ci95": None}
+    m = sum(xs) / n
+    if n < 2:
+        return {"mean": round(m, 3), "n": n, "ci95": None}
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1))
+    h = (_t975(n - 1) if n - 1 < 120 else Z95) * sd / math.sqrt(n)
+    return {"mean": round(m, 3), "n": n, "ci95": [round(m - h, 3), round(m + h, 3)]}
+
+
+def mean_of_rates_interval(intervals: Iterable[Mapping[str, Any]], draws: int = 4000,
+                           seed: int = BOOT_SEED) -> dict[str, Any]:
+    """n and a 95% interval for the unweighted MEAN of several categories' rates (``{"n", "correct"}`` each, as
+    `category_intervals` gives), e.g. tau-bench's retail/airline average: each rate drawn from its Jeffreys
+    posterior Beta(k + 1/2, n - k + 1/2), the mean's 2.5 / 97.5 percentiles over seeded draws. One category:
+    its Wilson interval."""
+    import random
+
+    ivs = [c for c in intervals if int(c.get("n", 0)) > 0]
+    if len(ivs) <= 1:
+        return pooled_wilson(ivs)
+    rng = random.Random(seed)
+    means = sorted(sum(rng.betavariate(int(c["correct"]) + 0.5, int(c["n"]) - int(c["correct"]) + 0.5)
+                       for c in ivs) / len(ivs) for _ in range(draws))
+    return {"n": sum(int(c["n"]) for c in ivs), "k": sum(int(c["correct"]) for c in ivs),
+            "ci95": [round(means[int(0.025 * draws)], 4), round(means[min(draws - 1, int(0.975 * draws))], 4)],
+            "interval": "jeffreys-mean"}

@@ -142,6 +142,15 @@ class Suite:
         return [(cat, {a: (s.get("categories") or {}).get(cat) for a, s in by_arm.items()})
                 for cat in any_s.get("categories", {})]
 
+    def overall_row(self, by_arm: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+        """(label, {arm: value}) of the suite's headline row in a comparison report: by default ``overall``."""
+        return "overall", {a: s.get("overall") for a, s in by_arm.items()}
+
+    def paper_rows(self, summary: dict[str, Any]) -> list[dict[str, Any]]:
+        """The cells of the paper's table this suite fills, from one summary: ``{"metric", "value", "n",
+        "ci95", "interval"}`` each (`interval` names how ``ci95`` was computed). None by default."""
+        return []
+
     def load_tasks(self, cfg) -> list[dict[str, Any]]:
         raise NotImplementedError
 

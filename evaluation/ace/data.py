@@ -6,8 +6,9 @@ variable ``TOOLACE_ACEBENCH_DIR``, then ``data/acebench`` under the working dire
 `DataUnavailable` (a `RecipeError`) says so and how to get it; `toolace-mt reproduce` turns that into a step
 recorded as not run.
 
-The download takes the English data files of the public repository chenchen0103/ACEBench (MIT licence) at a
-pinned commit and checks each file's sha256 before it is kept; the base URL can be changed (``--base-url`` or
+The download takes the English data files of the public repository chenchen0103/ACEBench (MIT licence), and the
+source files its agent categories and agent evaluation need (`SOURCE_FILES`; imported at run time by
+`official_agent.py`, never copied into the project), at a pinned commit and checks each file's sha256 before it is kept; the base URL can be changed (``--base-url`` or
 ``TOOLACE_ACEBENCH_URL``) for a mirror.
 """
 from __future__ import annotations
@@ -86,6 +87,34 @@ FILES = {
     "data_all/data_en/possible_answer/data_special_irrelevant.json":
         "cd3f1d66e554869e8870677acc07df78c6ebf8bbba6e600cbb825072181566b8",
 }
+# sha256 of the ACEBench source files the official agent categories import at run time, at the same COMMIT: the
+# scenario classes (phone platform, travel) with their execution helper for multi-turn and multi-step, the
+# official evaluation (eval_main.agent_eval / agent_eval_process, model_eval.checker.agent_checker) and the
+# modules those import; `apimodel_inference.py` is read (never imported) for its SAVED_CLASS table
+SOURCE_FILES = {
+    "category.py": "5d1dfe4ce68fc6e80c41be0772ab5d981280aacc421d1b77ffb8a5705eb9c870",
+    "eval_main.py": "30d87f1fa262e671d13ae0e14fc424ad6e9fd0bf0c489bdee49c47c92b1ef402",
+    "model_eval/checker.py": "9b023482f4c94674cbcad1f4a2e4321c63ef67b9ed87f20d90272672901a5ac2",
+    "model_eval/evaluation_helper.py": "ba1d143459abd82e03b08038be8be408a3094a376ace0cba2d6f5629304d5170",
+    "model_eval/utils.py": "3ea5ebabf5643b6649311f45ce1c76c3340340fd1e11435d1d5227fb2c46ddb0",
+    "model_inference/apimodel_inference.py": "437b0b083b8e93b34a82cb8a280b2ff7d366b9b705e46a1375da2d943905b9c1",
+    "model_inference/multi_step/multi_step_utils.py": "d44d40f424f9770010a7f8bc3e82f7e1e550991a2faf4db76ae054195d31d475",
+    "model_inference/multi_step/scenariosen/phone_platform/base_api.py": "0e982dde305642edc5751b1b8d6f1ee9c303dff0c59e897709fe20e693785280",
+    "model_inference/multi_step/scenariosen/phone_platform/food_services.py": "14eb0b835907bb4068b5dd31da06d68ff3be1bec8a4b4e0ce313f5e736e095ae",
+    "model_inference/multi_step/scenariosen/phone_platform/message.py": "6c25d00ccd5cae25572a510a4dfbd833c62576b486ff43c588e2015cce35c6c6",
+    "model_inference/multi_step/scenariosen/phone_platform/reminder.py": "ceaa1209799fc585843130ef0718406857b6f916557be137728840d53abe7aa1",
+    "model_inference/multi_step/scenariosen/travel.py": "f9dacd97e579bf0447556c1843c3cf38d5612ab8eb05424d1cc2c33681d4d57e",
+    "model_inference/multi_turn/__init__.py": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "model_inference/multi_turn/multi_turn_utils.py": "d043a9f862d7cad80ec7fb8b7ad50345a9f2736fedd09ee66fddb3f40742a815",
+    "model_inference/multi_turn/scenariosen/phone_platform/base_api.py": "0e982dde305642edc5751b1b8d6f1ee9c303dff0c59e897709fe20e693785280",
+    "model_inference/multi_turn/scenariosen/phone_platform/food_services.py": "14eb0b835907bb4068b5dd31da06d68ff3be1bec8a4b4e0ce313f5e736e095ae",
+    "model_inference/multi_turn/scenariosen/phone_platform/message.py": "6c25d00ccd5cae25572a510a4dfbd833c62576b486ff43c588e2015cce35c6c6",
+    "model_inference/multi_turn/scenariosen/phone_platform/reminder.py": "ceaa1209799fc585843130ef0718406857b6f916557be137728840d53abe7aa1",
+    "model_inference/multi_turn/scenariosen/travel.py": "f9dacd97e579bf0447556c1843c3cf38d5612ab8eb05424d1cc2c33681d4d57e",
+    "model_inference/prompt_en.py": "d479f487f7e1e77090eb65321f774b13e42efba11cd29717db0973953985a013",
+    "model_inference/prompt_zh.py": "e824a7fc3010287e33a9adee0d055c659ec7e10b02287a6d6b8e04be73cd16c9",
+    "model_inference/utils.py": "f490583893fa207609927de59864d70c59c2fca03164ce488963cd6c3e127dd8",
+}
 HOW = (f"get it with `toolace-mt data acebench` (writes {DEFAULT_DEST}/), or point the recipe's `tasks` or "
        f"{ENV_DIR} at a copy in the official layout")
 
@@ -121,6 +150,18 @@ def official_dir(tasks: Optional[str], language: str = "en") -> Path:
     return cand
 
 
+def source_missing(path: Path) -> Optional[str]:
+    """None when the ACEBench source files (`SOURCE_FILES`) are under `path` with their pinned checksums, else
+    the one-line reason."""
+    for rel, want in SOURCE_FILES.items():
+        f = Path(path) / rel
+        if not f.is_file():
+            return f"the ACEBench source ({rel}, ...) is not at {path}; {HOW}"
+        if _sha256(f.read_bytes()) != want:
+            return f"{f}: not the pinned commit's file (sha256 differs); {HOW}"
+    return None
+
+
 def _sha256(b: bytes) -> str:
     return hashlib.sha256(b).hexdigest()
 
@@ -131,7 +172,7 @@ def download(dest: Path = DEFAULT_DEST, base_url: Optional[str] = None, force: b
     base = (base_url or os.environ.get(ENV_URL) or DEFAULT_BASE_URL).rstrip("/") + "/"
     dest = Path(dest)
     fetched, kept = 0, 0
-    for rel, want in FILES.items():
+    for rel, want in {**FILES, **SOURCE_FILES}.items():
         target = dest / rel
         if not force and target.is_file() and _sha256(target.read_bytes()) == want:
             kept += 1
@@ -150,7 +191,8 @@ def download(dest: Path = DEFAULT_DEST, base_url: Optional[str] = None, force: b
         tmp.write_bytes(body)
         tmp.replace(target)
         fetched += 1
-    manifest = {"repository": REPO, "commit": COMMIT, "base_url": base, "files": len(FILES),
+    manifest = {"repository": REPO, "commit": COMMIT, "base_url": base, "files": len(FILES) + len(SOURCE_FILES),
+                "source_files": len(SOURCE_FILES),
                 "fetched": fetched, "already_present": kept, "licence": "MIT (the ACEBench repository's)"}
     (dest / "SOURCE.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -10,8 +10,11 @@ Every item is scored twice: ``correct`` by our corrected checker (the headline),
 re-implementation of the official scorer's behaviour (`checker.py`), so numbers can be compared with published
 ones. Summary: per category (multi-turn normal categories count whole conversations; agent categories are
 end-to-end accuracy, with process accuracy beside), normal = mean of its categories, special = mean of 3,
-agent = mean of the 2 end-to-end accuracies, overall = 0.2676 special + 0.578 normal + 0.1545 agent
-(renormalised over the groups present, which are listed), and the same under ``compat_acebench``.
+agent = mean of the 2 end-to-end accuracies, overall = 0.2676 special + 0.578 normal + 0.1545 agent computed as
+ACEBench's Summary does (a category not run counts 0; rounded to 3 decimals), ``overall_renormalised`` over the
+groups present (labelled: not ACEBench's figure), and the same under ``compat_acebench``. The comparison
+report's ACEBench rows (`report_rows`, `paper_rows`) read ``compat_acebench`` (the official scorer's verdicts,
+item for item); the corrected checker's figures are extra rows, labelled.
 
 ``options``: ``language`` (en), ``user`` (scripted | llm) and ``user_llm`` for agent_multi_turn.
 """
@@ -27,10 +30,12 @@ from toolace_mt.pycalls import format_python_calls
 
 from ...config import RecipeError
 from ..policy import PolicyInput
+from ..stats import category_intervals
 from ..suites import Suite, mean, register_suite, save_trajectory, summarize_diagnostics
 from ..episodes.domain import Task
 from ..episodes.orchestrator import run_episodes
 from ..episodes.users import STOP, ScriptedUser, make_user
+from . import official_agent
 from .agent_envs import AGENT_ENVS
 from .agent_tasks import build_agent_tasks
 from .data import official_dir
@@ -124,6 +129,53 @@ PAPER_MULTI_TURN = ["normal_multi_turn_user_adjust", "normal_multi_turn_user_swi
 PAPER_AGENT = ["agent_multi_turn", "agent_multi_step"]
 
 
+def official_overall(categories: dict[str, float]) -> float:
+    """ACEBench's Summary (`model_eval/evaluation_helper.py`, `generate_result_csv`): each group is the unweighted
+    mean over ALL its categories, a category not run counting 0; the summary is the weighted sum of the three
+    groups (the weights sum to 1.0001), rounded to 3 decimals."""
+    groups = {g: mean(categories.get(c, 0.0) for c in members)
+              for g, members in (("normal", NORMAL), ("special", SPECIAL), ("agent", AGENT))}
+    return round(sum(w * groups[g] for g, w in WEIGHTS.items()), 3)
+
+
+def renormalised_overall(groups: dict[str, float]) -> float:
+    """The weighted mean over the groups present only, each the mean of its categories run (NOT ACEBench's
+    figure; shown labelled as renormalised)."""
+    w = sum(WEIGHTS[g] for g in groups)
+    return sum(WEIGHTS[g] * v for g, v in groups.items()) / w if w else 0.0
+
+
+def official_agent_root(data_dir: Path) -> Optional[Path]:
+    """The repository root of an ACEBench download, from its data directory (``<root>/data_all/data_en``), when
+    the source files are there too (`toolace-mt data acebench` puts both under one root)."""
+    for cand in (Path(data_dir), *Path(data_dir).parents):
+        if (cand / "model_inference").is_dir() or (cand / "data_all").is_dir():
+            return cand if (cand / "model_inference").is_dir() else None
+    return None
+
+
+def _official_agent_task(t: dict[str, Any]) -> dict[str, Any]:
+    """The episode fields (`Task`) of an official agent item: the question is the user's instruction (and the
+    scripted user's one line); the oracle's gold is the first alternative of the milestones."""
+    gold = official_agent.gold_actions(t)
+    return {"task_id": t["id"], "domain": t["category"], "user_id": "", "instruction": t["question"],
+            "script": [{"say": t["question"], "actions": gold, "reply": "Done."}], "outputs": []}
+
+
+def _compat(summary: dict[str, Any]) -> dict[str, Any]:
+    """The official-compatible half of an ACE summary (older summaries without it: the top level)."""
+    return summary.get("compat_acebench") or summary
+
+
+def _process_items(scores: list[dict[str, Any]], key: str) -> dict[str, list[float]]:
+    """Per agent category, every item's process accuracy (for the interval of PA)."""
+    out: dict[str, list[float]] = {}
+    for s in scores:
+        if s["category"].startswith("agent"):
+            out.setdefault(s["category"], []).append(float(s.get(key, 0.0)))
+    return out
+
+
 def _mean_of(xs: list[Any]) -> Optional[float]:
     xs = [x for x in xs if isinstance(x, (int, float))]
     return sum(xs) / len(xs) if xs else None
@@ -133,16 +185,58 @@ def _mean_of(xs: list[Any]) -> Optional[float]:
 class AceSuite(Suite):
     table_rank = 1  # the paper's table: BFCL, ACEBench, tau-bench
 
+    def overall_row(self, by_arm: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+        """The headline as ACEBench's own Summary computes it: official-compatible verdicts, a group not run
+        counting 0."""
+        return ("overall (official-compatible; a group not run counts 0)",
+                {a: _compat(s).get("overall") for a, s in by_arm.items()})
+
     def report_rows(self, by_arm: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
         """The paper reports ACEBench's groups and two headline metrics, not the 17 categories (those stay in
-        the evaluation's own report.md)."""
+        the evaluation's own report.md). The paper's rows use the official-compatible scores (those the official
+        scorer gives, item for item); the corrected checker's figures follow as clearly labelled extra rows."""
         any_s = next(iter(by_arm.values()))
-        rows = [(g, {a: (s.get("groups") or {}).get(g) for a, s in by_arm.items()}) for g in any_s.get("groups") or {}]
+        rows = [(g, {a: _compat(s).get("groups", {}).get(g) for a, s in by_arm.items()})
+                for g in _compat(any_s).get("groups") or {}]
         for metric, cats, key in (("multi-turn (paper)", PAPER_MULTI_TURN, "categories"),
                                   ("agent PA (paper)", PAPER_AGENT, "process_accuracy")):
+            vals = {a: _mean_of([(_compat(s).get(key) or {}).get(c) for c in cats]) for a, s in by_arm.items()}
+            if any(v is not None for v in vals.values()):
+                rows.append((metric, vals))
+        if any(_compat(s).get("groups_missing", s.get("groups_missing")) for s in by_arm.values()):
+            rows.append(("overall renormalised over the groups run (not ACEBench's figure)",
+                         {a: _compat(s).get("overall_renormalised") for a, s in by_arm.items()}))
+        extra = "(corrected checker, extra; not the official scorer)"
+        rows.append((f"overall {extra}", {a: s.get("overall") for a, s in by_arm.items()}))
+        for metric, cats, key in ((f"multi-turn {extra}", PAPER_MULTI_TURN, "categories"),
+                                  (f"agent PA {extra}", PAPER_AGENT, "process_accuracy")):
             vals = {a: _mean_of([(s.get(key) or {}).get(c) for c in cats]) for a, s in by_arm.items()}
             if any(v is not None for v in vals.values()):
                 rows.append((metric, vals))
+        return rows
+
+    def paper_rows(self, summary: dict[str, Any]) -> list[dict[str, Any]]:
+        """The paper's ACEBench cells (multi-turn, agent end-to-end, agent PA) from one summary, official-
+        compatible, each with its n and a 95% interval: for the means of two categories' rates the interval of a
+        mean of rates (`stats.mean_of_rates_interval`; Wilson for one category); PA is a mean of per-item
+        fractions, so its interval is a percentile bootstrap over items."""
+        from ..stats import bootstrap_mean, mean_of_rates_interval
+
+        c = _compat(summary)
+        ivs = c.get("intervals") or {}
+        rows = []
+        mt = [cat for cat in PAPER_MULTI_TURN if cat in (c.get("categories") or {})]
+        if mt:
+            rows.append({"metric": "multi-turn", "value": _mean_of([c["categories"][x] for x in mt]),
+                         **mean_of_rates_interval([ivs.get(x) or {} for x in mt])})
+        ag = [cat for cat in PAPER_AGENT if cat in (c.get("categories") or {})]
+        if ag:
+            rows.append({"metric": "agent end-to-end", "value": _mean_of([c["categories"][x] for x in ag]),
+                         **mean_of_rates_interval([ivs.get(x) or {} for x in ag])})
+            items = ((summary.get("process_items") or {}).get("compat_acebench") or {})
+            pooled = [v for x in ag for v in items.get(x, [])]
+            rows.append({"metric": "agent PA", "value": _mean_of([c["process_accuracy"].get(x) for x in ag]),
+                         **bootstrap_mean(pooled)})
         return rows
 
     def check_config(self, cfg) -> None:
@@ -161,13 +255,23 @@ class AceSuite(Suite):
             return build_normal_special() + build_agent_tasks()
         path = official_dir(cfg.tasks, cfg.options.get("language", "en"))
         tasks = load_official(path, NORMAL + SPECIAL, language=cfg.options.get("language", "en"))
+        wanted = [c for c in AGENT if not cfg.categories or c in cfg.categories]
+        if wanted and cfg.options.get("language", "en") == "en":
+            root = official_agent_root(path)
+            why = official_agent.importable(root) if root else "the ACEBench source is not beside the data"
+            if why is None:  # ACEBench's own scenario classes and evaluation are here: its agent items run
+                for t in load_official(path, wanted, language="en"):
+                    tasks.append({**t, "acebench_dir": str(root), **_official_agent_task(t)})
+            else:
+                self.agent_not_run = why
         missing = [t["id"] for t in tasks if t["missing_answer"]]
         if missing:
             raise RecipeError(f"suite ace: items without a possible answer: {missing[:5]}")
         return tasks
 
     def version(self, cfg) -> str:
-        blob = json.dumps(self.load_tasks(cfg), sort_keys=True).encode()
+        tasks = [{k: v for k, v in t.items() if k != "acebench_dir"} for t in self.load_tasks(cfg)]  # not where
+        blob = json.dumps(tasks, sort_keys=True).encode()
         return f"ace-{cfg.source}-" + hashlib.sha256(blob).hexdigest()[:12]
 
     # ---- running ------------------------------------------------------------------------------------------
@@ -204,6 +308,18 @@ class AceSuite(Suite):
 
     def _run_agent(self, policy, tasks, cfg, out_dir, trial):
         cats = {t["id"]: t["category"] for t in tasks}
+        by_id = {t["id"]: t for t in tasks}
+        src_tasks = [t for t in tasks if t.get("acebench_dir")]
+        make_env = _agent_env
+        if src_tasks:  # the official items: ACEBench's own scenario classes from the download
+            src = official_agent.AceSource.load(Path(src_tasks[0]["acebench_dir"]))
+
+            def make_env(task: Task):
+                item = by_id[task.task_id]
+                if not item.get("acebench_dir"):
+                    return _agent_env(task)
+                return (official_agent.SourceEnv(src, item), [to_tool(f) for f in item["functions"]],
+                        src.system_prompt(item))
 
         def done(tr):
             tr["category"] = cats[tr["task_id"]]
@@ -217,7 +333,7 @@ class AceSuite(Suite):
                 # multi-step has no user: the scripted user only delivers the request and stops after the reply
                 user = ScriptedUser() if cat == "agent_multi_step" else make_user(cfg.options, seed=cfg.seed + trial)
                 trs = run_episodes(policy, group, user, trial=trial, max_steps=steps, on_done=done,
-                                   make_env=_agent_env, stop_tokens=(STOP, USER_STOP))
+                                   make_env=make_env, stop_tokens=(STOP, USER_STOP))
                 for tr in trs:
                     tr["category"] = cats[tr["task_id"]]
                 out += trs
@@ -234,8 +350,9 @@ class AceSuite(Suite):
 
     def scoring_info(self, cfg) -> dict[str, Any]:
         return {"decoding": "raw answer text",
-                "scoring": "corrected checker (headline); compat_acebench = the official scorer's behaviour on the "
-                           "raw text, beside it"}
+                "scoring": "corrected checker; compat_acebench = the official scorer's behaviour on the raw text "
+                           "(the paper's figures); official agent items: ACEBench's own agent_eval / "
+                           "agent_eval_process (both fields)"}
 
     # ---- scoring ------------------------------------------------------------------------------------------
     def score(self, task, trajectory):
@@ -265,6 +382,8 @@ class AceSuite(Suite):
         return out
 
     def _score_agent(self, task, traj) -> dict[str, Any]:
+        if task.get("acebench_dir"):
+            return self._score_official_agent(task, traj)
         t = Task.from_dict(task)
         classes = task["involved_classes"]
         done = [a for a in traj.get("actions", []) if a.get("ok", True)]
@@ -283,6 +402,23 @@ class AceSuite(Suite):
                 "compat_correct": compat_e2e, "compat_process": compat_proc,
                 "termination": traj.get("termination"),
                 "diagnostics": {"process": proc}}  # the corrected process accuracy, surfaced beside the others
+
+    @staticmethod
+    def _score_official_agent(task, traj) -> dict[str, Any]:
+        """ACEBench's own agent evaluation (end-to-end and process accuracy) on the saved episode: the calls are
+        re-run on fresh scenario instances and the agent's call messages written as ACEBench's agents write them.
+        The official scorer is the only one here, so the compat and the corrected fields are the same."""
+        src = official_agent.AceSource.load(Path(task["acebench_dir"]))
+        result = official_agent.replay(src, task, traj.get("actions", []))
+        process = [official_agent.message_string([{"name": c["function"]["name"], "kwargs": c["function"]["arguments"]}
+                                                  for c in m["tool_calls"]])
+                   for m in traj.get("messages") or [] if m.get("role") == "assistant" and m.get("tool_calls")]
+        v = official_agent.official_verdict(src, task, result, process)
+        reasons = [] if v["correct"] else ["ACEBench agent_eval: the saved class attributes differ from the ground truth"]
+        return {"correct": v["correct"], "score": float(v["correct"]), "reasons": reasons, "process": v["process"],
+                "compat_correct": v["correct"], "compat_process": v["process"], "termination": traj.get("termination"),
+                "assistant_turns": sum(1 for m in traj.get("messages") or [] if m.get("role") == "assistant"),
+                "diagnostics": {"process": v["process"]}}
 
     # ---- summary ------------------------------------------------------------------------------------------
     @staticmethod
@@ -308,21 +444,27 @@ class AceSuite(Suite):
             present = [cats[c] for c in members if c in cats]
             if present:
                 groups[g] = mean(present)
-        w = sum(WEIGHTS[g] for g in groups)
-        overall = sum(WEIGHTS[g] * v for g, v in groups.items()) / w if w else 0.0
         return {"categories": cats, "counts": counts, "process_accuracy": proc, "groups": groups,
-                "overall": overall, "groups_missing": [g for g in WEIGHTS if g not in groups]}
+                "overall": official_overall(cats), "overall_renormalised": renormalised_overall(groups),
+                "groups_missing": [g for g in WEIGHTS if g not in groups]}
 
     def summarize(self, scores):
         main = self.aggregate(scores, "correct", "process")
         compat = self.aggregate(scores, "compat_correct", "compat_process")
         main["n_tasks"] = len(scores)
         main["weights"] = dict(WEIGHTS)
-        main["compat_acebench"] = {k: compat[k] for k in ("categories", "process_accuracy", "groups", "overall")}
+        main["compat_acebench"] = {k: compat[k] for k in ("categories", "process_accuracy", "groups", "overall",
+                                                          "overall_renormalised")}
+        # n and Wilson intervals on the official-compatible verdicts (the paper's rows are read from these)
+        main["compat_acebench"]["intervals"] = category_intervals(
+            [{**s, "correct": bool(s.get("compat_correct"))} for s in scores])
+        main["process_items"] = {"corrected": _process_items(scores, "process"),
+                                 "compat_acebench": _process_items(scores, "compat_process")}
         srcs = {s["task_id"].startswith("own_") for s in scores}
-        if srcs == {False}:
-            main["not_run"] = {c: "official agent scenarios need ACEBench's own env classes; not shipped"
-                               for c in AGENT}
+        absent = [c for c in AGENT if c not in main["categories"]]
+        if srcs == {False} and absent:
+            main["not_run"] = {c: getattr(self, "agent_not_run", None) or "official agent items not selected or "
+                               "their ACEBench source (fetched by `toolace-mt data acebench`) not found" for c in absent}
         # graded, not official (never part of `overall`); per category in the table's order, per item
         main["diagnostics"] = summarize_diagnostics(scores, list(main["categories"]))
         main["report_lines"] = report_lines(main)
@@ -333,11 +475,17 @@ def report_lines(summary: dict[str, Any]) -> list[str]:
     """Markdown: groups and overall under both scorers, and per-category compat beside corrected."""
     c = summary["compat_acebench"]
     pct = lambda v: "" if v is None else f"{100 * v:.2f}%"  # noqa: E731
-    lines = ["", "## ACE groups (overall = 0.2676 special + 0.578 normal + 0.1545 agent, over groups present)", "",
+    lines = ["", "## ACE groups (overall = 0.2676 special + 0.578 normal + 0.1545 agent; as ACEBench's Summary, a "
+             "group not run counts 0)", "",
+             "compat_acebench = the official scorer's verdicts (the paper's figures); corrected = this project's "
+             "checker (an extra).", "",
              "| group | corrected | compat_acebench |", "|---|---:|---:|"]
     for g in WEIGHTS:
         lines.append(f"| {g} | {pct(summary['groups'].get(g))} | {pct(c['groups'].get(g))} |")
     lines.append(f"| **overall** | **{pct(summary['overall'])}** | **{pct(c['overall'])}** |")
+    if summary.get("groups_missing"):
+        lines.append(f"| overall renormalised over the groups run (not ACEBench's figure) | "
+                     f"{pct(summary.get('overall_renormalised'))} | {pct(c.get('overall_renormalised'))} |")
     if summary.get("groups_missing"):
         lines.append(f"\nnot run: {', '.join(summary['groups_missing'])}"
                      + (f" ({next(iter(summary['not_run'].values()))})" if summary.get("not_run") else ""))

@@ -60,6 +60,12 @@ def diagnostics(task: Task, traj: dict[str, Any]) -> dict[str, Any]:
             "output_recall": ratio(len(task.outputs) - len(missing), len(task.outputs))}
 
 
+def assistant_turns(traj: dict[str, Any]) -> int:
+    """The paper's efficiency measure (§7.1): assistant turns in the episode, i.e. assistant messages (one
+    message with several tool calls is one turn; each text reply is one)."""
+    return sum(1 for m in traj.get("messages") or [] if isinstance(m, dict) and m.get("role") == "assistant")
+
+
 def score_tau(task: Task, traj: dict[str, Any]) -> dict[str, Any]:
     reasons: list[str] = []
     term = traj.get("termination", "")
@@ -76,7 +82,8 @@ def score_tau(task: Task, traj: dict[str, Any]) -> dict[str, Any]:
     ok = not reasons
     return {"task_id": task.task_id, "category": task.domain, "trial": traj.get("trial", 0), "correct": ok,
             "score": 1.0 if ok else 0.0, "reasons": reasons, "db_match": db_ok, "outputs_ok": not missing,
-            "termination": term, "diagnostics": diagnostics(task, traj)}  # graded, not official
+            "termination": term, "assistant_turns": assistant_turns(traj),
+            "diagnostics": diagnostics(task, traj)}  # graded, not official
 
 
 def pass_hat_k(successes: dict[str, int], n: int, k: int) -> float:

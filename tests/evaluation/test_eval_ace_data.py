@@ -55,15 +55,27 @@ def _fixture_files(root: Path) -> dict[str, str]:
     return files
 
 
+def _fixture_source(root: Path) -> dict[str, str]:
+    """One source file in the repository layout (the download fetches the agent categories' source too)."""
+    rel, body = "model_eval/checker.py", b"def agent_checker(model_output, possible_answer):\n    return {}\n"
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_bytes(body)
+    return {rel: hashlib.sha256(body).hexdigest()}
+
+
 def test_download_checks_sha256_and_the_result_loads(server, tmp_path, monkeypatch):
     root, url = server
     monkeypatch.setattr(acedata, "FILES", _fixture_files(root))
+    monkeypatch.setattr(acedata, "SOURCE_FILES", _fixture_source(root))
     dest = tmp_path / "dest"
     man = download(dest, base_url=url)
-    assert man["fetched"] == 2 and man["commit"] == acedata.COMMIT
+    assert man["fetched"] == 3 and man["source_files"] == 1 and man["commit"] == acedata.COMMIT
     assert official_dir(str(dest)) == dest
+    assert acedata.source_missing(dest) is None and (dest / "model_eval" / "checker.py").is_file()
     again = download(dest, base_url=url)  # files with a matching checksum are kept
-    assert again["fetched"] == 0 and again["already_present"] == 2
+    assert again["fetched"] == 0 and again["already_present"] == 3
+    (dest / "model_eval" / "checker.py").write_text("edited\n")
+    assert "sha256 differs" in acedata.source_missing(dest)
 
 
 def test_download_refuses_a_wrong_checksum_and_keeps_nothing(server, tmp_path, monkeypatch):
@@ -72,6 +84,7 @@ def test_download_refuses_a_wrong_checksum_and_keeps_nothing(server, tmp_path, m
     first = next(iter(files))
     (root / first).write_text("tampered\n")
     monkeypatch.setattr(acedata, "FILES", files)
+    monkeypatch.setattr(acedata, "SOURCE_FILES", _fixture_source(root))
     with pytest.raises(DownloadError, match="does not match"):
         download(tmp_path / "dest", base_url=url)
     assert not (tmp_path / "dest" / first).exists()
@@ -80,20 +93,27 @@ def test_download_refuses_a_wrong_checksum_and_keeps_nothing(server, tmp_path, m
 def test_cli_data_acebench_env_url_and_errors(server, tmp_path, monkeypatch, capsys):
     root, url = server
     monkeypatch.setattr(acedata, "FILES", _fixture_files(root))
+    monkeypatch.setattr(acedata, "SOURCE_FILES", _fixture_source(root))
     monkeypatch.setenv(acedata.ENV_URL, url)
     assert main(["data", "acebench", "--dest", str(tmp_path / "d")]) == 0
-    assert json.loads(capsys.readouterr().out)["fetched"] == 2
+    assert json.loads(capsys.readouterr().out)["fetched"] == 3
     monkeypatch.setenv(acedata.ENV_URL, url + "missing/")
     assert main(["data", "acebench", "--dest", str(tmp_path / "e"), "--force"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
 
 
 @pytest.mark.skipif(not HAVE, reason=SKIP_REASON)
-def test_pinned_checksums_match_the_official_files_served_locally(server, tmp_path):
+def test_pinned_checksums_match_the_official_files_served_locally(server, tmp_path, monkeypatch):
     root, url = server
     shutil.copytree(DATA / "data_all", root / "data_all")
+    if acedata.source_missing(DATA) is None:  # a copy with the source: serve it too
+        for rel in acedata.SOURCE_FILES:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(DATA / rel, root / rel)
+    else:  # the data-only copy (the source checksums are checked by source_missing where a copy has it)
+        monkeypatch.setattr(acedata, "SOURCE_FILES", {})
     man = download(tmp_path / "ace", base_url=url)
-    assert man["fetched"] == len(acedata.FILES) == 34
+    assert man["fetched"] == len(acedata.FILES) + len(acedata.SOURCE_FILES) and len(acedata.FILES) == 34
     from toolace_mt.evaluation.ace.official import load_official
 
     assert len(load_official(official_dir(str(tmp_path / "ace")))) == 1023

@@ -206,14 +206,20 @@ def test_reproduce_comparison_rows_have_diag_rows_after_official_ones():
     def summ(v):
         return {"suite": "ace", "source": "own", "overall": 0.0, "categories": {"agent_multi_step": 0.0},
                 "groups": {"agent": 0.0}, "process_accuracy": {"agent_multi_step": v},
+                "compat_acebench": {"overall": 0.1, "categories": {"agent_multi_step": 0.0}, "groups": {"agent": 0.0},
+                                    "process_accuracy": {"agent_multi_step": v / 4}},
                 "diagnostics": {"overall": {"name_match": v, "process": v / 2}}}
 
     rows = comparison_rows({"evaluation": {"ace_own": {"base": summ(0.2), "mas": summ(0.4)}}})
     metrics = [m for _, m, _ in rows]
-    # ACE rows: groups and the paper's headline metrics (agent PA = mean agent process accuracy), then diagnostics
-    assert metrics == ["overall", "agent", "agent PA (paper)", "diag: name_match", "diag: process"]
-    assert rows[2][2] == {"base": 0.2, "mas": 0.4}
-    assert rows[3][2] == {"base": 0.2, "mas": 0.4} and rows[4][2] == {"base": 0.1, "mas": 0.2}
+    # ACE rows: the official-compatible overall, groups and the paper's headline metrics (agent PA = mean agent
+    # process accuracy under the official scorer), the corrected checker's as labelled extras, then diagnostics
+    extra = "(corrected checker, extra; not the official scorer)"
+    assert metrics == ["overall (official-compatible; a group not run counts 0)", "agent", "agent PA (paper)",
+                       f"overall {extra}", f"agent PA {extra}", "diag: name_match", "diag: process"]
+    assert rows[0][2] == {"base": 0.1, "mas": 0.1} and rows[3][2] == {"base": 0.0, "mas": 0.0}
+    assert rows[2][2] == {"base": 0.05, "mas": 0.1} and rows[4][2] == {"base": 0.2, "mas": 0.4}
+    assert rows[5][2] == {"base": 0.2, "mas": 0.4} and rows[6][2] == {"base": 0.1, "mas": 0.2}
 
 
 def test_render_report_diagnostics_table():
@@ -223,3 +229,23 @@ def test_render_report_diagnostics_table():
     tail = md.split("## Diagnostics (not official)", 1)[1]
     assert "| **overall** | 50.00% | 100.00% |" in tail and "| base | 50.00% |  |" in tail
     assert "Diagnostics" not in render_report({"categories": {}, "overall": 0.0})  # old summaries still render
+
+
+def test_paper_table_section_tau_with_n_interval_version_and_efficiency():
+    from toolace_mt.app.report import _paper_table_markdown, paper_table
+
+    def summ(k_retail, turns):
+        return {"suite": "tau", "source": "official", "task_set_version": "tau2-26.3-abc",
+                "overall": (k_retail / 4 + 0.5) / 2, "categories": {"airline": 0.5, "retail": k_retail / 4},
+                "intervals": {"airline": {"n": 2, "correct": 1}, "retail": {"n": 4, "correct": k_retail}},
+                "efficiency": {"assistant_turns_per_task": turns, "n": 6, "ci95": [turns - 1, turns + 1]}}
+
+    data = {"arms": ["mas", "toolace_mt"],
+            "evaluation": {"tau_official": {"mas": summ(1, 15.4), "toolace_mt": summ(3, 13.7)}}}
+    data["paper_table"] = paper_table(data)
+    by = {r["metric"]: r for r in data["paper_table"]}
+    assert list(by) == ["average", "airline", "retail", "efficiency (assistant turns / task)"]
+    assert by["average"]["arms"]["toolace_mt"]["n"] == 6 and by["average"]["arms"]["toolace_mt"]["k"] == 4
+    md = "\n".join(_paper_table_markdown(data, data["arms"]))
+    assert "| tau_official (tau, official) | retail | tau2-26.3-abc | 25.0 [" in md and "(n=4) | 75.0 [" in md
+    assert "| efficiency (assistant turns / task) | tau2-26.3-abc | 15.4 [14.4, 16.4] (n=6) | 13.7 [12.7, 14.7] (n=6) |" in md

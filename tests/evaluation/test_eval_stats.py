@@ -66,3 +66,28 @@ def test_reports_and_compare(tmp_path, capsys):
     assert o["mcnemar_exact_p"] == pytest.approx(2 * 0.5 ** o["n"])
     assert rep["a"]["policy"] == "oracle" and rep["b"]["policy"] == "null"
     assert main(["compare", str(a), str(tmp_path / "missing")]) == 2
+
+
+def test_pooled_wilson_bootstrap_mean_and_t_interval():
+    from toolace_mt.evaluation.stats import bootstrap_mean, mean_interval, pooled_wilson, wilson
+
+    p = pooled_wilson([{"n": 10, "correct": 3}, {"n": 30, "correct": 9}])
+    assert (p["n"], p["k"]) == (40, 12) and p["ci95"] == [round(x, 4) for x in wilson(12, 40)]
+    b = bootstrap_mean([0.0, 0.5, 1.0, 1.0])
+    assert b["n"] == 4 and 0.0 <= b["ci95"][0] < 0.625 < b["ci95"][1] <= 1.0
+    assert bootstrap_mean([1.0, 1.0])["ci95"] == [1.0, 1.0] and bootstrap_mean([])["ci95"] is None
+    m = mean_interval([10, 12, 14])  # sd 2, t(2) = 4.303: half-width 4.303 * 2 / sqrt(3)
+    assert m["mean"] == 12 and m["ci95"] == [round(12 - 4.303 * 2 / 3 ** 0.5, 3), round(12 + 4.303 * 2 / 3 ** 0.5, 3)]
+    assert mean_interval([5])["ci95"] is None
+
+
+def test_mean_of_rates_interval_brackets_the_mean_not_the_pooled_rate():
+    from toolace_mt.evaluation.stats import mean_of_rates_interval, wilson
+
+    # tau-bench's shape: retail 7/114, airline 19/50 -> the average 22.1% (the pooled rate would be 15.9%)
+    r = mean_of_rates_interval([{"n": 114, "correct": 7}, {"n": 50, "correct": 19}])
+    mean = (7 / 114 + 19 / 50) / 2
+    assert r["n"] == 164 and r["ci95"][0] < mean < r["ci95"][1] and r["ci95"][0] > 26 / 164 - 0.01
+    assert r == mean_of_rates_interval([{"n": 114, "correct": 7}, {"n": 50, "correct": 19}])  # seeded
+    one = mean_of_rates_interval([{"n": 50, "correct": 19}])
+    assert one["ci95"] == [round(x, 4) for x in wilson(19, 50)]

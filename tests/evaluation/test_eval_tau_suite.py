@@ -208,8 +208,10 @@ def test_tasks_file_round_trip(tmp_path, tasks):
     assert [x["id"] for x in loaded] == [t.task_id for t in tasks[:3]]
     from toolace_mt.config import RecipeError
 
-    with pytest.raises(RecipeError, match="source must be 'own'"):
-        get_suite("tau").load_tasks(_cfg(source="official"))
+    with pytest.raises(RecipeError, match="source must be 'own' or 'official'"):
+        get_suite("tau").load_tasks(_cfg(source="bogus"))
+    with pytest.raises(RecipeError, match="takes its tasks from the tau2 package"):
+        get_suite("tau").load_tasks(_cfg(source="official", tasks=str(p)))
 
 
 @pytest.mark.slow
@@ -224,3 +226,27 @@ def test_transformers_policy_end_to_end(tiny_model_dir, tmp_path):
     rows = [json.loads(x) for x in (tmp_path / "t" / "trajectories.jsonl").read_text().splitlines()]
     assert all(r["termination"] in ("max_steps", "user_stop", "transfer") for r in rows)
     assert sum(r["completion_tokens"] for r in rows) > 0
+
+
+def test_efficiency_counts_assistant_turns_in_every_summary_and_the_paper_rows(tasks):
+    """Assistant turns per task (the paper's efficiency): one per assistant message, averaged over episodes; an
+    extra reply raises it; the paper rows carry average / domains with n and Wilson intervals."""
+    trajs = run_episodes(make_policy({"kind": "oracle"}), tasks, ScriptedUser(), tau_env)
+    scores = _score_all(tasks, trajs)
+    suite = get_suite("tau")
+    summ = suite.summarize(scores)
+    # the oracle makes one message per gold action and one reply per scripted turn
+    want = [len(t.actions) + len(t.script) for t in tasks]
+    assert [s["assistant_turns"] for s in scores] == want
+    eff = summ["efficiency"]
+    assert eff["assistant_turns_per_task"] == pytest.approx(sum(want) / len(want), abs=1e-3) and eff["n"] == len(tasks)
+    assert eff["ci95"][0] <= eff["assistant_turns_per_task"] <= eff["ci95"][1]
+    longer = dict(trajs[0], messages=trajs[0]["messages"] + [{"role": "assistant", "content": "Anything else?"}])
+    assert score_tau(tasks[0], longer)["assistant_turns"] == want[0] + 1
+    assert any("assistant turns per task" in line for line in summ["report_lines"])
+    rows = {r["metric"]: r for r in suite.paper_rows({**summ, "intervals": __import__(
+        "toolace_mt.evaluation.stats", fromlist=["x"]).category_intervals(scores)})}
+    assert set(rows) == {"average", "airline", "retail", "efficiency (assistant turns / task)"}
+    assert rows["average"]["value"] == 1.0 and rows["average"]["n"] == len(tasks)
+    assert rows["retail"]["n"] == sum(t.domain == "retail" for t in tasks) and rows["retail"]["ci95"][1] == 1.0
+    assert rows["efficiency (assistant turns / task)"]["count"] is True

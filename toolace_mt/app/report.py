@@ -83,6 +83,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
     out["data_comparison"] = compare_runs({n: run_dir / "generate" / n for n in ["toolace_mt", "mas", "base_data"]})
     if ab.is_dir():
         out["ablation_data"] = compare_runs({sweep.name: sweep / "generate" for sweep in sorted(ab.iterdir())})
+    out["paper_table"] = paper_table(out)
     steps = _load(run_dir / "steps.json") or {}
     out["machine"] = steps.get("machine")
     out["wall_s"] = steps.get("wall_s")
@@ -241,13 +242,58 @@ def comparison_rows(data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
     for name, by_arm in data["evaluation"].items():
         any_s = next(iter(by_arm.values()))
         bench = f"{name} ({any_s.get('suite')}, {any_s.get('source')})" + (" [smoke]" if name in smoke else "")
-        rows.append((bench, "overall", {a: s.get("overall") for a, s in by_arm.items()}))
+        rows.append((bench, *_suite(any_s.get("suite")).overall_row(by_arm)))
         rows += [(bench, metric, vals) for metric, vals in _suite(any_s.get("suite")).report_rows(by_arm)]
         # graded diagnostics (not official), overall means, after the official rows
         diag = {a: (s.get("diagnostics") or {}).get("overall") or {} for a, s in by_arm.items()}
         for key in dict.fromkeys(k for d in diag.values() for k in d):
             rows.append((bench, f"diag: {key}", {a: d.get(key) for a, d in diag.items()}))
     return rows
+
+
+def paper_table(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tau-bench and ACEBench cells laid out as the paper's table (the suites' `paper_rows`): per
+    evaluation and metric, each arm's value with its n and 95% interval, and the data version."""
+    out = []
+    for name, by_arm in data["evaluation"].items():
+        any_s = next(iter(by_arm.values()))
+        suite = _suite(any_s.get("suite"))
+        per_arm = {a: {r["metric"]: r for r in suite.paper_rows(s)} for a, s in by_arm.items()}
+        metrics = list(dict.fromkeys(m for rows in per_arm.values() for m in rows))
+        versions = sorted({str(s.get("task_set_version")) for s in by_arm.values()})
+        for m in metrics:
+            out.append({"evaluation": name, "suite": any_s.get("suite"), "source": any_s.get("source"),
+                        "metric": m, "data_version": ", ".join(versions),
+                        "arms": {a: rows.get(m) for a, rows in per_arm.items()}})
+    return out
+
+
+def _paper_cell(r: Optional[dict[str, Any]]) -> str:
+    if not r or r.get("value") is None:
+        return "–"
+    ci = r.get("ci95")
+    if r.get("count"):  # a count (turns per task), not a rate
+        return f"{r['value']:.1f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "") + f" (n={r.get('n')})"
+    return f"{_pct(r['value'])}" + (f" [{_pct(ci[0])}, {_pct(ci[1])}]" if ci else "") + f" (n={r.get('n')})"
+
+
+def _paper_table_markdown(data: dict[str, Any], arms: list[str]) -> list[str]:
+    rows = data.get("paper_table") or []
+    if not rows:
+        return []
+    L = ["## tau-bench and ACEBench as in the paper's table", "",
+         "Each cell: value [95% interval] (n). Rates in %: Wilson intervals over the units scored (tau: each "
+         "(task, trial) episode's pass^1; ACE multi-turn: whole conversations, official-compatible verdicts); a "
+         "mean of two categories' rates (tau average, ACE multi-turn, ACE agent end-to-end) gets the interval of "
+         "that mean (Jeffreys draws per category, seeded). Agent PA is a mean of per-item fractions: percentile "
+         "bootstrap over items. Efficiency = assistant turns per task (lower is fewer turns): mean with a 95% "
+         "t-interval over episodes.", "",
+         "| benchmark | metric | data version | " + " | ".join(ARM_LABELS[a] for a in arms) + " |",
+         "|---|---|---|" + "---:|" * len(arms)]
+    for r in rows:
+        L.append(f"| {r['evaluation']} ({r['suite']}, {r['source']}) | {r['metric']} | {r['data_version']} | "
+                 + " | ".join(_paper_cell(r["arms"].get(a)) for a in arms) + " |")
+    return L + [""]
 
 
 def _overall_ci(summary: dict[str, Any]) -> str:
@@ -380,6 +426,7 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
             cells = [f"**{c}**" for c in cells]
         L.append(f"| {bench} | {metric} | " + " | ".join(cells) + " |")
     L.append("")
+    L += _paper_table_markdown(data, arms)
     for name, nr in (data.get("not_run") or {}).items():
         L.append(f"- **{name}: not run** ({nr.get('recipe')}): {nr.get('reason')}")
     if data.get("not_run"):
@@ -519,7 +566,8 @@ def make_plots(data: dict[str, Any], out: Path) -> list[str]:
                 groups.append((f"{e}\n{METRIC_LABELS.get(key, key).replace(' (diag)', '')}",
                                {a: (r["arms"][a]["value"], r["arms"][a]["ci95"]) for a in arms if a in r["arms"]}))
         else:
-            groups.append((e, {a: (by_arm.get(a, {}).get("overall"), None) for a in arms}))
+            head = _suite(next(iter(by_arm.values())).get("suite")).overall_row(by_arm)[1]  # the suite's headline
+            groups.append((e, {a: (head.get(a), None) for a in arms}))
     if groups:
         fig, ax = plt.subplots(figsize=(1.6 + 1.9 * len(groups), 3.8))
         w = 0.8 / max(1, len(arms))
