@@ -54,15 +54,17 @@ def export_bfcl_results(run_dir: str | Path, out: str | Path, model: str) -> lis
 
 
 def official_rescore(files: list[Path], tasks: dict[str, dict[str, Any]]) -> dict[str, bool]:
-    """entry id -> the official verdict on the exported files (bfcl-eval's decoder and checker)."""
-    from .crosscheck import official_verdict
+    """entry id -> the official verdict on result files as they are (bfcl-eval's decoders and checkers; a file
+    holding call lists is an FC model's and is decoded with BFCL's FC decoder, as `policies.replay` does)."""
+    from ..policies.replay import _is_fc_step
+    from .crosscheck import official_entry_verdict
 
     out = {}
     for f in files:
-        for line in Path(f).read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            r = json.loads(line)
-            turns = [[{"raw": s if isinstance(s, str) else json.dumps(s)} for s in turn] for turn in r["result"]]
-            out[r["id"]] = official_verdict(tasks[r["id"]], turns, raw=True)["valid"]
+        rows = [json.loads(line) for line in Path(f).read_text(encoding="utf-8").splitlines() if line.strip()]
+        steps = [st for r in rows for st in ((st for t in r["result"] if isinstance(t, list) for st in t)
+                                             if "multi_turn" in Path(f).name else [r["result"]])]
+        fc = any(_is_fc_step(st) for st in steps)
+        for r in rows:
+            out[r["id"]] = official_entry_verdict(tasks[r["id"]], r["result"], fc)["valid"]
     return out
