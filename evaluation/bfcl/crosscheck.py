@@ -139,17 +139,26 @@ def compare(task: dict[str, Any], traj: dict[str, Any], variant: str, raw: bool 
 
 
 def _compare_recorded(task: dict[str, Any], traj: dict[str, Any], variant: str) -> dict[str, Any]:
-    from .suite import BFCLSuite
-
     result, fc = traj["recorded"]
     theirs = official_entry_verdict(task, result, fc)
-    ours = BFCLSuite().score(task, traj)
+    ours = our_verdict(task, traj)
     row = {"id": task["id"], "category": task["category"], "variant": variant, "perturbation": None,
            "text_edit": None, "fc": fc, "official": theirs["valid"], "official_error": theirs["error_type"],
            "ours": ours["correct"], "ours_error": ours.get("error_type"), "agree": ours["correct"] == theirs["valid"]}
     for label in RAW_DECODINGS:
         row[f"agree_{label}"] = row["agree"]
     return row
+
+
+def our_verdict(task: dict[str, Any], traj: dict[str, Any]) -> dict[str, Any]:
+    """Our verdict on a played trajectory, decoded as the run decoded it ({"correct", "error_type"})."""
+    if task["category"] not in CATEGORIES:
+        from .single import score_single
+
+        return score_single(task, traj)
+    v = check_entry(task, decode_turns(traj.get("turns") or [], task.get("decoding", "lenient"),
+                                       traj.get("call_format", "structured"), task.get("decoder", "auto")))
+    return {"correct": v["valid"], "error_type": v["error_type"]}
 
 
 def official_entry_verdict(task: dict[str, Any], result: Any, fc: bool) -> dict[str, Any]:
