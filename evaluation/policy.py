@@ -40,6 +40,8 @@ class PolicyOutput:
     turn_end: Optional[bool] = None
     # replay only: "fc" = tool_calls are what BFCL's FC decoder made of a recorded call list (never re-decoded)
     call_format: Optional[str] = None
+    # replay only: a single-turn answer exactly as the recorded result file holds it (scored as recorded)
+    recorded: Any = None
 
 
 @runtime_checkable

@@ -17,7 +17,7 @@ from typing import Any
 
 from toolace_mt.pycalls import format_python_calls
 
-from . import official_category
+from . import CATEGORIES, official_category
 
 
 def model_dir_name(label: str) -> str:
@@ -33,20 +33,25 @@ def step_text(step: dict[str, Any], call_format: str) -> str:
     return step.get("raw") or step.get("content") or ""
 
 
-def export_bfcl_results(run_dir: str | Path, out: str | Path, model: str) -> list[Path]:
+def export_bfcl_results(run_dir: str | Path, out: str | Path, model: str, data_version: str = "v3") -> list[Path]:
     from ..suites import load_trajectories
+    from .official import data_file
 
     rows: dict[str, list[dict[str, Any]]] = {}
     for tr in load_trajectories(run_dir):
         if tr.get("trial", 0) != 0:
             continue
         fmt = tr.get("call_format", "structured")
+        if "result" in tr:  # single-turn: the answer as BFCL's result file holds it
+            rows.setdefault(tr["category"], []).append({"id": tr["task_id"], "result": tr["result"]})
+            continue
         result = [[step_text(st, fmt) for st in turn] for turn in tr.get("turns") or []]
         rows.setdefault(tr["category"], []).append({"id": tr["task_id"], "result": result})
     key = lambda r: tuple(int(x) if x.isdigit() else x for x in re.split(r"(\d+)", r["id"]))  # noqa: E731
     paths = []
     for cat, rs in sorted(rows.items()):
-        p = Path(out) / model_dir_name(model) / f"BFCL_v3_{official_category(cat)}_result.json"
+        name = official_category(cat) if cat in CATEGORIES else cat
+        p = Path(out) / model_dir_name(model) / data_file(name, data_version).replace(".json", "_result.json")
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sorted(rs, key=key)), encoding="utf-8")
         paths.append(p)

@@ -369,11 +369,12 @@ class ReplayPolicy:
                             call_format="fc")
 
     def _bfcl_single(self, item: Any, fc: bool) -> PolicyOutput:
-        if fc:
-            out = self._fc(item)
-            out.raw = json.dumps(item, ensure_ascii=False) if not isinstance(item, str) else item
-            return out
-        return _text_output(item if isinstance(item, str) else json.dumps(item))
+        """A single-turn answer: scored as recorded (`PolicyOutput.recorded`), by BFCL's FC or prompting
+        decoder as the file's style says."""
+        out = self._fc(item) if fc else _text_output(item if isinstance(item, str) else json.dumps(item))
+        out.recorded = item
+        out.call_format = "fc" if fc else "text"
+        return out
 
     @staticmethod
     def _answer(item: Any) -> PolicyOutput:
