@@ -78,3 +78,36 @@ def installed(acc: dict[str, float], n: dict[str, int]) -> dict[str, Any]:
             "overall": total["accuracy"], "weights": {"non_live_ast": 10, "live_ast": 10, "irrelevance": 10,
                                                       "multi_turn": 30, "agentic": 40},
             "partial": True, "missing_counted_zero": missing + ["agentic (web_search, memory): not run"]}
+
+
+def v3_weights(n: dict[str, int]) -> dict[str, dict[str, float]]:
+    """Each v3 headline number as a weighted sum of category accuracies: metric -> {category: weight}."""
+    non_live = {**{c: 1 / 15 for c in SIMPLE}, **{c: 1 / 5 for c in NON_LIVE_PARTS}}
+    total_live = sum(n.get(c, 0) for c in LIVE) or 1
+    live = {c: n.get(c, 0) / total_live for c in LIVE}
+    multi = {c: 1 / 4 for c in MULTI}
+    overall: dict[str, float] = {}
+    for part in (non_live, live, multi):
+        for c, w in part.items():
+            overall[c] = overall.get(c, 0.0) + w / 3
+    return {"non_live": non_live, "live": live, "multi_turn": multi, "overall": overall}
+
+
+def weighted_wilson(weights: dict[str, float], correct: dict[str, int], n: dict[str, int]) -> Optional[list[float]]:
+    """A 95% Wilson interval for a weighted mean of category accuracies, on Kish's effective sample size
+    (n_eff = m(1-m) / sum w^2 p(1-p)/n): exactly the Wilson interval of the pooled rate when the weights are
+    proportional to the category sizes (Live; equal-size multi-turn categories). None when a part is missing."""
+    from ..stats import wilson
+
+    if any(n.get(c, 0) == 0 for c in weights):
+        return None
+    m = sum(w * correct[c] / n[c] for c, w in weights.items())
+    var = sum(w * w * (correct[c] / n[c]) * (1 - correct[c] / n[c]) / n[c] for c, w in weights.items())
+    n_pool = sum(n[c] for c in weights)
+    n_eff = m * (1 - m) / var if var > 0 else n_pool
+    lo, hi = wilson(round(m * n_eff), max(1, round(n_eff)))
+    return [lo, hi]
+
+
+def v3_intervals(correct: dict[str, int], n: dict[str, int]) -> dict[str, Optional[list[float]]]:
+    return {k: weighted_wilson(w, correct, n) for k, w in v3_weights(n).items()}

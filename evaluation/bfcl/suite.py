@@ -160,10 +160,6 @@ class BFCLSuite(Suite):
             if not official.available():
                 raise RecipeError("source 'official' needs the bfcl-eval package: .venv/bin/pip install --no-deps "
                                   f"bfcl-eval=={official.PINNED_VERSION}")
-            try:
-                official.data_dir(data_version(cfg))
-            except official.BFCLUnavailable as e:
-                raise RecipeError(f"data_version: {e}") from None
             if single:
                 from .single import available
 
@@ -175,8 +171,13 @@ class BFCLSuite(Suite):
         self.check_config(cfg)
         cats = list(cfg.categories) or CATEGORIES
         if cfg.source == "official":
+            from ..ace.data import DataUnavailable  # a reproduce run records the step as not run
             from . import official, single
 
+            try:
+                official.data_dir(data_version(cfg))
+            except official.BFCLUnavailable as e:
+                raise DataUnavailable(f"data_version: {e}") from None
             multi = [c for c in cats if c in CATEGORIES]
             tasks = official.load_tasks(multi, data_version(cfg)) if multi else []
             tasks += single.load_tasks([c for c in cats if c in SINGLE_CATEGORIES], data_version(cfg))
@@ -278,6 +279,25 @@ class BFCLSuite(Suite):
                 "force_quit": bool(trajectory.get("force_quit")),
                 "diagnostics": diagnostics(task, decoded)}  # graded, not official
 
+    def report_rows(self, by_arm: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+        """The paper's BFCL columns first (multi-turn overall, Non-Live, Live, Overall: v3 leaderboard formula,
+        with Wilson 95% intervals, labelled with the data version), then one row per category."""
+        rows = []
+        dv = {s.get("data_version") or "v4" for s in by_arm.values()}
+        tag = f" [BFCL {'/'.join(sorted(dv))} data]"
+        if any(s.get("bfcl_v3") for s in by_arm.values()):
+            for key, label in (("multi_turn", "multi-turn overall"), ("non_live", "Non-Live"), ("live", "Live"),
+                               ("overall", "Overall (v3 formula)")):
+                vals = {}
+                for a, s in by_arm.items():
+                    v3 = s.get("bfcl_v3") or {}
+                    vals[a] = None if v3.get(key) is None else {"value": v3[key],
+                                                                  "ci95": (v3.get("ci95") or {}).get(key)}
+                rows.append((label + tag, vals))
+            rows.append(("Overall (installed bfcl-eval formula, agentic not run)" + tag,
+                         {a: (s.get("bfcl_installed") or {}).get("overall") for a, s in by_arm.items()}))
+        return rows + super().report_rows(by_arm)
+
     def summarize(self, scores: list[dict[str, Any]]) -> dict[str, Any]:
         cats: dict[str, list[float]] = {}
         errors: dict[str, Counter] = {}
@@ -295,10 +315,10 @@ class BFCLSuite(Suite):
                # graded means beside the official numbers; never part of `overall`
                "diagnostics": summarize_diagnostics([s for s in scores if s["category"] in CATEGORIES], CATEGORIES)}
         if any(c in SINGLE_CATEGORIES for c in cats):
-            from .aggregate import installed, v3
+            from .aggregate import installed, v3, v3_intervals
 
             agg = v3(categories, counts)
-            out["bfcl_v3"] = {**agg, "formula": "BFCL v3 leaderboard: Overall = unweighted mean of Non-Live, Live, "
+            out["bfcl_v3"] = {**agg, "ci95": v3_intervals(out["correct"], counts), "formula": "BFCL v3 leaderboard: Overall = unweighted mean of Non-Live, Live, "
                               "Multi-turn; Non-Live = mean of simple[mean of python/java/javascript], multiple, "
                               "parallel, parallel_multiple, irrelevance; Live = entry-weighted over the six live "
                               "categories; None where a part was not run"}
@@ -322,11 +342,13 @@ def report_lines(summary: dict[str, Any]) -> list[str]:
     v3 = summary.get("bfcl_v3") or {}
     ins = summary.get("bfcl_installed") or {}
     pct = lambda x: "n/a" if x is None else f"{100 * x:.2f}%"  # noqa: E731
-    lines = ["", "| BFCL (v3 leaderboard formula) | score |", "|---|---:|"]
+    ci = lambda k: "" if not (v3.get("ci95") or {}).get(k) else "{:.1f}–{:.1f}%".format(  # noqa: E731
+        *(100 * x for x in v3["ci95"][k]))
+    lines = ["", "| BFCL (v3 leaderboard formula) | score | 95% CI (Wilson, effective n) |", "|---|---:|---:|"]
     for k, label in (("multi_turn", "Multi-turn overall"), ("non_live", "Non-Live"), ("live", "Live"),
                      ("overall", "Overall")):
-        lines.append(f"| {label} | {pct(v3.get(k))} |")
+        lines.append(f"| {label} | {pct(v3.get(k))} | {ci(k)} |")
     if "overall" in ins:
         lines.append(f"| Overall, installed bfcl-eval formula (V4 weights; agentic not run, counted 0) | "
-                     f"{pct(ins['overall'])} |")
+                     f"{pct(ins['overall'])} | |")
     return lines

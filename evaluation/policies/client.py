@@ -34,6 +34,7 @@ class ClientPolicy:
                                             api_key_env=cfg.api_key_env, temperature=cfg.temperature,
                                             max_tokens=cfg.max_new_tokens, adapter=cfg.adapter, dtype=cfg.dtype,
                                             device=cfg.device, batch_size=cfg.batch_size, extra=extra,
+                                            timeout_s=cfg.timeout_s, max_retries=cfg.max_retries,
                                             tool_call_format=cfg.tool_call_format
                                             if cfg.tool_call_format != "native" else "auto"))
 

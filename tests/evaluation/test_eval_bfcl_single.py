@@ -235,3 +235,34 @@ def test_v3_data_plays_with_the_paper_formula(tmp_path):
     assert summ["overall_formula"] == "bfcl_v3" and summ["overall"] == summ["bfcl_v3"]["overall"]
     assert "simple_0" in _results(run) and all(f.split("/")[-1].startswith("BFCL_v3_")
                                                for f in summ["exported"]["files"])
+
+
+@needs_bfcl
+def test_report_lays_bfcl_out_like_the_paper(tmp_path):
+    from toolace_mt.app.report import _ci_cell, comparison_rows
+    from toolace_mt.evaluation.bfcl.single import SINGLE_CATEGORIES
+    from toolace_mt.evaluation.stats import wilson
+
+    summ = {}
+    for kind in ("oracle", "null"):
+        rec = _recipe(tmp_path, kind, {"suite": "bfcl", "source": "official", "limit": 2, "policy": {"kind": kind},
+                                       "categories": SINGLE_CATEGORIES + ["base", "miss_param", "miss_func",
+                                                                          "long_context"]})
+        assert main(["evaluate", rec, "--out", str(tmp_path / kind)]) == 0
+        summ[kind] = json.loads((tmp_path / kind / SUMMARY).read_text())
+    rows = comparison_rows({"evaluation": {"bfcl_official": {"base": summ["null"], "toolace_mt": summ["oracle"]}}})
+    metrics = [m for _, m, _ in rows]
+    assert metrics[:5] == ["overall", "multi-turn overall [BFCL v4 data]", "Non-Live [BFCL v4 data]",
+                           "Live [BFCL v4 data]", "Overall (v3 formula) [BFCL v4 data]"]
+    live = dict((m, v) for _, m, v in rows)["Live [BFCL v4 data]"]
+    n = summ["null"]["counts"]
+    k = sum(summ["null"]["correct"][c] for c in ("live_simple", "live_multiple", "live_parallel",
+                                                 "live_parallel_multiple", "live_irrelevance", "live_relevance"))
+    tot = sum(n[c] for c in ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple",
+                             "live_irrelevance", "live_relevance"))
+    # Live is entry-weighted: its interval is the plain Wilson interval of the pooled rate
+    assert live["base"]["value"] == pytest.approx(k / tot)
+    assert live["base"]["ci95"] == pytest.approx(list(wilson(k, tot)))
+    assert _ci_cell(live["toolace_mt"]).startswith("100.0 [")
+    assert summ["oracle"]["overall_formula"] == "bfcl_v3" and summ["null"]["overall"] < summ["oracle"]["overall"]
+    assert "| Non-Live |" in (tmp_path / "oracle" / "report.md").read_text()
