@@ -71,6 +71,8 @@ def register(sub, bench_sub) -> None:
         p = bench_sub.add_parser("evaluation", help="time BFCL scoring of the official entries with the oracle")
         p.add_argument("--n", type=int, default=800, help="entries (spread over the four categories)")
         p.add_argument("--official-checker", action="store_true", help="also time the official checker")
+        p.add_argument("--full", action="store_true", help="every official entry, single-turn and multi-turn")
+        p.add_argument("--data-version", choices=("v3", "v4"), default="v4", help="with --full: the data version")
         p.set_defaults(func=cmd_bench)
 
 
@@ -166,7 +168,10 @@ def cmd_bfcl_tasks(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from toolace_mt.cliargs import print_json
 
-    from .bfcl.bench import bench_oracle
+    from .bfcl.bench import bench_full, bench_oracle
 
+    if args.full:
+        print_json(bench_full(args.data_version))
+        return 0
     print_json(bench_oracle(n=args.n, official=args.official_checker))
     return 0
