@@ -42,6 +42,12 @@ _BFCL_FILE = re.compile(r"^BFCL_v\d+_(.+)_result\.json$")
 _BFCL_GROUPS = {"multi_turn", "non_live", "live", "agentic", "memory", "web_search", "format_sensitivity"}
 _ACE_FILE = re.compile(r"^data_(.+)_result\.json$")
 _MULTI_TURN = {"base", "miss_param", "miss_func", "long_context"}  # our names of BFCL's multi-turn categories
+# the result-file categories the bfcl suite scores (V4 and v3 names); others (web_search, memory, format_sensitivity
+# files in the same folder) are not read
+_BFCL_SCORED = {f"multi_turn_{c}" for c in _MULTI_TURN} | {
+    "simple_python", "simple_java", "simple_javascript", "simple", "java", "javascript", "multiple", "parallel",
+    "parallel_multiple", "irrelevance", "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple",
+    "live_irrelevance", "live_relevance"}
 
 
 def result_files(path: Path, fmt: str) -> list[Path]:
@@ -252,7 +258,9 @@ class ReplayPolicy:
             raise RecipeError("policy.extra.handler must be auto | fc | prompting (how the result files' steps "
                               "are decoded: BFCL's FC or prompting decoder; auto: FC when a file holds call lists)")
         if cfg.format == "bfcl_result":
-            for f in result_files(path, cfg.format):
+            files = result_files(path, cfg.format)
+            self.skipped_files = [f for f in files if _file_category(f) not in _BFCL_SCORED]
+            for f in [f for f in files if _file_category(f) in _BFCL_SCORED]:
                 cat = _file_category(f)
                 multi = cat.startswith("multi_turn")
                 rows = _read(f)

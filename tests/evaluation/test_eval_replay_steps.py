@@ -164,3 +164,15 @@ def test_bad_trajectories_refused_before_a_run_directory(tmp_path, capsys, case)
     assert main(["evaluate", rec, "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and not out.exists(), err
+
+
+@needs_bfcl
+def test_result_files_of_categories_not_scored_here_are_not_read(tmp_path, capsys):
+    src = tmp_path / "rp"
+    (src / "agentic").mkdir(parents=True)
+    (src / "agentic" / "BFCL_v4_memory_kv_result.json").write_text('{"id": "memory_kv_0", "result": [[[1]]]}\n')
+    (src / "BFCL_v4_multi_turn_base_result.json").write_text('{"id": "multi_turn_base_0", "result": [["Done."]]}\n')
+    rec = _recipe(tmp_path, "r", {"suite": "bfcl", "source": "official", "categories": ["base"], "limit": 1,
+                                  "policy": {"kind": "replay", "path": str(src), "format": "bfcl_result"}})
+    assert main(["evaluate", rec, "--out", str(tmp_path / "o")]) == 0
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["n_tasks"] == 1
