@@ -266,3 +266,35 @@ def test_report_lays_bfcl_out_like_the_paper(tmp_path):
     assert _ci_cell(live["toolace_mt"]).startswith("100.0 [")
     assert summ["oracle"]["overall_formula"] == "bfcl_v3" and summ["null"]["overall"] < summ["oracle"]["overall"]
     assert "| Non-Live |" in (tmp_path / "oracle" / "report.md").read_text()
+
+
+@needs_bfcl
+@pytest.mark.parametrize("fmt", ["pythonic", "native"])
+def test_model_policies_on_single_turn_entries(tmp_path, fmt):
+    """A model-backed policy (the scripted backend standing in for a server) answering correctly scores 100%:
+    prompting (`pythonic`: calls written as text, decoded by BFCL's prompting decoder, dotted names as in the
+    docs) and function calling (`native`: the server's tool calls, names with `.` as `_`, as BFCL's FC path)."""
+    from toolace_mt.evaluation.bfcl.single import gold, load_tasks
+    from toolace_mt.pycalls import format_python_calls
+
+    cats = ["simple_python", "multiple", "parallel", "irrelevance", "live_simple"]
+    tasks = [t for c in cats for t in load_tasks([c])[:2]]
+    replies = []
+    for t in tasks:
+        g = gold(t, fc=fmt == "native")
+        if isinstance(g, str):
+            replies.append("None of the functions can do that.")
+        elif fmt == "pythonic":
+            replies.append(format_python_calls(g))
+        else:
+            replies.append({"text": "", "tool_calls": [{"name": c["name"], "arguments": json.dumps(c["arguments"])}
+                                                       for c in g]})
+    rec = _recipe(tmp_path, fmt, {"suite": "bfcl", "source": "official", "categories": cats, "limit": 2,
+                                  "policy": {"kind": "openai", "model": "m", "tool_call_format": fmt,
+                                             "batch_size": 16, "extra": {"backend": "scripted", "replies": replies}}})
+    run = tmp_path / "run"
+    assert main(["evaluate", rec, "--out", str(run)]) == 0
+    summ = json.loads((run / SUMMARY).read_text())
+    assert summ["categories"] == {c: 1.0 for c in cats}, _results(run)
+    assert summ["call_format"] == ("pythonic" if fmt == "pythonic" else "structured")
+    assert any("." in t["function"][0]["name"] for t in tasks)  # the name conversion was exercised
