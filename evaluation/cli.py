@@ -59,11 +59,21 @@ def register(sub, bench_sub) -> None:
                    "(default: $TOOLACE_ACEBENCH_URL or GitHub)")
     p.add_argument("--force", action="store_true", help="fetch again even files whose checksum already matches")
     p.set_defaults(func=cmd_data_acebench)
+    p = data_sub.add_parser("bfcl", help="BFCL data of another version (v3: the paper-era files of bfcl-eval "
+                            "2025.8.6.2, from the package index; default dest: data/bfcl/v3)")
+    p.add_argument("--version", choices=("v3",), default="v3", help="data version (v4 is the installed package's)")
+    p.add_argument("--dest", default=None, help="target directory (default: $TOOLACE_BFCL_V3_DIR or data/bfcl/v3)")
+    p.add_argument("--wheel", default=None, help="a downloaded bfcl-eval wheel to unpack instead of pip download "
+                   "(sha256-checked the same way)")
+    p.add_argument("--force", action="store_true", help="unpack again even when the manifest matches")
+    p.set_defaults(func=cmd_data_bfcl)
 
     if bench_sub is not None:
         p = bench_sub.add_parser("evaluation", help="time BFCL scoring of the official entries with the oracle")
         p.add_argument("--n", type=int, default=800, help="entries (spread over the four categories)")
         p.add_argument("--official-checker", action="store_true", help="also time the official checker")
+        p.add_argument("--full", action="store_true", help="every official entry, single-turn and multi-turn")
+        p.add_argument("--data-version", choices=("v3", "v4"), default="v4", help="with --full: the data version")
         p.set_defaults(func=cmd_bench)
 
 
@@ -116,6 +126,16 @@ def cmd_data_acebench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_bfcl(args: argparse.Namespace) -> int:
+    from toolace_mt.cliargs import print_json
+
+    from .bfcl.data import fetch_v3
+
+    print_json(fetch_v3(Path(args.dest) if args.dest else None, wheel=Path(args.wheel) if args.wheel else None,
+                        force=args.force))
+    return 0
+
+
 def cmd_rescore(args: argparse.Namespace) -> int:
     from .run import REPORT, rescore
 
@@ -149,7 +169,10 @@ def cmd_bfcl_tasks(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from toolace_mt.cliargs import print_json
 
-    from .bfcl.bench import bench_oracle
+    from .bfcl.bench import bench_full, bench_oracle
 
+    if args.full:
+        print_json(bench_full(args.data_version))
+        return 0
     print_json(bench_oracle(n=args.n, official=args.official_checker))
     return 0

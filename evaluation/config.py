@@ -21,6 +21,8 @@ class EvaluateConfig:
     * ``limit``: at most this many tasks per category (None = all), taken in file order;
     * ``n_trials``: independent runs of every task (pass^k suites use > 1);
     * ``max_steps``: per-turn step cap (None = the suite's default, e.g. BFCL's 20);
+    * ``data_version``: which release of the suite's official data (bfcl: ``v3`` = the paper-era files,
+      fetched by ``toolace-mt data bfcl --version v3``; ``v4`` = the installed bfcl-eval's; default v4);
     * ``options``: suite-specific keys (each suite documents and checks its own).
     """
 
@@ -34,6 +36,7 @@ class EvaluateConfig:
     seed: int = 0
     max_steps: Optional[int] = None
     progress: bool = True
+    data_version: Optional[str] = None
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):

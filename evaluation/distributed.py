@@ -12,7 +12,7 @@ from typing import Any, Optional
 from ..config import RecipeError, to_plain
 from ..executor import MAX_RETRIES, cluster_gpus, connect, policy_resources, run_tasks
 from ..runs import atomic_write_jsonl, prepare_run_dir
-from .run import finalize, select_tasks
+from .run import finalize, replay_policy_checked, select_tasks
 from .suites import TRAJECTORIES, get_suite, load_trajectories
 
 
@@ -52,9 +52,10 @@ def evaluate_on_ray(cfg, out: Path, shards: int = 2, address: Optional[str] = No
     ray = connect(address)
     out = Path(out).resolve()
     plain = {"task": "evaluate", **to_plain(cfg)}
-    prepare_run_dir(out, plain, restart=restart, ignore_keys=("progress",))
     suite = get_suite(cfg.suite)
     tasks = select_tasks(suite.load_tasks(cfg), cfg)  # builds an own task set once, before the workers read it
+    replay_policy_checked(cfg, tasks)  # a bad replay source is refused before the run directory exists
+    prepare_run_dir(out, plain, restart=restart, ignore_keys=("progress",))
     ids = [t["id"] for t in tasks]
     size = max(1, -(-len(ids) // shards))
     chunks = [ids[i:i + size] for i in range(0, len(ids), size)]

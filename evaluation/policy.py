@@ -21,6 +21,9 @@ class PolicyInput:
     tools: list[dict[str, Any]]
     gold: Optional[Any] = None  # only for the oracle policy: the expected next action(s)
     task_id: str = ""
+    # where the harness is (BFCL: turn index, step within the turn); None where a harness has no such position
+    turn: Optional[int] = None
+    step: Optional[int] = None
 
 
 @dataclass
@@ -32,6 +35,13 @@ class PolicyOutput:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     stop: bool = False  # the policy has nothing more for this task: the harness ends the entry here (replay)
+    # replay only: True = the turn ends after this step (its calls still run); False = the turn goes on even
+    # though this step made no call (a recorded step that does not decode); None = the harness's own rule
+    turn_end: Optional[bool] = None
+    # replay only: "fc" = tool_calls are what BFCL's FC decoder made of a recorded call list (never re-decoded)
+    call_format: Optional[str] = None
+    # replay only: a single-turn answer exactly as the recorded result file holds it (scored as recorded)
+    recorded: Any = None
 
 
 @runtime_checkable

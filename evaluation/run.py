@@ -148,15 +148,28 @@ def finalize(suite: Suite, cfg: EvaluateConfig, tasks: list[dict[str, Any]], out
     return summary
 
 
+def replay_policy_checked(cfg: EvaluateConfig, tasks: list[dict[str, Any]]):
+    """A replay policy, built and checked against the selected tasks BEFORE a run directory exists: a bad,
+    empty or non-matching result file is one `error:` line (exit 2), never a run that scores 0.0. None for
+    other policy kinds (they are built when needed)."""
+    if cfg.policy.kind != "replay":
+        return None
+    from .policies import make_policy
+
+    policy = make_policy(cfg.policy)
+    policy.check_tasks(tasks)
+    return policy
+
+
 def run_evaluation(cfg: EvaluateConfig, out_dir: Path, restart: bool = False) -> dict[str, Any]:
     suite = get_suite(cfg.suite)
     tasks = select_tasks(suite.load_tasks(cfg), cfg)
     if not tasks:  # checked before the run directory exists: an empty task set must not score 0.0 and exit 0
         raise RecipeError(f"no tasks selected (suite {cfg.suite}, source {cfg.source}, categories "
                           f"{cfg.categories or 'all'}, limit {cfg.limit})")
+    policy = replay_policy_checked(cfg, tasks)
     out = prepare_run_dir(out_dir, {"task": "evaluate", **to_plain(cfg)}, restart=restart, ignore_keys=("progress",))
     t0 = time.perf_counter()
-    policy = None
     done = {(t.get("task_id"), t.get("trial", 0)) for t in load_trajectories(out)}
     n_new = 0
     for trial in range(cfg.n_trials):

@@ -3,7 +3,9 @@
 Modules: `official` (the optional, pinned `bfcl-eval` anchor: data files and executable env classes),
 `backends` (worlds of live env instances + the safe executor), `checker` (pure scoring, official semantics),
 `harness` (turn-by-turn play, batched across tasks), `suite` (registered as ``bfcl``), `build` (our own task
-sets from `toolace_mt.envs`), `perturb` + `crosscheck` (agreement with the official checker), `bench`.
+sets from `toolace_mt.envs`), `perturb` + `crosscheck` (agreement with the official checker), `bench`;
+`single` (the single-turn categories, scored by bfcl-eval's own AST checker), `aggregate` (the v3 leaderboard's
+Non-Live / Live / Overall beside the installed bfcl-eval's), `data` (`toolace-mt data bfcl --version v3`).
 """
 from __future__ import annotations
 

@@ -142,7 +142,7 @@ class OfficialWorld(World):
 
         self.instances, self.methods = {}, {}
         for cls in task["involved_classes"]:
-            inst = official.env_class(cls)()
+            inst = official.env_class(cls, task.get("data_version", "v4"))()
             if cls not in official.STATELESS:
                 inst._load_scenario(copy.deepcopy(task.get("initial_config", {}).get(cls, {})),
                                     long_context=bool(task.get("long_context")))
@@ -163,7 +163,8 @@ class OfficialWorld(World):
     def tools_for(task: dict[str, Any]) -> dict[str, dict[str, Any]]:
         from . import official
 
-        return {d["name"]: bfcl_doc_to_tool(d) for cls in task["involved_classes"] for d in official.function_docs(cls)}
+        return {d["name"]: bfcl_doc_to_tool(d) for cls in task["involved_classes"]
+                for d in official.function_docs(cls, task.get("data_version", "v4"))}
 
 
 class OwnWorld(World):

@@ -59,25 +59,20 @@ def _official_decode_raw(turns: list[list[dict[str, Any]]]) -> list[list[list[st
     return out
 
 
-def official_verdict(task: dict[str, Any], turns: list[list[dict[str, Any]]], raw: bool = False) -> dict[str, Any]:
-    """The official checker's verdict on our trajectory turns: {"valid", "error_type"} (``raw``: decoded from
-    each step's text by the official decoder, else re-encoded from the parsed calls)."""
+def official_checker(task: dict[str, Any], decoded: list[list[list[str]]]) -> dict[str, Any]:
+    """bfcl-eval's `multi_turn_checker` on decoded call strings (per turn, per step), with a fresh model name
+    (its env instances are cached in module globals per name and entry; the cache is cleared afterwards)."""
     from . import official
 
     official.ensure_project_root()
     from bfcl_eval.eval_checker.multi_turn_eval import multi_turn_utils
     from bfcl_eval.eval_checker.multi_turn_eval.multi_turn_checker import multi_turn_checker
 
-    gts = task["ground_truth"]
-    if len(turns) != len(gts):  # the official runner's rule, applied before its checker
-        return {"valid": False, "error_type": "multi_turn:force_terminated"}
-    decoded = _official_decode_raw(turns) if raw else [[[_call_text(c) for c in st["tool_calls"]]
-                                                        for st in turn if st.get("tool_calls")] for turn in turns]
     _counter[0] += 1
     name = f"toolacexchk{_counter[0]}"
     entry = {"id": task["id"], "initial_config": task["initial_config"], "involved_classes": task["involved_classes"]}
     try:
-        res = multi_turn_checker(decoded, gts, entry, official_category(task["category"]), name)
+        res = multi_turn_checker(decoded, task["ground_truth"], entry, official_category(task["category"]), name)
     except AssertionError as e:  # the official checker asserts on inconsistent instance sets
         res = {"valid": False, "error_type": f"assertion: {e}"}
     finally:
@@ -87,10 +82,46 @@ def official_verdict(task: dict[str, Any], turns: list[list[dict[str, Any]]], ra
     return {"valid": bool(res.get("valid")), "error_type": res.get("error_type")}
 
 
+def official_verdict(task: dict[str, Any], turns: list[list[dict[str, Any]]], raw: bool = False) -> dict[str, Any]:
+    """The official checker's verdict on our trajectory turns: {"valid", "error_type"} (``raw``: decoded from
+    each step's text by the official decoder, else re-encoded from the parsed calls)."""
+    if len(turns) != len(task["ground_truth"]):  # the official runner's rule, applied before its checker
+        return {"valid": False, "error_type": "multi_turn:force_terminated"}
+    decoded = _official_decode_raw(turns) if raw else [[[_call_text(c) for c in st["tool_calls"]]
+                                                        for st in turn if st.get("tool_calls")] for turn in turns]
+    return official_checker(task, decoded)
+
+
+def official_step_decode(step: Any, fc: bool) -> Optional[list[str]]:
+    """One recorded step as BFCL's evaluation decodes it (its FC handler's `convert_to_function_call`, or the
+    prompting decoder); None when it is skipped (a decoding error, or no call)."""
+    from ..policies.replay import fc_decode_execute
+    from .decoding import bfcl_decode_execute
+
+    try:
+        dec = fc_decode_execute(step) if fc else bfcl_decode_execute(step)
+    except Exception:  # noqa: BLE001 - the official runner ignores any decoding failure
+        return None
+    return None if not dec or (len(dec) == 1 and not dec[0]) else dec
+
+
+def official_result_verdict(task: dict[str, Any], result: Any, fc: bool) -> dict[str, Any]:
+    """The official evaluation of one RAW recorded multi-turn entry (``result`` as the result file holds it):
+    its inference-error and turn-count rules, every step decoded on its own, then its checker."""
+    if not isinstance(result, list):
+        return {"valid": False, "error_type": "multi_turn:inference_error"}
+    if len(result) != len(task["ground_truth"]):
+        return {"valid": False, "error_type": "multi_turn:force_terminated"}
+    decoded = [[d for d in (official_step_decode(st, fc) for st in turn) if d is not None] for turn in result]
+    return official_checker(task, decoded)
+
+
 RAW_DECODINGS = {"official": ("official", "auto"), "port": ("official", "own"), "lenient": ("lenient", "auto")}
 
 
 def compare(task: dict[str, Any], traj: dict[str, Any], variant: str, raw: bool = False) -> dict[str, Any]:
+    if "recorded" in traj:  # a replay run: the official verdict on the raw recorded entry
+        return _compare_recorded(task, traj, variant)
     theirs = official_verdict(task, traj["turns"], raw=raw)
     row = {"id": task["id"], "category": task["category"], "variant": variant,
            "perturbation": traj.get("perturbation"), "text_edit": traj.get("text_edit"),
@@ -105,6 +136,38 @@ def compare(task: dict[str, Any], traj: dict[str, Any], variant: str, raw: bool 
         row[f"agree_{label}"] = ours["valid"] == theirs["valid"]
     row["ours"], row["agree"] = row["ours_official"], row["agree_official"]
     return row
+
+
+def _compare_recorded(task: dict[str, Any], traj: dict[str, Any], variant: str) -> dict[str, Any]:
+    result, fc = traj["recorded"]
+    theirs = official_entry_verdict(task, result, fc)
+    ours = our_verdict(task, traj)
+    row = {"id": task["id"], "category": task["category"], "variant": variant, "perturbation": None,
+           "text_edit": None, "fc": fc, "official": theirs["valid"], "official_error": theirs["error_type"],
+           "ours": ours["correct"], "ours_error": ours.get("error_type"), "agree": ours["correct"] == theirs["valid"]}
+    for label in RAW_DECODINGS:
+        row[f"agree_{label}"] = row["agree"]
+    return row
+
+
+def our_verdict(task: dict[str, Any], traj: dict[str, Any]) -> dict[str, Any]:
+    """Our verdict on a played trajectory, decoded as the run decoded it ({"correct", "error_type"})."""
+    if task["category"] not in CATEGORIES:
+        from .single import score_single
+
+        return score_single(task, traj)
+    v = check_entry(task, decode_turns(traj.get("turns") or [], task.get("decoding", "lenient"),
+                                       traj.get("call_format", "structured"), task.get("decoder", "auto")))
+    return {"correct": v["valid"], "error_type": v["error_type"]}
+
+
+def official_entry_verdict(task: dict[str, Any], result: Any, fc: bool) -> dict[str, Any]:
+    """The official verdict on one raw recorded entry of any category this suite runs."""
+    if task["category"] in CATEGORIES:
+        return official_result_verdict(task, result, fc)
+    from .single import official_single_verdict
+
+    return official_single_verdict(task, result, fc)
 
 
 def _fresh(categories, limit, perturb_frac, seed, text_edits: bool = False):
@@ -149,7 +212,15 @@ def _from_run(run_dir):
         raise ValueError("crosscheck --run needs a bfcl run on source: official (the official checker runs only "
                          "on the official env classes)")
     tasks = {t["id"]: t for t in select_tasks(get_suite("bfcl").load_tasks(cfg), cfg)}
-    return [(tasks[tr["task_id"]], tr, "run") for tr in load_trajectories(run_dir) if tr["task_id"] in tasks]
+    trajs = [tr for tr in load_trajectories(run_dir) if tr["task_id"] in tasks and tr.get("trial", 0) == 0]
+    if cfg.policy.kind == "replay" and cfg.policy.format == "bfcl_result":
+        # the official side reads the result files themselves, before anything our harness did with them
+        from ..policies import make_policy
+
+        rec = make_policy(cfg.policy)
+        return [(tasks[tr["task_id"]], {**tr, "recorded": rec.recorded(tr["task_id"])}, "result_file")
+                for tr in trajs]
+    return [(tasks[tr["task_id"]], tr, "run") for tr in trajs]
 
 
 def crosscheck(run_dir: Optional[str] = None, categories: Optional[list[str]] = None, limit: Optional[int] = None,

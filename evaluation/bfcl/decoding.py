@@ -48,6 +48,22 @@ def _bfcl_decoder() -> Optional[Callable[[str], list[str]]]:
     return default_decode_execute_prompting
 
 
+@lru_cache(maxsize=1)
+def bfcl_fc_converter() -> Optional[Callable[[Any], list[str]]]:
+    """bfcl-eval's FC decoder (`convert_to_function_call`) when importable, else None (the port in
+    `policies.replay.fc_decode_execute` is used)."""
+    from . import official
+
+    if not official.available():
+        return None
+    official.ensure_project_root()
+    try:
+        from bfcl_eval.model_handler.utils import convert_to_function_call
+    except ImportError:
+        return None
+    return convert_to_function_call
+
+
 def official_decoder_available() -> bool:
     return _bfcl_decoder() is not None
 
@@ -176,6 +192,8 @@ def decode_text(text: str, impl: str = "auto") -> list[dict[str, Any]]:
 def step_calls(step: dict[str, Any], mode: str, call_format: str, impl: str = "auto") -> list[dict[str, Any]]:
     """The calls of one saved step under a decoding mode. Official mode decodes the raw text of pythonic
     (prompting-style) steps; structured calls are taken as they are (the FC path)."""
+    if step.get("call_format") == "fc":  # a replayed FC step: decoded once, as BFCL's FC decoder does
+        return list(step.get("tool_calls") or [])
     if mode == "official" and call_format == "pythonic":
         text = step.get("raw") or step.get("content") or ""
         return decode_text(text, impl) if isinstance(text, str) and text.strip() else []

@@ -17,7 +17,7 @@ from typing import Any
 
 from toolace_mt.pycalls import format_python_calls
 
-from . import official_category
+from . import CATEGORIES, official_category
 
 
 def model_dir_name(label: str) -> str:
@@ -33,20 +33,25 @@ def step_text(step: dict[str, Any], call_format: str) -> str:
     return step.get("raw") or step.get("content") or ""
 
 
-def export_bfcl_results(run_dir: str | Path, out: str | Path, model: str) -> list[Path]:
+def export_bfcl_results(run_dir: str | Path, out: str | Path, model: str, data_version: str = "v3") -> list[Path]:
     from ..suites import load_trajectories
+    from .official import data_file
 
     rows: dict[str, list[dict[str, Any]]] = {}
     for tr in load_trajectories(run_dir):
         if tr.get("trial", 0) != 0:
             continue
         fmt = tr.get("call_format", "structured")
+        if "result" in tr:  # single-turn: the answer as BFCL's result file holds it
+            rows.setdefault(tr["category"], []).append({"id": tr["task_id"], "result": tr["result"]})
+            continue
         result = [[step_text(st, fmt) for st in turn] for turn in tr.get("turns") or []]
         rows.setdefault(tr["category"], []).append({"id": tr["task_id"], "result": result})
     key = lambda r: tuple(int(x) if x.isdigit() else x for x in re.split(r"(\d+)", r["id"]))  # noqa: E731
     paths = []
     for cat, rs in sorted(rows.items()):
-        p = Path(out) / model_dir_name(model) / f"BFCL_v3_{official_category(cat)}_result.json"
+        name = official_category(cat) if cat in CATEGORIES else cat
+        p = Path(out) / model_dir_name(model) / data_file(name, data_version).replace(".json", "_result.json")
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sorted(rs, key=key)), encoding="utf-8")
         paths.append(p)
@@ -54,15 +59,17 @@ def export_bfcl_results(run_dir: str | Path, out: str | Path, model: str) -> lis
 
 
 def official_rescore(files: list[Path], tasks: dict[str, dict[str, Any]]) -> dict[str, bool]:
-    """entry id -> the official verdict on the exported files (bfcl-eval's decoder and checker)."""
-    from .crosscheck import official_verdict
+    """entry id -> the official verdict on result files as they are (bfcl-eval's decoders and checkers; a file
+    holding call lists is an FC model's and is decoded with BFCL's FC decoder, as `policies.replay` does)."""
+    from ..policies.replay import _is_fc_step
+    from .crosscheck import official_entry_verdict
 
     out = {}
     for f in files:
-        for line in Path(f).read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            r = json.loads(line)
-            turns = [[{"raw": s if isinstance(s, str) else json.dumps(s)} for s in turn] for turn in r["result"]]
-            out[r["id"]] = official_verdict(tasks[r["id"]], turns, raw=True)["valid"]
+        rows = [json.loads(line) for line in Path(f).read_text(encoding="utf-8").splitlines() if line.strip()]
+        steps = [st for r in rows for st in ((st for t in r["result"] if isinstance(t, list) for st in t)
+                                             if "multi_turn" in Path(f).name else [r["result"]])]
+        fc = any(_is_fc_step(st) for st in steps)
+        for r in rows:
+            out[r["id"]] = official_entry_verdict(tasks[r["id"]], r["result"], fc)["valid"]
     return out

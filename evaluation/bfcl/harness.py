@@ -73,7 +73,8 @@ class _Play:
         return None
 
     def policy_input(self) -> PolicyInput:
-        return PolicyInput(messages=list(self.messages), tools=self.tools, gold=self.gold(), task_id=self.task["id"])
+        return PolicyInput(messages=list(self.messages), tools=self.tools, gold=self.gold(), task_id=self.task["id"],
+                           turn=self.turn, step=self.step)
 
     def apply(self, out: PolicyOutput) -> None:
         if out.stop:  # a replayed entry with no more recorded steps: ends as the official runner ended it
@@ -86,17 +87,22 @@ class _Play:
         self.tokens[1] += out.completion_tokens
         step = {"content": out.content, "tool_calls": out.tool_calls, "raw": out.raw,
                 "parse_errors": out.parse_errors, "results": []}
+        if out.call_format:
+            step["call_format"] = out.call_format
         self.turns[-1].append(step)
-        if self.decode is not None:  # official decoding: the calls BFCL's runner would run, from the raw text
+        if self.decode is not None and not out.call_format:  # official decoding: what BFCL's runner runs
             calls = self.decode(step)
             if [(c["name"], c.get("arguments")) for c in calls] != [(c.get("name"), c.get("arguments"))
                                                                      for c in out.tool_calls]:
                 step["policy_tool_calls"] = out.tool_calls
             step["tool_calls"] = calls
-            out = PolicyOutput(content=out.content, tool_calls=calls, raw=out.raw)
+            out = PolicyOutput(content=out.content, tool_calls=calls, raw=out.raw, turn_end=out.turn_end)
         if not out.tool_calls:
             self.messages.append({"role": "assistant", "content": out.content or ""})
-            self._next_turn()
+            if out.turn_end is False:  # a recorded step that made no call: the recording's turn goes on
+                self.step += 1
+            else:
+                self._next_turn()
             return
         ids = [f"call_{self.turn}_{self.step}_{i}" for i in range(len(out.tool_calls))]
         self.messages.append({"role": "assistant", "content": out.content or "",
@@ -108,7 +114,9 @@ class _Play:
             step["results"].append(res)
             self.messages.append({"role": "tool", "tool_call_id": i, "name": c["name"], "content": res})
         self.step += 1
-        if self.step > self.max_steps:
+        if out.turn_end:  # the recording's turn ends here (its last step made calls)
+            self._next_turn()
+        elif out.turn_end is None and self.step > self.max_steps:  # a recording is played as recorded
             self.force_quit = True
             self.done = True
 

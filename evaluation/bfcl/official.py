@@ -1,4 +1,10 @@
-"""The official BFCL v3 multi-turn data and env classes, from the optional `bfcl-eval` package.
+"""The official BFCL data (multi-turn and single-turn) and multi-turn env classes, from the optional
+`bfcl-eval` package, in two data versions (recipe key ``data_version``):
+
+* ``v4`` (default): the installed, pinned package's ``BFCL_v4_*`` files (its late-2025 dataset fixes);
+* ``v3``: the paper-era ``BFCL_v3_*`` files of bfcl-eval 2025.8.6.2, the last release before the V4 files,
+  fetched from the package index and unpacked by ``toolace-mt data bfcl --version v3`` (sha256-checked) into
+  ``data/bfcl/v3`` (or ``$TOOLACE_BFCL_V3_DIR``); its multi-turn env classes come from the same release.
 
 Install (pinned, without its multi-GB dependencies, which would pull CUDA torch)::
 
@@ -36,6 +42,15 @@ CLASSES = {
     "VehicleControlAPI": ("vehicle_control", "vehicle_control.json"),
 }
 STATELESS = {"MathAPI"}  # loaded without a scenario
+
+
+DATA_VERSIONS = ("v3", "v4")
+V3_RELEASE = "2025.8.6.2"  # chosen: the last bfcl-eval release that ships BFCL_v3_* files (2025.8.25 on: V4)
+V3_WHEEL = f"bfcl_eval-{V3_RELEASE}-py3-none-any.whl"
+V3_WHEEL_SHA256 = "fdb996ac963ed1c6fce1eb4884053aae4a6de282fb931665a46dbeed204a228d"  # pip download, 2026-12-07
+V3_DEFAULT_DIR = Path("data/bfcl/v3")
+# our category names -> the v3 file names where they differ (V4 renamed simple/java/javascript)
+V3_NAMES = {"simple_python": "simple", "simple_java": "java", "simple_javascript": "javascript"}
 
 
 class BFCLUnavailable(RuntimeError):
@@ -80,10 +95,39 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def v3_dir() -> Path:
+    return Path(os.environ.get("TOOLACE_BFCL_V3_DIR") or V3_DEFAULT_DIR)
+
+
+def data_dir(data_version: str = "v4") -> Path:
+    """The folder holding ``BFCL_<version>_*.json``, ``possible_answer/`` and ``multi_turn_func_doc/``."""
+    if data_version == "v4":
+        return package_dir() / "data"
+    if data_version != "v3":
+        raise ValueError(f"data_version must be one of {DATA_VERSIONS}")
+    d = v3_dir() / "data"
+    if not (d / "BFCL_v3_simple.json").is_file():
+        raise BFCLUnavailable(f"the BFCL v3 data is not at {d.parent} (fetch it: toolace-mt data bfcl --version v3, "
+                              "or set TOOLACE_BFCL_V3_DIR)")
+    return d
+
+
+def data_file(official_name: str, data_version: str = "v4") -> str:
+    """``BFCL_<version>_<name>.json`` for an official category name (``multi_turn_base``, ``simple_python``)."""
+    if data_version == "v3":
+        official_name = V3_NAMES.get(official_name, official_name)
+    return f"BFCL_{data_version}_{official_name}.json"
+
+
+def release(data_version: str = "v4") -> str:
+    """The bfcl-eval release a data version's files come from."""
+    return version() if data_version == "v4" else V3_RELEASE
+
+
 @lru_cache(maxsize=None)
-def _load_category(cat: str) -> tuple[dict, ...]:
-    name = f"BFCL_v4_{official_category(cat)}.json"
-    data = package_dir() / "data"
+def _load_category(cat: str, data_version: str = "v4") -> tuple[dict, ...]:
+    name = data_file(official_category(cat), data_version)
+    data = data_dir(data_version)
     entries = _jsonl(data / name)
     gts = {g["id"]: g["ground_truth"] for g in _jsonl(data / "possible_answer" / name)}
     out = []
@@ -95,28 +139,60 @@ def _load_category(cat: str) -> tuple[dict, ...]:
             "question": e["question"], "initial_config": e.get("initial_config", {}),
             "involved_classes": e["involved_classes"], "missed_function": e.get("missed_function", {}),
             "long_context": cat == "long_context", "ground_truth": gts[e["id"]],
+            "data_version": data_version,
         })
     return tuple(out)
 
 
-def load_tasks(categories: list[str] | None = None) -> list[dict[str, Any]]:
-    """Official v3 multi-turn entries as task dicts in our BFCL layout (fresh copies)."""
+def load_tasks(categories: list[str] | None = None, data_version: str = "v4") -> list[dict[str, Any]]:
+    """Official multi-turn entries as task dicts in our BFCL layout (fresh copies)."""
     cats = categories or CATEGORIES
     bad = [c for c in cats if c not in CATEGORIES]
     if bad:
         raise ValueError(f"unknown BFCL multi-turn categories {bad}; known: {CATEGORIES}")
-    return [json.loads(json.dumps(t)) for c in cats for t in _load_category(c)]
+    return [json.loads(json.dumps(t)) for c in cats for t in _load_category(c, data_version)]
 
 
 @lru_cache(maxsize=None)
-def function_docs(class_name: str) -> tuple[dict, ...]:
-    return tuple(_jsonl(package_dir() / "data" / "multi_turn_func_doc" / CLASSES[class_name][1]))
+def function_docs(class_name: str, data_version: str = "v4") -> tuple[dict, ...]:
+    return tuple(_jsonl(data_dir(data_version) / "multi_turn_func_doc" / CLASSES[class_name][1]))
 
 
 @lru_cache(maxsize=None)
-def env_class(class_name: str) -> type:
+def env_class(class_name: str, data_version: str = "v4") -> type:
     if class_name not in CLASSES:
         raise KeyError(f"unknown BFCL class {class_name!r}")
     ensure_project_root()
+    if data_version == "v3":
+        return getattr(_v3_module(CLASSES[class_name][0]), class_name)
     mod = importlib.import_module(f"{MODULE_PREFIX}.{CLASSES[class_name][0]}")
     return getattr(mod, class_name)
+
+
+@lru_cache(maxsize=None)
+def _v3_module(name: str):
+    """A v3 env-class module from the unpacked release (``<v3 dir>/func_source_code/<name>.py``), under its own
+    module name. Its absolute import of the package's ``long_context`` module is pointed, while it loads, at the
+    v3 copy, so the v3 classes use v3 data throughout; the installed package is left as it was."""
+    import sys
+
+    path = v3_dir() / "func_source_code" / f"{name}.py"
+    if not path.is_file():
+        raise BFCLUnavailable(f"{path} is missing (fetch the v3 data: toolace-mt data bfcl --version v3)")
+    key = f"{MODULE_PREFIX}.long_context"
+    lc = _v3_module("long_context") if name != "long_context" else None
+    saved = sys.modules.get(key)
+    spec = importlib.util.spec_from_file_location(f"toolace_mt_bfcl_v3_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    try:
+        if lc is not None:
+            importlib.import_module(MODULE_PREFIX)  # the parent package, so the swapped name resolves
+            sys.modules[key] = lc
+        spec.loader.exec_module(mod)
+    finally:
+        if lc is not None:
+            if saved is None:
+                sys.modules.pop(key, None)
+            else:
+                sys.modules[key] = saved
+    return mod

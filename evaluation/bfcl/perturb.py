@@ -172,3 +172,82 @@ def perturb(traj: dict[str, Any], rng: random.Random, kind: str | None = None) -
     new = copy.deepcopy(traj)
     new["perturbation"] = "none"
     return "none", new
+
+
+# ---- single-turn answers (a list of {"name", "arguments"} calls) ----------------------------------------------
+Calls = list[dict[str, Any]]
+
+
+def _wrong(v: Any) -> Any:
+    if isinstance(v, bool):
+        return not v
+    if isinstance(v, (int, float)):
+        return v + 7
+    if isinstance(v, str):
+        return v + "_x"
+    if isinstance(v, list):
+        return v[:-1] if v else ["x"]
+    return "x"
+
+
+def st_wrong_value(calls: Calls, rng: random.Random) -> bool:
+    sites = [(i, k) for i, c in enumerate(calls) for k in c["arguments"]]
+    if not sites:
+        return False
+    i, k = rng.choice(sites)
+    calls[i]["arguments"][k] = _wrong(calls[i]["arguments"][k])
+    return True
+
+
+def st_missing_arg(calls: Calls, rng: random.Random) -> bool:
+    sites = [(i, k) for i, c in enumerate(calls) for k in c["arguments"]]
+    if not sites:
+        return False
+    i, k = rng.choice(sites)
+    del calls[i]["arguments"][k]
+    return True
+
+
+def st_extra_call(calls: Calls, rng: random.Random) -> bool:
+    if not calls:
+        return False
+    calls.append(copy.deepcopy(rng.choice(calls)))
+    return True
+
+
+def st_wrong_function(calls: Calls, rng: random.Random) -> bool:
+    if not calls:
+        return False
+    rng.choice(calls)["name"] += "_v2"
+    return True
+
+
+def st_reorder(calls: Calls, rng: random.Random) -> bool:
+    if len(calls) < 2:
+        return False
+    calls.reverse()
+    return True
+
+
+def st_extra_arg(calls: Calls, rng: random.Random) -> bool:
+    if not calls:
+        return False
+    rng.choice(calls)["arguments"]["unexpected_param"] = 1
+    return True
+
+
+def st_no_call(calls: Calls, rng: random.Random) -> bool:
+    calls.clear()
+    return True
+
+
+SINGLE_PERTURBATIONS: dict[str, Callable[[Calls, random.Random], bool]] = {
+    f.__name__[3:]: f for f in (st_wrong_value, st_missing_arg, st_extra_call, st_wrong_function, st_reorder,
+                                st_extra_arg, st_no_call)}
+
+
+def perturb_single(calls: Calls, rng: random.Random, kind: str | None = None) -> tuple[str, Calls]:
+    """A seeded edit of a single-turn answer: (kind, edited copy); 'none' when the kind does not apply."""
+    out = copy.deepcopy(calls)
+    kind = kind or rng.choice(sorted(SINGLE_PERTURBATIONS))
+    return (kind if SINGLE_PERTURBATIONS[kind](out, rng) else "none"), out

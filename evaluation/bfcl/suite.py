@@ -1,4 +1,9 @@
-"""The ``bfcl`` suite: BFCL-v3-style multi-turn (base, miss_param, miss_func, long_context).
+"""The ``bfcl`` suite: BFCL multi-turn (base, miss_param, miss_func, long_context) and, on ``source: official``,
+the single-turn categories (non-live: simple_python, simple_java, simple_javascript, multiple, parallel,
+parallel_multiple, irrelevance; live: live_simple, live_multiple, live_parallel, live_parallel_multiple,
+live_irrelevance, live_relevance; `single.py`, scored by bfcl-eval's own AST checker and relevance rule).
+``data_version: v3 | v4`` picks the official data release (`official.py`); the summary carries the v3
+leaderboard aggregation (the paper's Non-Live, Live, Overall) beside the installed bfcl-eval's (`aggregate.py`).
 
 Recipe keys (`EvaluateConfig`): ``source: official`` (the `bfcl-eval` package's entries, executed on its env
 classes) or ``source: own`` with ``tasks: <task file or directory from toolace-mt bfcl-tasks>`` (executed on
@@ -24,6 +29,13 @@ from ..suites import Suite, mean, register_suite, summarize_diagnostics
 from . import CATEGORIES
 from .checker import check_entry, decode_turns, gt_calls, multiset_missing, turn_checks
 from .decoding import IMPLS, MODES, decoder_name, step_calls
+from .single import LIVE, NON_LIVE, SINGLE_CATEGORIES
+
+ALL_CATEGORIES = CATEGORIES + SINGLE_CATEGORIES
+
+
+def data_version(cfg) -> str:
+    return cfg.data_version or "v4"
 
 
 def decoding_mode(cfg) -> str:
@@ -125,11 +137,19 @@ class BFCLSuite(Suite):
         bad = set(cfg.options) - OPTIONS
         if bad:
             raise RecipeError(f"options: unknown bfcl option(s) {sorted(bad)}; known: {sorted(OPTIONS)}")
-        cats = [c for c in cfg.categories if c not in CATEGORIES]
+        cats = [c for c in cfg.categories if c not in ALL_CATEGORIES]
         if cats:
-            raise RecipeError(f"categories: {cats} are not BFCL multi-turn categories {CATEGORIES}")
+            raise RecipeError(f"categories: {cats} are not BFCL categories (multi-turn {CATEGORIES}; single-turn "
+                              f"non-live {NON_LIVE}; live {LIVE})")
         if cfg.source not in ("official", "own"):
             raise RecipeError(f"source: {cfg.source!r} must be 'official' or 'own' for the bfcl suite")
+        single = [c for c in cfg.categories if c in SINGLE_CATEGORIES]
+        if single and cfg.source != "official":
+            raise RecipeError(f"categories: single-turn {single} run on source: official only")
+        if cfg.data_version not in (None, "v3", "v4"):
+            raise RecipeError(f"data_version: {cfg.data_version!r} must be v3 or v4 for the bfcl suite")
+        if cfg.data_version and cfg.source != "official":
+            raise RecipeError("data_version applies to source: official only")
         if cfg.source == "own" and not cfg.tasks:
             raise RecipeError("source 'own' needs tasks: <task file or directory>")
         if cfg.options.get("decoding", "official") not in MODES:
@@ -145,14 +165,29 @@ class BFCLSuite(Suite):
             if not official.available():
                 raise RecipeError("source 'official' needs the bfcl-eval package: .venv/bin/pip install --no-deps "
                                   f"bfcl-eval=={official.PINNED_VERSION}")
+            if single:
+                from .single import available
+
+                why = available()
+                if why:
+                    raise RecipeError(f"single-turn BFCL categories need bfcl-eval's checker and decoder: {why}")
 
     def load_tasks(self, cfg) -> list[dict[str, Any]]:
         self.check_config(cfg)
         cats = list(cfg.categories) or CATEGORIES
         if cfg.source == "official":
-            from . import official
+            from ..ace.data import DataUnavailable  # a reproduce run records the step as not run
+            from . import official, single
 
-            tasks = official.load_tasks(cats)
+            try:
+                official.data_dir(data_version(cfg))
+            except official.BFCLUnavailable as e:
+                raise DataUnavailable(f"data_version: {e}") from None
+            multi = [c for c in cats if c in CATEGORIES]
+            tasks = official.load_tasks(multi, data_version(cfg)) if multi else []
+            tasks += single.load_tasks([c for c in cats if c in SINGLE_CATEGORIES], data_version(cfg))
+            order = {c: i for i, c in enumerate(cats)}
+            tasks.sort(key=lambda t: order[t["category"]])  # stable: file order within a category
         else:
             self._maybe_build(cfg)
             tasks = [t for t in load_own_tasks(cfg.tasks) if t["category"] in cats]
@@ -179,7 +214,8 @@ class BFCLSuite(Suite):
         if cfg.source == "official":
             from . import official
 
-            return f"bfcl-eval=={official.version()} (BFCL v3 multi-turn, v4 files)"
+            v = data_version(cfg)
+            return f"BFCL {v} data (bfcl-eval=={official.release(v)} files); checker bfcl-eval=={official.version()}"
         p = own_task_file(cfg.tasks)
         man = p.parent / "manifest.json"
         tag = json.loads(man.read_text()).get("version", "") if man.exists() else ""
@@ -189,11 +225,21 @@ class BFCLSuite(Suite):
         from .harness import play
 
         fmt = call_format(cfg)
+        single = [t for t in tasks if t.get("single_turn")]
+        tasks = [t for t in tasks if not t.get("single_turn")]
+        out = []
+        if single:
+            from .single import play_single
+
+            out += play_single(policy, single, fc=fmt == "structured", out_dir=out_dir, trial=trial,
+                               max_parallel=int(cfg.options.get("max_parallel", 256)), progress=cfg.progress)
+        if not tasks:
+            return out
         mode, impl = decoding_mode(cfg), cfg.options.get("decoder", "auto")
         decode = (lambda step: step_calls(step, mode, fmt, impl)) if mode == "official" and fmt == "pythonic" else None
-        return play(policy, tasks, out_dir=out_dir, trial=trial, max_steps=cfg.max_steps,
-                    max_parallel=int(cfg.options.get("max_parallel", 256)), progress=cfg.progress,
-                    decode=decode, call_format=fmt)
+        return out + play(policy, tasks, out_dir=out_dir, trial=trial, max_steps=cfg.max_steps,
+                          max_parallel=int(cfg.options.get("max_parallel", 256)), progress=cfg.progress,
+                          decode=decode, call_format=fmt)
 
     def export_results(self, cfg, out_dir) -> dict[str, Any]:
         """Official task sets: the run also in BFCL's result layout (``bfcl_result/<model>/``), so the official
@@ -202,7 +248,7 @@ class BFCLSuite(Suite):
             return {}
         from .export import export_bfcl_results
 
-        paths = export_bfcl_results(out_dir, Path(out_dir) / "bfcl_result", cfg.policy.label)
+        paths = export_bfcl_results(out_dir, Path(out_dir) / "bfcl_result", cfg.policy.label, data_version(cfg))
         return {"exported": {"layout": "bfcl_result", "files": [str(p.relative_to(out_dir)) for p in paths]}}
 
     def scoring_info(self, cfg) -> dict[str, Any]:
@@ -211,11 +257,24 @@ class BFCLSuite(Suite):
         dec = (decoder_name(cfg.options.get("decoder", "auto")) if mode == "official" and fmt == "pythonic"
                else "structured tool calls written as f(k=repr(v)) (BFCL's FC path)" if mode == "official"
                else f"policy parse (toolace_mt.llm.toolparse, {cfg.policy.tool_call_format})")
-        return {"decoding": mode, "call_format": fmt, "decoder": dec,
-                "scoring": "official BFCL v3 multi-turn rules" + (" + strict abstention" if cfg.options.get("strict")
-                                                                  else "")}
+        info = {"decoding": mode, "call_format": fmt, "decoder": dec,
+                "scoring": "official BFCL multi-turn rules" + (" + strict abstention" if cfg.options.get("strict")
+                                                               else "")}
+        if cfg.source == "official":
+            from . import official
+
+            info["data_version"] = data_version(cfg)
+            info["data_release"] = f"bfcl-eval=={official.release(data_version(cfg))}"
+            if any(c in SINGLE_CATEGORIES for c in cfg.categories):
+                info["scoring"] += (f"; single-turn: bfcl-eval {official.version()} ast_checker + relevance rule "
+                                    f"({'FC' if fmt == 'structured' else 'prompting'} decoder)")
+        return info
 
     def score(self, task: dict[str, Any], trajectory: dict[str, Any]) -> dict[str, Any]:
+        if task.get("single_turn"):
+            from .single import score_single
+
+            return score_single(task, trajectory)
         decoded = decode_turns(trajectory.get("turns") or [], task.get("decoding", "lenient"),
                                trajectory.get("call_format", "structured"), task.get("decoder", "auto"))
         verdict = check_entry(task, decoded, strict=bool(task.get("strict")))
@@ -225,6 +284,25 @@ class BFCLSuite(Suite):
                 "force_quit": bool(trajectory.get("force_quit")),
                 "diagnostics": diagnostics(task, decoded)}  # graded, not official
 
+    def report_rows(self, by_arm: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+        """The paper's BFCL columns first (multi-turn overall, Non-Live, Live, Overall: v3 leaderboard formula,
+        with Wilson 95% intervals, labelled with the data version), then one row per category."""
+        rows = []
+        dv = {s.get("data_version") or "v4" for s in by_arm.values()}
+        tag = f" [BFCL {'/'.join(sorted(dv))} data]"
+        if any(s.get("bfcl_v3") for s in by_arm.values()):
+            for key, label in (("multi_turn", "multi-turn overall"), ("non_live", "Non-Live"), ("live", "Live"),
+                               ("overall", "Overall (v3 formula)")):
+                vals = {}
+                for a, s in by_arm.items():
+                    v3 = s.get("bfcl_v3") or {}
+                    vals[a] = None if v3.get(key) is None else {"value": v3[key],
+                                                                  "ci95": (v3.get("ci95") or {}).get(key)}
+                rows.append((label + tag, vals))
+            rows.append(("Overall (installed bfcl-eval formula, agentic not run)" + tag,
+                         {a: (s.get("bfcl_installed") or {}).get("overall") for a, s in by_arm.items()}))
+        return rows + super().report_rows(by_arm)
+
     def summarize(self, scores: list[dict[str, Any]]) -> dict[str, Any]:
         cats: dict[str, list[float]] = {}
         errors: dict[str, Counter] = {}
@@ -232,12 +310,50 @@ class BFCLSuite(Suite):
             cats.setdefault(s["category"], []).append(s["score"])
             if not s["correct"]:
                 errors.setdefault(s["category"], Counter())[s.get("error_type") or "other"] += 1
-        order = [c for c in CATEGORIES if c in cats] + sorted(c for c in cats if c not in CATEGORIES)
+        order = [c for c in ALL_CATEGORIES if c in cats] + sorted(c for c in cats if c not in ALL_CATEGORIES)
         categories = {c: mean(cats[c]) for c in order}
-        return {"categories": categories, "counts": {c: len(cats[c]) for c in order},
-                "correct": {c: int(sum(cats[c])) for c in order},
-                # multi-turn overall = unweighted mean of the categories run (as BFCL's leaderboard)
-                "overall": mean(categories.values()), "n_tasks": len(scores),
-                "errors": {c: dict(v) for c, v in errors.items()},
-                # graded means beside the official numbers; never part of `overall`
-                "diagnostics": summarize_diagnostics(scores, CATEGORIES)}
+        counts = {c: len(cats[c]) for c in order}
+        out = {"categories": categories, "counts": counts, "correct": {c: int(sum(cats[c])) for c in order},
+               # multi-turn only: the unweighted mean of the categories run (as BFCL's leaderboard)
+               "overall": mean(categories.values()), "n_tasks": len(scores),
+               "errors": {c: dict(v) for c, v in errors.items()},
+               # graded means beside the official numbers; never part of `overall`
+               "diagnostics": summarize_diagnostics([s for s in scores if s["category"] in CATEGORIES], CATEGORIES)}
+        if any(c in SINGLE_CATEGORIES for c in cats):
+            from .aggregate import installed, v3, v3_intervals
+
+            agg = v3(categories, counts)
+            out["bfcl_v3"] = {**agg, "ci95": v3_intervals(out["correct"], counts), "formula": "BFCL v3 leaderboard: Overall = unweighted mean of Non-Live, Live, "
+                              "Multi-turn; Non-Live = mean of simple[mean of python/java/javascript], multiple, "
+                              "parallel, parallel_multiple, irrelevance; Live = entry-weighted over the six live "
+                              "categories; None where a part was not run"}
+            try:
+                out["bfcl_installed"] = {**installed(categories, counts),
+                                         "formula": "installed bfcl-eval's own leaderboard aggregation (V4 weights "
+                                                    "10/10/10/30/40)"}
+            except Exception as e:  # noqa: BLE001 - the paper's formula stands without it
+                out["bfcl_installed"] = {"error": f"{type(e).__name__}: {e}"}
+            # the headline number: the v3 Overall when every part ran, else the mean of what ran (said so)
+            if agg["overall"] is not None:
+                out["overall"], out["overall_formula"] = agg["overall"], "bfcl_v3"
+            else:
+                out["overall_formula"] = "mean of the categories run (the v3 Overall needs every category)"
+            out["report_lines"] = report_lines(out)
+        return out
+
+
+def report_lines(summary: dict[str, Any]) -> list[str]:
+    """The paper-table numbers under the per-category table."""
+    v3 = summary.get("bfcl_v3") or {}
+    ins = summary.get("bfcl_installed") or {}
+    pct = lambda x: "n/a" if x is None else f"{100 * x:.2f}%"  # noqa: E731
+    ci = lambda k: "" if not (v3.get("ci95") or {}).get(k) else "{:.1f}–{:.1f}%".format(  # noqa: E731
+        *(100 * x for x in v3["ci95"][k]))
+    lines = ["", "| BFCL (v3 leaderboard formula) | score | 95% CI (Wilson, effective n) |", "|---|---:|---:|"]
+    for k, label in (("multi_turn", "Multi-turn overall"), ("non_live", "Non-Live"), ("live", "Live"),
+                     ("overall", "Overall")):
+        lines.append(f"| {label} | {pct(v3.get(k))} | {ci(k)} |")
+    if "overall" in ins:
+        lines.append(f"| Overall, installed bfcl-eval formula (V4 weights; agentic not run, counted 0) | "
+                     f"{pct(ins['overall'])} | |")
+    return lines

@@ -137,7 +137,8 @@ def owners_of(task: dict[str, Any]) -> dict[str, str]:
     """method name -> class name for an official task (for qualified-name edits)."""
     from . import official
 
-    return {d["name"]: cls for cls in task.get("involved_classes", []) for d in official.function_docs(cls)}
+    return {d["name"]: cls for cls in task.get("involved_classes", [])
+            for d in official.function_docs(cls, task.get("data_version", "v4"))}
 
 
 def edit(traj: dict[str, Any], rng: random.Random, ctx: dict[str, Any], kind: str | None = None,

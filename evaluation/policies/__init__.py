@@ -47,6 +47,8 @@ class PolicyConfig:
     * ``name``: label in reports (defaults to kind[:model]; replay: the source model's name);
     * ``path``, ``format``: for replay, where the recorded outputs are and their format (bfcl_result |
       ace_result | trajectories);
+    * ``timeout_s``, ``max_retries``: per-request timeout (seconds) and retries of a model server (openai,
+      vllm), passed to `toolace_mt.llm.LLMConfig`;
     * ``extra``: backend-specific keys passed through (transformers: ``prompted_tools: true`` puts the tools
       in a system prompt instead of the chat template; openai/vllm: ``backend`` picks another registered
       `toolace_mt.llm` backend, the rest goes to it).
@@ -69,12 +71,17 @@ class PolicyConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     path: Optional[str] = None
     format: Optional[str] = None
+    # model-backed policies (openai, vllm server): per-request timeout and retries of timeouts / 429 / 5xx
+    timeout_s: float = 120.0  # chosen: the client's default; raise it for a slow or hand-answered endpoint
+    max_retries: int = 4  # chosen: the client's default (1+2+4+8 s of backoff)
 
     def __post_init__(self):
         if self.kind in ("transformers", "openai", "vllm") and not self.model:
             raise ValueError(f"model is required for policy kind {self.kind!r}")
         if self.batch_size < 1 or self.max_new_tokens < 1:
             raise ValueError("batch_size and max_new_tokens must be >= 1")
+        if not self.timeout_s > 0 or self.max_retries < 0:
+            raise ValueError("timeout_s must be > 0 and max_retries >= 0")
         if self.tool_call_format == "native" and self.kind not in ("openai", "vllm"):
             raise ValueError("tool_call_format 'native' needs an openai or vllm policy")
         if self.kind == "replay":

@@ -30,12 +30,11 @@ class ClientPolicy:
         # transformers: tools rendered by the chat template itself unless the recipe asks for a prompted list
         self.template_tools = cfg.kind == "transformers" and not extra.pop("prompted_tools", False)
         backend = extra.pop("backend", cfg.kind)  # e.g. "scripted" in tests; default: the policy kind
-        # client settings a slow endpoint needs (a hand-answered live endpoint: timeout_s 7200, max_retries 0)
-        client_keys = {k: extra.pop(k) for k in ("timeout_s", "max_retries") if k in extra}
-        self.client = make_client(LLMConfig(**client_keys, backend=backend, model=cfg.model, base_url=cfg.base_url,
+        self.client = make_client(LLMConfig(backend=backend, model=cfg.model, base_url=cfg.base_url,
                                             api_key_env=cfg.api_key_env, temperature=cfg.temperature,
                                             max_tokens=cfg.max_new_tokens, adapter=cfg.adapter, dtype=cfg.dtype,
                                             device=cfg.device, batch_size=cfg.batch_size, extra=extra,
+                                            timeout_s=cfg.timeout_s, max_retries=cfg.max_retries,
                                             tool_call_format=cfg.tool_call_format
                                             if cfg.tool_call_format != "native" else "auto"))
 

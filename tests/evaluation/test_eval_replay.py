@@ -70,7 +70,7 @@ def test_bfcl_result_files_replayed_and_scored_like_the_official_evaluation(tmp_
     assert 0 < sum(ours.values()) < len(ours)
     # the run's own export, re-scored by the official decoder + checker, gives the run's verdicts
     exported = [run / f for f in summ["exported"]["files"]]
-    assert all(p.parent.name == "my-model-7b" and p.name.startswith("BFCL_v3_multi_turn_") for p in exported)
+    assert all(p.parent.name == "my-model-7b" and p.name.startswith("BFCL_v4_multi_turn_") for p in exported)
     assert official_rescore(exported, tasks) == ours
     # crosscheck's raw-text mode on the run: the same text through both decoders + checkers
     from toolace_mt.evaluation.bfcl.crosscheck import crosscheck

@@ -421,7 +421,8 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
           "| benchmark | metric | " + " | ".join(ARM_LABELS[a] for a in arms) + " |",
           "|---|---|" + "---:|" * len(arms)]
     for bench, metric, vals in comparison_rows(data):
-        cells = [_pct(vals.get(a)) for a in arms]
+        # a suite row may carry {"value", "ci95"} (BFCL's paper columns): shown with its interval
+        cells = [_ci_cell(v) if isinstance(v, dict) else _pct(v) for v in (vals.get(a) for a in arms)]
         if metric == "overall":
             cells = [f"**{c}**" for c in cells]
         L.append(f"| {bench} | {metric} | " + " | ".join(cells) + " |")
