@@ -224,7 +224,8 @@ def policy_for_train_run(train_out: Path) -> dict[str, Any]:
 
 def run_reproduce(cfg: ReproduceConfig, out_dir: Path, restart: bool = False,
                   results: Optional[Path] = None, run_steps: Optional[StepRunner] = None) -> dict[str, Any]:
-    """Run every step (reusing finished ones) and write the report to `results` (default results_dir/name).
+    """Run every step (reusing finished ones) and write the report to ``<out_dir>/report/``, and also to
+    `results` when given (e.g. ``results/quickstart``, the committed copy).
 
     Each phase hands its independent steps to `run_steps` as one batch (default: one after another in this
     process; `reproduce_ray.RaySteps` runs them as Ray tasks); a phase starts when the one before it is done."""
@@ -307,7 +308,9 @@ def _run_reproduce(cfg: ReproduceConfig, out: Path, results: Optional[Path], run
     atomic_write_json(out / "steps.json", info)
     from .report import write_report
 
-    write_report(out, Path(results) if results else Path(cfg.results_dir) / cfg.name)
+    _log(f"report  {write_report(out, out / 'report')}")
+    if results:
+        _log(f"report  {write_report(out, Path(results))}")
     return steps
 
 
