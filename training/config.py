@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from toolace_mt.config import (RECIPE_KINDS, RecipeError, _type_ok, bool_word_error, dataclass_from_dict,
-                               number_text_hint, to_plain, yaml_word)
+from toolace_mt.config import (RECIPE_KINDS, RecipeError, _type_ok, bool_word_error, check_input,
+                               dataclass_from_dict, looks_local, number_text_hint, to_plain, yaml_word)
 
 
 @dataclass
@@ -144,10 +144,12 @@ class TrainConfig:
         if tmpl.endswith((".jinja", ".j2")) and not Path(tmpl).is_file():
             raise RecipeError(f"chat_template: {tmpl} is " + ("a directory" if Path(tmpl).is_dir() else "not there")
                               + "; give a .jinja file")
+        if not self.model.is_tiny and looks_local(self.model.model_name_or_path):
+            check_input("model_name_or_path", src)  # a run directory or checkpoint: there, or an earlier step's
         for d in self.data.datasets:
             p = Path(d["path"])
-            if p.parts[:1] == ("runs",) and not p.exists():
-                continue  # produced by an earlier stage of the pipeline (generate), not there yet
+            if not check_input("datasets", p):
+                continue  # written by an earlier step of the same pipeline (generate), not there yet
             if not (p.is_file() or (p / "train.jsonl").is_file()):
                 raise RecipeError(f"datasets: {p} is neither a file nor a directory holding train.jsonl")
         _check_report_to(self.sft.get("report_to"))

@@ -126,6 +126,21 @@ def _check_executor(args: argparse.Namespace) -> None:
         check_address(address)
 
 
+def recipe_path_hint(recipe: str) -> str:
+    """A hint for a recipe path that does not resolve from the working directory: recipes (and the paths inside
+    them) are relative to the repository root."""
+    p = Path(recipe)
+    if p.is_absolute():
+        return ""
+    import toolace_mt
+
+    root = Path(toolace_mt.__file__).resolve().parents[1]  # the checkout of an editable install
+    if (root / p).is_file() and Path.cwd().resolve() != root:
+        return (f" here ({Path.cwd()}); recipes and the paths inside them are relative to the repository root: "
+                f"cd {root}")
+    return ""
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Validate the command line before the handler touches anything (see the module docstring)."""
     cmd = getattr(args, "command", None)
@@ -144,7 +159,7 @@ def check_args(args: argparse.Namespace) -> None:
     recipe = getattr(args, "recipe", None)
     if isinstance(recipe, str):
         if not Path(recipe).is_file():
-            raise UsageError(f"recipe {recipe}: file not found")
+            raise UsageError(f"recipe {recipe}: file not found{recipe_path_hint(recipe)}")
         kind = RECIPE_OF.get(cmd) or RECIPE_OF.get(f"{cmd} {getattr(args, 'bench_command', '')}")
         if kind:  # parse and deep-check now, so a recipe that cannot run never creates its run directory
             from ..config import load_recipe
@@ -152,7 +167,8 @@ def check_args(args: argparse.Namespace) -> None:
             _, cfg, _ = load_recipe(recipe, getattr(args, "overrides", None), expect=kind)
             check = getattr(cfg, "check", None)
             if callable(check):
-                check()
+                out = getattr(args, "out", None)
+                check(run_dir=Path(out)) if kind == "reproduce" and out else check()
     data = getattr(args, "data", None)
     if isinstance(data, str) and not Path(data).exists():
         raise UsageError(f"{data}: no such file or directory")

@@ -108,13 +108,52 @@ class ReproduceConfig:
         out += [(f"evaluate/{n}", r, "evaluate") for n, r in self.evaluate.items()]
         return out
 
-    def check(self) -> None:
-        """`toolace-mt validate`: every referenced sub-recipe exists and parses as the right kind."""
-        for where, ref, kind in self.step_refs():
+    def check(self, run_dir: Optional[Path] = None) -> None:
+        """`toolace-mt validate` (and `reproduce` before it starts): every sub-recipe parses as its kind and passes
+        its own checks (input paths, optional dependencies) with the wiring reproduce gives it, in step order: a
+        path an earlier step of this recipe writes (under `run_dir`, default runs_dir/name) is not yet required."""
+        from ..config import produced_paths
+
+        run = Path(run_dir) if run_dir is not None else Path(self.runs_dir) / self.name
+        written: list[Path] = []
+
+        def sub(where: str, ref: StepRef, kind: str, extra: Optional[dict[str, Any]], writes: Path) -> None:
             try:
-                load_recipe(ref.recipe, ref.overrides(), expect=kind)
+                _, c, _ = load_recipe(ref.recipe, ref.overrides(extra), expect=kind)
+                check = getattr(c, "check", None)
+                if callable(check):
+                    with produced_paths(written):
+                        check()
             except RecipeError as e:
-                raise RecipeError(f"{where}: {e}") from None
+                raise RecipeError(f"{where} ({ref.recipe}): {e}") from None
+            written.append(writes)
+
+        ids = {"id_style": self.id_style} if self.id_style else None
+        for arm, ref in self.generate.items():
+            sub(f"generate/{arm}", ref, "generate", ids, run / "generate" / arm)
+        if self.base_data is not None:
+            sub("generate/base_data", self.base_data, "generate", ids, run / "generate" / "base_data")
+        if self.base_train is not None:
+            sub("train/base", self.base_train, "train",
+                {"datasets": [{"path": str(run / "generate" / "base_data" / "dataset")}]}, run / "train" / "base")
+            base_start = str(run / "train" / "base")
+            policies = {"base": {"policy.model": str(run / "train" / "base" / "model"), "policy.adapter": None}}
+        else:
+            base_start = self.base_model
+            policies = {"base": {"policy.model": self.base_model, "policy.adapter": None}}
+        for arm in [a for a in self.arms if a != "base"]:
+            sub(f"train/{arm}", self.arm_train, "train", {
+                "datasets": [{"path": str(run / "generate" / arm / "dataset")}], "model_name_or_path": base_start},
+                run / "train" / arm)
+            policies[arm] = {"policy.model": str(run / "train" / arm / "merged"), "policy.adapter": None}
+        for arm in self.arms:
+            for name, ref in self.evaluate.items():
+                sub(f"evaluate/{arm}/{name}", ref, "evaluate", {**policies[arm], "policy.name": ARM_LABELS[arm]},
+                    run / "evaluate" / arm / name)
+        if self.ablation is not None and "toolace_mt" in self.generate:
+            for value in self.ablation.values:
+                sub(f"ablation/{self.ablation.key}={value}", self.generate["toolace_mt"], "generate",
+                    {self.ablation.key: value, **(ids or {})}, run / "ablation")
 
 
 def _parse_ref(v: Any, where: str) -> StepRef:
