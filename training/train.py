@@ -147,6 +147,9 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
     """Train as the recipe says, into `out_dir`; resume from its last checkpoint; return the summary."""
     t0 = time.time()
     seed = int(cfg.sft.get("seed", 42))
+    from .launch import check_world
+
+    check_world(cfg)  # a launched run has the processes the recipe's global batch was computed with
     rows, report = load_rows(cfg.data, seed)  # before the run directory exists: bad data leaves nothing behind
     out = prepare_run_dir(out_dir, cfg.resolved(), restart=restart).resolve()
     done = out / "summary.json"
@@ -225,6 +228,10 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
         "s_per_step": round(runtime / max(1, int(trainer.state.global_step) - int(steps_before)), 4)
         if runtime > 0 else None,
         "rows_dropped_by_max_length": data["report"]["rows_dropped_by_max_length"],
+        # the batch each optimizer step saw (paper §5: 64): per device x accumulation x processes
+        "global_batch": int(args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size),
+        "batch": {"per_device": args.per_device_train_batch_size, "accumulation": args.gradient_accumulation_steps,
+                  "devices": args.world_size},
         "machine": machine_info(),
     }
     atomic_write_json(done, summary)

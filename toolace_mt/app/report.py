@@ -376,11 +376,15 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
                 L.append(f"- {name} rejection reasons: " + ", ".join(f"{k} {v}" for k, v in rr.items()))
         L.append("")
     if data["training"]:
-        L += ["## Training", "", "| arm | steps | train tokens | loss first → last | token acc. first → last | tokens/s "
-              "| s/step | rows truncated |", "|---|---:|---:|---|---|---:|---:|---:|"]
+        L += ["## Training", "", "Global batch = per device x gradient accumulation x devices (the paper's: 64).", "",
+              "| arm | steps | global batch | train tokens | loss first → last | token acc. first → last | tokens/s "
+              "| s/step | rows truncated |", "|---|---:|---|---:|---|---|---:|---:|---:|"]
         f3 = lambda v: f"{v:.3f}" if isinstance(v, (int, float)) else "–"  # noqa: E731
         for arm, t in data["training"].items():
-            L.append(f"| {ARM_LABELS.get(arm, arm)} ({t.get('mode', '')}) | {t.get('steps', '–')} | "
+            b = t.get("batch") or {}
+            batch = (f"{t['global_batch']} = {b.get('per_device')} x {b.get('accumulation')} x {b.get('devices')}"
+                     if t.get("global_batch") else "–")  # runs from before the batch was recorded: not known
+            L.append(f"| {ARM_LABELS.get(arm, arm)} ({t.get('mode', '')}) | {t.get('steps', '–')} | {batch} | "
                      f"{t.get('tokens_seen', '–')} | "
                      f"{f3(t.get('train_loss_first'))} → {f3(t.get('train_loss_last'))} | "
                      f"{f3(t.get('token_accuracy_first'))} → {f3(t.get('token_accuracy_last'))} | "

@@ -213,9 +213,16 @@ def run_step(kind: str, ref: StepRef, out: Path, extra: Optional[dict[str, Any]]
 
         s = run_generation(cfg, out)
     elif kind == "train":
+        from ..training.launch import launch_training, needs_launch
         from ..training.train import run_training
 
-        s = run_training(cfg, out)
+        gb = cfg.global_batch()
+        _log(f"train   global batch {gb['global']} = {gb['per_device']} per device x {gb['accumulation']} "
+             f"accumulation x {gb['devices']} device(s)" + (" (accelerate launch)" if needs_launch(cfg) else ""))
+        if needs_launch(cfg):  # one process per GPU; the sub-run writes the same summary.json
+            s = launch_training(ref.recipe, ref.overrides(extra), out, cfg)
+        else:
+            s = run_training(cfg, out)
     elif kind == "evaluate":
         from ..evaluation.ace.data import DataUnavailable
         from ..evaluation.run import run_evaluation
