@@ -144,7 +144,7 @@ def test_reproduce_recipe_errors_are_clear(tmp_path, monkeypatch):
         load_recipe(bad)
     bad.write_text("task: reproduce\narms: [base]\nbase_model: x\nevaluate: {a: recipes/evaluate/nope.yaml}\n")
     _, cfg, _ = load_recipe(bad)
-    with pytest.raises(RecipeError, match="evaluate/a.*file not found"):
+    with pytest.raises(RecipeError, match="evaluate/base/a.*file not found"):
         cfg.check()
     bad.write_text("task: reproduce\narms: [base]\nbase_model: x\nevalute: {}\n")
     with pytest.raises(RecipeError, match="did you mean 'evaluate'"):
@@ -155,6 +155,11 @@ def test_reproduce_recipe_errors_are_clear(tmp_path, monkeypatch):
 
 
 def test_shipped_reproduce_recipes_validate(monkeypatch):
+    import toolace_mt.deps as deps
+    from toolace_mt.evaluation.bfcl import official
+
+    monkeypatch.setattr(deps, "installed", lambda module: True)  # the paper recipes' vLLM: a GPU install
+    monkeypatch.setattr(official, "available", lambda: True)
     monkeypatch.chdir(ROOT)
     recipes = [str(p.relative_to(ROOT)) for p in [ROOT / "recipes/quickstart.yaml", *sorted((ROOT / "recipes/reproduce").glob("*.yaml"))]]
     assert main(["validate", *recipes]) == 0

@@ -195,6 +195,33 @@ def _log(msg: str) -> None:
 
 
 NOT_RUN = "not_run.json"  # an evaluation whose benchmark data is missing: the reason; the report lists it
+# run directory -> {kind, wall_s, reused} of every step `run_step` handled in this process (steps.json's step_times)
+STEP_TIMES: dict[str, dict[str, Any]] = {}
+
+
+class TimedSteps:
+    """A step runner that records each batch's (phase's) wall time around the runner it wraps."""
+
+    def __init__(self, inner: "StepRunner"):
+        self.inner, self.phases = inner, []
+
+    def __call__(self, jobs: list) -> list:
+        t0 = time.time()
+        res = self.inner(jobs)
+        kinds = sorted({j[0] for j in jobs})
+        self.phases.append({"kind": "+".join(kinds), "steps": len(jobs), "wall_s": round(time.time() - t0, 1)})
+        return res
+
+    def timed(self, name: str, fn: Callable[[], Any]) -> Any:
+        """Time a phase that is not a batch of steps (teacher-forced scoring, learning curves, seeds)."""
+        t0 = time.time()
+        res = fn()
+        self.phases.append({"kind": name, "wall_s": round(time.time() - t0, 1)})
+        return res
+
+    def describe(self) -> Optional[dict[str, Any]]:
+        d = getattr(self.inner, "describe", None)
+        return d() if callable(d) else None
 
 
 def run_step(kind: str, ref: StepRef, out: Path, extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
@@ -204,6 +231,7 @@ def run_step(kind: str, ref: StepRef, out: Path, extra: Optional[dict[str, Any]]
     done = _summary(out)
     if done is not None:
         _log(f"reuse   {kind:8s} {out}")
+        STEP_TIMES[str(out)] = {"kind": kind, "reused": True}
         return done
     _, cfg, _ = load_recipe(ref.recipe, ref.overrides(extra), expect=kind)
     _log(f"run     {kind:8s} {ref.recipe} -> {out}")
@@ -238,6 +266,7 @@ def run_step(kind: str, ref: StepRef, out: Path, extra: Optional[dict[str, Any]]
     else:  # pragma: no cover - guarded by the callers
         raise ValueError(kind)
     _log(f"done    {kind:8s} {out} in {time.time() - t0:.0f}s")
+    STEP_TIMES[str(out)] = {"kind": kind, "wall_s": round(time.time() - t0, 1)}
     return s
 
 
@@ -282,6 +311,8 @@ def run_reproduce(cfg: ReproduceConfig, out_dir: Path, restart: bool = False,
 
 def _run_reproduce(cfg: ReproduceConfig, out: Path, results: Optional[Path], run_steps: StepRunner) -> dict[str, Any]:
     t0 = time.time()
+    STEP_TIMES.clear()
+    run_steps = timer = TimedSteps(run_steps)
     steps: dict[str, Any] = {}
 
     # 1. data for each fine-tuned arm (and for the base model, if it is built here)
@@ -324,20 +355,20 @@ def _run_reproduce(cfg: ReproduceConfig, out: Path, results: Optional[Path], run
         steps["evaluate"].setdefault(arm, {})[name] = s
 
     # 4a. teacher-forced exact calls on the gold dialogues of the BFCL-style tasks each arm was evaluated on
-    for arm in cfg.arms:
-        for name in cfg.evaluate:
-            teacher_forced_step(out / "evaluate" / arm / name, policies[arm])
+    timer.timed("teacher_forced", lambda: [teacher_forced_step(out / "evaluate" / arm / name, policies[arm])
+                                           for arm in cfg.arms for name in cfg.evaluate])
 
     # 4b. learning curves: the same teacher-forced measure at every saved checkpoint of each trained model
     bfcl = next((n for n in cfg.evaluate if _own_bfcl_tasks(out / "evaluate" / cfg.arms[0] / n) is not None), None)
     if bfcl is not None:
         tasks = _own_bfcl_tasks(out / "evaluate" / cfg.arms[0] / bfcl)
         trained = (["base"] if cfg.base_train is not None else []) + fine_tuned
-        steps["learning_curves"] = {arm: learning_curve_step(out / "train" / arm, tasks) for arm in trained}
+        steps["learning_curves"] = timer.timed("learning_curves", lambda: {
+            arm: learning_curve_step(out / "train" / arm, tasks) for arm in trained})
 
     # 4c. the seed spread: each fine-tuned arm trained again per seed (same data, same base), evaluated the same way
     if cfg.train_seeds:
-        steps["seeds"] = run_seeds(cfg, out, base_start)
+        steps["seeds"] = timer.timed("seeds", lambda: run_seeds(cfg, out, base_start))
 
     # 5. the ablation (ToolACE-MT data only)
     if cfg.ablation is not None and cfg.arm_train is not None and "toolace_mt" in cfg.generate:
@@ -348,9 +379,13 @@ def _run_reproduce(cfg: ReproduceConfig, out: Path, results: Optional[Path], run
     prev = _summary_file(out / "steps.json") or {}
     runs = prev.get("invocations") or ([{"wall_s": prev["wall_s"]}] if "wall_s" in prev else [])
     runs.append({"wall_s": round(time.time() - t0, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    runs[-1]["phases"] = timer.phases  # this invocation's phases, in order (a batch of steps each, or a named one)
     info = {"wall_s": round(sum(r["wall_s"] for r in runs), 1), "invocations": runs, "machine": machine_info()}
-    if hasattr(run_steps, "describe"):
-        info["executor"] = run_steps.describe()
+    # per step, as this process ran it (a step run on a Ray worker is in its phase's time only)
+    info["step_times"] = {str(Path(k).relative_to(out)) if Path(k).is_relative_to(out) else k: v
+                          for k, v in STEP_TIMES.items()}
+    if timer.describe() is not None:
+        info["executor"] = timer.describe()
     atomic_write_json(out / "steps.json", info)
     from .report import write_report
 
