@@ -122,16 +122,20 @@ def plot_curves(log: list[dict[str, Any]], path: Path, title: str) -> None:
         s = _series(log, key)
         if s:
             ax.plot([x for x, _ in s], [y for _, y in s], style, label=key)
-    ax.set_xlabel("step")
+    ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss")
     acc = _series(log, "mean_token_accuracy")
     if acc:
         ax2 = ax.twinx()
         ax2.plot([x for x, _ in acc], [y for _, y in acc], ":", color="tab:green", label="token accuracy")
         ax2.set_ylabel("token accuracy")
+        ax2.set_ylim(0, 1.05)
         ax2.legend(loc="center right")
-    ax.legend(loc="upper center")
-    ax.set_title(title)
+    if ax.get_lines():
+        ax.legend(loc="upper center")
+    else:  # fewer steps than logging_steps: nothing was logged
+        ax.text(0.5, 0.5, "no loss logged (fewer steps than logging_steps)", ha="center", transform=ax.transAxes)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -202,7 +206,9 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
         merge_adapter(final_dir, out / "merged", cfg.model.dtype)
     log = trainer.state.log_history
     atomic_write_json(out / "training_log.json", log)
-    plot_curves(log, out / "loss_curve.png", f"{cfg.name}: {'LoRA' if cfg.lora.use_peft else 'full'} SFT")
+    # the run directory's name in the title: the arms of a reproduce run share one recipe (and its name)
+    plot_curves(log, out / "loss_curve.png", f"{out.name} ({cfg.name}): {'LoRA' if cfg.lora.use_peft else 'full'} "
+                f"SFT, {int(trainer.state.global_step)} steps")
 
     tokens = int(trainer.state.num_input_tokens_seen or 0)
     runtime = float(result.metrics.get("train_runtime") or 0.0)

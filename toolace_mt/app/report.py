@@ -482,6 +482,7 @@ def make_plots(data: dict[str, Any], out: Path) -> list[str]:
     if groups:
         fig, ax = plt.subplots(figsize=(1.6 + 1.9 * len(groups), 3.8))
         w = 0.8 / max(1, len(arms))
+        tops: list[float] = []
         for i, arm in enumerate(arms):
             xs, ys, err = [], [], [[], []]
             for j, (_, vals) in enumerate(groups):
@@ -492,12 +493,18 @@ def make_plots(data: dict[str, Any], out: Path) -> list[str]:
                 lo, hi = (ci or [None, None])
                 err[0].append(max(0.0, y - 100 * lo) if lo is not None else 0.0)
                 err[1].append(max(0.0, 100 * hi - y) if hi is not None else 0.0)
-            ax.bar(xs, ys, w, yerr=err, capsize=3, label=ARM_LABELS[arm])
+            bars = ax.bar(xs, ys, w, yerr=err, capsize=3, label=ARM_LABELS[arm])
+            # chosen: every bar carries its value, so a bar at 0 reads as a measured 0, not as missing data
+            missing = [vals.get(arm, (None, None))[0] is None for _, vals in groups]
+            ax.bar_label(bars, labels=["n/a" if m else f"{y:.1f}" for y, m in zip(ys, missing)],
+                         padding=2, fontsize=7)
+            tops.extend(y + e for y, e in zip(ys, err[1]))
         ax.set_xticks([j + w * (len(arms) - 1) / 2 for j in range(len(groups))], [g for g, _ in groups], fontsize=8)
-        ax.set_ylim(bottom=0)
-        ax.set_ylabel("% (error bars: 95% CI)")
-        ax.set_title("Base vs MAS vs ToolACE-MT")
-        ax.legend(fontsize=8)
+        ax.set_ylim(0, max(5.0, max(tops, default=0) * 1.15 + 2))  # room for the labels above the error bars
+        ax.set_xlabel("evaluation and metric")
+        ax.set_ylabel("% of tasks / calls (error bars: 95% CI)")
+        ax.set_title("Base vs MAS vs ToolACE-MT: per-metric scores")
+        ax.legend(fontsize=8, loc="upper left")
         paths.append(_save_plot(fig, out / "comparison.png"))
     ab = {k: v for k, v in data["ablation"].items() if not k.startswith("_")}
     if ab:
@@ -521,25 +528,37 @@ def make_plots(data: dict[str, Any], out: Path) -> list[str]:
                                 ls=("-" if label == "overall" else ":") if ver == "verify=on" else "--",
                                 label=f"{name} {label} {ver}")
         ax.set_xlabel("refinement steps")
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, max([y for line in ax.get_lines() for y in line.get_ydata()] + [5.0]) * 1.1)
         ax.set_ylabel("accuracy (%)")
         ax.set_title("Scaling refinement (paper Fig. 5)")
         ax.legend(fontsize=7)
         paths.append(_save_plot(fig, out / "ablation.png"))
     curves = data.get("learning_curves") or {}
     if curves:
-        fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.4))
+        fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.8))
+        # chosen: a marker and line style per arm (and hollow markers), so an arm drawn under another stays visible
+        styles = {"base": ("o", "-"), "mas": ("s", "--"), "toolace_mt": ("^", ":")}
+        tops = {0: 0.0, 1: 0.0}
         for arm, lc in curves.items():
             pts = [p for p in lc.get("points", []) if p.get("exact_call_rate") is not None]
             if arm != "base" and "base" in curves and curves["base"].get("points"):
                 pts = [{**curves["base"]["points"][-1], "step": 0}] + pts  # an arm starts where the base ended
-            for ax, key in zip(axes, ("exact_call_rate", "token_accuracy")):
-                ax.plot([p["step"] for p in pts], [100 * p[key] for p in pts], marker="o", label=ARM_LABELS.get(arm, arm))
-        for ax, title in zip(axes, ("teacher-forced exact calls (%)", "call tokens right (%)")):
+            marker, ls = styles.get(arm, ("D", "-."))
+            for i, (ax, key) in enumerate(zip(axes, ("exact_call_rate", "token_accuracy"))):
+                ys = [100 * p[key] for p in pts]
+                tops[i] = max([tops[i]] + ys)
+                ax.plot([p["step"] for p in pts], ys, marker=marker, ls=ls, mfc="none", mew=1.4, ms=6,
+                        label=ARM_LABELS.get(arm, arm))
+        for i, (ax, title, ylabel) in enumerate(zip(
+                axes, ("Teacher-forced exact tool calls", "Tool-call tokens predicted right"),
+                ("exact calls (% of gold calls)", "call tokens right (%)"))):
             ax.set_xlabel("training step (arms: LoRA steps on the base)")
-            ax.set_ylim(bottom=0)
+            ax.set_ylabel(ylabel)
+            ax.set_ylim(0, min(105.0, max(5.0, tops[i] * 1.12)))  # the highest point inside the frame
             ax.set_title(title, fontsize=9)
-            ax.legend(fontsize=7)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="lower right")
+        fig.suptitle("Learning curves on the BFCL-style tasks' gold dialogues", fontsize=10)
         paths.append(_save_plot(fig, out / "learning_curves.png"))
     return paths
 
