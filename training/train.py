@@ -183,6 +183,9 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
     trainer = SFTTrainer(model=model, args=args, train_dataset=to_hf(data["train"]),
                          eval_dataset=to_hf(data["eval"]) if data["eval"] else None,
                          processing_class=tok, peft_config=peft_config)
+    from .progress import use_loss_bar
+
+    use_loss_bar(trainer, f"train {out.name}")  # one bar, loss in its postfix, no raw log dicts
     ckpt_root = Path(args.output_dir)
     last = last_complete_checkpoint(ckpt_root)  # a checkpoint cut by a kill mid-save is skipped
     tokens_before = steps_before = 0

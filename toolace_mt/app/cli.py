@@ -218,7 +218,28 @@ def describe_error(e: BaseException) -> tuple[int, str]:
     return 1, _one_line(f"internal error: {type(e).__name__}: {e} (set TOOLACE_MT_DEBUG=1 for the traceback)")
 
 
+def warn_once() -> None:
+    """Show each warning text once per command: libraries reset Python's per-location registry (every
+    `warnings.catch_warnings` does), so the same deprecation would otherwise print once per model or trainer."""
+    import warnings
+
+    show = warnings.showwarning
+    if getattr(show, "_toolace_once", False):
+        return
+    seen: set[tuple[type, str]] = set()
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        key = (category, str(message))
+        if key not in seen:
+            seen.add(key)
+            show(message, category, filename, lineno, file, line)
+
+    showwarning._toolace_once = True  # type: ignore[attr-defined]
+    warnings.showwarning = showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
+    warn_once()
     parser = build_parser()
     args = parser.parse_args(argv)
     fn = getattr(args, "func", None)
@@ -231,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted (rerun the same command to resume)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `toolace-mt envs | head`: the reader is gone, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:  # the one place errors become exit codes; see the module docstring
         if os.environ.get("TOOLACE_MT_DEBUG"):
             import traceback

@@ -47,20 +47,29 @@ def cmd_envs(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"domains": listing, "n_domains": len(listing), "n_tools": sum(len(d["tools"]) for d in listing)})
         return 0
-    from rich.console import Console
-    from rich.table import Table
+    import sys
 
-    t = Table(title=f"{len(listing)} domains, {sum(len(d['tools']) for d in listing)} tools")
-    t.add_column("domain")
-    t.add_column("tool")
-    t.add_column("rw")
-    t.add_column("parameters")
+    rows = []
     for d in listing:
         for tl in d["tools"]:
             params = tl["schema"]["function"]["parameters"]
             req = set(params.get("required", []))
             ps = ", ".join(k + ("" if k in req else "?") for k in params.get("properties", {}))
-            t.add_row(d["domain"], tl["name"], "w" if tl["writes"] else "r", ps)
+            rows.append((d["domain"], tl["name"], "w" if tl["writes"] else "r", ps))
+    if not sys.stdout.isatty():  # piped: whole names, one tool per line, tab-separated (rich would cut to 80 columns)
+        for r in rows:
+            print("\t".join(r))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{len(listing)} domains, {sum(len(d['tools']) for d in listing)} tools")
+    t.add_column("domain", no_wrap=True)
+    t.add_column("tool", no_wrap=True)  # names whole; the parameters column wraps instead
+    t.add_column("rw")
+    t.add_column("parameters", overflow="fold")
+    for r in rows:
+        t.add_row(*r)
     Console().print(t)
     return 0
 

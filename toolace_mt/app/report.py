@@ -563,6 +563,28 @@ def make_plots(data: dict[str, Any], out: Path) -> list[str]:
     return paths
 
 
+def headline(data: dict[str, Any]) -> list[str]:
+    """The closing lines of a reproduce run: each (non-smoke) evaluation's official overall per arm, with its 95%
+    paired-bootstrap interval where the report has one, and the steps that did not run."""
+    smoke = set((data.get("recipe") or {}).get("smoke") or [])
+    lines = []
+    for e, by_arm in data["evaluation"].items():
+        if e in smoke:
+            continue
+        unc = ((data.get("uncertainty") or {}).get(e) or {}).get("official") or {}
+        cells = []
+        for arm in data["arms"]:
+            r = (unc.get("arms") or {}).get(arm)
+            v = r["value"] if r else (by_arm.get(arm) or {}).get("overall")
+            ci = f" [{100 * r['ci95'][0]:.1f}, {100 * r['ci95'][1]:.1f}]" if r and r.get("ci95") else ""
+            cells.append(f"{ARM_LABELS.get(arm, arm)} " + (f"{100 * v:.1f}%{ci}" if v is not None else "n/a"))
+        n = unc.get("n_tasks") or next((s.get("n_tasks") for s in by_arm.values() if s.get("n_tasks")), None)
+        lines.append(f"{e} official overall{f' ({n} tasks, 95% CI)' if n else ''}: " + " | ".join(cells))
+    for name, nr in (data.get("not_run") or {}).items():
+        lines.append(f"{name}: not run ({(nr or {}).get('reason', 'data missing')})")
+    return lines
+
+
 def write_report(run_dir: Path, results_dir: Path) -> Path:
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)

@@ -387,11 +387,15 @@ def _run_reproduce(cfg: ReproduceConfig, out: Path, results: Optional[Path], run
     if timer.describe() is not None:
         info["executor"] = timer.describe()
     atomic_write_json(out / "steps.json", info)
-    from .report import write_report
+    from .report import collect, headline, write_report
 
-    _log(f"report  {write_report(out, out / 'report')}")
+    report = write_report(out, out / "report")
     if results:
-        _log(f"report  {write_report(out, Path(results))}")
+        report = write_report(out, Path(results))
+    print(f"\n== {cfg.name}: done in {info['wall_s']:.0f} s (this invocation {runs[-1]['wall_s']:.0f} s)", flush=True)
+    for line in headline(collect(out)):
+        print("   " + line)
+    print(f"   report: {report}" + (f" (also {out / 'report' / 'report.md'})" if results else ""), flush=True)
     return steps
 
 
