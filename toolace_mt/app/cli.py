@@ -238,6 +238,25 @@ def warn_once() -> None:
     warnings.showwarning = showwarning
 
 
+# commands that load models and datasets many times: one bar per long step (our own), not one per load
+QUIET_BARS = frozenset({"train", "evaluate", "reproduce", "doctor"})
+
+
+def quiet_library_bars() -> None:
+    """Turn off the per-load bars of transformers (loading weights, writing shards) and datasets (tokenizing,
+    truncating, ...): a reproduce run loads models dozens of times, and each bar lasts a second. The training bar
+    (`training.progress.LossBar`), generation and evaluation bars and hub downloads keep theirs."""
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # read when datasets is first imported
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        return
+    hf_logging.disable_progress_bar()
+    ds = sys.modules.get("datasets")
+    if ds is not None:  # already imported (tests, an earlier command in this process)
+        ds.disable_progress_bars()
+
+
 def main(argv: list[str] | None = None) -> int:
     warn_once()
     parser = build_parser()
@@ -248,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args.command is None else 2
     try:
         check_args(args)
+        if args.command in QUIET_BARS:
+            quiet_library_bars()
         return int(fn(args) or 0)
     except KeyboardInterrupt:
         print("error: interrupted (rerun the same command to resume)", file=sys.stderr)
