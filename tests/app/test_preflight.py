@@ -50,6 +50,7 @@ def test_model_config_flag_and_missing_config(tmp_path, capsys, monkeypatch):
     raw["model_name_or_path"] = "someone/Unknown-7B"
     (tmp_path / "rows.jsonl").write_text("")
     raw["datasets"] = [{"path": "rows.jsonl"}]
+    raw["accelerate_config"] = str(ROOT / "configs/accelerate/ddp.yaml")  # recipes' paths are repo-relative
     recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump(raw))
     assert main(["validate", "--deep", str(recipe)]) == 2

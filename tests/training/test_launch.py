@@ -88,3 +88,22 @@ def test_reproduce_launches_multi_device_arms(monkeypatch, tmp_path, capsys):
     assert json.loads(seen["overrides"][0].split("=", 1)[1]) == extra["datasets"]
     assert "global batch 64 = 2 per device x 4 accumulation x 8 device(s) (accelerate launch)" in capsys.readouterr().out
     assert reproduce  # imported for the monkeypatch target's module to be loaded
+
+
+def test_reproduce_without_the_gpus_is_refused_before_anything_is_made(tmp_path, monkeypatch, capsys):
+    import torch
+
+    import toolace_mt.deps as deps
+    from toolace_mt.app.cli import main
+    from toolace_mt.evaluation.bfcl import official
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(deps, "installed", lambda module: True)
+    monkeypatch.setattr(official, "available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    out = tmp_path / "run"
+    assert main(["reproduce", "recipes/reproduce/paper_llama31_8b.yaml", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "trains on 8 GPUs (global batch 64 = 2 x 4 x 8); this machine has 0" in err, err
+    assert not out.exists()

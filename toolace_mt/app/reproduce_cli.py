@@ -37,6 +37,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     _, cfg, _ = load_recipe(args.recipe, args.overrides, expect="reproduce")
     out = Path(args.out or Path(cfg.runs_dir) / cfg.name)
     results = results_dir(args.results, cfg.results_dir, cfg.name)
+    if args.executor != "ray":  # a multi-GPU train step needs its GPUs here: refused before anything is made
+        from ..training.launch import check_devices, needs_launch
+
+        for _, ref, kind in cfg.step_refs():
+            if kind == "train":
+                tcfg = load_recipe(ref.recipe, ref.overrides(), expect="train")[1]
+                if needs_launch(tcfg):
+                    check_devices(tcfg)
     runner = None
     if args.executor == "ray":
         from .reproduce_ray import RaySteps
