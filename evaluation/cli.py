@@ -48,6 +48,7 @@ def register(sub, bench_sub) -> None:
     p = sub.add_parser("compare", help="paired test of two evaluation runs on their shared tasks (exact McNemar)")
     p.add_argument("run_a")
     p.add_argument("run_b")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON (difference = B - A)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("data", help="download official benchmark data (pinned commit, sha256-checked)")
@@ -112,8 +113,32 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     from .compare import compare_runs
 
-    print_json(compare_runs(args.run_a, args.run_b))
+    rep = compare_runs(args.run_a, args.run_b)
+    rep["difference_is"] = "accuracy_b - accuracy_a"
+    if args.json:
+        print_json(rep)
+    else:
+        print(compare_table(rep))
     return 0
+
+
+def compare_table(rep: dict) -> str:
+    """The comparison as a table a person reads: accuracies, B − A in points, the discordant pairs, p."""
+    a, b = rep["a"], rep["b"]
+    lines = [f"A: {a['run']} ({a['policy']})", f"B: {b['run']} ({b['policy']})",
+             f"suite {rep['suite']} ({rep['source']}); {rep['test']}; B − A in percentage points", ""]
+    head = f"{'category':<20} {'n':>5} {'A':>7} {'B':>7} {'B − A':>8} {'only A':>7} {'only B':>7} {'p':>9}"
+    lines += [head, "-" * len(head)]
+    rows = [("overall", rep["overall"])] + sorted((rep.get("categories") or {}).items())
+    for name, r in rows:
+        if not r.get("n"):
+            lines.append(f"{name:<20} {0:>5}  (no shared tasks)")
+            continue
+        lines.append(f"{name:<20} {r['n']:>5} {100 * r['accuracy_a']:>6.1f}% {100 * r['accuracy_b']:>6.1f}% "
+                     f"{100 * r['difference']:>+8.1f} {r['only_a']:>7} {r['only_b']:>7} {r['mcnemar_exact_p']:>9.2g}")
+    if rep.get("only_in_a") or rep.get("only_in_b"):
+        lines.append(f"(tasks in one run only, not compared: A {rep.get('only_in_a', 0)}, B {rep.get('only_in_b', 0)})")
+    return "\n".join(lines)
 
 
 def cmd_data_acebench(args: argparse.Namespace) -> int:

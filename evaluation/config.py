@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..config import RECIPE_KINDS, RecipeError, dataclass_from_dict
+from ..config import RECIPE_KINDS, RecipeError, check_input, dataclass_from_dict, looks_local
+from ..deps import require
 from .policies import PolicyConfig
 
 
@@ -52,8 +53,8 @@ class EvaluateConfig:
         from .suites import get_suite
 
         suite = get_suite(self.suite)
-        if self.tasks and not Path(self.tasks).exists() and "build" not in self.options:
-            raise RecipeError(f"tasks: {self.tasks} does not exist")
+        if self.tasks and "build" not in self.options:
+            check_input("tasks", self.tasks)
         _check_policy_paths(self.policy)
         chk = getattr(suite, "check_config", None)
         if callable(chk):
@@ -64,15 +65,12 @@ def _check_policy_paths(policy: PolicyConfig) -> None:
     """The policy's paths are of the kind they must be (file or directory), so `validate` refuses what the run
     would fail on. A path under ``runs/`` that is not there yet is left alone: an earlier stage of the pipeline
     (train) makes it."""
-    def pending(p: Path) -> bool:
-        return p.parts[:1] == ("runs",) and not p.exists()
-
+    if policy.kind == "vllm" or (policy.extra or {}).get("backend") == "vllm":
+        require("vLLM", f"policy.kind {policy.kind}")
     if policy.kind == "replay" and policy.path:
         p = Path(policy.path)
-        if pending(p):
-            return
-        if not p.exists():
-            raise RecipeError(f"policy.path: {p} does not exist")
+        if not check_input("policy.path", p):
+            return  # an earlier step (an evaluation) writes it
         if policy.format == "trajectories":
             if p.is_dir() and not (p / "trajectories.jsonl").is_file():
                 raise RecipeError(f"policy.path: {p} is a directory without trajectories.jsonl; format trajectories "
@@ -83,6 +81,10 @@ def _check_policy_paths(policy: PolicyConfig) -> None:
             result_files(p, policy.format)  # a folder without result files is an error naming the pattern
     if policy.kind in ("transformers", "vllm"):
         model = Path(policy.model)
+        if policy.model and looks_local(policy.model) and not check_input("policy.model", model):
+            return  # a train step before this one writes it
+        if policy.adapter and not check_input("policy.adapter", policy.adapter):
+            return
         # chosen: a .gguf file is a model vLLM loads from one file; any other file is not a model
         if model.is_file() and not (policy.kind == "vllm" and model.suffix == ".gguf"):
             raise RecipeError(f"policy.model: {model} is a file; give a model directory (with config.json) or a "

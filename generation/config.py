@@ -150,6 +150,12 @@ class GenerateConfig:
     def check(self) -> None:
         """Deeper checks for `toolace-mt validate`: domains exist, the pool file exists, the method is built."""
         self.domain_list()
+        if self.engine == "llm" and self.llm.backend == "vllm":
+            from toolace_mt.deps import require
+
+            require("vLLM", "llm.backend vllm")
+            if (self.llm.extra or {}).get("distributed_executor_backend") == "ray":
+                require("Ray", "llm.extra.distributed_executor_backend ray")
         if self.tool_pool is not None and not Path(self.tool_pool).is_file():
             raise RecipeError(f"key 'tool_pool': file {self.tool_pool} not found")
         method_module(self.method)

@@ -10,10 +10,12 @@ catches a broken recipe before it burns compute.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import difflib
 import math
+import os
 import re
 import types
 import typing
@@ -121,6 +123,51 @@ def _takes_bool(tp: Any) -> bool:
     if typing.get_origin(tp) is typing.Literal:
         return any(isinstance(a, bool) for a in typing.get_args(tp))
     return False
+
+
+# ------------------------------------------------------------------------------------------------
+# input paths that an earlier step writes (validate checks a pipeline before any of it ran)
+# ------------------------------------------------------------------------------------------------
+_PRODUCED: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar("toolace_mt_produced", default=())
+
+
+@contextlib.contextmanager
+def produced_paths(paths):
+    """While inside, `check_input` accepts a missing path at or under one of `paths` (the output directories of
+    earlier steps: a reproduce recipe's own steps, or the other recipes validated together)."""
+    token = _PRODUCED.set(_PRODUCED.get() + tuple(Path(os.path.abspath(p)) for p in paths))
+    try:
+        yield
+    finally:
+        _PRODUCED.reset(token)
+
+
+def is_produced(path: str | Path) -> bool:
+    p = Path(os.path.abspath(path))
+    return any(p == q or q in p.parents for q in _PRODUCED.get())
+
+
+def check_input(key: str, path: str | Path) -> bool:
+    """An input path a step reads: True if it exists, False if an earlier step writes it; else a RecipeError."""
+    p = Path(path)
+    if p.exists():
+        return True
+    if is_produced(p):
+        return False
+    hint = ""
+    if p.parts[:1] == ("runs",) and len(p.parts) >= 3:
+        kind = {"generate": "generate", "train": "train", "evaluate": "evaluate"}.get(p.parts[1])
+        if kind:
+            hint = (f"; it is the output of `toolace-mt {kind}` of a recipe named {p.parts[2]!r}: run that first, or "
+                    f"validate both recipes in one call")
+    raise RecipeError(f"{key}: {p} does not exist{hint}")
+
+
+def looks_local(path: str) -> bool:
+    """Whether a model reference is a local path rather than a hub id (``org/name``): absolute, ./.., under
+    runs/, or more than two parts."""
+    p = Path(path)
+    return p.is_absolute() or path.startswith((".", "~")) or p.parts[:1] == ("runs",) or len(p.parts) > 2
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

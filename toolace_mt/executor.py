@@ -214,8 +214,8 @@ def policy_resources(policy: Any, gpus_in_cluster: Optional[float] = None) -> di
     return {"num_cpus": 1, "num_gpus": gpus}
 
 
-def train_resources(gpus_in_cluster: float) -> dict[str, float]:
-    """Ray resources of one in-process training run: one GPU (the Trainer uses CUDA when it sees one), none on a
-    cluster without GPUs, where training runs on the CPU exactly as a one-process run there would. Multi-GPU
-    training goes through ``accelerate launch`` outside Ray."""
-    return {"num_cpus": 1, "num_gpus": 1 if gpus_in_cluster > 0 else 0}
+def train_resources(gpus_in_cluster: float, devices: int = 1) -> dict[str, float]:
+    """Ray resources of one training run: the recipe's `num_devices` GPUs on one node (a run with more than one
+    starts ``accelerate launch`` inside its task, one process per GPU; the Trainer uses CUDA when it sees one),
+    none on a cluster without GPUs, where training runs on the CPU exactly as a one-process run there would."""
+    return {"num_cpus": 1, "num_gpus": devices if gpus_in_cluster > 0 else 0}

@@ -52,6 +52,12 @@ def dump_yaml(obj: Any) -> str:
     return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, allow_unicode=True)
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # chosen: the only portable way to read the umask is to set it and put it back
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: str | Path, text: str, fsync: bool = True) -> None:
     """Write ``text`` to ``path`` atomically: temp file in the same directory, fsync, rename, fsync the
     directory. ``fsync=False`` for files that are only a cache (a lost entry is recomputed). Disk full is a
@@ -62,6 +68,7 @@ def atomic_write_text(path: str | Path, text: str, fsync: bool = True) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets the mode a plain open() gives it
         with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as f:
             f.write(text)
             if fsync:
@@ -232,8 +239,26 @@ def last_complete_checkpoint(root: str | Path) -> str | None:
     return None
 
 
+# the packages whose versions a result depends on (recorded by `machine_info`, pinned in constraints.txt)
+RECORDED_PACKAGES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "numpy",
+                     "vllm", "ray", "bfcl_eval")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of `RECORDED_PACKAGES` (from package metadata: nothing is imported)."""
+    from importlib import metadata
+
+    out = {}
+    for name in RECORDED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
 def machine_info() -> dict[str, Any]:
-    """What a result ran on, for reports."""
+    """What a result ran on, for reports: the machine and the versions of the packages that decide the numbers."""
     info = {"platform": platform.platform(), "python": platform.python_version(),
             "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
     try:
@@ -252,4 +277,5 @@ def machine_info() -> dict[str, Any]:
         info["torch_threads"] = torch.get_num_threads()
     except Exception:  # torch missing or broken: the report still says what we know
         pass
+    info["packages"] = package_versions()
     return info

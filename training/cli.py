@@ -40,9 +40,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .template import TemplateCheckError
     from .train import run_training
 
+    from .launch import launch_training, needs_launch
+
     cfg, out = _load(args)
     try:
-        summary = run_training(cfg, out, restart=args.restart)
+        if needs_launch(cfg):  # num_devices > 1: one process per GPU through accelerate launch
+            summary = launch_training(args.recipe, args.overrides, out, cfg, restart=args.restart)
+        else:
+            summary = run_training(cfg, out, restart=args.restart)
     except (DataError, TemplateCheckError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

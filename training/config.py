@@ -4,6 +4,7 @@
   directory), tiny-model sizes, dtype, attention implementation, chat template choice;
 * `LoraArguments`: PEFT LoRA settings (TRL `ModelConfig` names: ``use_peft``, ``lora_r``, ``lora_alpha``, ...);
 * `DataArguments`: datasets with mixing weights, which turns to train on, checks before training, eval split;
+* `LaunchArguments`: how many devices (``num_devices``; with > 1 the run goes through ``accelerate launch``);
 * TRL's `SFTConfig` itself: any of its fields may be set in the recipe without new code here.
 
 Keys that belong to none of them are rejected with a suggestion. Unset SFTConfig keys get CPU-safe defaults
@@ -18,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from toolace_mt.config import (RECIPE_KINDS, RecipeError, _type_ok, bool_word_error, dataclass_from_dict,
-                               number_text_hint, to_plain, yaml_word)
+from toolace_mt.config import (RECIPE_KINDS, RecipeError, _type_ok, bool_word_error, check_input,
+                               dataclass_from_dict, looks_local, number_text_hint, to_plain, yaml_word)
 
 
 @dataclass
@@ -116,6 +117,24 @@ class DataArguments:
             raise ValueError(f"eval_split: {self.eval_split} must be in [0, 1)")
 
 
+DEFAULT_ACCELERATE_CONFIG = "configs/accelerate/ddp.yaml"
+
+
+@dataclass
+class LaunchArguments:
+    """The devices a run trains on. Global batch = per_device_train_batch_size x gradient_accumulation_steps x
+    num_devices (paper §5: 64). With num_devices > 1, `toolace-mt train` and `toolace-mt reproduce` start the run
+    through ``accelerate launch --num_processes num_devices`` (one process per GPU) with `accelerate_config`;
+    a run started by hand under ``accelerate launch`` must have that many processes."""
+
+    num_devices: int = 1
+    accelerate_config: Optional[str] = None  # None: configs/accelerate/ddp.yaml (DDP); fsdp / deepspeed_zero3 there
+
+    def __post_init__(self):
+        if self.num_devices < 1:
+            raise ValueError(f"num_devices: {self.num_devices} must be >= 1")
+
+
 @dataclass
 class TrainConfig:
     name: str
@@ -123,14 +142,29 @@ class TrainConfig:
     lora: LoraArguments
     data: DataArguments
     sft: dict[str, Any]  # SFTConfig keys set in the recipe (defaults are filled in by `sft_kwargs`)
+    launch: LaunchArguments = field(default_factory=LaunchArguments)
 
     def resolved(self) -> dict[str, Any]:
         """The flat recipe as it runs (what `recipe.yaml` of the run directory holds)."""
         out = {"task": "train", "name": self.name}
         for part in (self.model, self.lora, self.data):
             out.update(to_plain(part))
+        # chosen: launch keys only when set, so run directories made before they existed still resume
+        out.update({k: v for k, v in to_plain(self.launch).items()
+                    if v != getattr(LaunchArguments(), k)})
         out.update(to_plain(self.sft))
         return out
+
+    def global_batch(self) -> dict[str, int]:
+        """Per-device batch, accumulation, devices and their product (the SFTConfig defaults where unset)."""
+        fields = _sft_fields()
+        per = self.sft.get("per_device_train_batch_size", fields["per_device_train_batch_size"].default)
+        acc = self.sft.get("gradient_accumulation_steps", fields["gradient_accumulation_steps"].default)
+        n = self.launch.num_devices
+        return {"per_device": int(per), "accumulation": int(acc), "devices": n, "global": int(per) * int(acc) * n}
+
+    def accelerate_config(self) -> str:
+        return self.launch.accelerate_config or DEFAULT_ACCELERATE_CONFIG
 
     def check(self) -> None:
         """Deeper checks for `toolace-mt validate`: dataset files exist, SFTConfig accepts the values."""
@@ -144,12 +178,16 @@ class TrainConfig:
         if tmpl.endswith((".jinja", ".j2")) and not Path(tmpl).is_file():
             raise RecipeError(f"chat_template: {tmpl} is " + ("a directory" if Path(tmpl).is_dir() else "not there")
                               + "; give a .jinja file")
+        if not self.model.is_tiny and looks_local(self.model.model_name_or_path):
+            check_input("model_name_or_path", src)  # a run directory or checkpoint: there, or an earlier step's
         for d in self.data.datasets:
             p = Path(d["path"])
-            if p.parts[:1] == ("runs",) and not p.exists():
-                continue  # produced by an earlier stage of the pipeline (generate), not there yet
+            if not check_input("datasets", p):
+                continue  # written by an earlier step of the same pipeline (generate), not there yet
             if not (p.is_file() or (p / "train.jsonl").is_file()):
                 raise RecipeError(f"datasets: {p} is neither a file nor a directory holding train.jsonl")
+        if self.launch.num_devices > 1:
+            check_input("accelerate_config", self.accelerate_config())
         _check_report_to(self.sft.get("report_to"))
         import tempfile
 
@@ -208,7 +246,7 @@ def build_sft_config(cfg: TrainConfig, output_dir: str | Path):
         raise RecipeError(f"SFTConfig rejects the recipe: {e}") from None
 
 
-_OURS = (ModelArguments, LoraArguments, DataArguments)
+_OURS = (ModelArguments, LoraArguments, DataArguments, LaunchArguments)
 _STRATEGY_KEYS = ("save_strategy", "eval_strategy", "logging_strategy", "hub_strategy")
 
 
@@ -278,7 +316,8 @@ def parse_recipe(raw: dict[str, Any]) -> TrainConfig:
     model = dataclass_from_dict(ModelArguments, parts[0])
     lora = dataclass_from_dict(LoraArguments, parts[1])
     data = dataclass_from_dict(DataArguments, parts[2])
-    return TrainConfig(name=name, model=model, lora=lora, data=data, sft=sft)
+    launch = dataclass_from_dict(LaunchArguments, parts[3])
+    return TrainConfig(name=name, model=model, lora=lora, data=data, sft=sft, launch=launch)
 
 
 RECIPE_KINDS.register("train", parse_recipe)

@@ -122,16 +122,20 @@ def plot_curves(log: list[dict[str, Any]], path: Path, title: str) -> None:
         s = _series(log, key)
         if s:
             ax.plot([x for x, _ in s], [y for _, y in s], style, label=key)
-    ax.set_xlabel("step")
+    ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss")
     acc = _series(log, "mean_token_accuracy")
     if acc:
         ax2 = ax.twinx()
         ax2.plot([x for x, _ in acc], [y for _, y in acc], ":", color="tab:green", label="token accuracy")
         ax2.set_ylabel("token accuracy")
+        ax2.set_ylim(0, 1.05)
         ax2.legend(loc="center right")
-    ax.legend(loc="upper center")
-    ax.set_title(title)
+    if ax.get_lines():
+        ax.legend(loc="upper center")
+    else:  # fewer steps than logging_steps: nothing was logged
+        ax.text(0.5, 0.5, "no loss logged (fewer steps than logging_steps)", ha="center", transform=ax.transAxes)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -147,6 +151,9 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
     """Train as the recipe says, into `out_dir`; resume from its last checkpoint; return the summary."""
     t0 = time.time()
     seed = int(cfg.sft.get("seed", 42))
+    from .launch import check_world
+
+    check_world(cfg)  # a launched run has the processes the recipe's global batch was computed with
     rows, report = load_rows(cfg.data, seed)  # before the run directory exists: bad data leaves nothing behind
     out = prepare_run_dir(out_dir, cfg.resolved(), restart=restart).resolve()
     done = out / "summary.json"
@@ -176,6 +183,9 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
     trainer = SFTTrainer(model=model, args=args, train_dataset=to_hf(data["train"]),
                          eval_dataset=to_hf(data["eval"]) if data["eval"] else None,
                          processing_class=tok, peft_config=peft_config)
+    from .progress import use_loss_bar
+
+    use_loss_bar(trainer, f"train {out.name}")  # one bar, loss in its postfix, no raw log dicts
     ckpt_root = Path(args.output_dir)
     last = last_complete_checkpoint(ckpt_root)  # a checkpoint cut by a kill mid-save is skipped
     tokens_before = steps_before = 0
@@ -199,7 +209,9 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
         merge_adapter(final_dir, out / "merged", cfg.model.dtype)
     log = trainer.state.log_history
     atomic_write_json(out / "training_log.json", log)
-    plot_curves(log, out / "loss_curve.png", f"{cfg.name}: {'LoRA' if cfg.lora.use_peft else 'full'} SFT")
+    # the run directory's name in the title: the arms of a reproduce run share one recipe (and its name)
+    plot_curves(log, out / "loss_curve.png", f"{out.name} ({cfg.name}): {'LoRA' if cfg.lora.use_peft else 'full'} "
+                f"SFT, {int(trainer.state.global_step)} steps")
 
     tokens = int(trainer.state.num_input_tokens_seen or 0)
     runtime = float(result.metrics.get("train_runtime") or 0.0)
@@ -225,6 +237,10 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
         "s_per_step": round(runtime / max(1, int(trainer.state.global_step) - int(steps_before)), 4)
         if runtime > 0 else None,
         "rows_dropped_by_max_length": data["report"]["rows_dropped_by_max_length"],
+        # the batch each optimizer step saw (paper §5: 64): per device x accumulation x processes
+        "global_batch": int(args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size),
+        "batch": {"per_device": args.per_device_train_batch_size, "accumulation": args.gradient_accumulation_steps,
+                  "devices": args.world_size},
         "machine": machine_info(),
     }
     atomic_write_json(done, summary)

@@ -182,7 +182,12 @@ def download(dest: Path = DEFAULT_DEST, base_url: Optional[str] = None, force: b
             with urllib.request.urlopen(url, timeout=TIMEOUT_S) as r:  # noqa: S310 - https or a local mirror
                 body = r.read()
         except (urllib.error.URLError, OSError, ValueError) as e:
-            raise DownloadError(f"{url}: {e}") from None
+            reason = getattr(e, "reason", None) or e
+            raise DownloadError(
+                f"cannot fetch the ACEBench data from {base} ({reason}). Offline or behind a proxy: pass "
+                f"--base-url with a mirror of {REPO} at commit {COMMIT[:12]} (an http(s) or file:// URL), or set "
+                f"${ENV_DIR} to a copy in the official layout, or place the {len(FILES)} files by hand under "
+                f"{dest}/ ({rel}, ...; the next run checks their sha256)") from None
         got = _sha256(body)
         if got != want:
             raise DownloadError(f"{url}: sha256 {got} does not match the pinned {want}")

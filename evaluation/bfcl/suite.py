@@ -163,7 +163,7 @@ class BFCLSuite(Suite):
             from . import official
 
             if not official.available():
-                raise RecipeError("source 'official' needs the bfcl-eval package: .venv/bin/pip install --no-deps "
+                raise RecipeError("source 'official' needs bfcl-eval, which is not installed here: pip install --no-deps "
                                   f"bfcl-eval=={official.PINNED_VERSION}")
             if single:
                 from .single import available

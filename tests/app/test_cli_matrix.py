@@ -32,7 +32,7 @@ def _fixture(t: Path) -> None:
     (t / "foreign.jsonl").write_text('{"x": 1}\n{"y": [2]}\n')
     (t / "binary.jsonl").write_bytes(b"\xff\xfe\x00garbage\n")
     train = (ROOT / "recipes/train/tiny_cpu.yaml").read_text().replace(
-        "runs/generate/quickstart_toolace_mt/dataset", str(t / "foreign.jsonl"))
+        "runs/generate/debug/dataset", str(t / "foreign.jsonl"))
     (t / "train.yaml").write_text(train)
     (t / "train_empty.yaml").write_text(train.replace(str(t / "foreign.jsonl"), str(t / "empty.jsonl")))
     (t / "tasks_bad.jsonl").write_text("{not json\n")
@@ -46,7 +46,7 @@ def _fixture(t: Path) -> None:
     (shard / "recipe.yaml").write_text("n_dialogues: [1,\n")
     # issue 24: YAML 1.1 traps, paths of the wrong kind, a valid evaluate recipe for the executor flags
     (t / "octal.yaml").write_text((t / "gen.yaml").read_text() + "\nseed: 010\n")
-    (t / "tiny_train.yaml").write_text((ROOT / "recipes/train/tiny_cpu.yaml").read_text())  # dataset under runs/
+    (t / "tiny_train.yaml").write_text(train)  # a dataset that exists: the errors below are the recipe's own
     (t / "eval_ok.yaml").write_text((ROOT / "recipes/evaluate/tau_own_null.yaml").read_text())
     (t / "eval_replay_dir.yaml").write_text(
         "task: evaluate\nsuite: tau\nsource: own\npolicy: {kind: replay, format: trajectories, path: %s}\n" % (t / "adir"))

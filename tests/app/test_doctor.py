@@ -45,3 +45,21 @@ def test_doctor_gpu_without_gpu_is_a_clear_error(tmp_path, capsys, monkeypatch):
     assert main(["doctor", "--gpu", "--out", str(tmp_path / "d")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: doctor --gpu needs a CUDA GPU") and "\n" not in err
+
+
+def test_a_step_that_made_nothing_is_a_warning_not_a_pass(capsys):
+    """Generation that kept 0 dialogues ran, but a PASS would hide that nothing usable came out (issue 25)."""
+    from dataclasses import asdict
+
+    from toolace_mt.app.smoke import _timed, print_table
+
+    rows = []
+    assert _timed(rows, "generate ToolACE-MT (llm engine)", lambda: ("{'generated': 1, 'kept': 0}", 10, None,
+                                                                       "kept 0 of 1 dialogues"))
+    assert _timed(rows, "evaluate", lambda: ("ok", None))
+    assert [r.result for r in rows] == ["WARN", "PASS"]
+    assert "generate ToolACE-MT (llm engine): WARN" in capsys.readouterr().err
+    print_table({"mode": "cpu", "backend": "transformers", "note": "", "total_s": 1.0,
+                 "steps": [asdict(r) for r in rows]})
+    table = capsys.readouterr().out
+    assert "WARN" in table and "kept 0 of 1 dialogues" in table

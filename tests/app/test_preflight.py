@@ -16,8 +16,14 @@ PAPER = ["recipes/train/llama31_8b_lora.yaml", "recipes/train/qwen25_7b_lora.yam
 
 
 def test_paper_recipes_pass_deep_validation(capsys, monkeypatch):
+    import toolace_mt.deps as deps
+    from toolace_mt.evaluation.bfcl import official
+
+    monkeypatch.setattr(deps, "installed", lambda module: True)  # vLLM and bfcl-eval: a GPU install
+    monkeypatch.setattr(official, "available", lambda: True)
     monkeypatch.chdir(ROOT)
-    assert main(["validate", "--deep", *PAPER]) == 0
+    # with the generate recipe that writes the train recipes' dataset (validated as one pipeline)
+    assert main(["validate", "--deep", "recipes/generate/paper_vllm.yaml", *PAPER]) == 0
     out = capsys.readouterr().out
     # parameter counts of the public models: the committed configs are their architectures
     assert "(llama, 8.03 B params" in out and "(qwen2, 7.616 B params" in out
@@ -29,6 +35,8 @@ def test_missing_lora_targets_fail_clearly(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     raw = yaml.safe_load((ROOT / "recipes/train/llama31_8b_lora.yaml").read_text())
     raw["lora_target_modules"] = ["q_proj", "c_attn"]  # c_attn is GPT-2's name, not Llama's
+    (tmp_path / "rows.jsonl").write_text("")
+    raw["datasets"] = [{"path": str(tmp_path / "rows.jsonl")}]
     recipe = tmp_path / "bad_targets.yaml"
     recipe.write_text(yaml.safe_dump(raw))
     assert main(["validate", "--deep", str(recipe)]) == 2
@@ -40,7 +48,9 @@ def test_model_config_flag_and_missing_config(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no recipes/model_configs here
     raw = yaml.safe_load((ROOT / "recipes/train/qwen25_7b_lora.yaml").read_text())
     raw["model_name_or_path"] = "someone/Unknown-7B"
-    raw["datasets"] = [{"path": "runs/generate/x"}]
+    (tmp_path / "rows.jsonl").write_text("")
+    raw["datasets"] = [{"path": "rows.jsonl"}]
+    raw["accelerate_config"] = str(ROOT / "configs/accelerate/ddp.yaml")  # recipes' paths are repo-relative
     recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump(raw))
     assert main(["validate", "--deep", str(recipe)]) == 2

@@ -123,6 +123,19 @@ def test_report_rebuilds_from_saved_results(debug_run, tmp_path):
     assert a == b and a
 
 
+@pytest.mark.slow
+def test_report_goes_to_the_run_directory_and_to_results_only_when_asked(debug_run, tmp_path, monkeypatch):
+    """The main job must not rewrite the committed results/ unless told: the report lives in <run>/report/."""
+    run = debug_run / "run"
+    assert (run / "report" / "report.md").is_file() and (run / "report" / "comparison.png").is_file()
+    monkeypatch.chdir(tmp_path)  # a bare `report RUN` must write nothing under ./results
+    assert main(["report", str(run)]) == 0
+    assert not (tmp_path / "results").exists()
+    assert main(["report", str(run), "--results"]) == 0  # bare --results: <results_dir>/<name>
+    report = tmp_path / "results" / "debug" / "report.md"
+    assert report.is_file() and (report.stat().st_mode & 0o777) != 0o600  # a plain file's mode, not mkstemp's
+
+
 def test_reproduce_recipe_errors_are_clear(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     bad = tmp_path / "bad.yaml"
@@ -131,7 +144,7 @@ def test_reproduce_recipe_errors_are_clear(tmp_path, monkeypatch):
         load_recipe(bad)
     bad.write_text("task: reproduce\narms: [base]\nbase_model: x\nevaluate: {a: recipes/evaluate/nope.yaml}\n")
     _, cfg, _ = load_recipe(bad)
-    with pytest.raises(RecipeError, match="evaluate/a.*file not found"):
+    with pytest.raises(RecipeError, match="evaluate/base/a.*file not found"):
         cfg.check()
     bad.write_text("task: reproduce\narms: [base]\nbase_model: x\nevalute: {}\n")
     with pytest.raises(RecipeError, match="did you mean 'evaluate'"):
@@ -142,6 +155,11 @@ def test_reproduce_recipe_errors_are_clear(tmp_path, monkeypatch):
 
 
 def test_shipped_reproduce_recipes_validate(monkeypatch):
+    import toolace_mt.deps as deps
+    from toolace_mt.evaluation.bfcl import official
+
+    monkeypatch.setattr(deps, "installed", lambda module: True)  # the paper recipes' vLLM: a GPU install
+    monkeypatch.setattr(official, "available", lambda: True)
     monkeypatch.chdir(ROOT)
     recipes = [str(p.relative_to(ROOT)) for p in [ROOT / "recipes/quickstart.yaml", *sorted((ROOT / "recipes/reproduce").glob("*.yaml"))]]
     assert main(["validate", *recipes]) == 0

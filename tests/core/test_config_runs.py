@@ -234,7 +234,10 @@ def test_train_recipe_traps_and_model_path(tmp_path, capsys):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    recipe = str(root / TINY_TRAIN)
+    (tmp_path / "rows.jsonl").write_text("")
+    recipe = str(tmp_path / "tiny.yaml")  # the committed recipe, on a dataset that exists (validate checks it)
+    Path(recipe).write_text((root / TINY_TRAIN).read_text().replace("runs/generate/debug/dataset",
+                                                                     str(tmp_path / "rows.jsonl")))
     rc, out = _validate(capsys, recipe, "--set", 'max_steps="2"')
     assert rc == 2 and "write it as an integer, without quotes: 2)" in out, out
     fix = _suggestion(out)

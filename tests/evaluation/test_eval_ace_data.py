@@ -159,3 +159,13 @@ def test_reproduce_step_without_data_is_not_run_and_reported(tmp_path, monkeypat
     data = collect(run)
     md = render_markdown(data, [])
     assert "ace_official: not run" in md and "toolace-mt data acebench" in md
+
+
+def test_offline_download_is_one_error_line_with_the_ways_out(tmp_path, capsys):
+    from toolace_mt.app.cli import main
+
+    rc = main(["data", "acebench", "--dest", str(tmp_path / "d"), "--base-url", f"file://{tmp_path}/no-mirror"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error: cannot fetch the ACEBench data") and "\n" not in err
+    assert "--base-url" in err and "$TOOLACE_ACEBENCH_DIR" in err and "by hand under" in err
+    assert "urlopen" not in err

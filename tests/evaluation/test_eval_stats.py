@@ -59,7 +59,13 @@ def test_reports_and_compare(tmp_path, capsys):
     assert "95% CI (Wilson)" in (a / "report.md").read_text()
     capsys.readouterr()
     assert main(["compare", str(a), str(b)]) == 0
+    table = capsys.readouterr().out
+    assert "B − A in percentage points" in table and "(oracle)" in table
+    overall = next(line for line in table.splitlines() if line.startswith("overall")).split()
+    assert overall[2:5] == ["100.0%", "0.0%", "-100.0"]  # A oracle, B null: B − A is -100 points
+    assert main(["compare", str(a), str(b), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
+    assert rep["difference_is"] == "accuracy_b - accuracy_a" and rep["overall"]["difference"] == -1.0
     o = rep["overall"]
     # the oracle passes every item, the null answer none of these: all pairs are discordant the same way
     assert o["n"] == summ["n_tasks"] and (o["only_a"], o["only_b"], o["both_correct"]) == (o["n"], 0, 0)

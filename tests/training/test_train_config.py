@@ -93,8 +93,11 @@ def test_unknown_tool_is_caught_before_training(tmp_path):
 
 def test_check_finds_missing_dataset_and_bad_sft_values(tmp_path):
     cfg = parse_recipe({"task": "train", "datasets": [{"path": str(tmp_path / "nope")}]})
-    with pytest.raises(RecipeError, match="neither a file"):
+    with pytest.raises(RecipeError, match="nope does not exist"):
         cfg.check()
+    (tmp_path / "empty_dir").mkdir()
+    with pytest.raises(RecipeError, match="neither a file"):
+        parse_recipe({"task": "train", "datasets": [{"path": str(tmp_path / "empty_dir")}]}).check()
     write_banking_dataset(tmp_path / "d", n=2)
     parse_recipe({"task": "train", "datasets": [{"path": str(tmp_path / "d")}], "save_strategy": False}).check()
     with pytest.raises(RecipeError, match="SFTConfig"):

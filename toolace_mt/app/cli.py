@@ -126,6 +126,21 @@ def _check_executor(args: argparse.Namespace) -> None:
         check_address(address)
 
 
+def recipe_path_hint(recipe: str) -> str:
+    """A hint for a recipe path that does not resolve from the working directory: recipes (and the paths inside
+    them) are relative to the repository root."""
+    p = Path(recipe)
+    if p.is_absolute():
+        return ""
+    import toolace_mt
+
+    root = Path(toolace_mt.__file__).resolve().parents[1]  # the checkout of an editable install
+    if (root / p).is_file() and Path.cwd().resolve() != root:
+        return (f" here ({Path.cwd()}); recipes and the paths inside them are relative to the repository root: "
+                f"cd {root}")
+    return ""
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Validate the command line before the handler touches anything (see the module docstring)."""
     cmd = getattr(args, "command", None)
@@ -144,7 +159,7 @@ def check_args(args: argparse.Namespace) -> None:
     recipe = getattr(args, "recipe", None)
     if isinstance(recipe, str):
         if not Path(recipe).is_file():
-            raise UsageError(f"recipe {recipe}: file not found")
+            raise UsageError(f"recipe {recipe}: file not found{recipe_path_hint(recipe)}")
         kind = RECIPE_OF.get(cmd) or RECIPE_OF.get(f"{cmd} {getattr(args, 'bench_command', '')}")
         if kind:  # parse and deep-check now, so a recipe that cannot run never creates its run directory
             from ..config import load_recipe
@@ -152,7 +167,8 @@ def check_args(args: argparse.Namespace) -> None:
             _, cfg, _ = load_recipe(recipe, getattr(args, "overrides", None), expect=kind)
             check = getattr(cfg, "check", None)
             if callable(check):
-                check()
+                out = getattr(args, "out", None)
+                check(run_dir=Path(out)) if kind == "reproduce" and out else check()
     data = getattr(args, "data", None)
     if isinstance(data, str) and not Path(data).exists():
         raise UsageError(f"{data}: no such file or directory")
@@ -202,7 +218,47 @@ def describe_error(e: BaseException) -> tuple[int, str]:
     return 1, _one_line(f"internal error: {type(e).__name__}: {e} (set TOOLACE_MT_DEBUG=1 for the traceback)")
 
 
+def warn_once() -> None:
+    """Show each warning text once per command: libraries reset Python's per-location registry (every
+    `warnings.catch_warnings` does), so the same deprecation would otherwise print once per model or trainer."""
+    import warnings
+
+    show = warnings.showwarning
+    if getattr(show, "_toolace_once", False):
+        return
+    seen: set[tuple[type, str]] = set()
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        key = (category, str(message))
+        if key not in seen:
+            seen.add(key)
+            show(message, category, filename, lineno, file, line)
+
+    showwarning._toolace_once = True  # type: ignore[attr-defined]
+    warnings.showwarning = showwarning
+
+
+# commands that load models and datasets many times: one bar per long step (our own), not one per load
+QUIET_BARS = frozenset({"train", "evaluate", "reproduce", "doctor"})
+
+
+def quiet_library_bars() -> None:
+    """Turn off the per-load bars of transformers (loading weights, writing shards) and datasets (tokenizing,
+    truncating, ...): a reproduce run loads models dozens of times, and each bar lasts a second. The training bar
+    (`training.progress.LossBar`), generation and evaluation bars and hub downloads keep theirs."""
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # read when datasets is first imported
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        return
+    hf_logging.disable_progress_bar()
+    ds = sys.modules.get("datasets")
+    if ds is not None:  # already imported (tests, an earlier command in this process)
+        ds.disable_progress_bars()
+
+
 def main(argv: list[str] | None = None) -> int:
+    warn_once()
     parser = build_parser()
     args = parser.parse_args(argv)
     fn = getattr(args, "func", None)
@@ -211,10 +267,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args.command is None else 2
     try:
         check_args(args)
+        if args.command in QUIET_BARS:
+            quiet_library_bars()
         return int(fn(args) or 0)
     except KeyboardInterrupt:
         print("error: interrupted (rerun the same command to resume)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `toolace-mt envs | head`: the reader is gone, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:  # the one place errors become exit codes; see the module docstring
         if os.environ.get("TOOLACE_MT_DEBUG"):
             import traceback

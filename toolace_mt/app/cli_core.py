@@ -10,7 +10,8 @@ def register(sub, bench_sub) -> None:
     p.add_argument("--domain", help="only this domain")
     p.set_defaults(func=cmd_envs)
 
-    p = sub.add_parser("validate", help="check recipes (keys, types, values, referenced files) without running them")
+    p = sub.add_parser("validate", help="check recipes as one pipeline (keys, types, values, input paths, "
+                       "optional packages, sub-recipes) without running them")
     p.add_argument("recipes", nargs="+", help="recipe YAML files")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--deep", action="store_true", help="also build the model on the meta device from its config: "
@@ -46,49 +47,34 @@ def cmd_envs(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"domains": listing, "n_domains": len(listing), "n_tools": sum(len(d["tools"]) for d in listing)})
         return 0
-    from rich.console import Console
-    from rich.table import Table
+    import sys
 
-    t = Table(title=f"{len(listing)} domains, {sum(len(d['tools']) for d in listing)} tools")
-    t.add_column("domain")
-    t.add_column("tool")
-    t.add_column("rw")
-    t.add_column("parameters")
+    rows = []
     for d in listing:
         for tl in d["tools"]:
             params = tl["schema"]["function"]["parameters"]
             req = set(params.get("required", []))
             ps = ", ".join(k + ("" if k in req else "?") for k in params.get("properties", {}))
-            t.add_row(d["domain"], tl["name"], "w" if tl["writes"] else "r", ps)
+            rows.append((d["domain"], tl["name"], "w" if tl["writes"] else "r", ps))
+    if not sys.stdout.isatty():  # piped: whole names, one tool per line, tab-separated (rich would cut to 80 columns)
+        for r in rows:
+            print("\t".join(r))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{len(listing)} domains, {sum(len(d['tools']) for d in listing)} tools")
+    t.add_column("domain", no_wrap=True)
+    t.add_column("tool", no_wrap=True)  # names whole; the parameters column wraps instead
+    t.add_column("rw")
+    t.add_column("parameters", overflow="fold")
+    for r in rows:
+        t.add_row(*r)
     Console().print(t)
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from ..config import RecipeError, load_recipe
+    from .validate import validate
 
-    import sys
-    from pathlib import Path
-
-    bad, deep_bad = 0, False
-    for path in args.recipes:
-        try:
-            kind, cfg, _ = load_recipe(path, args.overrides)
-            check = getattr(cfg, "check", None)
-            if callable(check):
-                check()  # deeper checks: referenced files exist, models resolvable, ...
-            print(f"ok    {path} ({kind})")
-            if getattr(args, "deep", False):
-                from .preflight import DeepCheckError, deep_check, format_report
-
-                try:
-                    print(format_report(deep_check(kind, cfg, Path(path), args.model_config)))
-                except DeepCheckError as e:
-                    print(f"error: {path}: {e}", file=sys.stderr)
-                    deep_bad = True
-        except (RecipeError, OSError, ValueError) as e:
-            bad += 1
-            print(f"FAIL  {path}: {e}")
-    if bad:  # exit 2 like every other usage error (the FAIL lines above say which recipe and why)
-        print(f"error: {bad} of {len(args.recipes)} recipe(s) failed validation", file=sys.stderr)
-    return 2 if bad or deep_bad else 0
+    return validate(args.recipes, args.overrides, getattr(args, "deep", False), args.model_config)

@@ -88,6 +88,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
     out["machine"] = steps.get("machine")
     out["wall_s"] = steps.get("wall_s")
     out["invocations"] = [r.get("wall_s") for r in steps.get("invocations") or []]
+    out["phases"] = ((steps.get("invocations") or [{}])[-1]).get("phases") or []  # the last invocation's
     return out
 
 
@@ -478,11 +479,15 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
                 L.append(f"- {name} rejection reasons: " + ", ".join(f"{k} {v}" for k, v in rr.items()))
         L.append("")
     if data["training"]:
-        L += ["## Training", "", "| arm | steps | train tokens | loss first → last | token acc. first → last | tokens/s "
-              "| s/step | rows truncated |", "|---|---:|---:|---|---|---:|---:|---:|"]
+        L += ["## Training", "", "Global batch = per device x gradient accumulation x devices (the paper's: 64).", "",
+              "| arm | steps | global batch | train tokens | loss first → last | token acc. first → last | tokens/s "
+              "| s/step | rows truncated |", "|---|---:|---|---:|---|---|---:|---:|---:|"]
         f3 = lambda v: f"{v:.3f}" if isinstance(v, (int, float)) else "–"  # noqa: E731
         for arm, t in data["training"].items():
-            L.append(f"| {ARM_LABELS.get(arm, arm)} ({t.get('mode', '')}) | {t.get('steps', '–')} | "
+            b = t.get("batch") or {}
+            batch = (f"{t['global_batch']} = {b.get('per_device')} x {b.get('accumulation')} x {b.get('devices')}"
+                     if t.get("global_batch") else "–")  # runs from before the batch was recorded: not known
+            L.append(f"| {ARM_LABELS.get(arm, arm)} ({t.get('mode', '')}) | {t.get('steps', '–')} | {batch} | "
                      f"{t.get('tokens_seen', '–')} | "
                      f"{f3(t.get('train_loss_first'))} → {f3(t.get('train_loss_last'))} | "
                      f"{f3(t.get('token_accuracy_first'))} → {f3(t.get('token_accuracy_last'))} | "
@@ -534,6 +539,14 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
         parts = (f" over {len(runs)} invocations (a resumed run reuses finished steps: "
                  + " + ".join(f"{w:.0f} s" for w in runs) + ")") if len(runs) > 1 else ""
         L.append(f"Total wall time of the reproduce run: {data['wall_s']:.0f} s{parts}.")
+        phases = [p for p in data.get("phases") or [] if p.get("wall_s")]
+        if phases:
+            total = sum(p["wall_s"] for p in phases)
+            top = max(phases, key=lambda p: p["wall_s"])
+            L.append("Where the last invocation's time went: " + ", ".join(
+                p["kind"] + (f" ({p['steps']} steps)" if p.get("steps") else "") + f" {p['wall_s']:.0f} s"
+                for p in phases) + f"; the dominant phase is {top['kind']} ({100 * top['wall_s'] / total:.0f} %). "
+                "Per-step times: steps.json (`step_times`).")
     return "\n".join(L) + "\n"
 
 
@@ -572,6 +585,7 @@ def make_plots(data: dict[str, Any], out: Path) -> list[str]:
     if groups:
         fig, ax = plt.subplots(figsize=(1.6 + 1.9 * len(groups), 3.8))
         w = 0.8 / max(1, len(arms))
+        tops: list[float] = []
         for i, arm in enumerate(arms):
             xs, ys, err = [], [], [[], []]
             for j, (_, vals) in enumerate(groups):
@@ -582,12 +596,18 @@ def make_plots(data: dict[str, Any], out: Path) -> list[str]:
                 lo, hi = (ci or [None, None])
                 err[0].append(max(0.0, y - 100 * lo) if lo is not None else 0.0)
                 err[1].append(max(0.0, 100 * hi - y) if hi is not None else 0.0)
-            ax.bar(xs, ys, w, yerr=err, capsize=3, label=ARM_LABELS[arm])
+            bars = ax.bar(xs, ys, w, yerr=err, capsize=3, label=ARM_LABELS[arm])
+            # chosen: every bar carries its value, so a bar at 0 reads as a measured 0, not as missing data
+            missing = [vals.get(arm, (None, None))[0] is None for _, vals in groups]
+            ax.bar_label(bars, labels=["n/a" if m else f"{y:.1f}" for y, m in zip(ys, missing)],
+                         padding=2, fontsize=7)
+            tops.extend(y + e for y, e in zip(ys, err[1]))
         ax.set_xticks([j + w * (len(arms) - 1) / 2 for j in range(len(groups))], [g for g, _ in groups], fontsize=8)
-        ax.set_ylim(bottom=0)
-        ax.set_ylabel("% (error bars: 95% CI)")
-        ax.set_title("Base vs MAS vs ToolACE-MT")
-        ax.legend(fontsize=8)
+        ax.set_ylim(0, max(5.0, max(tops, default=0) * 1.15 + 2))  # room for the labels above the error bars
+        ax.set_xlabel("evaluation and metric")
+        ax.set_ylabel("% of tasks / calls (error bars: 95% CI)")
+        ax.set_title("Base vs MAS vs ToolACE-MT: per-metric scores")
+        ax.legend(fontsize=8, loc="upper left")
         paths.append(_save_plot(fig, out / "comparison.png"))
     ab = {k: v for k, v in data["ablation"].items() if not k.startswith("_")}
     if ab:
@@ -611,27 +631,61 @@ def make_plots(data: dict[str, Any], out: Path) -> list[str]:
                                 ls=("-" if label == "overall" else ":") if ver == "verify=on" else "--",
                                 label=f"{name} {label} {ver}")
         ax.set_xlabel("refinement steps")
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, max([y for line in ax.get_lines() for y in line.get_ydata()] + [5.0]) * 1.1)
         ax.set_ylabel("accuracy (%)")
         ax.set_title("Scaling refinement (paper Fig. 5)")
         ax.legend(fontsize=7)
         paths.append(_save_plot(fig, out / "ablation.png"))
     curves = data.get("learning_curves") or {}
     if curves:
-        fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.4))
+        fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.8))
+        # chosen: a marker and line style per arm (and hollow markers), so an arm drawn under another stays visible
+        styles = {"base": ("o", "-"), "mas": ("s", "--"), "toolace_mt": ("^", ":")}
+        tops = {0: 0.0, 1: 0.0}
         for arm, lc in curves.items():
             pts = [p for p in lc.get("points", []) if p.get("exact_call_rate") is not None]
             if arm != "base" and "base" in curves and curves["base"].get("points"):
                 pts = [{**curves["base"]["points"][-1], "step": 0}] + pts  # an arm starts where the base ended
-            for ax, key in zip(axes, ("exact_call_rate", "token_accuracy")):
-                ax.plot([p["step"] for p in pts], [100 * p[key] for p in pts], marker="o", label=ARM_LABELS.get(arm, arm))
-        for ax, title in zip(axes, ("teacher-forced exact calls (%)", "call tokens right (%)")):
+            marker, ls = styles.get(arm, ("D", "-."))
+            for i, (ax, key) in enumerate(zip(axes, ("exact_call_rate", "token_accuracy"))):
+                ys = [100 * p[key] for p in pts]
+                tops[i] = max([tops[i]] + ys)
+                ax.plot([p["step"] for p in pts], ys, marker=marker, ls=ls, mfc="none", mew=1.4, ms=6,
+                        label=ARM_LABELS.get(arm, arm))
+        for i, (ax, title, ylabel) in enumerate(zip(
+                axes, ("Teacher-forced exact tool calls", "Tool-call tokens predicted right"),
+                ("exact calls (% of gold calls)", "call tokens right (%)"))):
             ax.set_xlabel("training step (arms: LoRA steps on the base)")
-            ax.set_ylim(bottom=0)
+            ax.set_ylabel(ylabel)
+            ax.set_ylim(0, min(105.0, max(5.0, tops[i] * 1.12)))  # the highest point inside the frame
             ax.set_title(title, fontsize=9)
-            ax.legend(fontsize=7)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="lower right")
+        fig.suptitle("Learning curves on the BFCL-style tasks' gold dialogues", fontsize=10)
         paths.append(_save_plot(fig, out / "learning_curves.png"))
     return paths
+
+
+def headline(data: dict[str, Any]) -> list[str]:
+    """The closing lines of a reproduce run: each (non-smoke) evaluation's official overall per arm, with its 95%
+    paired-bootstrap interval where the report has one, and the steps that did not run."""
+    smoke = set((data.get("recipe") or {}).get("smoke") or [])
+    lines = []
+    for e, by_arm in data["evaluation"].items():
+        if e in smoke:
+            continue
+        unc = ((data.get("uncertainty") or {}).get(e) or {}).get("official") or {}
+        cells = []
+        for arm in data["arms"]:
+            r = (unc.get("arms") or {}).get(arm)
+            v = r["value"] if r else (by_arm.get(arm) or {}).get("overall")
+            ci = f" [{100 * r['ci95'][0]:.1f}, {100 * r['ci95'][1]:.1f}]" if r and r.get("ci95") else ""
+            cells.append(f"{ARM_LABELS.get(arm, arm)} " + (f"{100 * v:.1f}%{ci}" if v is not None else "n/a"))
+        n = unc.get("n_tasks") or next((s.get("n_tasks") for s in by_arm.values() if s.get("n_tasks")), None)
+        lines.append(f"{e} official overall{f' ({n} tasks, 95% CI)' if n else ''}: " + " | ".join(cells))
+    for name, nr in (data.get("not_run") or {}).items():
+        lines.append(f"{name}: not run ({(nr or {}).get('reason', 'data missing')})")
+    return lines
 
 
 def write_report(run_dir: Path, results_dir: Path) -> Path:

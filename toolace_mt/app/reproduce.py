@@ -108,13 +108,52 @@ class ReproduceConfig:
         out += [(f"evaluate/{n}", r, "evaluate") for n, r in self.evaluate.items()]
         return out
 
-    def check(self) -> None:
-        """`toolace-mt validate`: every referenced sub-recipe exists and parses as the right kind."""
-        for where, ref, kind in self.step_refs():
+    def check(self, run_dir: Optional[Path] = None) -> None:
+        """`toolace-mt validate` (and `reproduce` before it starts): every sub-recipe parses as its kind and passes
+        its own checks (input paths, optional dependencies) with the wiring reproduce gives it, in step order: a
+        path an earlier step of this recipe writes (under `run_dir`, default runs_dir/name) is not yet required."""
+        from ..config import produced_paths
+
+        run = Path(run_dir) if run_dir is not None else Path(self.runs_dir) / self.name
+        written: list[Path] = []
+
+        def sub(where: str, ref: StepRef, kind: str, extra: Optional[dict[str, Any]], writes: Path) -> None:
             try:
-                load_recipe(ref.recipe, ref.overrides(), expect=kind)
+                _, c, _ = load_recipe(ref.recipe, ref.overrides(extra), expect=kind)
+                check = getattr(c, "check", None)
+                if callable(check):
+                    with produced_paths(written):
+                        check()
             except RecipeError as e:
-                raise RecipeError(f"{where}: {e}") from None
+                raise RecipeError(f"{where} ({ref.recipe}): {e}") from None
+            written.append(writes)
+
+        ids = {"id_style": self.id_style} if self.id_style else None
+        for arm, ref in self.generate.items():
+            sub(f"generate/{arm}", ref, "generate", ids, run / "generate" / arm)
+        if self.base_data is not None:
+            sub("generate/base_data", self.base_data, "generate", ids, run / "generate" / "base_data")
+        if self.base_train is not None:
+            sub("train/base", self.base_train, "train",
+                {"datasets": [{"path": str(run / "generate" / "base_data" / "dataset")}]}, run / "train" / "base")
+            base_start = str(run / "train" / "base")
+            policies = {"base": {"policy.model": str(run / "train" / "base" / "model"), "policy.adapter": None}}
+        else:
+            base_start = self.base_model
+            policies = {"base": {"policy.model": self.base_model, "policy.adapter": None}}
+        for arm in [a for a in self.arms if a != "base"]:
+            sub(f"train/{arm}", self.arm_train, "train", {
+                "datasets": [{"path": str(run / "generate" / arm / "dataset")}], "model_name_or_path": base_start},
+                run / "train" / arm)
+            policies[arm] = {"policy.model": str(run / "train" / arm / "merged"), "policy.adapter": None}
+        for arm in self.arms:
+            for name, ref in self.evaluate.items():
+                sub(f"evaluate/{arm}/{name}", ref, "evaluate", {**policies[arm], "policy.name": ARM_LABELS[arm]},
+                    run / "evaluate" / arm / name)
+        if self.ablation is not None and "toolace_mt" in self.generate:
+            for value in self.ablation.values:
+                sub(f"ablation/{self.ablation.key}={value}", self.generate["toolace_mt"], "generate",
+                    {self.ablation.key: value, **(ids or {})}, run / "ablation")
 
 
 def _parse_ref(v: Any, where: str) -> StepRef:
@@ -156,6 +195,33 @@ def _log(msg: str) -> None:
 
 
 NOT_RUN = "not_run.json"  # an evaluation whose benchmark data is missing: the reason; the report lists it
+# run directory -> {kind, wall_s, reused} of every step `run_step` handled in this process (steps.json's step_times)
+STEP_TIMES: dict[str, dict[str, Any]] = {}
+
+
+class TimedSteps:
+    """A step runner that records each batch's (phase's) wall time around the runner it wraps."""
+
+    def __init__(self, inner: "StepRunner"):
+        self.inner, self.phases = inner, []
+
+    def __call__(self, jobs: list) -> list:
+        t0 = time.time()
+        res = self.inner(jobs)
+        kinds = sorted({j[0] for j in jobs})
+        self.phases.append({"kind": "+".join(kinds), "steps": len(jobs), "wall_s": round(time.time() - t0, 1)})
+        return res
+
+    def timed(self, name: str, fn: Callable[[], Any]) -> Any:
+        """Time a phase that is not a batch of steps (teacher-forced scoring, learning curves, seeds)."""
+        t0 = time.time()
+        res = fn()
+        self.phases.append({"kind": name, "wall_s": round(time.time() - t0, 1)})
+        return res
+
+    def describe(self) -> Optional[dict[str, Any]]:
+        d = getattr(self.inner, "describe", None)
+        return d() if callable(d) else None
 
 
 def run_step(kind: str, ref: StepRef, out: Path, extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
@@ -165,6 +231,7 @@ def run_step(kind: str, ref: StepRef, out: Path, extra: Optional[dict[str, Any]]
     done = _summary(out)
     if done is not None:
         _log(f"reuse   {kind:8s} {out}")
+        STEP_TIMES[str(out)] = {"kind": kind, "reused": True}
         return done
     _, cfg, _ = load_recipe(ref.recipe, ref.overrides(extra), expect=kind)
     _log(f"run     {kind:8s} {ref.recipe} -> {out}")
@@ -174,9 +241,16 @@ def run_step(kind: str, ref: StepRef, out: Path, extra: Optional[dict[str, Any]]
 
         s = run_generation(cfg, out)
     elif kind == "train":
+        from ..training.launch import launch_training, needs_launch
         from ..training.train import run_training
 
-        s = run_training(cfg, out)
+        gb = cfg.global_batch()
+        _log(f"train   global batch {gb['global']} = {gb['per_device']} per device x {gb['accumulation']} "
+             f"accumulation x {gb['devices']} device(s)" + (" (accelerate launch)" if needs_launch(cfg) else ""))
+        if needs_launch(cfg):  # one process per GPU; the sub-run writes the same summary.json
+            s = launch_training(ref.recipe, ref.overrides(extra), out, cfg)
+        else:
+            s = run_training(cfg, out)
     elif kind == "evaluate":
         from ..evaluation.ace.data import DataUnavailable
         from ..evaluation.run import run_evaluation
@@ -192,6 +266,7 @@ def run_step(kind: str, ref: StepRef, out: Path, extra: Optional[dict[str, Any]]
     else:  # pragma: no cover - guarded by the callers
         raise ValueError(kind)
     _log(f"done    {kind:8s} {out} in {time.time() - t0:.0f}s")
+    STEP_TIMES[str(out)] = {"kind": kind, "wall_s": round(time.time() - t0, 1)}
     return s
 
 
@@ -224,7 +299,8 @@ def policy_for_train_run(train_out: Path) -> dict[str, Any]:
 
 def run_reproduce(cfg: ReproduceConfig, out_dir: Path, restart: bool = False,
                   results: Optional[Path] = None, run_steps: Optional[StepRunner] = None) -> dict[str, Any]:
-    """Run every step (reusing finished ones) and write the report to `results` (default results_dir/name).
+    """Run every step (reusing finished ones) and write the report to ``<out_dir>/report/``, and also to
+    `results` when given (e.g. ``results/quickstart``, the committed copy).
 
     Each phase hands its independent steps to `run_steps` as one batch (default: one after another in this
     process; `reproduce_ray.RaySteps` runs them as Ray tasks); a phase starts when the one before it is done."""
@@ -235,6 +311,8 @@ def run_reproduce(cfg: ReproduceConfig, out_dir: Path, restart: bool = False,
 
 def _run_reproduce(cfg: ReproduceConfig, out: Path, results: Optional[Path], run_steps: StepRunner) -> dict[str, Any]:
     t0 = time.time()
+    STEP_TIMES.clear()
+    run_steps = timer = TimedSteps(run_steps)
     steps: dict[str, Any] = {}
 
     # 1. data for each fine-tuned arm (and for the base model, if it is built here)
@@ -277,20 +355,20 @@ def _run_reproduce(cfg: ReproduceConfig, out: Path, results: Optional[Path], run
         steps["evaluate"].setdefault(arm, {})[name] = s
 
     # 4a. teacher-forced exact calls on the gold dialogues of the BFCL-style tasks each arm was evaluated on
-    for arm in cfg.arms:
-        for name in cfg.evaluate:
-            teacher_forced_step(out / "evaluate" / arm / name, policies[arm])
+    timer.timed("teacher_forced", lambda: [teacher_forced_step(out / "evaluate" / arm / name, policies[arm])
+                                           for arm in cfg.arms for name in cfg.evaluate])
 
     # 4b. learning curves: the same teacher-forced measure at every saved checkpoint of each trained model
     bfcl = next((n for n in cfg.evaluate if _own_bfcl_tasks(out / "evaluate" / cfg.arms[0] / n) is not None), None)
     if bfcl is not None:
         tasks = _own_bfcl_tasks(out / "evaluate" / cfg.arms[0] / bfcl)
         trained = (["base"] if cfg.base_train is not None else []) + fine_tuned
-        steps["learning_curves"] = {arm: learning_curve_step(out / "train" / arm, tasks) for arm in trained}
+        steps["learning_curves"] = timer.timed("learning_curves", lambda: {
+            arm: learning_curve_step(out / "train" / arm, tasks) for arm in trained})
 
     # 4c. the seed spread: each fine-tuned arm trained again per seed (same data, same base), evaluated the same way
     if cfg.train_seeds:
-        steps["seeds"] = run_seeds(cfg, out, base_start)
+        steps["seeds"] = timer.timed("seeds", lambda: run_seeds(cfg, out, base_start))
 
     # 5. the ablation (ToolACE-MT data only)
     if cfg.ablation is not None and cfg.arm_train is not None and "toolace_mt" in cfg.generate:
@@ -301,13 +379,23 @@ def _run_reproduce(cfg: ReproduceConfig, out: Path, results: Optional[Path], run
     prev = _summary_file(out / "steps.json") or {}
     runs = prev.get("invocations") or ([{"wall_s": prev["wall_s"]}] if "wall_s" in prev else [])
     runs.append({"wall_s": round(time.time() - t0, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    runs[-1]["phases"] = timer.phases  # this invocation's phases, in order (a batch of steps each, or a named one)
     info = {"wall_s": round(sum(r["wall_s"] for r in runs), 1), "invocations": runs, "machine": machine_info()}
-    if hasattr(run_steps, "describe"):
-        info["executor"] = run_steps.describe()
+    # per step, as this process ran it (a step run on a Ray worker is in its phase's time only)
+    info["step_times"] = {str(Path(k).relative_to(out)) if Path(k).is_relative_to(out) else k: v
+                          for k, v in STEP_TIMES.items()}
+    if timer.describe() is not None:
+        info["executor"] = timer.describe()
     atomic_write_json(out / "steps.json", info)
-    from .report import write_report
+    from .report import collect, headline, write_report
 
-    write_report(out, Path(results) if results else Path(cfg.results_dir) / cfg.name)
+    report = write_report(out, out / "report")
+    if results:
+        report = write_report(out, Path(results))
+    print(f"\n== {cfg.name}: done in {info['wall_s']:.0f} s (this invocation {runs[-1]['wall_s']:.0f} s)", flush=True)
+    for line in headline(collect(out)):
+        print("   " + line)
+    print(f"   report: {report}" + (f" (also {out / 'report' / 'report.md'})" if results else ""), flush=True)
     return steps
 
 

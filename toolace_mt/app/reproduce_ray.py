@@ -1,8 +1,8 @@
 """`reproduce --executor ray`: every phase of `run_reproduce` as one batch of Ray tasks, one task per step.
 
 A step is the same `run_step` the local runner calls, executed on a Ray worker that asks for the resources of
-its own sub-recipe: a generate step those of its model (`shard_resources`), a train step one GPU (none on a
-cluster without GPUs), an evaluate step those of its policy (`policy_resources`). Ray places the tasks and
+its own sub-recipe: a generate step those of its model (`shard_resources`), a train step its recipe's
+`num_devices` GPUs on one node (none on a cluster without GPUs), an evaluate step those of its policy (`policy_resources`). Ray places the tasks and
 re-runs a task whose worker died (each step resumes its own run directory); we only wait on the futures.
 
 Steps whose ``summary.json`` exists are reused by the driver, exactly as the local runner reuses them, and are
@@ -52,7 +52,7 @@ class RaySteps:
         if kind == "generate":
             return shard_resources(cfg.llm, cfg.engine)
         if kind == "train":
-            return train_resources(self.gpus)
+            return train_resources(self.gpus, cfg.launch.num_devices)
         return policy_resources(cfg.policy, self.gpus)
 
     def _prepare_shared(self, kind: str, cfg: Any, built: set) -> None:

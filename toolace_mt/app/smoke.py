@@ -43,6 +43,11 @@ class Step:
     seconds: float = 0.0
     tokens_per_s: Optional[float] = None
     detail: str = ""
+    warn: Optional[str] = None  # the step ran, but what it made is empty (e.g. generation kept 0 dialogues)
+
+    @property
+    def result(self) -> str:
+        return "FAIL" if not self.ok else "WARN" if self.warn else "PASS"
 
 
 @dataclass
@@ -88,7 +93,8 @@ def _free_accelerator() -> None:
 
 
 def _timed(rows: list[Step], name: str, fn: Callable[[], tuple]) -> bool:
-    """Run one step. `fn` returns (detail, tokens counted or None[, tokens/s measured by the step itself])."""
+    """Run one step. `fn` returns (detail, tokens counted or None[, tokens/s measured by the step itself[, a
+    warning: the step ran but made nothing usable]])."""
     st = Step(name)
     t0 = time.perf_counter()
     rate = None
@@ -96,6 +102,7 @@ def _timed(rows: list[Step], name: str, fn: Callable[[], tuple]) -> bool:
         got = fn()
         st.detail, tokens = got[0], got[1]
         rate = got[2] if len(got) > 2 else None
+        st.warn = got[3] if len(got) > 3 else None
         st.ok = True
     except Exception as e:  # the table records the failure and the run goes on to the independent steps
         st.detail = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"[:300]
@@ -108,7 +115,8 @@ def _timed(rows: list[Step], name: str, fn: Callable[[], tuple]) -> bool:
     elif tokens and st.seconds > 0:
         st.tokens_per_s = round(tokens / st.seconds, 1)
     rows.append(st)
-    print(f"[doctor] {name}: {'PASS' if st.ok else 'FAIL'} in {st.seconds:.1f}s {st.detail}", file=sys.stderr)
+    print(f"[doctor] {name}: {st.result} in {st.seconds:.1f}s {st.detail}"
+          + (f" ({st.warn})" if st.warn else ""), file=sys.stderr)
     return st.ok
 
 
@@ -167,8 +175,11 @@ def generate_step(plan: Plan, model: Path, backend: str, method: str, out: Path)
     ledger = json.loads((out / f"gen_{method}" / "llm_ledger.json").read_text())
     tot = ledger.get("total", {})
     toks = tot.get("completion_tokens")
-    return (f"{backend}: {s['counts']} ; {tot.get('requests', '?')} requests, {toks} completion tokens, "
-            f"failures {ledger.get('failure_kinds', {})}"), toks
+    c = s["counts"]
+    warn = (f"kept 0 of {c.get('generated', 0)} dialogues: the path ran, but no dialogue passed verification"
+            if not c.get("kept") else None)
+    return (f"{backend}: {c} ; {tot.get('requests', '?')} requests, {toks} completion tokens, "
+            f"failures {ledger.get('failure_kinds', {})}"), toks, None, warn
 
 
 def train_step(plan: Plan, model: Path, data: Path, out: Path) -> tuple[str, Optional[float]]:
@@ -255,6 +266,7 @@ def run_doctor(mode: str, out: Path, backend: Optional[str] = None) -> dict[str,
             _timed(rows, "evaluate BFCL-style", lambda: eval_step(plan, "bfcl", model, adapter, backend, out))
             _timed(rows, "evaluate tau-style", lambda: eval_step(plan, "tau", model, adapter, backend, out))
     res = {"mode": mode, "backend": backend, "note": note, "ok": all(r.ok for r in rows) and len(rows) == 6,
+           "warnings": [f"{r.step}: {r.warn}" for r in rows if r.warn],
            "total_s": round(sum(r.seconds for r in rows), 1), "steps": [asdict(r) for r in rows],
            "machine": machine_info()}
     atomic_write_json(out / "doctor.json", res)
@@ -270,8 +282,10 @@ def print_table(res: dict[str, Any]) -> None:
     for c in ("step", "result", "seconds", "tokens/s", "detail"):
         t.add_column(c, overflow="fold")
     for r in res["steps"]:
-        t.add_row(r["step"], "PASS" if r["ok"] else "FAIL", f"{r['seconds']:.1f}",
-                  "-" if r["tokens_per_s"] is None else f"{r['tokens_per_s']:.1f}", r["detail"])
+        result = "FAIL" if not r["ok"] else "WARN" if r.get("warn") else "PASS"
+        t.add_row(r["step"], result, f"{r['seconds']:.1f}",
+                  "-" if r["tokens_per_s"] is None else f"{r['tokens_per_s']:.1f}",
+                  r["detail"] + (f" -- {r['warn']}" if r.get("warn") else ""))
     Console(width=200).print(t)
 
 
