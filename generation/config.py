@@ -25,12 +25,6 @@ METHODS.register("toolace_mt", "toolace_mt.generation.pipeline")
 METHODS.register("mas", "toolace_mt.generation.mas")
 
 
-def __getattr__(name: str) -> Any:
-    if name == "INJECTION_TYPES":  # the registered types, computed when asked (a test may register another)
-        return injection_types()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _pair(name: str, v: Any, lo: int, hi: Optional[int] = None) -> tuple[int, int]:
     if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in v)):
         raise ValueError(f"key {name!r}: expected [min, max] integers, got {v!r}")

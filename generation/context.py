@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Optional
 
-from .resolve import value_in_text
+from .resolve import atoms, value_in_text
 
 # chosen: keeps a tool output's ids and leading fields; long listings (long_context) are clipped. 800, not 400: a
 # live model rewriting a reply must see the results it reports (answerers flagged clipped listings)
@@ -57,14 +57,6 @@ def _text_of(m: dict) -> str:
     return (m.get("content") or "") + (" " + _calls_text(m) if m.get("tool_calls") else "")
 
 
-def _atoms(v: Any) -> list[Any]:
-    if isinstance(v, dict):
-        return [a for x in v.values() for a in _atoms(x)]
-    if isinstance(v, list):
-        return [a for x in v for a in _atoms(x)]
-    return [] if isinstance(v, bool) or v is None or v == "" else [v]
-
-
 def _literal(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v)
 
@@ -98,7 +90,7 @@ def depends_on(d: dict, i: int) -> tuple[set[int], dict[int, Any]]:
         # values of those calls that a turn before the request introduced: show where (grounding needs it)
         for j in calls:
             for tc in msgs[j]["tool_calls"]:
-                for v in _atoms(tc["function"]["arguments"]):
+                for v in atoms(tc["function"]["arguments"]):
                     if not isinstance(v, str) or len(v) < 3:
                         continue  # chosen: ids and names only; numbers match too much text ("2" is in "221B")
                     src = first_mention(msgs, v, before=i)

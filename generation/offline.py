@@ -25,7 +25,7 @@ from toolace_mt.llm.simulated import Unanswerable, register_offline_answer, visi
 from . import text
 from .injections import INJECTIONS
 from .plan import REF_VALUE, CallPlan, ORDINAL_WORDS, _describe, _schema_value, phrase_params, produced_values, tool_info
-from .resolve import id_tokens, is_error_output, mentions_token, output_candidates
+from .resolve import atoms, id_tokens, is_error_output, list_lengths, mentions_token, output_candidates
 
 TOKEN = re.compile(r"[A-Za-z0-9][\w.@:/-]*[A-Za-z0-9]|\d")
 
@@ -388,14 +388,6 @@ def parse_calls(s: str) -> list[tuple[str, Any]]:
     return out
 
 
-def _atoms(v: Any) -> list[Any]:
-    if isinstance(v, dict):
-        return [a for x in v.values() for a in _atoms(x)]
-    if isinstance(v, list):
-        return [a for x in v for a in _atoms(x)]
-    return [] if isinstance(v, bool) or v is None or v == "" else [v]
-
-
 def _grounding(msgs: list[dict[str, Any]]) -> list[str]:
     probs, seen = [], []
     for k, m in enumerate(msgs):
@@ -408,7 +400,7 @@ def _grounding(msgs: list[dict[str, Any]]) -> list[str]:
                 n == name for later in msgs[k + 1:] for n, _ in later.get("calls") or [])
             if retried:
                 continue
-            for a in _atoms(args):
+            for a in atoms(args):
                 if isinstance(a, str) and not any(ch.isdigit() for ch in a):
                     continue  # chosen: free text and enum words are not ids; ids and numbers must be grounded
                 if not any(mentions_token(t, a) for t in seen):
@@ -418,14 +410,6 @@ def _grounding(msgs: list[dict[str, Any]]) -> list[str]:
 
 
 COUNT = re.compile(r"\b(\d+) items?\b")
-
-
-def _list_lengths(v: Any) -> set[int]:
-    if isinstance(v, list):
-        return {len(v)} | {n for x in v for n in _list_lengths(x)}
-    if isinstance(v, dict):
-        return {n for x in v.values() for n in _list_lengths(x)}
-    return set()
 
 
 def _consistency(msgs: list[dict[str, Any]]) -> list[str]:
@@ -438,7 +422,7 @@ def _consistency(msgs: list[dict[str, Any]]) -> list[str]:
         if m["role"] == "user":
             last_user = k
         if m["role"] == "tool":
-            lengths |= _list_lengths(_json(m["content"]))
+            lengths |= list_lengths(_json(m["content"]))
         if m["role"] == "assistant" and not m.get("calls") and m.get("content"):
             shown = " ".join(seen)
             counts = {int(n) for n in COUNT.findall(m["content"])}

@@ -21,6 +21,24 @@ def is_error_output(o: Any) -> bool:
     return isinstance(o, dict) and "error" in o and "message" in o
 
 
+def atoms(v: Any) -> list[Any]:
+    """The scalar leaves of a JSON value (no booleans, nulls or empty strings): the values a call or output holds."""
+    if isinstance(v, dict):
+        return [a for x in v.values() for a in atoms(x)]
+    if isinstance(v, list):
+        return [a for x in v for a in atoms(x)]
+    return [] if isinstance(v, bool) or v is None or v == "" else [v]
+
+
+def list_lengths(v: Any) -> set[int]:
+    """The length of every list inside a JSON value (a reply's "3 items" must be one of them)."""
+    if isinstance(v, list):
+        return {len(v)} | {n for x in v for n in list_lengths(x)}
+    if isinstance(v, dict):
+        return {n for x in v.values() for n in list_lengths(x)}
+    return set()
+
+
 def is_error_text(content: Optional[str]) -> bool:
     """A recorded tool message that is an environment error (exactly ``{"error", "message"}``)."""
     try:

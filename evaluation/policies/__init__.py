@@ -71,19 +71,16 @@ class PolicyConfig:
     format: Optional[str] = None
 
     def __post_init__(self):
-        if self.kind in ("transformers", "openai", "vllm") and not self.model:
-            raise ValueError(f"model is required for policy kind {self.kind!r}")
         if self.batch_size < 1 or self.max_new_tokens < 1:
             raise ValueError("batch_size and max_new_tokens must be >= 1")
-        if self.tool_call_format == "native" and self.kind not in ("openai", "vllm"):
-            raise ValueError("tool_call_format 'native' needs an openai or vllm policy")
-        if self.kind == "replay":
-            if self.format not in ("bfcl_result", "ace_result", "trajectories") or not self.path:
-                raise ValueError("kind replay needs path and format (bfcl_result | ace_result | trajectories)")
-            if not self.model:  # the source model's name, from the folder that holds its result files
-                from .replay import source_model
-
-                self.model = source_model(self.path, self.format)
+        factory = POLICIES.get(self.kind)  # an unknown kind is a RegistryError (a ValueError) naming the known ones
+        # the kind's own checks (and defaults) live with its factory: ``check_config(cfg)`` raises ValueError
+        check = getattr(factory, "check_config", None)
+        if check is not None:
+            check(self)
+        if self.tool_call_format == "native" and not getattr(factory, "native_tool_calls", lambda cfg: False)(self):
+            raise ValueError(f"tool_call_format 'native' needs a policy that uses a server's tool-call API "
+                             f"(openai, vllm), not kind {self.kind!r}")
 
     @property
     def label(self) -> str:

@@ -20,6 +20,16 @@ from .prompting import chat_messages, text_to_output, tool_prompt
 
 
 class ClientPolicy:
+    @staticmethod
+    def check_config(cfg: PolicyConfig) -> None:
+        if not cfg.model:
+            raise ValueError(f"model is required for policy kind {cfg.kind!r}")
+
+    @staticmethod
+    def native_tool_calls(cfg: PolicyConfig) -> bool:
+        """A served model (openai, vllm) can take the tools through the server's tool-call API."""
+        return cfg.kind != "transformers"
+
     def __init__(self, cfg: PolicyConfig):
         from toolace_mt.llm.client import LLMConfig, make_client
 

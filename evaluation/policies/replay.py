@@ -102,6 +102,13 @@ def _openai_to_turns(messages: list[dict[str, Any]]) -> list[list[dict[str, Any]
 
 
 class ReplayPolicy:
+    @staticmethod
+    def check_config(cfg: PolicyConfig) -> None:
+        if cfg.format not in FORMATS or not cfg.path:
+            raise ValueError(f"kind replay needs path and format ({' | '.join(FORMATS)})")
+        if not cfg.model:  # the source model's name, from the folder that holds its result files
+            cfg.model = source_model(cfg.path, cfg.format)
+
     def __init__(self, cfg: PolicyConfig):
         self.cfg = cfg
         self.name = cfg.label
@@ -182,14 +189,6 @@ def _position(messages: list[dict[str, Any]]) -> tuple[int, int]:
         else:
             turn, step = turn + 1, 0
     return turn, step
-
-
-def check(cfg: PolicyConfig) -> Optional[str]:
-    if cfg.format not in FORMATS:
-        return f"policy.format must be one of {', '.join(FORMATS)} for kind replay"
-    if not cfg.path:
-        return "policy.path is required for kind replay"
-    return None
 
 
 register_policy("replay")(ReplayPolicy)

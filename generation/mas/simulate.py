@@ -22,7 +22,7 @@ from toolace_mt.llm.types import ChatRequest
 
 from .. import llm_io
 from ..llm_io import CALL_SCHEMA, visible_messages
-from ..plan import TaskPlan, derive_seed, goal_view, make_env
+from ..plan import TaskPlan, goal_view, make_env
 from ..pool import is_pool, plan_for
 from ..dialogue import new_dialogue as blank_dialogue, next_call_ids
 from ..work import append, assistant, call, fail, fill_empty, tool_msg, user
@@ -96,10 +96,6 @@ def tool_request(d: dict[str, Any], llm_cfg=None) -> ChatRequest:
     payload = {"role": "tool", "domain": d["meta"]["domain"], "dialogue_id": d["id"]}
     return _request("mas_tool.jinja", "mas_tool", payload, schema, llm_cfg, tools=tools, calls=calls,
                     history_messages=visible_messages(d["messages"][:-1]))
-
-
-def _seed(d: dict[str, Any], role: str) -> int:
-    return derive_seed(d["id"], role, len(d["messages"]))
 
 
 # ------------------------------------------------------------------------------------------------ dialogues

@@ -30,7 +30,7 @@ from toolace_mt.registry import RegistryError
 from toolace_mt.schema import validate_dialogue
 
 from ..injections import INJECTIONS
-from ..resolve import id_tokens, is_error_text as _is_error, loose_args as _args, mentions_token, numbers_in
+from ..resolve import id_tokens, is_error_text as _is_error, list_lengths, loose_args as _args, mentions_token, numbers_in
 from ..resolve import reference_points_to, reference_rank
 from .natural import Facts, masked, recent_numbers, unstated
 
@@ -328,14 +328,6 @@ def _json_or(s: Any) -> Any:
         return s
 
 
-def _list_lengths(v: Any) -> set[int]:
-    if isinstance(v, list):
-        return {len(v)} | {n for x in v for n in _list_lengths(x)}
-    if isinstance(v, dict):
-        return {n for x in v.values() for n in _list_lengths(x)}
-    return set()
-
-
 # a token that is a number with a unit or range ("4-minute", "10-20%", "3-6", "2x"): general knowledge in advice
 UNITISH = re.compile(r"^\d+(?:\.\d+)?(?:[-\u2013]\d+(?:\.\d+)?)?[-\s]?(?:%|x|[a-z]+)$", re.I)
 
@@ -364,7 +356,7 @@ def reply_problems(d: dict) -> list[tuple[str, str]]:
         if m["role"] == "user":
             last_user = i
         if m["role"] == "tool":
-            lengths |= _list_lengths(_json_or(m.get("content")))
+            lengths |= list_lengths(_json_or(m.get("content")))
             ints |= _int_leaves(_json_or(m.get("content")))
         if m["role"] == "assistant" and not m.get("tool_calls") and m.get("content"):
             txt = m["content"]

@@ -12,8 +12,8 @@ an ``invalid_tool_call``, and a JSON answer that is cut (``finish_reason == "len
 chat-template control tokens or an absurdly long string is a typed failure (`jsonparse`) that is re-asked.
 
 Backends are registered by name (`register_backend`). The built-in ones live in their own modules and are
-imported only when a client for them is made, so ``import toolace_mt.llm`` stays cheap; a module named in
-`_LAZY_BACKENDS` registers itself on import (this is the hook the ``simulated`` backend uses).
+imported only when a client for them is made, so ``import toolace_mt.llm`` stays cheap: `BACKENDS` holds a
+lazy ``"module:attribute"`` entry for each, and the module registers its class when imported.
 """
 from __future__ import annotations
 
