@@ -12,10 +12,15 @@ Kinds:
   through the same harness and labelled by the source model's name (`replay.py`).
 
 Every policy implements `evaluation.policy.Policy`: ``act(batch: list[PolicyInput]) -> list[PolicyOutput]``.
-New kinds register with `register_policy(kind)`.
+A new kind is one new module in this folder with a factory decorated ``@register_policy("kind")``; every module
+here is imported on the first lookup of a kind (like the env domains), so nothing else is edited. A factory may
+define ``check_config(cfg)`` (raise ValueError on a bad ``policy:`` block; fill defaults) and
+``native_tool_calls(cfg)`` (True when ``tool_call_format: native`` is possible).
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
@@ -23,12 +28,16 @@ from ...config import RecipeError
 from ...registry import Registry, RegistryError
 from ..policy import Policy, PolicyInput, PolicyOutput
 
-# kind -> factory ``(PolicyConfig) -> Policy``, imported on first use so heavy deps load only when needed
-POLICIES: Registry = Registry("policy kind")
-for _kind, _target in {"oracle": "simple:OraclePolicy", "null": "simple:NullPolicy", "transformers": "client:ClientPolicy",
-                       "openai": "client:ClientPolicy", "vllm": "client:ClientPolicy",
-                       "replay": "replay:ReplayPolicy"}.items():
-    POLICIES.register(_kind, f"{__name__}.{_target}")
+
+def _discover() -> None:
+    """Every module of this folder registers its kinds on import (their heavy dependencies load lazily, when a
+    policy is built): adding a kind is adding one file."""
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+# kind -> factory ``(PolicyConfig) -> Policy``
+POLICIES: Registry = Registry("policy kind", discover=_discover)
 
 NULL_ANSWER = "I'm sorry, but I can't help with that right now."  # chosen: neutral, no tool call, no claim
 
@@ -52,7 +61,7 @@ class PolicyConfig:
       `toolace_mt.llm` backend, the rest goes to it).
     """
 
-    kind: Literal["oracle", "null", "transformers", "openai", "vllm", "replay"] = "oracle"
+    kind: str = "oracle"  # a registered policy kind (checked against the registry in __post_init__)
     model: str = ""
     adapter: Optional[str] = None
     tool_call_format: Literal["auto", "hermes", "llama3", "pythonic", "native"] = "auto"
@@ -91,11 +100,12 @@ class PolicyConfig:
         return self.kind + (f":{self.model}" if self.model else "") + (f"+{self.adapter}" if self.adapter else "")
 
 
-def register_policy(kind: str):
-    """Decorator for a factory ``(PolicyConfig) -> Policy``."""
+def register_policy(*kinds: str):
+    """Decorator for a factory ``(PolicyConfig) -> Policy``, registered under each of `kinds` (once each)."""
 
     def deco(factory):
-        POLICIES.register(kind, factory)
+        for kind in kinds:
+            POLICIES.register(kind, factory)
         return factory
 
     return deco

@@ -19,6 +19,7 @@ from . import PolicyConfig, register_policy
 from .prompting import chat_messages, text_to_output, tool_prompt
 
 
+@register_policy("transformers", "openai", "vllm")
 class ClientPolicy:
     @staticmethod
     def check_config(cfg: PolicyConfig) -> None:
@@ -86,8 +87,3 @@ class ClientPolicy:
             else:
                 outs.append(text_to_output(r.text, self.cfg.tool_call_format, r.usage.prompt_tokens, r.usage.completion_tokens))
         return outs
-
-
-register_policy("transformers")(ClientPolicy)
-register_policy("openai")(ClientPolicy)
-register_policy("vllm")(ClientPolicy)

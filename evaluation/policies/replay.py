@@ -101,6 +101,7 @@ def _openai_to_turns(messages: list[dict[str, Any]]) -> list[list[dict[str, Any]
     return turns
 
 
+@register_policy("replay")
 class ReplayPolicy:
     @staticmethod
     def check_config(cfg: PolicyConfig) -> None:
@@ -189,6 +190,3 @@ def _position(messages: list[dict[str, Any]]) -> tuple[int, int]:
         else:
             turn, step = turn + 1, 0
     return turn, step
-
-
-register_policy("replay")(ReplayPolicy)
