@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from .dialogue import WorkDialogue
 from .pool import plan_for
 from .refine import run_stage2
 from .skeleton import build_llm, build_rules
@@ -26,8 +27,9 @@ def stage1(cfg, indices: list[int], client=None) -> list[dict[str, Any]]:
 
 
 def stage2(ds: list[dict[str, Any]], cfg, client=None) -> list[dict[str, Any]]:
-    run_stage2(ds, cfg, client)
-    return ds
+    work = [WorkDialogue.from_dict(d) for d in ds]  # JSON in and out at the stage boundary only
+    run_stage2(work, cfg, client)
+    return [w.to_dict() for w in work]
 
 
 def stage3(ds: list[dict[str, Any]], cfg, client=None) -> list[dict[str, Any]]:

@@ -4,12 +4,12 @@ tagged messages, message constructors, failure and usage records, and replay on 
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from toolace_mt.envs import Env, canonical_json
 
-from .dialogue import new_uid
-from .plan import make_env
+from .dialogue import WorkDialogue, new_uid
+from .plan import TaskPlan, make_env
 
 
 def tag(d: dict[str, Any], kind: str, t: int = -1) -> dict[str, Any]:
@@ -85,14 +85,15 @@ def args_of(tc: dict[str, Any]) -> dict[str, Any]:
     return a if isinstance(a, dict) else {}
 
 
-def replay(d: dict[str, Any], until: Optional[int] = None) -> tuple[Env, dict[str, str]]:
-    """Execute every call of messages[:until] in order on a fresh env from meta["plan"].
+def replay(plan: Union[dict[str, Any], TaskPlan], messages: list[dict[str, Any]], until: Optional[int] = None
+           ) -> tuple[Env, dict[str, str]]:
+    """Execute every call of messages[:until] in order on a fresh env from the plan.
 
     Returns the env (its state is the state at `until`) and call id -> output content (JSON text).
     """
-    env = make_env(d["meta"]["plan"])
+    env = make_env(plan.to_dict() if isinstance(plan, TaskPlan) else plan)
     outputs: dict[str, str] = {}
-    for m in d["messages"][:until]:
+    for m in messages[:until]:
         for tc in m.get("tool_calls") or []:
             r = env.execute(tc["function"]["name"], args_of(tc))
             outputs[tc["id"]] = r.content()
@@ -120,15 +121,15 @@ def add_usage(d: dict[str, Any], stage: str, resp) -> None:
     u["completion_tokens"] += int(getattr(resp.usage, "completion_tokens", 0) or 0)
 
 
-def call_outputs(d: dict, t: int) -> list[tuple[str, Any]]:
+def call_outputs(d: WorkDialogue, t: int) -> list[tuple[str, Any]]:
     """(tool, output) of subtask t's planned calls in call order (a corrected call's output for an injected
     failure), aligned with the plan's steps, so a rewritten request names its references as the skeleton did."""
-    outs = {m.get("tool_call_id"): m.get("content") for m in d["messages"] if m["role"] == "tool"}
-    fixed = {r.get("failed_call_id"): r.get("corrected_call_id") for r in d["meta"].get("injections") or []
+    outs = {m.get("tool_call_id"): m.get("content") for m in d.messages if m["role"] == "tool"}
+    fixed = {r.get("failed_call_id"): r.get("corrected_call_id") for r in d.injections
              if r.get("type") == "error_simulation"}
     res = []
-    for m, tg in zip(d["messages"], d["meta"]["turns"]):
-        if tg["t"] == t and tg["k"] == "call":
+    for m, tg in zip(d.messages, d.turns):
+        if tg.subtask == t and tg.kind == "call":
             for tc in m.get("tool_calls") or []:
                 c = outs.get(fixed.get(tc["id"], tc["id"]))
                 try:

@@ -60,6 +60,8 @@ class Registry(Generic[T]):
 
     def _put(self, name: str, target: Union[str, T]) -> None:
         old = self._entries.get(name, target)
+        if isinstance(target, str) and not isinstance(old, str) and _names(target, old):
+            return  # the lazy entry names the object its module registered already: keep the object
         if old is not target and old != target and not (isinstance(old, str) and _names(old, target)):
             raise RegistryError(f"{self.what} {name!r} is registered twice: {_where(old)} and {_where(target)} "
                                 f"(rename one, or unregister the first)")

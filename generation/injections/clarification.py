@@ -9,9 +9,9 @@ from typing import Any
 from toolace_mt.envs import get_env
 
 from .. import text
-from ..plan import TaskPlan, tool_info
+from ..plan import tool_info
 from ..resolve import value_in_text
-from ..work import assistant, call_outputs, replace, user
+from ..work import assistant, call_outputs, user
 from . import Injection, free_queries, mentions, register, where
 
 ASK = [
@@ -41,10 +41,10 @@ class Clarification(Injection):
     needs_env = True
 
     def find(self, d, rng):
-        plan = TaskPlan.from_dict(d["meta"]["plan"])
+        plan = d.plan
         cands = []
         for i, tg in free_queries(d):
-            t = tg["t"]
+            t = tg.subtask
             if t >= len(plan.subtasks) or not plan.subtasks[t].steps:
                 continue
             for c, cp in enumerate(plan.subtasks[t].steps[0]):
@@ -55,11 +55,11 @@ class Clarification(Injection):
         rng.shuffle(cands)
         cls = get_env(plan.domain)
         for i, tg, c, p, v, tool in cands:
-            o1 = text.render_query(cls, plan.subtasks[tg["t"]].steps, rng, withhold=(0, c, p),
-                                   outputs=call_outputs(d, tg["t"]))
+            o1 = text.render_query(cls, plan.subtasks[tg.subtask].steps, rng, withhold=(0, c, p),
+                                   outputs=call_outputs(d, tg.subtask))
             if mentions(o1, v):
                 continue  # the value appears elsewhere in the request: asking for it would be pointless
-            return {"type": "clarification", "uid": tg["u"], "t": tg["t"], "tool": tool, "param": p, "value": v,
+            return {"type": "clarification", "uid": tg.uid, "t": tg.subtask, "tool": tool, "param": p, "value": v,
                     "step_call": c, "roles": ["user", "assistant", "user"],
                     "instruction": f"The user's request omits the required '{p}' of {tool}; the assistant asks for "
                                    f"it (without suggesting or inventing an example value); the user then gives it: "
@@ -87,12 +87,12 @@ class Clarification(Injection):
 
     def apply(self, d, spec, texts, rec):
         i, t = where(d, spec)
-        replace(d, i, [(user(texts[0]), "clarify_ask", t), (assistant(texts[1]), "clarify_question", t),
+        d.replace(i, [(user(texts[0]), "clarify_ask", t), (assistant(texts[1]), "clarify_question", t),
                        (user(texts[2]), "clarify_answer", t)])
-        return d["meta"]["turns"][i:i + 3]
+        return d.turns[i:i + 3]
 
     def check(self, d, rec, pos):
-        msgs, out = d["messages"], []
+        msgs, out = d.messages, []
         ask, q, ans = (msgs[p] for p in pos)
         if ask["role"] != "user" or value_in_text(rec["value"], ask.get("content")):
             out.append(f"the request at {pos[0]} already states {rec['param']}={json.dumps(rec['value'])}")

@@ -172,6 +172,9 @@ def injection_problems(d: dict) -> list[tuple[str, str]]:
     meta = d.get("meta") or {}
     if "injections" not in meta or "turns" not in meta:
         return []
+    from ..dialogue import WorkDialogue
+
+    work = WorkDialogue.from_dict(d)  # the typed dialogue each type's check reads
     out = []
     msgs = d["messages"]
     P = lambda why: out.append(("injections", why))  # noqa: E731
@@ -184,7 +187,7 @@ def injection_problems(d: dict) -> list[tuple[str, str]]:
         if typ not in INJECTIONS:
             P(f"unknown injection type {typ!r}")
             continue
-        for why in INJECTIONS.get(typ).check(d, r, pos):
+        for why in INJECTIONS.get(typ).check(work, r, pos):
             P(f"{typ}: {why}")
     return out
 
@@ -217,7 +220,7 @@ def replay_problems(d: dict) -> Optional[list[tuple[str, str]]]:
     if src is None:
         return None
     try:
-        env, outputs = replay({"messages": d["messages"], "meta": {"plan": src}})
+        env, outputs = replay(src, d["messages"])
     except (KeyError, RegistryError):  # a plan that names no known domain or lacks a key: not replayable
         return None
     out = []

@@ -44,6 +44,8 @@ def test_decorator_and_duplicates_are_errors():
     reg.register("od", "collections:OrderedDict")
     reg.register("od", collections.OrderedDict)
     assert reg.get("od") is collections.OrderedDict
+    reg.register("od", "collections:OrderedDict")  # and the other way round (the module was imported first)
+    assert reg.get("od") is collections.OrderedDict
 
 
 def test_unknown_name_lists_known_and_suggests():

@@ -197,7 +197,7 @@ def test_error_then_corrected_call_is_accepted_for_both_methods(dialogues):
             continue
         tc = d["messages"][i]["tool_calls"][0]
         p = next(p for p, v in _args(tc).items() if isinstance(v, str) and v[-1:].isdigit())
-        env, _ = replay(d, until=i)
+        env, _ = replay(d["meta"]["plan"], d["messages"], until=i)
         r = env.execute(tc["function"]["name"], dict(_args(tc), **{p: "NOPE0000"}))
         if r.ok:
             continue

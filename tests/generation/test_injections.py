@@ -48,7 +48,7 @@ def test_an_unknown_type_is_a_recipe_error_naming_the_known_ones():
 TOY = textwrap.dedent('''
     """A toy type: the user adds "Please hurry." to a request."""
     from toolace_mt.generation.injections import Injection, free_queries, register, where
-    from toolace_mt.generation.work import replace, user
+    from toolace_mt.generation.work import user
 
     SUFFIX = " Please hurry."
     CHECKED = []  # records every check call (the test reads it)
@@ -64,7 +64,7 @@ TOY = textwrap.dedent('''
             if not qs:
                 return None
             i, tg = rng.choice(qs)
-            return {"type": self.name, "uid": tg["u"], "t": tg["t"], "roles": ["user"],
+            return {"type": self.name, "uid": tg.uid, "t": tg.subtask, "roles": ["user"],
                     "instruction": "Repeat the user's request and add: Please hurry."}
 
         def realise(self, d, spec, rng, env_cls, original):
@@ -75,12 +75,12 @@ TOY = textwrap.dedent('''
 
         def apply(self, d, spec, texts, rec):
             i, t = where(d, spec)
-            replace(d, i, [(user(texts[0]), "query", t)])
-            return d["meta"]["turns"][i:i + 1]
+            d.replace(i, [(user(texts[0]), "query", t)])
+            return d.turns[i:i + 1]
 
         def check(self, d, rec, pos):
             CHECKED.append(rec["uids"])
-            msg = d["messages"][pos[0]]
+            msg = d.messages[pos[0]]
             if self.reject or not (msg.get("content") or "").endswith(SUFFIX):
                 return [f"message {pos[0]} is not in a hurry"]
             return []
