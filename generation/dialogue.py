@@ -130,6 +130,7 @@ class WorkDialogue:
     failure: Optional[Failure] = None
     mas: Optional[dict[str, Any]] = None  # the MAS simulation's counters (MAS dialogues only)
     simulated: bool = False  # answered by the `simulated` backend (rules behind real prompts)
+    simulated_outputs: bool = False  # a schema-only tool pool: the tool outputs were written by the LLM
     next_call: int = 0  # call ids handed out so far (``call_1``, ``call_2``, ...)
     final_state_hash: Optional[str] = None
     answer_repairs: list[dict[str, Any]] = field(default_factory=list)  # JSON answers repaired (verification gates)
@@ -264,23 +265,3 @@ class WorkDialogue:
 
 _META_FIELDS = tuple(f.name for f in dataclasses.fields(WorkDialogue)
                      if f.name not in ("id", "tools", "messages", "extra", "_written"))
-
-
-def new_dialogue(did: str, tools: list[dict[str, Any]], plan, index: int, cfg, generator: str,
-                 **extra: Any) -> dict[str, Any]:
-    """An empty dialogue for `plan` (a `TaskPlan`) in its JSON form; `mas=` adds the MAS counters."""
-    return WorkDialogue.new(did, tools, plan, index, cfg, generator, **extra).to_dict()
-
-
-def new_uid(d: dict[str, Any]) -> int:
-    m = d["meta"]
-    m["next_uid"] = int(m.get("next_uid", 0)) + 1
-    return m["next_uid"]
-
-
-def next_call_ids(d: dict[str, Any], n: int = 1) -> list[str]:
-    """`n` fresh call ids (``call_1``, ``call_2``, ... per dialogue)."""
-    m = d["meta"]
-    n0 = int(m.get("next_call", 0))
-    m["next_call"] = n0 + n
-    return [f"call_{n0 + k + 1}" for k in range(n)]

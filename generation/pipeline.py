@@ -19,11 +19,11 @@ STAGES = ("skeleton", "refine", "verify")
 
 def stage1(cfg, indices: list[int], client=None) -> list[dict[str, Any]]:
     plans = [plan_for(cfg, i) for i in indices]
-    if cfg.tool_pool:
-        return build_llm(plans, indices, cfg, client)
-    if cfg.engine == "rules":
-        return [build_rules(p, i, cfg) for p, i in zip(plans, indices)]
-    return build_llm(plans, indices, cfg, client)
+    if cfg.engine == "rules" and not cfg.tool_pool:
+        work = [build_rules(p, i, cfg) for p, i in zip(plans, indices)]
+    else:
+        work = build_llm(plans, indices, cfg, client)
+    return [w.to_dict() for w in work]  # JSON at the stage boundary
 
 
 def stage2(ds: list[dict[str, Any]], cfg, client=None) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
-"""Edits of the in-flight dialogue (its shape and counters: `dialogue.py`): appending, inserting and replacing
-tagged messages, message constructors, failure and usage records, and replay on the environment.
+"""Helpers around the in-flight dialogue (its structure and edits: `dialogue.py`): message constructors, the
+outputs of a subtask's calls, usage records, and replay on the environment.
 """
 from __future__ import annotations
 
@@ -8,44 +8,8 @@ from typing import Any, Optional, Union
 
 from toolace_mt.envs import Env, canonical_json
 
-from .dialogue import WorkDialogue, new_uid
+from .dialogue import WorkDialogue
 from .plan import TaskPlan, make_env
-
-
-def tag(d: dict[str, Any], kind: str, t: int = -1) -> dict[str, Any]:
-    return {"k": kind, "t": t, "u": new_uid(d)}
-
-
-def append(d: dict[str, Any], msg: dict[str, Any], kind: str, t: int = -1) -> int:
-    d["messages"].append(msg)
-    d["meta"]["turns"].append(tag(d, kind, t))
-    return len(d["messages"]) - 1
-
-
-def insert(d: dict[str, Any], at: int, items: list[tuple[dict[str, Any], str, int]]) -> None:
-    """Insert (message, kind, subtask) items before index `at`; shifts tool-update indices after it."""
-    for j, (msg, kind, t) in enumerate(items):
-        d["messages"].insert(at + j, msg)
-        d["meta"]["turns"].insert(at + j, tag(d, kind, t))
-    for u in d["meta"].get("tool_updates") or []:
-        if u["at"] >= at:
-            u["at"] += len(items)
-
-
-def replace(d: dict[str, Any], at: int, items: list[tuple[dict[str, Any], str, int]]) -> None:
-    del d["messages"][at]
-    del d["meta"]["turns"][at]
-    for u in d["meta"].get("tool_updates") or []:
-        if u["at"] > at:
-            u["at"] -= 1
-    insert(d, at, items)
-
-
-def index_of_uid(d: dict[str, Any], uid: int) -> Optional[int]:
-    for i, tg in enumerate(d["meta"]["turns"]):
-        if tg["u"] == uid:
-            return i
-    return None
 
 
 def user(text: str) -> dict[str, Any]:
@@ -57,14 +21,6 @@ def assistant(text: Optional[str], calls: Optional[list[dict[str, Any]]] = None)
     if calls:
         m["tool_calls"] = calls
     return m
-
-
-def fill_empty(d: dict[str, Any]) -> None:
-    """A dialogue that failed before its first turn still needs one exchange to be a valid record (it is kept
-    in rejected.jsonl with its failure reason); both methods use this same placeholder."""
-    if not d["messages"]:
-        d["messages"] = [user("Hi."), assistant("Hello! How can I help?")]
-        d["meta"]["turns"] = [{"k": "query", "t": 0, "u": 0}, {"k": "reply", "t": 0, "u": -1}]
 
 
 def call(cid: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -106,12 +62,6 @@ def same_json(a: str, b: str) -> bool:
         return canonical_json(json.loads(a)) == canonical_json(json.loads(b))
     except (json.JSONDecodeError, TypeError):
         return a == b
-
-
-def fail(d: dict[str, Any], stage: str, kind: str, message: str) -> None:
-    """Record a typed failure; the dialogue is then carried along and rejected with this reason."""
-    if d["meta"].get("failure") is None:
-        d["meta"]["failure"] = {"stage": stage, "kind": kind, "message": message[:500]}
 
 
 def add_usage(d: dict[str, Any], stage: str, resp) -> None:
