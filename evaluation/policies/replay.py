@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ...config import RecipeError
 from ...runs import read_jsonl  # a bad line is an error naming file:line (exit 2)

@@ -31,8 +31,9 @@ Adding an injection type = adding one file here (+ its test)::
         def apply(self, d, spec, texts, rec): ...              # -> turn tags of the new turns
         def check(self, d, rec, pos): ...                      # -> list of problems (strings)
 
-Optional hooks: `facts` (extra facts the LLM prompt shows for this type) and `check_texts` (why LLM-written
-texts do not realise the spec). Nothing else changes: the type becomes a valid ``injection_types`` entry, is drawn by the planner, realised by
+Optional hooks: `facts` (extra facts the LLM prompt shows for this type), `check_texts` (why LLM-written
+texts do not realise the spec) and `mas_user` (how the MAS baseline's user agent acts the type out; without it
+a MAS recipe listing the type is refused with that reason). `d` is the typed `WorkDialogue`. Nothing else changes: the type becomes a valid ``injection_types`` entry, is drawn by the planner, realised by
 both engines and verified.
 """
 from __future__ import annotations
@@ -79,6 +80,13 @@ class Injection:
     def apply(self, d: WorkDialogue, spec: dict, texts: list[str], rec: dict) -> list[TurnTag]:
         """Splice the new turns into `d` (may add keys to the record `rec`); returns their turn tags."""
         raise NotImplementedError
+
+    def mas_user(self, plan: Any) -> Optional[dict[str, Any]]:
+        """How the MAS baseline acts this type out: the variables it adds to the MAS user agent's prompt for a
+        `TaskPlan` that draws it (``{}``: nothing for the user to act out, with the reason in a comment; a new type
+        may add lines to ``user_instructions``). None (this default) = MAS cannot act it out, and a MAS recipe
+        that lists the type is refused (`GenerateConfig`), rather than the type being skipped silently."""
+        return None
 
     def check(self, d: WorkDialogue, rec: dict, pos: list[int]) -> list[str]:
         """Problems of a recorded injection whose turns sit at message positions `pos` (empty = fine)."""

@@ -114,6 +114,11 @@ class ErrorSimulation(Injection):
         rec.update(failed_call_id=tc["id"], corrected_call_id=cid)
         return [d.turns[j]] + d.turns[end + 1:end + 3]
 
+    def mas_user(self, plan):
+        # MAS: nothing for the user to act out. Errors come from the environment when the assistant agent sends
+        # a wrong value; they are not staged.
+        return {}
+
     def check(self, d, rec, pos):
         msgs, out = d.messages, []
         fid, cid = rec.get("failed_call_id"), rec.get("corrected_call_id")

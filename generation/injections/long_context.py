@@ -86,6 +86,10 @@ class LongContext(Injection):
         rec["call_ids"] = [c["id"] for c in calls]
         return d.turns[i:i + len(items)]
 
+    def mas_user(self, plan):
+        # MAS: nothing for the user to act out (beyond the paper; ToolACE-MT's mask-and-extend only).
+        return {}
+
     def check(self, d, rec, pos):
         ids = set(rec.get("call_ids", []))
         size = sum(len(m.get("content") or "") for m in d.messages

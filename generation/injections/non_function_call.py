@@ -60,6 +60,11 @@ class NonFunctionCall(Injection):
                        (user(texts[2]), "query", t)])
         return d.turns[i:i + 3]
 
+    def mas_user(self, plan):
+        """MAS: the user makes small talk once before a request (chosen: once the first subtask is served, as a
+        pause in the task)."""
+        return {"smalltalk_before": min(1, len(plan.subtasks) - 1) if plan.subtasks else None}
+
     def check(self, d, rec, pos):
         o1, a, o2 = (d.messages[p] for p in pos)
         if o1["role"] != "user" or a["role"] != "assistant" or a.get("tool_calls") or not a.get("content") \

@@ -76,6 +76,11 @@ class ToolAwareness(Injection):
         d.tool_updates.append(ToolUpdate(at=i + 2, tools=tools))
         return new
 
+    def mas_user(self, plan):
+        # MAS: nothing for the user to act out. The assistant agent sees one fixed tool list (no tool arrives
+        # later), so the complexity arises only if the assistant itself misses a capability.
+        return {}
+
     def check(self, d, rec, pos):
         msgs, out = d.messages, []
         name = rec["tool"]

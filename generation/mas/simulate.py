@@ -21,6 +21,7 @@ from typing import Any, Optional
 from toolace_mt.llm.types import ChatRequest
 
 from .. import llm_io
+from ..injections import INJECTIONS
 from ..llm_io import CALL_SCHEMA, visible_messages
 from ..plan import TaskPlan, goal_view, make_env
 from ..pool import is_pool, plan_for
@@ -65,17 +66,26 @@ def user_goal(plan: TaskPlan) -> list[dict[str, Any]]:
 
 def user_request(d: WorkDialogue, plan: TaskPlan, llm_cfg=None) -> ChatRequest:
     """The user agent's prompt: its goal (the plan) and the conversation so far, as a user sees it."""
-    k = agents.clarify_subtask(plan) if "clarification" in plan.injections and not is_pool(plan.domain) else -1
-    wh = agents.withheld_value(plan, k) if k >= 0 else None
-    # satisfiable withholding: a value the user knows (a literal of its goal) that a required parameter needs, and
-    # the prompt says how to answer when the assistant asks
-    withhold = {"subtask": k, "param": wh[2], "value": plan.subtasks[k].steps[wh[0]][wh[1]].arguments[wh[2]]} \
-        if wh else None
     payload = {"role": "user", "domain": plan.domain, "dialogue_id": d.id}  # bookkeeping: logs, audits
-    st = agents.smalltalk_subtask(plan)
     return _request("mas_user.jinja", "mas_user", payload, USER_SCHEMA, llm_cfg, domain=plan.domain,
-                    subtasks=user_goal(plan), withhold=withhold, smalltalk_before=st if st >= 0 else None,
-                    history_messages=user_view(d.messages))
+                    subtasks=user_goal(plan), **acted_out(plan), history_messages=user_view(d.messages))
+
+
+def acted_out(plan: TaskPlan) -> dict[str, Any]:
+    """What the user agent is asked to act out for the plan's injections, each type through its own module's
+    `mas_user` hook (clarification: a withheld value; non_function_call: small talk; a new type: lines of
+    ``user_instructions``). A type without the hook never gets here: `GenerateConfig` refuses it for MAS."""
+    ctx: dict[str, Any] = {"withhold": None, "smalltalk_before": None}
+    for t in dict.fromkeys(plan.injections):
+        extra = INJECTIONS.get(t).mas_user(plan)
+        if extra is None:
+            raise ValueError(f"injection type {t!r} has no MAS realisation (no `mas_user` hook in its module)")
+        for k, v in extra.items():
+            if k == "user_instructions":
+                ctx.setdefault(k, []).extend(v)
+            else:
+                ctx[k] = v
+    return ctx
 
 
 def assistant_request(d: WorkDialogue, llm_cfg=None) -> ChatRequest:

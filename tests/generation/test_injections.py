@@ -130,3 +130,30 @@ def test_a_type_nobody_registered_is_rejected_by_verification():
     d["meta"]["injections"][0]["type"] = "made_up"
     v = verify_dialogue(d)
     assert not v["passed"] and "injections: unknown injection type 'made_up'" in v["reasons"]
+
+
+def test_mas_refuses_a_type_without_a_mas_hook_and_acts_out_one_with_it(toy):
+    """MAS acts each type out through the type's own module (`mas_user`); a type without the hook is refused for
+    method mas with a one-line reason, never skipped silently."""
+    from toolace_mt.config import RecipeError
+    from toolace_mt.generation.dialogue import WorkDialogue
+    from toolace_mt.generation.plan import TaskPlan
+    from toolace_mt.generation.pool import plan_for
+
+    simulate = importlib.import_module("toolace_mt.generation.mas.simulate")
+
+    with pytest.raises((RecipeError, ValueError), match="method mas cannot act out toy_hurry .*`mas_user` hook"):
+        cfg_of(method="mas", injections=[1, 1], injection_types=["clarification", "toy_hurry"])
+    assert cfg_of(method="mas", injections=[1, 1], injection_types=["clarification"]).method == "mas"
+
+    # the same type with the hook (added in its module): MAS's user agent is told to act it out
+    type(INJECTIONS.get("toy_hurry")).mas_user = lambda self, plan: {
+        "user_instructions": [f"End your request for task 1 with: {toy.SUFFIX.strip()}"]}
+    cfg = cfg_of(method="mas", injections=[1, 1], injection_types=["toy_hurry"])
+    plan = plan_for(cfg, 0)
+    plan = TaskPlan.from_dict(dict(plan.to_dict(), injections=["toy_hurry", "non_function_call"]))
+    req = simulate.user_request(WorkDialogue(id="x", tools=[], messages=[]), plan)
+    prompt = req.messages[-1]["content"]
+    assert "End your request for task 1 with: Please hurry." in prompt
+    assert "make small talk once" in prompt  # the built-in types still act through their own hooks
+    assert req.payload["visible"]["user_instructions"] == ["End your request for task 1 with: Please hurry."]
