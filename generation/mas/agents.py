@@ -29,7 +29,7 @@ from toolace_mt.envs import Env, get_env
 from .. import text
 from ..plan import PLACEHOLDER, CallPlan, is_goal_ref
 from ..injections.non_function_call import CHITCHAT
-from ..resolve import output_candidates, reference_candidates, reference_rank, resolve_reference
+from ..resolve import hashable, output_candidates, reference_candidates, reference_rank, resolve_reference
 
 REF_RE = re.compile(r"^the ([\w ]+?) from that result$", re.I)
 NUM = r"-?\d+(?:\.\d+)?"
@@ -247,10 +247,6 @@ def _resolve_nth(env_cls: type[Env], param: str, outputs: list[tuple[str, Any]],
     return None
 
 
-def _hashable(v: Any) -> Any:
-    return json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v
-
-
 def _used_values(messages: list[dict[str, Any]], start: int) -> dict[str, set]:
     """Parameter -> values the assistant's calls since message `start` passed for it."""
     used: dict[str, set] = {}
@@ -263,7 +259,7 @@ def _used_values(messages: list[dict[str, Any]], start: int) -> dict[str, set]:
                 except json.JSONDecodeError:
                     args = {}
             for p, v in args.items():
-                used.setdefault(p, set()).add(_hashable(v))
+                used.setdefault(p, set()).add(hashable(v))
     return used
 
 
