@@ -14,7 +14,7 @@ from toolace_mt.config import RECIPE_KINDS, RecipeError, dataclass_from_dict
 from toolace_mt.registry import Registry, RegistryError
 from toolace_mt.llm.client import LLMConfig
 
-from .injections import INJECTIONS, default_weights, injection_types
+from .injections import INJECTIONS, Injection, default_weights, injection_types
 
 # chosen: plan_fidelity added after live runs paired model-written task descriptions with unrelated calls
 MODEL_VERIFIERS = ("argument_grounding", "cross_turn_consistency", "plan_fidelity", "task_completion", "naturalness")
@@ -23,12 +23,6 @@ MODEL_VERIFIERS = ("argument_grounding", "cross_turn_consistency", "plan_fidelit
 METHODS: Registry = Registry("generation method")
 METHODS.register("toolace_mt", "toolace_mt.generation.pipeline")
 METHODS.register("mas", "toolace_mt.generation.mas")
-
-
-def __getattr__(name: str) -> Any:
-    if name == "INJECTION_TYPES":  # the registered types, computed when asked (a test may register another)
-        return injection_types()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _pair(name: str, v: Any, lo: int, hi: Optional[int] = None) -> tuple[int, int]:
@@ -106,6 +100,11 @@ class GenerateConfig:
                 raise ValueError(f"key 'injection_weights': {t!r} is not one of {', '.join(injection_types())}")
             if w < 0:
                 raise ValueError(f"key 'injection_weights': weight of {t!r} is negative")
+        if self.method == "mas":  # MAS acts each type out through its module's `mas_user` hook, or cannot
+            lacking = [t for t in self.injection_types if type(INJECTIONS.get(t)).mas_user is Injection.mas_user]
+            if lacking and self.injections[1] > 0:
+                raise ValueError(f"key 'injection_types': method mas cannot act out {', '.join(lacking)} (no "
+                                 f"`mas_user` hook in the type's module); list only types MAS realises, or add the hook")
         if self.injections[1] > 0 and not self.injection_types:
             raise ValueError("key 'injection_types': empty while injections max > 0")
         if self.n_dialogues < 0:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Optional
 
-from .resolve import value_in_text
+from .dialogue import WorkDialogue
+from .resolve import atoms, value_in_text
 
 # chosen: keeps a tool output's ids and leading fields; long listings (long_context) are clipped. 800, not 400: a
 # live model rewriting a reply must see the results it reports (answerers flagged clipped listings)
@@ -57,14 +58,6 @@ def _text_of(m: dict) -> str:
     return (m.get("content") or "") + (" " + _calls_text(m) if m.get("tool_calls") else "")
 
 
-def _atoms(v: Any) -> list[Any]:
-    if isinstance(v, dict):
-        return [a for x in v.values() for a in _atoms(x)]
-    if isinstance(v, list):
-        return [a for x in v for a in _atoms(x)]
-    return [] if isinstance(v, bool) or v is None or v == "" else [v]
-
-
 def _literal(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v)
 
@@ -81,24 +74,24 @@ def _snippet(i: int, m: dict, v: Any) -> Optional[str]:
     return f"[{i}] {who}: {'...' if a else ''}{txt[a:b]}{'...' if b < len(txt) else ''}"
 
 
-def _subtask_range(d: dict, t: int) -> list[int]:
-    return [j for j, tg in enumerate(d["meta"]["turns"]) if tg["t"] == t]
+def _subtask_range(d: WorkDialogue, t: int) -> list[int]:
+    return [j for j, tg in enumerate(d.turns) if tg.subtask == t]
 
 
-def depends_on(d: dict, i: int) -> tuple[set[int], dict[int, Any]]:
+def depends_on(d: WorkDialogue, i: int) -> tuple[set[int], dict[int, Any]]:
     """Messages turn i depends on: (indices shown whole, {index: value} shown as a snippet of that value)."""
-    msgs, turns = d["messages"], d["meta"]["turns"]
+    msgs, turns = d.messages, d.turns
     tg = turns[i]
     whole = {j for j in (i - 1, i + 1) if 0 <= j < len(msgs)}
     snips: dict[int, Any] = {}
-    sub = _subtask_range(d, tg["t"]) if tg["t"] >= 0 else []
+    sub = _subtask_range(d, tg.subtask) if tg.subtask >= 0 else []
     if msgs[i]["role"] == "user":
         calls = [j for j in sub if j > i and msgs[j]["role"] == "assistant" and msgs[j].get("tool_calls")]
         whole.update(calls)
         # values of those calls that a turn before the request introduced: show where (grounding needs it)
         for j in calls:
             for tc in msgs[j]["tool_calls"]:
-                for v in _atoms(tc["function"]["arguments"]):
+                for v in atoms(tc["function"]["arguments"]):
                     if not isinstance(v, str) or len(v) < 3:
                         continue  # chosen: ids and names only; numbers match too much text ("2" is in "221B")
                     src = first_mention(msgs, v, before=i)
@@ -122,9 +115,9 @@ def first_mention(msgs: list[dict], v: Any, before: int) -> Optional[int]:
     return None
 
 
-def local_context(d: dict, idx: Iterable[int], placeholders: Optional[dict[int, str]] = None) -> str:
+def local_context(d: WorkDialogue, idx: Iterable[int], placeholders: Optional[dict[int, str]] = None) -> str:
     """A transcript of only the messages the turns `idx` depend on, in order, gaps shown as '...'."""
-    msgs = d["messages"]
+    msgs = d.messages
     placeholders = placeholders or {}
     whole: set[int] = set(idx)
     snips: dict[int, Any] = {}
@@ -147,18 +140,16 @@ def local_context(d: dict, idx: Iterable[int], placeholders: Optional[dict[int, 
     return "\n".join(lines)
 
 
-def task_summary(d: dict, idx: Iterable[int]) -> str:
+def task_summary(d: WorkDialogue, idx: Iterable[int]) -> str:
     """The plan of the subtasks the turns `idx` belong to: description, tools, the argument values per call."""
-    plan = d["meta"].get("plan") or {}
-    subs = plan.get("subtasks") or []
-    ts = sorted({d["meta"]["turns"][i]["t"] for i in idx if 0 <= d["meta"]["turns"][i]["t"] < len(subs)})
-    head = f"Domain {plan.get('domain', d['meta'].get('domain', '?'))}; the user's task has {len(subs)} subtasks."
+    subs = d.plan.subtasks
+    ts = sorted({d.turns[i].subtask for i in idx if 0 <= d.turns[i].subtask < len(subs)})
+    head = f"Domain {d.plan.domain}; the user's task has {len(subs)} subtasks."
     lines = [head]
     for t in ts:
         s = subs[t]
-        calls = [f"{c.get('tool', '?')}({json.dumps(c.get('arguments') or {}, ensure_ascii=False)})"
-                 for st in s.get("steps") or [] for c in st]
-        lines.append(f"Subtask {t + 1}: {s.get('description', '')} | tools {', '.join(s.get('tools') or [])}"
+        calls = [f"{c.tool}({json.dumps(c.arguments or {}, ensure_ascii=False)})" for st in s.steps for c in st]
+        lines.append(f"Subtask {t + 1}: {s.description} | tools {', '.join(s.tools)}"
                      + (f" | calls {'; '.join(calls)}" if calls else ""))
     return "\n".join(lines)
 

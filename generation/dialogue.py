@@ -1,70 +1,267 @@
-"""The in-flight dialogue both generation methods build: its shape, its constructor and its counters.
+"""The in-flight dialogue both generation methods build: a typed object, JSON only at the stage boundary.
 
-A dialogue between stages is a plain dict in the row format (``{"id", "tools", "messages", "meta"}``, call
-arguments as dicts), so it is cheap to copy and is written as JSONL between stages and read back on resume; the
-`TypedDict`s below name its fields for readers and type checkers without changing that format.
-``meta["turns"]`` runs parallel to ``messages`` (one `TurnTag` per message). A tag's uid is stable across
-insertions, so the edit log and the refinement weights survive mask-and-extend shifting indices. Call ids
-(``call_1``, ``call_2``, ...) and uids are per-dialogue counters kept in ``meta``; `next_call_ids` and `new_uid`
-are the only allocators.
+`WorkDialogue` carries the row (``id``, ``tools``, ``messages``: the format a dataset holds) and what generation
+knows about it: the typed plan, one `TurnTag` per message (kind, subtask, uid), the injection records, the tool
+updates, the refinement log, the usage per stage and a typed `Failure`. Its methods are the only edits of a
+dialogue's structure (`append`, `insert`, `replace`, `index_of_uid`, `fail`, `fill_empty`, the uid and call-id
+allocators), so the parallel lists cannot drift apart. A tag's uid is stable across insertions, so the edit log
+and the refinement weights survive mask-and-extend shifting indices.
+
+Between stages a dialogue is written as JSONL (`to_dict`) and read back on resume (`from_dict`); the two are exact
+inverses (same keys, same order: a test checks every stage file of both methods), so the files on disk stay what
+they were. A meta key is written once it is set, in the order it was first set, and a key the code does not know
+is carried through unchanged.
 """
 from __future__ import annotations
 
-from typing import Any, Optional, TypedDict
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .plan import TaskPlan
 
 
-class TurnTag(TypedDict):
-    k: str  # kind: query, call, output, reply, clarify_ask, error_output, long_call, ...
-    t: int  # subtask index (-1: none)
-    u: int  # uid, stable across insertions
+@dataclass
+class TurnTag:
+    """What a message is in the plan: its kind, the subtask it belongs to and a uid stable across insertions."""
+
+    kind: str  # query, call, output, reply, clarify_ask, error_output, long_call, ...
+    subtask: int = -1  # -1: none
+    uid: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"k": self.kind, "t": self.subtask, "u": self.uid}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TurnTag":
+        return cls(kind=d["k"], subtask=d["t"], uid=d["u"])
 
 
-class WorkMeta(TypedDict, total=False):
-    generator: str
-    engine: str
-    index: int
-    seed: int
-    domain: str
-    plan: dict[str, Any]
-    turns: list[TurnTag]
-    next_uid: int
-    next_call: int
-    injections: list[dict[str, Any]]
-    injections_skipped: list[dict[str, Any]]
-    tool_updates: list[dict[str, Any]]
-    refinement: dict[str, Any]
-    usage: dict[str, Any]
-    failure: Optional[dict[str, Any]]
-    mas: dict[str, Any]  # the MAS simulation's counters (MAS dialogues only)
+@dataclass
+class Failure:
+    """Why a dialogue failed (the first failure wins); it is then carried along and rejected with this reason."""
+
+    stage: str
+    kind: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "kind": self.kind, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, d: Optional[dict[str, Any]]) -> Optional["Failure"]:
+        return None if d is None else cls(stage=d["stage"], kind=d["kind"], message=d["message"])
 
 
-class WorkDialogue(TypedDict):
+@dataclass
+class ToolUpdate:
+    """Tools added to the list before message ``at`` (tool awareness: a tool arrives later in the dialogue)."""
+
+    at: int
+    tools: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at, "tools": self.tools}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ToolUpdate":
+        return cls(at=d["at"], tools=d["tools"])
+
+
+@dataclass
+class Refinement:
+    """Stage 2's log: one record per refinement step, and the uids of turns already edited or injected (paper
+    §2.2: a turn is edited at most once)."""
+
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    edit_log: list[int] = field(default_factory=list)
+    weights: Optional[dict[str, float]] = None  # uid (as text) -> selection weight, decayed when chosen
+    exhausted: Optional[bool] = None  # True: every editable turn was refined (the paper's other stop condition)
+    edited_positions: Optional[list[int]] = None  # message positions of the edited turns, set at export
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"steps": self.steps, "edit_log": self.edit_log}
+        for k in ("weights", "exhausted", "edited_positions"):  # written once set, in this order
+            if getattr(self, k) is not None:
+                out[k] = getattr(self, k)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Refinement":
+        return cls(steps=d["steps"], edit_log=d["edit_log"], weights=d.get("weights"), exhausted=d.get("exhausted"),
+                   edited_positions=d.get("edited_positions"))
+
+
+# An injection record: the type's spec without its private keys (``type``, ``uid``, ``t``, what the environment
+# fixed) plus ``uids``, the uids of the turns it added. Its keys depend on the type (a type module owns them).
+InjectionRecord = dict[str, Any]
+
+# meta keys in the order a new dialogue writes them; `mas` only for MAS dialogues
+_CORE = ("generator", "engine", "index", "seed", "domain", "plan", "turns", "next_uid", "injections", "tool_updates",
+         "refinement", "usage", "failure")
+# typed meta fields whose JSON form differs from the attribute
+_TO_JSON = {"plan": lambda p: p.to_dict(), "turns": lambda ts: [t.to_dict() for t in ts],
+            "tool_updates": lambda us: [u.to_dict() for u in us], "refinement": lambda r: r.to_dict(),
+            "failure": lambda f: None if f is None else f.to_dict()}
+_FROM_JSON = {"plan": TaskPlan.from_dict, "turns": lambda ts: [TurnTag.from_dict(t) for t in ts],
+              "tool_updates": lambda us: [ToolUpdate.from_dict(u) for u in us], "refinement": Refinement.from_dict,
+              "failure": Failure.from_dict}
+
+
+@dataclass(eq=False)
+class WorkDialogue:
+    """A dialogue being generated. See the module docstring."""
+
     id: str
     tools: list[dict[str, Any]]
     messages: list[dict[str, Any]]
-    meta: WorkMeta
+    generator: str = ""
+    engine: str = ""
+    index: int = 0
+    seed: int = 0
+    domain: str = ""
+    plan: Optional[TaskPlan] = None
+    turns: list[TurnTag] = field(default_factory=list)
+    next_uid: int = 0
+    injections: list[InjectionRecord] = field(default_factory=list)
+    tool_updates: list[ToolUpdate] = field(default_factory=list)
+    refinement: Refinement = field(default_factory=Refinement)
+    usage: dict[str, dict[str, int]] = field(default_factory=dict)
+    failure: Optional[Failure] = None
+    mas: Optional[dict[str, Any]] = None  # the MAS simulation's counters (MAS dialogues only)
+    simulated: bool = False  # answered by the `simulated` backend (rules behind real prompts)
+    simulated_outputs: bool = False  # a schema-only tool pool: the tool outputs were written by the LLM
+    next_call: int = 0  # call ids handed out so far (``call_1``, ``call_2``, ...)
+    final_state_hash: Optional[str] = None
+    answer_repairs: list[dict[str, Any]] = field(default_factory=list)  # JSON answers repaired (verification gates)
+    injections_skipped: list[dict[str, Any]] = field(default_factory=list)  # {type, reason}: no place found
+    verification: Optional[dict[str, Any]] = None
+    injection_types: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # meta keys this code does not know, carried through
+    _written: list[str] = field(default_factory=list, repr=False)  # meta keys set so far, in the order first set
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_written", [])
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        written = self.__dict__.get("_written")
+        if written is not None and name in _META_FIELDS and name not in written:
+            written.append(name)
+        object.__setattr__(self, name, value)
+
+    def touch(self, name: str) -> None:
+        """Mark meta field `name` as set (after an in-place edit such as ``d.answer_repairs.append(...)``)."""
+        if name not in self._written:
+            self._written.append(name)
+
+    # ---- construction and the stage boundary ----------------------------------------------------
+    @classmethod
+    def new(cls, did: str, tools: list[dict[str, Any]], plan: TaskPlan, index: int, cfg, generator: str,
+            mas: Optional[dict[str, Any]] = None) -> "WorkDialogue":
+        """An empty dialogue for `plan`; `mas` adds the MAS simulation's counters."""
+        d = cls(id=did, tools=tools, messages=[])
+        for name, value in (("generator", generator), ("engine", cfg.engine), ("index", index), ("seed", plan.seed),
+                            ("domain", plan.domain), ("plan", plan)):
+            setattr(d, name, value)
+        for name in _CORE[6:]:
+            d.touch(name)
+        if mas is not None:
+            d.mas = mas
+        return d
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> "WorkDialogue":
+        d = cls(id=row["id"], tools=row["tools"], messages=row["messages"])
+        for k, v in (row.get("meta") or {}).items():
+            if k in _META_FIELDS:
+                setattr(d, k, _FROM_JSON[k](v) if k in _FROM_JSON else v)
+            else:
+                d.extra[k] = v
+                d.touch(k)
+        return d
+
+    def to_dict(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {}
+        for k in self._written:
+            if k in _META_FIELDS:
+                v = getattr(self, k)
+                meta[k] = _TO_JSON[k](v) if k in _TO_JSON else v
+            elif k in self.extra:
+                meta[k] = self.extra[k]
+        return {"id": self.id, "tools": self.tools, "messages": self.messages, "meta": meta}
+
+    # ---- allocators ------------------------------------------------------------------------------
+    def new_uid(self) -> int:
+        self.next_uid += 1
+        return self.next_uid
+
+    def next_call_ids(self, n: int = 1) -> list[str]:
+        """`n` fresh call ids (``call_1``, ``call_2``, ... per dialogue)."""
+        n0 = self.next_call
+        self.next_call = n0 + n
+        return [f"call_{n0 + k + 1}" for k in range(n)]
+
+    def tag(self, kind: str, t: int = -1) -> TurnTag:
+        return TurnTag(kind, t, self.new_uid())
+
+    # ---- edits -------------------------------------------------------------------------------------
+    def append(self, msg: dict[str, Any], kind: str, t: int = -1) -> int:
+        self.messages.append(msg)
+        self.turns.append(self.tag(kind, t))
+        return len(self.messages) - 1
+
+    def insert(self, at: int, items: list[tuple[dict[str, Any], str, int]]) -> None:
+        """Insert (message, kind, subtask) items before index `at`; shifts tool-update indices after it."""
+        for j, (msg, kind, t) in enumerate(items):
+            self.messages.insert(at + j, msg)
+            self.turns.insert(at + j, self.tag(kind, t))
+        for u in self.tool_updates:
+            if u.at >= at:
+                u.at += len(items)
+
+    def replace(self, at: int, items: list[tuple[dict[str, Any], str, int]]) -> None:
+        """Message `at` becomes the (message, kind, subtask) items."""
+        del self.messages[at]
+        del self.turns[at]
+        for u in self.tool_updates:
+            if u.at > at:
+                u.at -= 1
+        self.insert(at, items)
+
+    def index_of_uid(self, uid: int) -> Optional[int]:
+        for i, tg in enumerate(self.turns):
+            if tg.uid == uid:
+                return i
+        return None
+
+    def fail(self, stage: str, kind: str, message: str) -> None:
+        """Record a typed failure (the first one wins); the dialogue is then carried along and rejected."""
+        if self.failure is None:
+            self.failure = Failure(stage, kind, message[:500])
+
+    def fill_empty(self) -> None:
+        """A dialogue that failed before its first turn still needs one exchange to be a valid record (it is kept
+        in rejected.jsonl with its failure reason); both methods use this same placeholder."""
+        if not self.messages:
+            self.messages = [{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello! How can I help?"}]
+            self.turns = [TurnTag("query", 0, 0), TurnTag("reply", 0, -1)]
+
+    def add_usage(self, stage: str, resp) -> None:
+        u = self.usage.setdefault(stage, {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0})
+        self.touch("usage")
+        u["calls"] += 1
+        u["prompt_tokens"] += int(getattr(resp.usage, "prompt_tokens", 0) or 0)
+        u["completion_tokens"] += int(getattr(resp.usage, "completion_tokens", 0) or 0)
+
+    # ---- reading -----------------------------------------------------------------------------------
+    @property
+    def edit_log(self) -> set[int]:
+        return set(self.refinement.edit_log)
+
+    def held_tools(self) -> set[str]:
+        """Tools that arrive later through a tool update (held back from the initial list)."""
+        return {t["function"]["name"] for u in self.tool_updates for t in u.tools}
 
 
-def new_dialogue(did: str, tools: list[dict[str, Any]], plan, index: int, cfg, generator: str,
-                 **extra: Any) -> WorkDialogue:
-    """An empty dialogue for `plan` (a `TaskPlan`); `extra` adds method-specific meta fields at the end."""
-    meta: WorkMeta = {"generator": generator, "engine": cfg.engine, "index": index, "seed": plan.seed,
-                      "domain": plan.domain, "plan": plan.to_dict(), "turns": [], "next_uid": 0,
-                      "injections": [], "tool_updates": [], "refinement": {"steps": [], "edit_log": []},
-                      "usage": {}, "failure": None}
-    meta.update(extra)  # type: ignore[typeddict-item]
-    return {"id": did, "tools": tools, "messages": [], "meta": meta}
-
-
-def new_uid(d: dict[str, Any]) -> int:
-    m = d["meta"]
-    m["next_uid"] = int(m.get("next_uid", 0)) + 1
-    return m["next_uid"]
-
-
-def next_call_ids(d: dict[str, Any], n: int = 1) -> list[str]:
-    """`n` fresh call ids (``call_1``, ``call_2``, ... per dialogue)."""
-    m = d["meta"]
-    n0 = int(m.get("next_call", 0))
-    m["next_call"] = n0 + n
-    return [f"call_{n0 + k + 1}" for k in range(n)]
+_META_FIELDS = tuple(f.name for f in dataclasses.fields(WorkDialogue)
+                     if f.name not in ("id", "tools", "messages", "extra", "_written"))

@@ -16,21 +16,21 @@ from toolace_mt.envs import get_env
 from . import context, llm_io
 from .injections import INJECTIONS
 from .pool import is_pool
-from .work import fail, index_of_uid
+from .dialogue import WorkDialogue
 
 
 # ------------------------------------------------------------------------------------------------ find
-def find(d: dict, itype: str, rng: random.Random) -> Optional[dict]:
+def find(d: WorkDialogue, itype: str, rng: random.Random) -> Optional[dict]:
     """A spec for one injection of `itype`, or None when the dialogue offers no place for it."""
     return INJECTIONS.get(itype).find(d, rng)
 
 
 # ------------------------------------------------------------------------------------------------ realise
-def realise_rules(d: dict, spec: dict, rng: random.Random) -> list[str]:
+def realise_rules(d: WorkDialogue, spec: dict, rng: random.Random) -> list[str]:
     """Template texts for the spec's new turns (in `spec["roles"]` order)."""
-    cls = get_env(d["meta"]["domain"])
-    i = index_of_uid(d, spec["uid"])
-    orig = d["messages"][i]["content"] if i is not None else ""
+    cls = get_env(d.domain)
+    i = d.index_of_uid(spec["uid"])
+    orig = d.messages[i]["content"] if i is not None else ""
     return INJECTIONS.get(spec["type"]).realise(d, spec, rng, cls, orig)
 
 
@@ -41,11 +41,11 @@ def check_texts(spec: dict, texts: list[str]) -> Optional[str]:
     return INJECTIONS.get(spec["type"]).check_texts(spec, texts)
 
 
-def request_llm(d: dict, spec: dict, llm_cfg=None):
-    i = index_of_uid(d, spec["uid"])
+def request_llm(d: WorkDialogue, spec: dict, llm_cfg=None):
+    i = d.index_of_uid(spec["uid"])
     payload = {k: v for k, v in spec.items() if not k.startswith("_")}
     payload["masked_index"] = i
-    payload["original"] = d["messages"][i]["content"] if i is not None else None
+    payload["original"] = d.messages[i]["content"] if i is not None else None
     schema = copy.deepcopy(llm_io.TURNS_SCHEMA)
     schema["properties"]["turns"].update(minItems=len(spec["roles"]), maxItems=len(spec["roles"]))
     # chosen: the new turns depend on the masked observation's local context (its request, the calls and outputs
@@ -60,27 +60,27 @@ def request_llm(d: dict, spec: dict, llm_cfg=None):
                           facts=facts(d, spec))
 
 
-def facts(d: dict, spec: dict) -> dict[str, Any]:
+def facts(d: WorkDialogue, spec: dict) -> dict[str, Any]:
     """What the environment fixed for this injection, shown to the model as data (the instruction says it too)."""
     out = {k: spec[k] for k in ("tool", "param", "value", "good_value", "what") if k in spec}
     if "error" in spec:
         out["error_message"] = spec["error"].get("message")
-    out["domain"] = d["meta"].get("domain")
+    out["domain"] = d.domain
     out.update(INJECTIONS.get(spec["type"]).facts(d, spec))
     return out
 
 
 # ------------------------------------------------------------------------------------------------ apply
-def apply(d: dict, spec: dict, texts: list[str]) -> None:
+def apply(d: WorkDialogue, spec: dict, texts: list[str]) -> None:
     """Splice the new turns in and record the injection (uids of its turns; positions are set at export)."""
     rec = {k: v for k, v in spec.items() if k not in ("roles", "instruction", "outputs") and not k.startswith("_")}
     new = INJECTIONS.get(spec["type"]).apply(d, spec, texts, rec)
-    rec["uids"] = [tg["u"] for tg in new]
-    d["meta"]["injections"].append(rec)
-    d["meta"]["refinement"]["edit_log"].extend(rec["uids"])  # paper §2.2: the log stops a turn being edited twice
+    rec["uids"] = [tg.uid for tg in new]
+    d.injections.append(rec)
+    d.refinement.edit_log.extend(rec["uids"])  # paper §2.2: the log stops a turn being edited twice
 
 
-def run_round(ds: list[dict], itypes: list[Optional[str]], rngs: list[random.Random], engine: str, client=None,
+def run_round(ds: list[WorkDialogue], itypes: list[Optional[str]], rngs: list[random.Random], engine: str, client=None,
               llm_cfg=None, fallback: tuple[str, ...] = ()) -> None:
     """One injection round over a batch: each dialogue gets the injection named in `itypes` (None = none).
 
@@ -88,21 +88,22 @@ def run_round(ds: list[dict], itypes: list[Optional[str]], rngs: list[random.Ran
     is tried (chosen: keeps the paper's 1-3 injections per dialogue; the skip is recorded either way)."""
     pending = []
     for d, it, rng in zip(ds, itypes, rngs):
-        if it is None or d["meta"]["failure"] is not None:
+        if it is None or d.failure is not None:
             continue
-        used = {r["type"] for r in d["meta"]["injections"]} | {it}
-        alts = [t for t in fallback if t not in used and t not in d["meta"]["plan"].get("injections", [])]
+        used = {r["type"] for r in d.injections} | {it}
+        alts = [t for t in fallback if t not in used and t not in d.plan.injections]
         rng.shuffle(alts)
         spec = None
         for t in [it] + alts:
-            if is_pool(d["meta"]["domain"]) and INJECTIONS.get(t).needs_env:
+            if is_pool(d.domain) and INJECTIONS.get(t).needs_env:
                 why = "needs an executable environment"
             else:
                 spec = find(d, t, rng)
                 why = "no suitable turn"
             if spec is not None:
                 break
-            d["meta"].setdefault("injections_skipped", []).append({"type": t, "reason": why})
+            d.injections_skipped.append({"type": t, "reason": why})
+            d.touch("injections_skipped")
         if spec is None:
             continue
         if engine == "rules":
@@ -113,10 +114,10 @@ def run_round(ds: list[dict], itypes: list[Optional[str]], rngs: list[random.Ran
         answers = llm_io.ask(client, [(d, request_llm(d, s, llm_cfg)) for d, s in pending], "inject")
         for (d, spec), (val, err) in zip(pending, answers):
             if err is not None:
-                fail(d, "inject", err["kind"], err["message"])
+                d.fail("inject", err["kind"], err["message"])
                 continue
             why = check_texts(spec, val["turns"])
             if why is not None:
-                fail(d, "inject", "injection_not_realised", f"{spec['type']}: {why}")
+                d.fail("inject", "injection_not_realised", f"{spec['type']}: {why}")
                 continue
             apply(d, spec, val["turns"])

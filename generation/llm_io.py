@@ -2,8 +2,9 @@
 
 Each template in ``prompts/`` starts with ``{# version: NAME/N #}``; the version is recorded in every
 request's payload, so a dataset says which prompt wrote it. `ask` sends ONE batched ``client.chat`` for a
-whole stage step and turns every answer into ``(parsed, None)`` or ``(None, failure)``: transport errors,
-invalid JSON (after a safe repair attempt) and schema mismatches become typed failures, never exceptions.
+whole stage step and turns every answer into ``(parsed, None)`` or ``(None, failure)``: the client parses and
+validates each JSON answer once (`LLMClient.chat`); its typed failures (transport, invalid or ambiguous JSON,
+schema mismatch) pass through here as failures, never exceptions.
 """
 from __future__ import annotations
 
@@ -11,14 +12,13 @@ import functools
 import json
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import jinja2
-import jsonschema
 
-from toolace_mt.llm.jsonparse import parse_json_answer
 from toolace_mt.llm.types import ChatRequest, SamplingParams
 
+from .dialogue import WorkDialogue
 from .work import add_usage
 
 PROMPTS = Path(__file__).parent / "prompts"
@@ -90,48 +90,17 @@ def request(template: str, stage: str, payload: dict[str, Any], schema: dict[str
                        payload=payload, sampling=sampling)
 
 
-def ambiguous_json(text: Any) -> Optional[str]:
-    """Why an answer's JSON has more than one reading (duplicate keys, two JSON values), or None."""
-    if not isinstance(text, str) or not text.strip():
-        return None
-    t = text.strip()
-    m = re.search(r"```(?:json)?\s*(.*?)```", t, re.S)
-    if m:
-        t = m.group(1).strip()
-    start = min([i for i in (t.find("{"), t.find("[")) if i >= 0], default=-1)
-    if start < 0:
-        return None
-    dup: list[str] = []
-
-    def pairs(kv):
-        keys = [k for k, _ in kv]
-        dup.extend(k for k in set(keys) if keys.count(k) > 1)
-        return dict(kv)
-
-    dec = json.JSONDecoder(object_pairs_hook=pairs)
-    try:
-        _, end = dec.raw_decode(t, start)
-    except json.JSONDecodeError:
-        return None  # not parseable as is: the repair path decides (and is recorded)
-    if dup:
-        return f"duplicate keys {sorted(set(dup))[:3]}"
-    rest = t[end:].strip()
-    if rest[:1] in ("{", "["):
-        try:
-            json.JSONDecoder().raw_decode(rest)
-            return "two JSON values in one answer"
-        except json.JSONDecodeError:
-            pass
-    return None
-
-
-def note_repairs(d: dict, stage: str, resp) -> None:
+def note_repairs(d: Union[WorkDialogue, dict], stage: str, resp) -> None:
     """Record that an answer was repaired (and whether it was cut at max_tokens): verification gates on it."""
     for w in getattr(resp, "warnings", None) or []:
         if "json repaired" in w:
-            d.setdefault("meta", {}).setdefault("answer_repairs", []).append(
-                {"stage": stage, "repairs": w.split(":", 1)[-1].strip(),
-                 "truncated": "cut at max_tokens" in w or getattr(resp, "finish_reason", None) == "length"})
+            rec = {"stage": stage, "repairs": w.split(":", 1)[-1].strip(),
+                   "truncated": "cut at max_tokens" in w or getattr(resp, "finish_reason", None) == "length"}
+            if isinstance(d, WorkDialogue):
+                d.answer_repairs.append(rec)
+                d.touch("answer_repairs")
+            else:
+                d.setdefault("meta", {}).setdefault("answer_repairs", []).append(rec)
 
 
 def ask(client, items: list[tuple[dict[str, Any], ChatRequest]], stage: Optional[str] = None
@@ -142,7 +111,7 @@ def ask(client, items: list[tuple[dict[str, Any], ChatRequest]], stage: Optional
         return []
     for d, r in items:  # lets logs tie answers to dialogues
         if r.payload is not None:
-            r.payload.setdefault("dialogue_id", d.get("id"))
+            r.payload.setdefault("dialogue_id", d.id if isinstance(d, WorkDialogue) else d.get("id"))
     try:
         resps = client.chat([r for _, r in items])
     except Exception as e:  # a backend that raises is a misconfiguration or outage: fail these dialogues, keep going
@@ -153,31 +122,25 @@ def ask(client, items: list[tuple[dict[str, Any], ChatRequest]], stage: Optional
     out = []
     simulated = getattr(getattr(client, "backend", None), "name", None) == "simulated"
     for (d, req), resp in zip(items, resps):
-        add_usage(d, stage or req.stage, resp)
-        if simulated:  # answers of the `simulated` backend (rules behind real prompts): label the data
-            d.setdefault("meta", {})["simulated"] = True
+        if isinstance(d, WorkDialogue):
+            d.add_usage(stage or req.stage, resp)
+            if simulated:  # answers of the `simulated` backend (rules behind real prompts): label the data
+                d.simulated = True
+        else:  # a stage not yet on the typed dialogue
+            add_usage(d, stage or req.stage, resp)
+            if simulated:
+                d.setdefault("meta", {})["simulated"] = True
         if getattr(resp, "error", None) is not None:
             e = resp.error
             out.append((None, {"kind": getattr(e, "kind", "backend"), "message": getattr(e, "message", str(e))}))
             continue
-        amb = ambiguous_json(resp.text)
-        if amb:  # two readings of one answer: neither is what the model meant for sure
-            out.append((None, {"kind": "ambiguous_json", "message": f"{amb}: {str(resp.text)[:120]!r}"}))
+        # `LLMClient.chat` already parsed the answer against the request's schema (ambiguity, safe repairs,
+        # validation, re-asks): that is the one JSON check; an answer without a parsed value is a client bug
+        if getattr(resp, "parsed", None) is None:
+            out.append((None, {"kind": "bad_response", "message": "the client returned no parsed JSON value"}))
             continue
         note_repairs(d, stage or req.stage, resp)
-        val = getattr(resp, "parsed", None)
-        if val is None:  # the client's own parser (repairs only what is safe), the same for every stage
-            ans = parse_json_answer(resp.text)
-            if not ans.ok:
-                out.append((None, {"kind": ans.failure.kind, "message": f"{ans.failure.message}: {str(resp.text)[:120]!r}"}))
-                continue
-            val = ans.value
-        try:
-            jsonschema.validate(val, req.json_schema)
-        except jsonschema.ValidationError as e:
-            out.append((None, {"kind": "schema_mismatch", "message": e.message[:300]}))
-            continue
-        out.append((val, None))
+        out.append((resp.parsed, None))
     return out
 
 

@@ -25,20 +25,13 @@ from toolace_mt.llm.simulated import Unanswerable, register_offline_answer, visi
 from . import text
 from .injections import INJECTIONS
 from .plan import REF_VALUE, CallPlan, ORDINAL_WORDS, _describe, _schema_value, phrase_params, produced_values, tool_info
-from .resolve import id_tokens, is_error_output, mentions_token, output_candidates
+from .resolve import atoms, id_tokens, is_error_output, json_value, list_lengths, mentions_token, output_candidates
 
 TOKEN = re.compile(r"[A-Za-z0-9][\w.@:/-]*[A-Za-z0-9]|\d")
 
 
 def _rng(visible: dict[str, Any], salt: str = "") -> random.Random:
     return random.Random(visible_seed([salt, visible]))
-
-
-def _json(s: Any) -> Any:
-    try:
-        return json.loads(s) if isinstance(s, str) else s
-    except json.JSONDecodeError:
-        return s
 
 
 # ------------------------------------------------------------------------------------------------ plan
@@ -82,7 +75,7 @@ def visible_values(cls, known: dict[str, list[Any]], messages: list[dict[str, An
     for m in reversed(messages):
         if m.get("role") != "tool" or m.get("name") not in specs:
             continue
-        o = _json(m.get("content"))
+        o = json_value(m.get("content"))
         if is_error_output(o):
             continue
         for kind, vals in produced_values(cls, m["name"], o).items():
@@ -183,7 +176,7 @@ def _task_outputs(messages: list[dict[str, Any]]) -> list[list[tuple[str, Any]]]
         if m.get("role") == "user":
             tasks.append([])
         elif m.get("role") == "tool" and tasks:
-            tasks[-1].append((m.get("name") or "", _json(m.get("content"))))
+            tasks[-1].append((m.get("name") or "", json_value(m.get("content"))))
     return tasks
 
 
@@ -234,7 +227,7 @@ def _last_results(history: list[dict[str, Any]]) -> list[tuple[str, Any]]:
         if m.get("role") == "user":
             break
         if m.get("role") == "tool":
-            res.insert(0, (m.get("name") or "", _json(m.get("content"))))
+            res.insert(0, (m.get("name") or "", json_value(m.get("content"))))
     return res
 
 
@@ -388,14 +381,6 @@ def parse_calls(s: str) -> list[tuple[str, Any]]:
     return out
 
 
-def _atoms(v: Any) -> list[Any]:
-    if isinstance(v, dict):
-        return [a for x in v.values() for a in _atoms(x)]
-    if isinstance(v, list):
-        return [a for x in v for a in _atoms(x)]
-    return [] if isinstance(v, bool) or v is None or v == "" else [v]
-
-
 def _grounding(msgs: list[dict[str, Any]]) -> list[str]:
     probs, seen = [], []
     for k, m in enumerate(msgs):
@@ -404,11 +389,11 @@ def _grounding(msgs: list[dict[str, Any]]) -> list[str]:
                 continue
             # a call that failed and was followed by a corrected call of the same tool is a visible retry
             nxt = [x for x in msgs[k + 1:k + 1 + len(m["calls"])] if x["role"] == "tool" and x.get("name") == name]
-            retried = nxt and is_error_output(_json(nxt[0]["content"])) and any(
+            retried = nxt and is_error_output(json_value(nxt[0]["content"])) and any(
                 n == name for later in msgs[k + 1:] for n, _ in later.get("calls") or [])
             if retried:
                 continue
-            for a in _atoms(args):
+            for a in atoms(args):
                 if isinstance(a, str) and not any(ch.isdigit() for ch in a):
                     continue  # chosen: free text and enum words are not ids; ids and numbers must be grounded
                 if not any(mentions_token(t, a) for t in seen):
@@ -418,14 +403,6 @@ def _grounding(msgs: list[dict[str, Any]]) -> list[str]:
 
 
 COUNT = re.compile(r"\b(\d+) items?\b")
-
-
-def _list_lengths(v: Any) -> set[int]:
-    if isinstance(v, list):
-        return {len(v)} | {n for x in v for n in _list_lengths(x)}
-    if isinstance(v, dict):
-        return {n for x in v.values() for n in _list_lengths(x)}
-    return set()
 
 
 def _consistency(msgs: list[dict[str, Any]]) -> list[str]:
@@ -438,7 +415,7 @@ def _consistency(msgs: list[dict[str, Any]]) -> list[str]:
         if m["role"] == "user":
             last_user = k
         if m["role"] == "tool":
-            lengths |= _list_lengths(_json(m["content"]))
+            lengths |= list_lengths(json_value(m["content"]))
         if m["role"] == "assistant" and not m.get("calls") and m.get("content"):
             shown = " ".join(seen)
             counts = {int(n) for n in COUNT.findall(m["content"])}
@@ -448,7 +425,7 @@ def _consistency(msgs: list[dict[str, Any]]) -> list[str]:
             for n in sorted(counts - lengths):
                 probs.append(f"message {m['i']}: the reply counts {n} items, no earlier output lists {n}")
             outs = [x for x in msgs[last_user + 1:k] if x["role"] == "tool"]
-            errs = [x for x in outs if is_error_output(_json(x["content"]))]
+            errs = [x for x in outs if is_error_output(json_value(x["content"]))]
             failed_last = errs and outs[-1] is errs[-1]
             if failed_last and not re.search(r"\b(sorry|fail|error|could not|couldn't|cannot|can't|unable|not)\b",
                                              m["content"], re.I):

@@ -1,13 +1,15 @@
 """The ToolACE-MT method over one batch of dialogue indices: stage 1 -> stage 2 -> stage 3.
 
-Each stage function takes and returns plain dialogue dicts, so the run driver can store each stage's output
-as a JSONL shard and resume from any of them. Every dialogue's randomness comes from seeds derived from
+Each stage function takes and returns dialogues in their JSON form, so the run driver can store each stage's
+output as a JSONL shard and resume from any of them; inside a stage a dialogue is the typed `WorkDialogue`
+(`dialogue.py`), converted only at that boundary. Every dialogue's randomness comes from seeds derived from
 (seed, index), so the output of an index never depends on the batch it was in.
 """
 from __future__ import annotations
 
 from typing import Any, Optional
 
+from .dialogue import WorkDialogue
 from .pool import plan_for
 from .refine import run_stage2
 from .skeleton import build_llm, build_rules
@@ -18,37 +20,39 @@ STAGES = ("skeleton", "refine", "verify")
 
 def stage1(cfg, indices: list[int], client=None) -> list[dict[str, Any]]:
     plans = [plan_for(cfg, i) for i in indices]
-    if cfg.tool_pool:
-        return build_llm(plans, indices, cfg, client)
-    if cfg.engine == "rules":
-        return [build_rules(p, i, cfg) for p, i in zip(plans, indices)]
-    return build_llm(plans, indices, cfg, client)
+    if cfg.engine == "rules" and not cfg.tool_pool:
+        work = [build_rules(p, i, cfg) for p, i in zip(plans, indices)]
+    else:
+        work = build_llm(plans, indices, cfg, client)
+    return [w.to_dict() for w in work]  # JSON at the stage boundary
 
 
 def stage2(ds: list[dict[str, Any]], cfg, client=None) -> list[dict[str, Any]]:
-    run_stage2(ds, cfg, client)
-    return ds
+    work = [WorkDialogue.from_dict(d) for d in ds]  # JSON in and out at the stage boundary only
+    run_stage2(work, cfg, client)
+    return [w.to_dict() for w in work]
 
 
 def stage3(ds: list[dict[str, Any]], cfg, client=None) -> list[dict[str, Any]]:
+    # the verifiers check the records as they are written (the same path `toolace-mt verify` takes for any
+    # dataset); the positions for the record are set on the typed dialogue
     if cfg.verify:
         verify_batch(ds, cfg.verifiers(), client, cfg.llm, batched=cfg.batch_specialists)
-    for d in ds:
-        finalize(d)
-    return ds
+    work = [WorkDialogue.from_dict(d) for d in ds]
+    for w in work:
+        finalize(w)
+    return [w.to_dict() for w in work]
 
 
-def finalize(d: dict[str, Any]) -> None:
+def finalize(d: WorkDialogue) -> None:
     """Positions for the record: injection turns and edited turns as message indices of the final dialogue."""
-    meta = d.setdefault("meta", {})  # tolerant: MAS dialogues (same stage 3) carry no turns/refinement
-    where = {tg["u"]: i for i, tg in enumerate(meta.get("turns") or [])}
-    for r in meta.get("injections") or []:
+    where = {tg.uid: i for i, tg in enumerate(d.turns)}
+    for r in d.injections:
         r["positions"] = [where.get(u) for u in r.get("uids", [])]
-    ref = meta.get("refinement")
-    if isinstance(ref, dict):
-        ref["edited_positions"] = sorted(where[u] for u in ref.get("edit_log", []) if u in where)
-        ref.pop("weights", None)
-    meta["injection_types"] = [r["type"] for r in meta.get("injections") or []]
+    ref = d.refinement
+    ref.edited_positions = sorted(where[u] for u in ref.edit_log if u in where)
+    ref.weights = None  # selection weights matter only while refining
+    d.injection_types = [r["type"] for r in d.injections]
 
 
 def run_batch(cfg, indices: list[int], client=None, stages: Optional[dict] = None) -> list[dict[str, Any]]:

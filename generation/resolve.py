@@ -21,6 +21,24 @@ def is_error_output(o: Any) -> bool:
     return isinstance(o, dict) and "error" in o and "message" in o
 
 
+def atoms(v: Any) -> list[Any]:
+    """The scalar leaves of a JSON value (no booleans, nulls or empty strings): the values a call or output holds."""
+    if isinstance(v, dict):
+        return [a for x in v.values() for a in atoms(x)]
+    if isinstance(v, list):
+        return [a for x in v for a in atoms(x)]
+    return [] if isinstance(v, bool) or v is None or v == "" else [v]
+
+
+def list_lengths(v: Any) -> set[int]:
+    """The length of every list inside a JSON value (a reply's "3 items" must be one of them)."""
+    if isinstance(v, list):
+        return {len(v)} | {n for x in v for n in list_lengths(x)}
+    if isinstance(v, dict):
+        return {n for x in v.values() for n in list_lengths(x)}
+    return set()
+
+
 def is_error_text(content: Optional[str]) -> bool:
     """A recorded tool message that is an environment error (exactly ``{"error", "message"}``)."""
     try:
@@ -68,8 +86,17 @@ def mentions_token(textv: str, v: Any) -> bool:
         return False
 
 
-def _hashable(v: Any) -> Any:
+def hashable(v: Any) -> Any:
+    """A value usable as a dict key or set member (lists and objects as their canonical JSON)."""
     return json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v
+
+
+def json_value(s: Any) -> Any:
+    """A tool message's content as the JSON value it holds (the text itself when it is not JSON)."""
+    try:
+        return json.loads(s) if isinstance(s, str) else s
+    except json.JSONDecodeError:
+        return s
 
 
 def output_candidates(env_cls, param: str, name: str, out: Any) -> list[Any]:
@@ -83,7 +110,7 @@ def output_candidates(env_cls, param: str, name: str, out: Any) -> list[Any]:
         vals = [out[param]]
     uniq: list[Any] = []
     for x in vals:
-        if _hashable(x) not in {_hashable(u) for u in uniq}:
+        if hashable(x) not in {hashable(u) for u in uniq}:
             uniq.append(x)
     return uniq
 
@@ -101,8 +128,8 @@ def reference_rank(env_cls, param: str, value: Any, outputs: Iterable[tuple[str,
     """(rank of `value` in the latest output listing it, how many that output lists), or None if none does."""
     for name, out in reversed(list(outputs)):
         c = output_candidates(env_cls, param, name, out)
-        if any(_hashable(x) == _hashable(value) for x in c):
-            return [_hashable(x) for x in c].index(_hashable(value)), len(c)
+        if any(hashable(x) == hashable(value) for x in c):
+            return [hashable(x) for x in c].index(hashable(value)), len(c)
     return None
 
 
@@ -122,7 +149,7 @@ def resolve_reference(env_cls, param: str, outputs: Iterable[tuple[str, Any]], u
     "That result" is the most recent output giving values of the parameter's kind; the reference resolves
     only when exactly one of them was not already used for this parameter. With several, guessing the first
     listed would make the data depend on list order: the speaker must state the value instead."""
-    cands = [c for c in reference_candidates(env_cls, param, outputs) if _hashable(c) not in used]
+    cands = [c for c in reference_candidates(env_cls, param, outputs) if hashable(c) not in used]
     return cands[0] if len(cands) == 1 else None
 
 

@@ -19,8 +19,8 @@ from toolace_mt.envs import get_env
 from . import llm_io, text
 from .plan import CallPlan, TaskPlan, derive_seed, goal_view, make_env, tool_info
 from .pool import is_pool, load_pool
-from .dialogue import new_dialogue as blank_dialogue, next_call_ids
-from .work import append, assistant, call, fail, fill_empty, tool_msg, user
+from .dialogue import WorkDialogue
+from .work import assistant, call, tool_msg, user
 
 GENERATOR = "toolace_mt"
 
@@ -48,40 +48,40 @@ class Catalog:
         return self.cls.tool_schemas([n for n in names if n in self.names])
 
 
-def new_dialogue(plan: TaskPlan, index: int, cfg) -> dict[str, Any]:
-    return blank_dialogue(f"tmt-{cfg.seed}-{index:06d}", Catalog(plan.domain, cfg).schemas(plan.tools), plan,
-                          index, cfg, GENERATOR)
+def new_dialogue(plan: TaskPlan, index: int, cfg) -> WorkDialogue:
+    return WorkDialogue.new(f"tmt-{cfg.seed}-{index:06d}", Catalog(plan.domain, cfg).schemas(plan.tools), plan,
+                            index, cfg, GENERATOR)
 
 
-def _cid(d: dict[str, Any]) -> str:
-    return next_call_ids(d, 1)[0]
+def _cid(d: WorkDialogue) -> str:
+    return d.next_call_ids(1)[0]
 
 
-def _run_steps(d: dict[str, Any], env, steps: list[list[CallPlan]], t: int,
+def _run_steps(d: WorkDialogue, env, steps: list[list[CallPlan]], t: int,
                simulated: list[list[Any]] | None = None) -> list[tuple[str, Any]]:
     """Emit each step's calls and outputs: REAL outputs from `env`, or the LLM's for a schema-only pool."""
     results = []
     for s, step in enumerate(steps):
         calls = [(c, _cid(d)) for c in step]
-        append(d, assistant(None, [call(cid, c.tool, c.arguments) for c, cid in calls]), "call", t)
+        d.append(assistant(None, [call(cid, c.tool, c.arguments) for c, cid in calls]), "call", t)
         for k, (c, cid) in enumerate(calls):
             if env is None:
                 out = simulated[s][k]
-                append(d, tool_msg(cid, c.tool, json.dumps(out, ensure_ascii=False)), "output", t)
+                d.append(tool_msg(cid, c.tool, json.dumps(out, ensure_ascii=False)), "output", t)
                 results.append((c.tool, out))
                 continue
             r = env.execute(c.tool, c.arguments)
-            append(d, tool_msg(cid, c.tool, r.content()), "output", t)
+            d.append(tool_msg(cid, c.tool, r.content()), "output", t)
             results.append((c.tool, r.output if r.ok else r.error.to_dict()))
     return results
 
 
-def build_rules(plan: TaskPlan, index: int, cfg) -> dict[str, Any]:
+def build_rules(plan: TaskPlan, index: int, cfg) -> WorkDialogue:
     """The rules skeleton of one plan: executes every planned call for real."""
     d = new_dialogue(plan, index, cfg)
     if not plan.subtasks:
-        fail(d, "skeleton", "empty_plan", "no executable call was found for any subtask")
-        fill_empty(d)
+        d.fail("skeleton", "empty_plan", "no executable call was found for any subtask")
+        d.fill_empty()
         return d
     rng = random.Random(derive_seed(plan.seed, "skeleton"))
     cls = get_env(plan.domain)
@@ -97,10 +97,10 @@ def build_rules(plan: TaskPlan, index: int, cfg) -> dict[str, Any]:
                 sim.append(executed[0][pos:pos + len(step)])
                 pos += len(step)
             outs = [(c.tool, o) for st, so in zip(sub.steps, sim) for c, o in zip(st, so)]
-        append(d, user(text.render_query(cls, sub.steps, rng, outputs=outs)), "query", t)
+        d.append(user(text.render_query(cls, sub.steps, rng, outputs=outs)), "query", t)
         results = _run_steps(d, env, sub.steps, t, sim)
-        append(d, assistant(text.render_reply(cls, results, rng)), "reply", t)
-    d["meta"]["final_state_hash"] = env.state_hash() if env is not None else executed[1]
+        d.append(assistant(text.render_reply(cls, results, rng)), "reply", t)
+    d.final_state_hash = env.state_hash() if env is not None else executed[1]
     return d
 
 
@@ -113,7 +113,8 @@ def known_values(plan: TaskPlan, limit: int = 6) -> dict[str, list[Any]]:
     return {k: env.entity_values(k)[:limit] for k in type(env).ENTITIES}
 
 
-def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[dict] | None = None, cfg=None) -> None:
+def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[WorkDialogue] | None = None,
+                 cfg=None) -> None:
     """One batched plan request: the LLM writes the subtasks' user-facing descriptions.
 
     For an environment's plan (its calls sampled and executed by the rules planner) the request shows those
@@ -121,7 +122,7 @@ def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[dict
     description per subtask FOR them, so a description never contradicts the calls it is paired with (live runs
     showed "an overview of my finances" paired with two payments when the model designed subtasks freely). For a
     schema-only pool (no calls planned) the model designs the subtasks and their tools (`plan.jinja`)."""
-    holders = holders or [{"meta": {}} for _ in plans]
+    holders = holders or [WorkDialogue(id="", tools=[], messages=[]) for _ in plans]
     items = []
     for p, h in zip(plans, holders):
         cat = Catalog(p.domain, cfg)
@@ -143,11 +144,11 @@ def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[dict
                                         goal=goal_view(p))))
     for p, h, (val, err) in zip(plans, holders, llm_io.ask(client, items, "plan")):
         if err is not None:
-            fail(h, "plan", err["kind"], err["message"])
+            h.fail("plan", err["kind"], err["message"])
             continue
         subs = val["subtasks"]
         if len(subs) != len(p.subtasks):
-            fail(h, "plan", "plan_mismatch", f"{len(subs)} subtasks planned, {len(p.subtasks)} asked for")
+            h.fail("plan", "plan_mismatch", f"{len(subs)} subtasks planned, {len(p.subtasks)} asked for")
             continue
         if "tools" not in subs[0]:  # descriptions of the planned calls: tools and calls stay the plan's
             for s, v in zip(p.subtasks, subs):
@@ -156,7 +157,7 @@ def llm_describe(plans: list[TaskPlan], client, llm_cfg=None, holders: list[dict
             continue
         bad = sorted({t for s in subs for t in s["tools"]} - Catalog(p.domain, cfg).names)
         if bad:
-            fail(h, "plan", "unknown_tool", f"plan names tools that do not exist: {bad[:5]}")
+            h.fail("plan", "unknown_tool", f"plan names tools that do not exist: {bad[:5]}")
             continue
         for s, v in zip(p.subtasks, subs):
             s.description, s.tools = v["description"], list(dict.fromkeys(v["tools"]))
@@ -236,7 +237,7 @@ def resolve_refs(args: dict[str, Any], outputs: list[Any]) -> tuple[dict[str, An
     return out, None
 
 
-def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[dict[str, Any]]:
+def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[WorkDialogue]:
     """LLM stage 1: the plan request (one batched call), then the parts (one batched call per part index).
 
     Environment domains: part t's request writes the reply closing part t-1 (its calls have run, so the reply
@@ -252,15 +253,15 @@ def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[di
     goals = [goal_view(p) if env is not None and getattr(cfg, "skeleton_goal", "calls") == "calls" else None
              for p, env in zip(plans, envs)]
     for d, p in zip(ds, plans):
-        d["meta"]["plan"] = p.to_dict()
+        d.plan = p
         if not p.subtasks:
-            fail(d, "skeleton", "empty_plan", "no executable call was found for any subtask")
+            d.fail("skeleton", "empty_plan", "no executable call was found for any subtask")
     m_max = max((len(p.subtasks) for p in plans), default=0)
     for t in range(m_max + 1):
         items, who = [], []
         for k, (d, p) in enumerate(zip(ds, plans)):
             m = len(p.subtasks)
-            if d["meta"]["failure"] is not None or t > m or (envs[k] is None and t == m):
+            if d.failure is not None or t > m or (envs[k] is None and t == m):
                 continue
             req = _part_request(d, p, t, cfg, goals[k]) if envs[k] is not None else _pool_request(d, p, t, cfg)
             items.append((d, req))
@@ -268,28 +269,28 @@ def build_llm(plans: list[TaskPlan], indices: list[int], cfg, client) -> list[di
         for k, (val, err) in zip(who, llm_io.ask(client, items, "skeleton")):
             d, p, env = ds[k], plans[k], envs[k]
             if err is not None:
-                fail(d, "skeleton", err["kind"], err["message"])
+                d.fail("skeleton", err["kind"], err["message"])
                 continue
             if env is None:
                 _apply_pool_part(d, p, t, val, cfg)
             else:
                 _apply_part(d, p, t, val, env, cfg)
-            d["meta"]["plan"] = p.to_dict()
+            d.plan = p
     for d, p, env in zip(ds, plans, envs):
         # tools the model used are the ones offered (plus the planned distractors)
         used = sorted({c.tool for c in p.calls()} | set(p.tools))
         p.tools = used
-        d["meta"]["plan"] = p.to_dict()
-        d["tools"] = Catalog(p.domain, cfg).schemas(used)
+        d.plan = p
+        d.tools = Catalog(p.domain, cfg).schemas(used)
         if env is not None:
-            d["meta"]["final_state_hash"] = env.state_hash()
+            d.final_state_hash = env.state_hash()
         else:
-            d["meta"]["simulated_outputs"] = True  # schema-only pool: outputs written by the LLM
-        fill_empty(d)
+            d.simulated_outputs = True  # schema-only pool: outputs written by the LLM
+        d.fill_empty()
     return ds
 
 
-def _part_request(d: dict[str, Any], p: TaskPlan, t: int, cfg, goal) -> Any:
+def _part_request(d: WorkDialogue, p: TaskPlan, t: int, cfg, goal) -> Any:
     """Part t of an environment dialogue: the reply closing part t-1 (t > 0) and the request of part t (t < m)."""
     m = len(p.subtasks)
     write_reply, write_user = t > 0, t < m
@@ -305,19 +306,19 @@ def _part_request(d: dict[str, Any], p: TaskPlan, t: int, cfg, goal) -> Any:
     return llm_io.request(
         "part.jinja", "skeleton", payload, schema, cfg.llm, domain=p.domain,
         answer_format="{" + ", ".join(fmt[f] for f in fields) + "}", write_reply=write_reply, write_user=write_user,
-        write_steps=write_steps, tools=d["tools"] if write_steps else [],
-        history_messages=llm_io.visible_messages(d["messages"]), t=t, m=m,
+        write_steps=write_steps, tools=d.tools if write_steps else [],
+        history_messages=llm_io.visible_messages(d.messages), t=t, m=m,
         description=sub.description if sub else "", n_steps=sub.n_steps if sub else 0,
         goal=goal[t] if (goal is not None and write_user) else None,
         known_values=known_values(p) if write_steps else {})
 
 
-def _apply_part(d: dict[str, Any], p: TaskPlan, t: int, val: dict[str, Any], env, cfg) -> None:
+def _apply_part(d: WorkDialogue, p: TaskPlan, t: int, val: dict[str, Any], env, cfg) -> None:
     if t > 0:
-        append(d, assistant(val["reply"]), "reply", t - 1)
+        d.append(assistant(val["reply"]), "reply", t - 1)
     if t >= len(p.subtasks):
         return
-    append(d, user(val["user"]), "query", t)
+    d.append(user(val["user"]), "query", t)
     sub = p.subtasks[t]
     if "steps" not in val:  # skeleton_goal: calls -- the plan's calls run on the environment
         _run_steps(d, env, sub.steps, t)
@@ -325,7 +326,7 @@ def _apply_part(d: dict[str, Any], p: TaskPlan, t: int, val: dict[str, Any], env
     known = Catalog(p.domain, cfg).names
     unknown = sorted({c["name"] for st in val["steps"] for c in st} - known)
     if unknown:
-        fail(d, "skeleton", "unknown_tool", f"the model called tools that do not exist: {unknown[:5]}")
+        d.fail("skeleton", "unknown_tool", f"the model called tools that do not exist: {unknown[:5]}")
         return
     outputs: list[Any] = []
     steps: list[list[CallPlan]] = []
@@ -334,7 +335,7 @@ def _apply_part(d: dict[str, Any], p: TaskPlan, t: int, val: dict[str, Any], env
         for c in st:
             args, why = resolve_refs(c["arguments"], outputs)
             if why is not None:
-                fail(d, "skeleton", "unresolved_reference", why)
+                d.fail("skeleton", "unresolved_reference", why)
                 return
             step.append(CallPlan(tool=c["name"], arguments=args))
         outputs.extend(o for _, o in _run_steps(d, env, [step], t))
@@ -343,27 +344,27 @@ def _apply_part(d: dict[str, Any], p: TaskPlan, t: int, val: dict[str, Any], env
     sub.tools = list(dict.fromkeys(c.tool for st in steps for c in st))
 
 
-def _pool_request(d: dict[str, Any], p: TaskPlan, t: int, cfg) -> Any:
+def _pool_request(d: WorkDialogue, p: TaskPlan, t: int, cfg) -> Any:
     """A schema-only pool's part: request, calls with their simulated outputs and the reply, in one answer
     (the model writes the outputs itself, so its reply is not written before them)."""
     sub = p.subtasks[t]
     payload = {"domain": p.domain, "t": t, "simulate_outputs": True}
     return llm_io.request("subtrajectory.jinja", "skeleton", payload, llm_io.SUBTRAJ_POOL_SCHEMA, cfg.llm,
-                          simulate_outputs=True, domain=p.domain, tools=d["tools"],
-                          history_messages=llm_io.visible_messages(d["messages"]), known_values=known_values(p),
+                          simulate_outputs=True, domain=p.domain, tools=d.tools,
+                          history_messages=llm_io.visible_messages(d.messages), known_values=known_values(p),
                           t=t, m=len(p.subtasks), description=sub.description, subtask_tools=sub.tools,
                           n_steps=sub.n_steps, goal=None)
 
 
-def _apply_pool_part(d: dict[str, Any], p: TaskPlan, t: int, val: dict[str, Any], cfg) -> None:
+def _apply_pool_part(d: WorkDialogue, p: TaskPlan, t: int, val: dict[str, Any], cfg) -> None:
     steps = [[CallPlan(tool=c["name"], arguments=c["arguments"]) for c in step] for step in val["steps"]]
     unknown = sorted({c.tool for st in steps for c in st} - Catalog(p.domain, cfg).names)
     if unknown:
-        fail(d, "skeleton", "unknown_tool", f"the model called tools that do not exist: {unknown[:5]}")
+        d.fail("skeleton", "unknown_tool", f"the model called tools that do not exist: {unknown[:5]}")
         return
-    append(d, user(val["user"]), "query", t)
+    d.append(user(val["user"]), "query", t)
     _run_steps(d, None, steps, t, [[c.get("output") for c in st] for st in val["steps"]])
-    append(d, assistant(val["reply"]), "reply", t)
+    d.append(assistant(val["reply"]), "reply", t)
     sub = p.subtasks[t]
     sub.steps, sub.n_steps = steps, len(steps)
     sub.tools = list(dict.fromkeys(c.tool for st in steps for c in st))

@@ -1,51 +1,15 @@
-"""Edits of the in-flight dialogue (its shape and counters: `dialogue.py`): appending, inserting and replacing
-tagged messages, message constructors, failure and usage records, and replay on the environment.
+"""Helpers around the in-flight dialogue (its structure and edits: `dialogue.py`): message constructors, the
+outputs of a subtask's calls, usage records, and replay on the environment.
 """
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from toolace_mt.envs import Env, canonical_json
 
-from .dialogue import new_uid
-from .plan import make_env
-
-
-def tag(d: dict[str, Any], kind: str, t: int = -1) -> dict[str, Any]:
-    return {"k": kind, "t": t, "u": new_uid(d)}
-
-
-def append(d: dict[str, Any], msg: dict[str, Any], kind: str, t: int = -1) -> int:
-    d["messages"].append(msg)
-    d["meta"]["turns"].append(tag(d, kind, t))
-    return len(d["messages"]) - 1
-
-
-def insert(d: dict[str, Any], at: int, items: list[tuple[dict[str, Any], str, int]]) -> None:
-    """Insert (message, kind, subtask) items before index `at`; shifts tool-update indices after it."""
-    for j, (msg, kind, t) in enumerate(items):
-        d["messages"].insert(at + j, msg)
-        d["meta"]["turns"].insert(at + j, tag(d, kind, t))
-    for u in d["meta"].get("tool_updates") or []:
-        if u["at"] >= at:
-            u["at"] += len(items)
-
-
-def replace(d: dict[str, Any], at: int, items: list[tuple[dict[str, Any], str, int]]) -> None:
-    del d["messages"][at]
-    del d["meta"]["turns"][at]
-    for u in d["meta"].get("tool_updates") or []:
-        if u["at"] > at:
-            u["at"] -= 1
-    insert(d, at, items)
-
-
-def index_of_uid(d: dict[str, Any], uid: int) -> Optional[int]:
-    for i, tg in enumerate(d["meta"]["turns"]):
-        if tg["u"] == uid:
-            return i
-    return None
+from .dialogue import WorkDialogue
+from .plan import TaskPlan, make_env
 
 
 def user(text: str) -> dict[str, Any]:
@@ -57,14 +21,6 @@ def assistant(text: Optional[str], calls: Optional[list[dict[str, Any]]] = None)
     if calls:
         m["tool_calls"] = calls
     return m
-
-
-def fill_empty(d: dict[str, Any]) -> None:
-    """A dialogue that failed before its first turn still needs one exchange to be a valid record (it is kept
-    in rejected.jsonl with its failure reason); both methods use this same placeholder."""
-    if not d["messages"]:
-        d["messages"] = [user("Hi."), assistant("Hello! How can I help?")]
-        d["meta"]["turns"] = [{"k": "query", "t": 0, "u": 0}, {"k": "reply", "t": 0, "u": -1}]
 
 
 def call(cid: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -85,14 +41,15 @@ def args_of(tc: dict[str, Any]) -> dict[str, Any]:
     return a if isinstance(a, dict) else {}
 
 
-def replay(d: dict[str, Any], until: Optional[int] = None) -> tuple[Env, dict[str, str]]:
-    """Execute every call of messages[:until] in order on a fresh env from meta["plan"].
+def replay(plan: Union[dict[str, Any], TaskPlan], messages: list[dict[str, Any]], until: Optional[int] = None
+           ) -> tuple[Env, dict[str, str]]:
+    """Execute every call of messages[:until] in order on a fresh env from the plan.
 
     Returns the env (its state is the state at `until`) and call id -> output content (JSON text).
     """
-    env = make_env(d["meta"]["plan"])
+    env = make_env(plan.to_dict() if isinstance(plan, TaskPlan) else plan)
     outputs: dict[str, str] = {}
-    for m in d["messages"][:until]:
+    for m in messages[:until]:
         for tc in m.get("tool_calls") or []:
             r = env.execute(tc["function"]["name"], args_of(tc))
             outputs[tc["id"]] = r.content()
@@ -107,12 +64,6 @@ def same_json(a: str, b: str) -> bool:
         return a == b
 
 
-def fail(d: dict[str, Any], stage: str, kind: str, message: str) -> None:
-    """Record a typed failure; the dialogue is then carried along and rejected with this reason."""
-    if d["meta"].get("failure") is None:
-        d["meta"]["failure"] = {"stage": stage, "kind": kind, "message": message[:500]}
-
-
 def add_usage(d: dict[str, Any], stage: str, resp) -> None:
     u = d["meta"].setdefault("usage", {}).setdefault(stage, {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0})
     u["calls"] += 1
@@ -120,15 +71,15 @@ def add_usage(d: dict[str, Any], stage: str, resp) -> None:
     u["completion_tokens"] += int(getattr(resp.usage, "completion_tokens", 0) or 0)
 
 
-def call_outputs(d: dict, t: int) -> list[tuple[str, Any]]:
+def call_outputs(d: WorkDialogue, t: int) -> list[tuple[str, Any]]:
     """(tool, output) of subtask t's planned calls in call order (a corrected call's output for an injected
     failure), aligned with the plan's steps, so a rewritten request names its references as the skeleton did."""
-    outs = {m.get("tool_call_id"): m.get("content") for m in d["messages"] if m["role"] == "tool"}
-    fixed = {r.get("failed_call_id"): r.get("corrected_call_id") for r in d["meta"].get("injections") or []
+    outs = {m.get("tool_call_id"): m.get("content") for m in d.messages if m["role"] == "tool"}
+    fixed = {r.get("failed_call_id"): r.get("corrected_call_id") for r in d.injections
              if r.get("type") == "error_simulation"}
     res = []
-    for m, tg in zip(d["messages"], d["meta"]["turns"]):
-        if tg["t"] == t and tg["k"] == "call":
+    for m, tg in zip(d.messages, d.turns):
+        if tg.subtask == t and tg.kind == "call":
             for tc in m.get("tool_calls") or []:
                 c = outs.get(fixed.get(tc["id"], tc["id"]))
                 try:

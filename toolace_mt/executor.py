@@ -128,32 +128,36 @@ def connect(address: Optional[str] = None):
     return ray
 
 
-def shard_resources(llm: Any, engine: str) -> dict[str, float]:
-    """Ray resources one shard asks for: the GPUs of one in-process model, else one CPU.
+def model_gpus(backend: str, extra: dict[str, Any], device: str, gpus_in_cluster: Optional[float] = None) -> float:
+    """GPUs one in-process model of `backend` needs, as the backend class says (its ``ray_gpus`` hook; HTTP
+    backends and offline stand-ins have none: 0). ``extra.ray_num_gpus`` overrides the figure (e.g. 0.5 to pack
+    two small engines on one GPU). A name that is no registered backend (an oracle policy) needs none."""
+    from .llm.client import BACKENDS
 
-    vLLM: ``tensor_parallel_size`` x ``pipeline_parallel_size`` GPUs (one engine per shard); transformers:
-    one GPU unless ``device: cpu``; HTTP backends (openai) and offline stand-ins: none. ``llm.extra.ray_num_gpus``
-    overrides the figure (e.g. 0.5 to pack two small engines on one GPU)."""
+    if "ray_num_gpus" in extra:
+        return float(extra["ray_num_gpus"])
+    if backend not in BACKENDS:
+        return 0
+    hook = getattr(BACKENDS.get(backend), "ray_gpus", None)
+    return hook(extra, device, gpus_in_cluster) if hook else 0
+
+
+def shard_resources(llm: Any, engine: str) -> dict[str, float]:
+    """Ray resources one shard asks for: the GPUs of one in-process model (`model_gpus`), else one CPU."""
     if engine != "llm" or llm is None:
         return {"num_cpus": 1, "num_gpus": 0}
-    ex = llm.extra or {}
-    if "ray_num_gpus" in ex:
-        gpus = float(ex["ray_num_gpus"])
-    elif llm.backend == "vllm":
-        gpus = int(ex.get("tensor_parallel_size", 1)) * int(ex.get("pipeline_parallel_size", 1))
-    elif llm.backend == "transformers":
-        gpus = 0 if str(llm.device).startswith("cpu") else 1
-    else:
-        gpus = 0
-    return {"num_cpus": 1, "num_gpus": gpus}
+    return {"num_cpus": 1, "num_gpus": model_gpus(llm.backend, llm.extra or {}, llm.device)}
 
 
 def default_shards(llm: Any, engine: str) -> int:
-    """Shards when ``--shards`` is not given: vLLM's ``data_parallel_size`` (offline data parallelism in vLLM
-    is one engine process per rank, which is what a shard is), else 1."""
-    if engine == "llm" and llm is not None and llm.backend == "vllm":
-        return max(1, int((llm.extra or {}).get("data_parallel_size", 1)))
-    return 1
+    """Shards when ``--shards`` is not given: what the backend class's ``ray_shards`` hook says (vLLM: its
+    ``data_parallel_size``), else 1."""
+    if engine != "llm" or llm is None:
+        return 1
+    from .llm.client import BACKENDS
+
+    hook = getattr(BACKENDS.get(llm.backend), "ray_shards", None) if llm.backend in BACKENDS else None
+    return hook(llm.extra or {}) if hook else 1
 
 
 def run_tasks(ray, fn: Callable, args_list: list[tuple], resources: dict[str, float], desc: str,
@@ -196,22 +200,12 @@ def cluster_gpus(ray) -> float:
 
 
 def policy_resources(policy: Any, gpus_in_cluster: Optional[float] = None) -> dict[str, float]:
-    """Ray resources of one evaluation chunk: the GPUs of an in-process policy model, else one CPU.
+    """Ray resources of one evaluation chunk: the GPUs of the policy's in-process model, else one CPU.
 
-    A transformers policy with ``device: auto`` uses CUDA when the process sees a GPU and the CPU otherwise, so
-    on a cluster without GPUs (`gpus_in_cluster` 0) it asks for none, as a one-process run on that machine would
-    run on its CPU (asking for one would leave the task unschedulable)."""
+    A model policy runs the backend ``extra.backend`` or, by default, the one named like its kind (see
+    `evaluation.policies.client`); kinds without a model (oracle, null, replay) name no backend and need none."""
     ex = policy.extra or {}
-    if "ray_num_gpus" in ex:
-        gpus = float(ex["ray_num_gpus"])
-    elif policy.kind == "vllm":
-        gpus = int(ex.get("tensor_parallel_size", 1)) * int(ex.get("pipeline_parallel_size", 1))
-    elif policy.kind == "transformers":
-        auto_on_cpu = policy.device == "auto" and gpus_in_cluster is not None and gpus_in_cluster <= 0
-        gpus = 0 if str(policy.device).startswith("cpu") or auto_on_cpu else 1
-    else:  # oracle, null, openai (an endpoint does the GPU work)
-        gpus = 0
-    return {"num_cpus": 1, "num_gpus": gpus}
+    return {"num_cpus": 1, "num_gpus": model_gpus(ex.get("backend", policy.kind), ex, policy.device, gpus_in_cluster)}
 
 
 def train_resources(gpus_in_cluster: float, devices: int = 1) -> dict[str, float]:

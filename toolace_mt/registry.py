@@ -43,18 +43,29 @@ class Registry(Generic[T]):
     def register(self, name, target=None):
         """``reg.register("x", obj)``, ``reg.register("x", "pkg.mod:obj")`` or ``@reg.register("x")``.
 
-        Registering a name again replaces the entry (an explicit object wins over the lazy string that named it).
+        A name is registered once: registering it again with another entry is a `RegistryError` naming both
+        (two plugins claiming one name would otherwise make the last import win, silently). Registering the same
+        entry again is a no-op, and a module that registers the object its lazy entry names resolves that entry.
         """
         if target is None:
             def deco(obj: T) -> T:
-                self._entries[name] = obj
+                self._put(name, obj)
                 return obj
 
             return deco
         if isinstance(target, str) and not _LAZY.fullmatch(target):
             raise RegistryError(f"{self.what} {name!r}: lazy entry {target!r} must be 'module' or 'module:attribute'")
-        self._entries[name] = target
+        self._put(name, target)
         return target
+
+    def _put(self, name: str, target: Union[str, T]) -> None:
+        old = self._entries.get(name, target)
+        if isinstance(target, str) and not isinstance(old, str) and _names(target, old):
+            return  # the lazy entry names the object its module registered already: keep the object
+        if old is not target and old != target and not (isinstance(old, str) and _names(old, target)):
+            raise RegistryError(f"{self.what} {name!r} is registered twice: {_where(old)} and {_where(target)} "
+                                f"(rename one, or unregister the first)")
+        self._entries[name] = target
 
     def unregister(self, name: str) -> None:
         self._entries.pop(name, None)
@@ -107,6 +118,21 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.what!r}, {len(self._entries)} entries)"
+
+
+def _where(entry: Any) -> str:
+    if isinstance(entry, str):
+        return repr(entry)
+    mod = getattr(entry, "__module__", None) or type(entry).__module__
+    return f"{mod}:{getattr(entry, '__qualname__', None) or type(entry).__qualname__}"
+
+
+def _names(lazy: str, obj: Any) -> bool:
+    """Whether the lazy entry ``"module:attribute"`` names `obj` (the module registering its own object)."""
+    modname, _, attr = lazy.partition(":")
+    if not attr:
+        return getattr(obj, "__name__", None) == modname
+    return getattr(obj, "__module__", None) == modname and getattr(obj, "__qualname__", None) == attr
 
 
 __all__ = ["Registry", "RegistryError"]

@@ -129,14 +129,6 @@ def unknown_tool_calls(d: Dialogue) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ prepare
-def prepare_data(cfg, tokenizer, template: str | None, max_length: Optional[int], seed: int = 0,
-                 out_dir: Optional[Path] = None) -> dict[str, Any]:
-    """Load, mix, convert and check. Returns {"train": rows, "eval": rows, "report": dict}; raises DataError."""
-    data = cfg.data if hasattr(cfg, "data") else cfg
-    rows, report = load_rows(data, seed)
-    return check_rows(rows, report, data, tokenizer, template, max_length, out_dir)
-
-
 def load_rows(data, seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Mix, cut to the chosen turns, convert, and enforce the tool check (no tokenizer needed)."""
     if not data.datasets:

@@ -12,10 +12,15 @@ Kinds:
   through the same harness and labelled by the source model's name (`replay.py`).
 
 Every policy implements `evaluation.policy.Policy`: ``act(batch: list[PolicyInput]) -> list[PolicyOutput]``.
-New kinds register with `register_policy(kind)`.
+A new kind is one new module in this folder with a factory decorated ``@register_policy("kind")``; every module
+here is imported on the first lookup of a kind (like the env domains), so nothing else is edited. A factory may
+define ``check_config(cfg)`` (raise ValueError on a bad ``policy:`` block; fill defaults) and
+``native_tool_calls(cfg)`` (True when ``tool_call_format: native`` is possible).
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
@@ -23,12 +28,16 @@ from ...config import RecipeError
 from ...registry import Registry, RegistryError
 from ..policy import Policy, PolicyInput, PolicyOutput
 
-# kind -> factory ``(PolicyConfig) -> Policy``, imported on first use so heavy deps load only when needed
-POLICIES: Registry = Registry("policy kind")
-for _kind, _target in {"oracle": "simple:OraclePolicy", "null": "simple:NullPolicy", "transformers": "client:ClientPolicy",
-                       "openai": "client:ClientPolicy", "vllm": "client:ClientPolicy",
-                       "replay": "replay:ReplayPolicy"}.items():
-    POLICIES.register(_kind, f"{__name__}.{_target}")
+
+def _discover() -> None:
+    """Every module of this folder registers its kinds on import (their heavy dependencies load lazily, when a
+    policy is built): adding a kind is adding one file."""
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+# kind -> factory ``(PolicyConfig) -> Policy``
+POLICIES: Registry = Registry("policy kind", discover=_discover)
 
 NULL_ANSWER = "I'm sorry, but I can't help with that right now."  # chosen: neutral, no tool call, no claim
 
@@ -54,7 +63,7 @@ class PolicyConfig:
       `toolace_mt.llm` backend, the rest goes to it).
     """
 
-    kind: Literal["oracle", "null", "transformers", "openai", "vllm", "replay"] = "oracle"
+    kind: str = "oracle"  # a registered policy kind (checked against the registry in __post_init__)
     model: str = ""
     adapter: Optional[str] = None
     tool_call_format: Literal["auto", "hermes", "llama3", "pythonic", "native"] = "auto"
@@ -76,21 +85,18 @@ class PolicyConfig:
     max_retries: int = 4  # chosen: the client's default (1+2+4+8 s of backoff)
 
     def __post_init__(self):
-        if self.kind in ("transformers", "openai", "vllm") and not self.model:
-            raise ValueError(f"model is required for policy kind {self.kind!r}")
         if self.batch_size < 1 or self.max_new_tokens < 1:
             raise ValueError("batch_size and max_new_tokens must be >= 1")
         if not self.timeout_s > 0 or self.max_retries < 0:
             raise ValueError("timeout_s must be > 0 and max_retries >= 0")
-        if self.tool_call_format == "native" and self.kind not in ("openai", "vllm"):
-            raise ValueError("tool_call_format 'native' needs an openai or vllm policy")
-        if self.kind == "replay":
-            if self.format not in ("bfcl_result", "ace_result", "trajectories") or not self.path:
-                raise ValueError("kind replay needs path and format (bfcl_result | ace_result | trajectories)")
-            if not self.model:  # the source model's name, from the folder that holds its result files
-                from .replay import source_model
-
-                self.model = source_model(self.path, self.format)
+        factory = POLICIES.get(self.kind)  # an unknown kind is a RegistryError (a ValueError) naming the known ones
+        # the kind's own checks (and defaults) live with its factory: ``check_config(cfg)`` raises ValueError
+        check = getattr(factory, "check_config", None)
+        if check is not None:
+            check(self)
+        if self.tool_call_format == "native" and not getattr(factory, "native_tool_calls", lambda cfg: False)(self):
+            raise ValueError(f"tool_call_format 'native' needs a policy that uses a server's tool-call API "
+                             f"(openai, vllm), not kind {self.kind!r}")
 
     @property
     def label(self) -> str:
@@ -101,11 +107,12 @@ class PolicyConfig:
         return self.kind + (f":{self.model}" if self.model else "") + (f"+{self.adapter}" if self.adapter else "")
 
 
-def register_policy(kind: str):
-    """Decorator for a factory ``(PolicyConfig) -> Policy``."""
+def register_policy(*kinds: str):
+    """Decorator for a factory ``(PolicyConfig) -> Policy``, registered under each of `kinds` (once each)."""
 
     def deco(factory):
-        POLICIES.register(kind, factory)
+        for kind in kinds:
+            POLICIES.register(kind, factory)
         return factory
 
     return deco

@@ -19,7 +19,18 @@ from . import PolicyConfig, register_policy
 from .prompting import chat_messages, text_to_output, tool_prompt
 
 
+@register_policy("transformers", "openai", "vllm")
 class ClientPolicy:
+    @staticmethod
+    def check_config(cfg: PolicyConfig) -> None:
+        if not cfg.model:
+            raise ValueError(f"model is required for policy kind {cfg.kind!r}")
+
+    @staticmethod
+    def native_tool_calls(cfg: PolicyConfig) -> bool:
+        """A served model (openai, vllm) can take the tools through the server's tool-call API."""
+        return cfg.kind != "transformers"
+
     def __init__(self, cfg: PolicyConfig):
         from toolace_mt.llm.client import LLMConfig, make_client
 
@@ -77,8 +88,3 @@ class ClientPolicy:
             else:
                 outs.append(text_to_output(r.text, self.cfg.tool_call_format, r.usage.prompt_tokens, r.usage.completion_tokens))
         return outs
-
-
-register_policy("transformers")(ClientPolicy)
-register_policy("openai")(ClientPolicy)
-register_policy("vllm")(ClientPolicy)

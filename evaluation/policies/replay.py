@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ...config import RecipeError
 from ...runs import read_jsonl  # a bad line is an error naming file:line (exit 2)
@@ -237,10 +237,18 @@ def _file_category(path: Path) -> str:
     return m.group(1) if m else ""
 
 
+@register_policy("replay")
 class ReplayPolicy:
     """Recorded outputs as a policy. BFCL steps are played one at a time, each decoded on its own (as BFCL's
     evaluation decodes every recorded step): a step that does not decode is a failed step, and the turn goes on
     to the next recorded step; the turn ends after its last recorded step (`PolicyOutput.turn_end`)."""
+
+    @staticmethod
+    def check_config(cfg: PolicyConfig) -> None:
+        if cfg.format not in FORMATS or not cfg.path:
+            raise ValueError(f"kind replay needs path and format ({' | '.join(FORMATS)})")
+        if not cfg.model:  # the source model's name, from the folder that holds its result files
+            cfg.model = source_model(cfg.path, cfg.format)
 
     def __init__(self, cfg: PolicyConfig):
         self.cfg = cfg
@@ -400,12 +408,14 @@ class ReplayPolicy:
         return _text_output("" if item is None else str(item))
 
 
-def check(cfg: PolicyConfig) -> Optional[str]:
-    if cfg.format not in FORMATS:
-        return f"policy.format must be one of {', '.join(FORMATS)} for kind replay"
-    if not cfg.path:
-        return "policy.path is required for kind replay"
-    return None
-
-
-register_policy("replay")(ReplayPolicy)
+def _position(messages: list[dict[str, Any]]) -> tuple[int, int]:
+    """(turn, step) of the next answer in a BFCL-harness conversation: turns end with an answer without calls."""
+    turn = step = 0
+    for m in messages:
+        if m.get("role") != "assistant":
+            continue
+        if m.get("tool_calls"):
+            step += 1
+        else:
+            turn, step = turn + 1, 0
+    return turn, step

@@ -25,6 +25,7 @@ def gold_to_output(gold: Any) -> PolicyOutput:
     raise TypeError(f"oracle: gold of unsupported type {type(gold).__name__}")
 
 
+@register_policy("oracle")
 class OraclePolicy:
     """Answers with whatever the harness says is expected next. A suite whose oracle is not at 100% has a bug
     in its tasks, its harness or its checker."""
@@ -37,6 +38,7 @@ class OraclePolicy:
         return [gold_to_output(inp.gold) for inp in batch]
 
 
+@register_policy("null")
 class NullPolicy:
     """Never calls a tool: every answer is the same neutral text."""
 
@@ -47,7 +49,3 @@ class NullPolicy:
 
     def act(self, batch: list[PolicyInput]) -> list[PolicyOutput]:
         return [PolicyOutput(content=self.answer, raw=self.answer) for _ in batch]
-
-
-register_policy("oracle")(OraclePolicy)
-register_policy("null")(NullPolicy)

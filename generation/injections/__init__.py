@@ -31,8 +31,9 @@ Adding an injection type = adding one file here (+ its test)::
         def apply(self, d, spec, texts, rec): ...              # -> turn tags of the new turns
         def check(self, d, rec, pos): ...                      # -> list of problems (strings)
 
-Optional hooks: `facts` (extra facts the LLM prompt shows for this type) and `check_texts` (why LLM-written
-texts do not realise the spec). Nothing else changes: the type becomes a valid ``injection_types`` entry, is drawn by the planner, realised by
+Optional hooks: `facts` (extra facts the LLM prompt shows for this type), `check_texts` (why LLM-written
+texts do not realise the spec) and `mas_user` (how the MAS baseline's user agent acts the type out; without it
+a MAS recipe listing the type is refused with that reason). `d` is the typed `WorkDialogue`. Nothing else changes: the type becomes a valid ``injection_types`` entry, is drawn by the planner, realised by
 both engines and verified.
 """
 from __future__ import annotations
@@ -44,8 +45,8 @@ from typing import Any, Optional
 
 from toolace_mt.registry import Registry
 
+from ..dialogue import TurnTag, WorkDialogue
 from ..resolve import value_in_text
-from ..work import index_of_uid
 
 
 class Injection:
@@ -56,11 +57,11 @@ class Injection:
     weight: float = 1.0  # default selection weight in the plan
     needs_env: bool = True  # needs an executable environment (not a schema-only tool pool)
 
-    def find(self, d: dict, rng: random.Random) -> Optional[dict]:
+    def find(self, d: WorkDialogue, rng: random.Random) -> Optional[dict]:
         """A spec for one injection, or None when the dialogue offers no place for it."""
         raise NotImplementedError
 
-    def realise(self, d: dict, spec: dict, rng: random.Random, env_cls: Any, original: str) -> list[str]:
+    def realise(self, d: WorkDialogue, spec: dict, rng: random.Random, env_cls: Any, original: str) -> list[str]:
         """Template texts for the spec's new turns (in ``spec["roles"]`` order); the `rules` engine."""
         raise NotImplementedError
 
@@ -68,7 +69,7 @@ class Injection:
         """The offline stand-in for the LLM: texts from what the prompt shows (its facts, the original turn)."""
         raise NotImplementedError
 
-    def facts(self, d: dict, spec: dict) -> dict[str, Any]:
+    def facts(self, d: WorkDialogue, spec: dict) -> dict[str, Any]:
         """Facts beyond the spec's common keys that the LLM prompt shows for this type."""
         return {}
 
@@ -76,11 +77,18 @@ class Injection:
         """Why LLM-written texts (already the right count, non-empty) do not realise the spec (None = fine)."""
         return None
 
-    def apply(self, d: dict, spec: dict, texts: list[str], rec: dict) -> list[dict]:
+    def apply(self, d: WorkDialogue, spec: dict, texts: list[str], rec: dict) -> list[TurnTag]:
         """Splice the new turns into `d` (may add keys to the record `rec`); returns their turn tags."""
         raise NotImplementedError
 
-    def check(self, d: dict, rec: dict, pos: list[int]) -> list[str]:
+    def mas_user(self, plan: Any) -> Optional[dict[str, Any]]:
+        """How the MAS baseline acts this type out: the variables it adds to the MAS user agent's prompt for a
+        `TaskPlan` that draws it (``{}``: nothing for the user to act out, with the reason in a comment; a new type
+        may add lines to ``user_instructions``). None (this default) = MAS cannot act it out, and a MAS recipe
+        that lists the type is refused (`GenerateConfig`), rather than the type being skipped silently."""
+        return None
+
+    def check(self, d: WorkDialogue, rec: dict, pos: list[int]) -> list[str]:
         """Problems of a recorded injection whose turns sit at message positions `pos` (empty = fine)."""
         return []
 
@@ -109,29 +117,20 @@ def default_weights() -> dict[str, float]:
 
 
 # ---- helpers shared by several types ---------------------------------------------------------------
-def edit_log(d: dict) -> set[int]:
-    return set(d["meta"]["refinement"]["edit_log"])
-
-
-def free_queries(d: dict, free_only: bool = True) -> list[tuple[int, dict]]:
+def free_queries(d: WorkDialogue, free_only: bool = True) -> list[tuple[int, TurnTag]]:
     """User requests (index, turn tag) not yet edited or injected."""
-    log = edit_log(d)
-    return [(i, tg) for i, tg in enumerate(d["meta"]["turns"]) if tg["k"] == "query" and (not free_only or tg["u"] not in log)]
+    log = d.edit_log
+    return [(i, tg) for i, tg in enumerate(d.turns) if tg.kind == "query" and (not free_only or tg.uid not in log)]
 
 
 def mentions(txt: str, v: Any) -> bool:
     return value_in_text(v, txt or "")
 
 
-def where(d: dict, spec: dict) -> tuple[Optional[int], int]:
+def where(d: WorkDialogue, spec: dict) -> tuple[Optional[int], int]:
     """The masked turn's message index and its subtask (-1: none)."""
-    return index_of_uid(d, spec["uid"]), spec.get("t", -1)
-
-
-def held_tools(d: dict) -> set[str]:
-    """Tools that arrive later through a tool update (held back from the initial list)."""
-    return {t["function"]["name"] for u in d["meta"]["tool_updates"] for t in u["tools"]}
+    return d.index_of_uid(spec["uid"]), spec.get("t", -1)
 
 
 __all__ = ["INJECTIONS", "Injection", "register", "injection_types", "default_weights", "free_queries", "mentions",
-           "held_tools", "where"]
+           "where", "WorkDialogue"]

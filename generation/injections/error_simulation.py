@@ -9,9 +9,8 @@ from toolace_mt.envs import get_env
 
 from .. import text
 from ..resolve import is_error_text, loose_args
-from ..dialogue import next_call_ids
-from ..work import args_of, assistant, call, insert, replay, tool_msg
-from . import Injection, edit_log, register, where
+from ..work import args_of, assistant, call, replay, tool_msg
+from . import Injection, register, where
 
 ENV_ERRORS_EXCLUDED = ("invalid_arguments", "unknown_tool", "internal_error")  # schema-level, not realistic faults
 REFLECT = [
@@ -23,9 +22,9 @@ REFLECT = [
 
 def _earlier_values(d, until: int) -> list[Any]:
     """Entity ids earlier calls used: mixing one of them up is a realistic argument error ("freeze" is not)."""
-    specs = get_env(d["meta"]["domain"]).tool_specs()
+    specs = get_env(d.domain).tool_specs()
     out = []
-    for m in d["messages"][:until]:
+    for m in d.messages[:until]:
         for tc in m.get("tool_calls") or []:
             spec = specs.get(tc["function"]["name"])
             consumes = spec.consumes if spec is not None else {}
@@ -40,21 +39,21 @@ class ErrorSimulation(Injection):
     needs_env = True
 
     def find(self, d, rng):
-        turns = d["meta"]["turns"]
-        log = edit_log(d)
-        cands = [i for i, tg in enumerate(turns) if tg["k"] == "call" and tg["u"] not in log]
+        turns = d.turns
+        log = d.edit_log
+        cands = [i for i, tg in enumerate(turns) if tg.kind == "call" and tg.uid not in log]
         rng.shuffle(cands)
-        cls = get_env(d["meta"]["domain"])
+        cls = get_env(d.domain)
         env, done = None, 0
         for i in sorted(cands[:4]):  # chosen: a few tries bound the cost; one incremental replay serves them all
             if env is None:
-                env, _ = replay(d, until=i)
+                env, _ = replay(d.plan, d.messages, until=i)
             else:
-                for m in d["messages"][done:i]:
+                for m in d.messages[done:i]:
                     for tc in m.get("tool_calls") or []:
                         env.execute(tc["function"]["name"], args_of(tc))
             done = i
-            m = d["messages"][i]
+            m = d.messages[i]
             order = list(range(len(m["tool_calls"])))
             rng.shuffle(order)
             for j in order:
@@ -78,7 +77,7 @@ class ErrorSimulation(Injection):
                             env.restore(snap)
                         if r.ok or r.error.kind in ENV_ERRORS_EXCLUDED:
                             continue
-                        return {"type": "error_simulation", "uid": d["meta"]["turns"][i]["u"], "call_index": j,
+                        return {"type": "error_simulation", "uid": d.turns[i].uid, "call_index": j,
                                 "tool": name, "param": p, "bad_value": bad, "good_value": v,
                                 "error": r.error.to_dict(), "roles": ["assistant"],
                                 "instruction": f"The call {name} was sent with {p}={json.dumps(bad)} and failed with "
@@ -97,26 +96,31 @@ class ErrorSimulation(Injection):
 
     def apply(self, d, spec, texts, rec):
         i, _ = where(d, spec)
-        m = d["messages"][i]
+        m = d.messages[i]
         tc = m["tool_calls"][spec["call_index"]]
         good = args_of(tc)
         tc["function"]["arguments"] = dict(good, **{spec["param"]: spec["bad_value"]})
-        j = next(k for k in range(i + 1, len(d["messages"])) if d["messages"][k].get("tool_call_id") == tc["id"])
-        ok_content = d["messages"][j]["content"]
-        d["messages"][j]["content"] = json.dumps(spec["error"], ensure_ascii=False)
-        d["meta"]["turns"][j]["k"] = "error_output"
+        j = next(k for k in range(i + 1, len(d.messages)) if d.messages[k].get("tool_call_id") == tc["id"])
+        ok_content = d.messages[j]["content"]
+        d.messages[j]["content"] = json.dumps(spec["error"], ensure_ascii=False)
+        d.turns[j].kind = "error_output"
         end = j
-        while end + 1 < len(d["messages"]) and d["messages"][end + 1]["role"] == "tool":
+        while end + 1 < len(d.messages) and d.messages[end + 1]["role"] == "tool":
             end += 1
-        cid, = next_call_ids(d, 1)
-        tt = d["meta"]["turns"][i]["t"]
-        insert(d, end + 1, [(assistant(texts[0], [call(cid, spec["tool"], good)]), "reflect_call", tt),
+        cid, = d.next_call_ids(1)
+        tt = d.turns[i].subtask
+        d.insert(end + 1, [(assistant(texts[0], [call(cid, spec["tool"], good)]), "reflect_call", tt),
                             (tool_msg(cid, spec["tool"], ok_content), "corrected_output", tt)])
         rec.update(failed_call_id=tc["id"], corrected_call_id=cid)
-        return [d["meta"]["turns"][j]] + d["meta"]["turns"][end + 1:end + 3]
+        return [d.turns[j]] + d.turns[end + 1:end + 3]
+
+    def mas_user(self, plan):
+        # MAS: nothing for the user to act out. Errors come from the environment when the assistant agent sends
+        # a wrong value; they are not staged.
+        return {}
 
     def check(self, d, rec, pos):
-        msgs, out = d["messages"], []
+        msgs, out = d.messages, []
         fid, cid = rec.get("failed_call_id"), rec.get("corrected_call_id")
         outs = {m.get("tool_call_id"): m for m in msgs if m["role"] == "tool"}
         calls = {tc["id"]: tc for m in msgs for tc in m.get("tool_calls") or []}

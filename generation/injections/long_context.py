@@ -6,9 +6,8 @@ from toolace_mt.envs import get_env
 
 from .. import text
 from ..plan import tool_info
-from ..dialogue import next_call_ids
-from ..work import assistant, call, replace, replay, tool_msg, user
-from . import Injection, free_queries, held_tools, register, where
+from ..work import assistant, call, replay, tool_msg, user
+from . import Injection, free_queries, register, where
 
 LONG_MIN_CHARS = 600  # chosen: a listing shorter than this is not "long context" (found and verified against it)
 MAX_LISTINGS = 3  # chosen: at most 3 listings in one parallel step
@@ -27,8 +26,8 @@ class LongContext(Injection):
     needs_env = True
 
     def find(self, d, rng):
-        cls = get_env(d["meta"]["domain"])
-        held = held_tools(d)
+        cls = get_env(d.domain)
+        held = d.held_tools()
         # read tools whose required parameters all take entity ids (filled from the state, stated by the user)
         listing = [n for n, s in sorted(cls.tool_specs().items())
                    if not s.writes and n not in held and all(p in s.consumes for p in tool_info(cls, n)[1])]
@@ -36,7 +35,7 @@ class LongContext(Injection):
         if not listing or not qs:
             return None
         i, tg = rng.choice(qs)
-        env, _ = replay(d, until=i)
+        env, _ = replay(d.plan, d.messages, until=i)
         rng.shuffle(listing)
         chosen, args, outs, size = [], [], [], 0
         for n in listing:
@@ -62,7 +61,7 @@ class LongContext(Injection):
             return None
         what = [text.tool_summary(cls, n) + "".join(f" for {text.words(p)} {text.fmt_value(v)}" for p, v in a.items())
                 for n, a in zip(chosen, args)]
-        return {"type": "long_context", "uid": tg["u"], "t": tg["t"], "tools": chosen, "arguments": args,
+        return {"type": "long_context", "uid": tg.uid, "t": tg.subtask, "tools": chosen, "arguments": args,
                 "outputs": outs, "what": what, "output_chars": size, "beyond_paper": True, "roles": ["user"],
                 "instruction": "Rewrite the masked user turn so that the user first asks to see everything ("
                                + "; ".join(what) + ", stating these values) and then makes the original request, "
@@ -76,20 +75,24 @@ class LongContext(Injection):
 
     def apply(self, d, spec, texts, rec):
         i, t = where(d, spec)
-        ids = next_call_ids(d, len(spec["tools"]))
+        ids = d.next_call_ids(len(spec["tools"]))
         calls = [call(cid, name, a) for cid, name, a in zip(ids, spec["tools"], spec["arguments"])]
-        have = {x["function"]["name"] for x in d["tools"]}
-        cls = get_env(d["meta"]["domain"])
-        d["tools"] = d["tools"] + [s for s in cls.tool_schemas(spec["tools"]) if s["function"]["name"] not in have]
+        have = {x["function"]["name"] for x in d.tools}
+        cls = get_env(d.domain)
+        d.tools = d.tools + [s for s in cls.tool_schemas(spec["tools"]) if s["function"]["name"] not in have]
         items = [(user(texts[0]), "long_ask", t), (assistant(None, calls), "long_call", t)]
         items += [(tool_msg(c["id"], c["function"]["name"], out), "long_output", t) for c, out in zip(calls, spec["outputs"])]
-        replace(d, i, items)
+        d.replace(i, items)
         rec["call_ids"] = [c["id"] for c in calls]
-        return d["meta"]["turns"][i:i + len(items)]
+        return d.turns[i:i + len(items)]
+
+    def mas_user(self, plan):
+        # MAS: nothing for the user to act out (beyond the paper; ToolACE-MT's mask-and-extend only).
+        return {}
 
     def check(self, d, rec, pos):
         ids = set(rec.get("call_ids", []))
-        size = sum(len(m.get("content") or "") for m in d["messages"]
+        size = sum(len(m.get("content") or "") for m in d.messages
                    if m["role"] == "tool" and m.get("tool_call_id") in ids)
         if size < LONG_MIN_CHARS:
             return [f"the listing outputs hold {size} characters (< {LONG_MIN_CHARS})"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from toolace_mt.envs import get_env
 
 from .. import text
-from ..work import assistant, replace, user
+from ..work import assistant, user
 from . import Injection, free_queries, register, where
 
 # (user question, assistant answer); the MAS user agent reuses the questions without placeholders as small talk
@@ -43,7 +43,7 @@ class NonFunctionCall(Injection):
         if not qs:
             return None
         i, tg = rng.choice(qs)
-        return {"type": "non_function_call", "uid": tg["u"], "t": tg["t"], "roles": ["user", "assistant", "user"],
+        return {"type": "non_function_call", "uid": tg.uid, "t": tg.subtask, "roles": ["user", "assistant", "user"],
                 "instruction": "Turn 1: the user makes small talk or asks a general question that needs no tool. "
                                "Turn 2: the assistant answers in plain text (no call). Turn 3: the user returns to the "
                                "task with the original request, keeping every value of it."}
@@ -56,12 +56,17 @@ class NonFunctionCall(Injection):
 
     def apply(self, d, spec, texts, rec):
         i, t = where(d, spec)
-        replace(d, i, [(user(texts[0]), "chitchat", t), (assistant(texts[1]), "chitchat_answer", t),
+        d.replace(i, [(user(texts[0]), "chitchat", t), (assistant(texts[1]), "chitchat_answer", t),
                        (user(texts[2]), "query", t)])
-        return d["meta"]["turns"][i:i + 3]
+        return d.turns[i:i + 3]
+
+    def mas_user(self, plan):
+        """MAS: the user makes small talk once before a request (chosen: once the first subtask is served, as a
+        pause in the task)."""
+        return {"smalltalk_before": min(1, len(plan.subtasks) - 1) if plan.subtasks else None}
 
     def check(self, d, rec, pos):
-        o1, a, o2 = (d["messages"][p] for p in pos)
+        o1, a, o2 = (d.messages[p] for p in pos)
         if o1["role"] != "user" or a["role"] != "assistant" or a.get("tool_calls") or not a.get("content") \
                 or o2["role"] != "user":
             return [f"turns {pos} are not user / assistant text / user"]

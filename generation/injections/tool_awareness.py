@@ -6,8 +6,9 @@ from toolace_mt.envs import get_env
 
 from .. import text
 from ..pool import is_pool
-from ..work import assistant, replace, user
-from . import Injection, free_queries, held_tools, register, where
+from ..dialogue import ToolUpdate
+from ..work import assistant, user
+from . import Injection, free_queries, register, where
 
 MISSING = [
     "I'm sorry, I don't have a tool that can {s} right now, so I can't do that part yet.",
@@ -29,22 +30,22 @@ class ToolAwareness(Injection):
 
     def find(self, d, rng):
         first_use: dict[str, int] = {}
-        for i, m in enumerate(d["messages"]):
+        for i, m in enumerate(d.messages):
             for tc in m.get("tool_calls") or []:
                 first_use.setdefault(tc["function"]["name"], i)
-        held = held_tools(d)
+        held = d.held_tools()
         cands = []
         for i, tg in free_queries(d):
-            nxt = [j for j, t2 in enumerate(d["meta"]["turns"]) if t2["k"] == "query" and j > i]
-            end = nxt[0] if nxt else len(d["messages"])
+            nxt = [j for j, t2 in enumerate(d.turns) if t2.kind == "query" and j > i]
+            end = nxt[0] if nxt else len(d.messages)
             for name, j in first_use.items():
-                if i < j < end and name not in held and any(t["function"]["name"] == name for t in d["tools"]):
+                if i < j < end and name not in held and any(t["function"]["name"] == name for t in d.tools):
                     cands.append((i, tg, name))
         if not cands:
             return None
         i, tg, name = rng.choice(cands)
-        cls = get_env(d["meta"]["domain"])
-        return {"type": "tool_awareness", "uid": tg["u"], "t": tg["t"], "tool": name,
+        cls = get_env(d.domain)
+        return {"type": "tool_awareness", "uid": tg.uid, "t": tg.subtask, "tool": name,
                 "roles": ["user", "assistant", "user"],
                 "instruction": f"The tool {name} is NOT available to the assistant yet. Turn 1: the user's request "
                                f"(keep it as it is). Turn 2: the assistant says it has no tool to "
@@ -61,27 +62,32 @@ class ToolAwareness(Injection):
                 rng.choice(ADDED).format(t=facts["tool"])]
 
     def facts(self, d, spec):
-        if is_pool(d["meta"].get("domain", "")):
+        if is_pool(d.domain):
             return {}
-        return {"tool_does": text.tool_summary(get_env(d["meta"]["domain"]), spec["tool"])}
+        return {"tool_does": text.tool_summary(get_env(d.domain), spec["tool"])}
 
     def apply(self, d, spec, texts, rec):
         i, t = where(d, spec)
-        replace(d, i, [(user(texts[0]), "query", t), (assistant(texts[1]), "missing_tool", t),
+        d.replace(i, [(user(texts[0]), "query", t), (assistant(texts[1]), "missing_tool", t),
                        (user(texts[2]), "tool_added", t)])
-        new = d["meta"]["turns"][i:i + 3]
-        tools = [x for x in d["tools"] if x["function"]["name"] == spec["tool"]]
-        d["tools"] = [x for x in d["tools"] if x["function"]["name"] != spec["tool"]]
-        d["meta"]["tool_updates"].append({"at": i + 2, "tools": tools})
+        new = d.turns[i:i + 3]
+        tools = [x for x in d.tools if x["function"]["name"] == spec["tool"]]
+        d.tools = [x for x in d.tools if x["function"]["name"] != spec["tool"]]
+        d.tool_updates.append(ToolUpdate(at=i + 2, tools=tools))
         return new
 
+    def mas_user(self, plan):
+        # MAS: nothing for the user to act out. The assistant agent sees one fixed tool list (no tool arrives
+        # later), so the complexity arises only if the assistant itself misses a capability.
+        return {}
+
     def check(self, d, rec, pos):
-        meta, msgs, out = d["meta"], d["messages"], []
+        msgs, out = d.messages, []
         name = rec["tool"]
-        if any(t["function"]["name"] == name for t in d["tools"]):
+        if any(t["function"]["name"] == name for t in d.tools):
             out.append(f"{name} is in the initial tool list")
-        ups = [u for u in meta.get("tool_updates") or [] if any(t["function"]["name"] == name for t in u["tools"])]
-        if not ups or ups[0]["at"] != pos[2]:
+        ups = [u for u in d.tool_updates if any(t["function"]["name"] == name for t in u.tools)]
+        if not ups or ups[0].at != pos[2]:
             out.append(f"no tool update adding {name} at message {pos[2]}")
         a = msgs[pos[1]]
         if a["role"] != "assistant" or a.get("tool_calls") or not a.get("content"):

@@ -27,9 +27,9 @@ from typing import Any, Optional
 from toolace_mt.envs import Env, get_env
 
 from .. import text
-from ..plan import PLACEHOLDER, CallPlan, TaskPlan, goal_view, is_goal_ref
+from ..plan import PLACEHOLDER, CallPlan, is_goal_ref
 from ..injections.non_function_call import CHITCHAT
-from ..resolve import output_candidates, reference_candidates, reference_rank, resolve_reference
+from ..resolve import hashable, output_candidates, reference_candidates, reference_rank, resolve_reference
 
 REF_RE = re.compile(r"^the ([\w ]+?) from that result$", re.I)
 NUM = r"-?\d+(?:\.\d+)?"
@@ -247,10 +247,6 @@ def _resolve_nth(env_cls: type[Env], param: str, outputs: list[tuple[str, Any]],
     return None
 
 
-def _hashable(v: Any) -> Any:
-    return json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v
-
-
 def _used_values(messages: list[dict[str, Any]], start: int) -> dict[str, set]:
     """Parameter -> values the assistant's calls since message `start` passed for it."""
     used: dict[str, set] = {}
@@ -263,7 +259,7 @@ def _used_values(messages: list[dict[str, Any]], start: int) -> dict[str, set]:
                 except json.JSONDecodeError:
                     args = {}
             for p, v in args.items():
-                used.setdefault(p, set()).add(_hashable(v))
+                used.setdefault(p, set()).add(hashable(v))
     return used
 
 
@@ -434,40 +430,3 @@ def _register() -> None:
 
 
 _register()
-
-
-def smalltalk_subtask(plan: TaskPlan) -> int:
-    """Before which subtask request the user makes small talk (-1: never; the plan has no non_function_call)."""
-    if "non_function_call" not in plan.injections or not plan.subtasks:
-        return -1
-    return min(1, len(plan.subtasks) - 1)  # chosen: once the first subtask is served, as a pause in the task
-
-
-def clarify_subtask(plan: TaskPlan) -> int:
-    """The subtask whose request leaves out one value (the plan's clarification, realised by the user)."""
-    for k in range(len(plan.subtasks)):
-        if withheld_value(plan, k) is not None:
-            return k
-    return -1
-
-
-def withheld_value(plan: TaskPlan, k: int) -> Optional[tuple[int, int, str]]:
-    """(step, call, parameter) the user leaves out of subtask k's request: a REQUIRED parameter (the assistant
-    cannot proceed without it, so it must ask) whose value the user knows (a literal of its goal, not a value an
-    earlier call returns), in a call that points at no earlier result. None when subtask k has no such value."""
-    env_cls = get_env(plan.domain)
-    specs = env_cls.tool_specs()
-    goal = goal_view(plan)[k]
-    for s, step in enumerate(plan.subtasks[k].steps):
-        for c, cp in enumerate(step):
-            shown = goal[s][c]["arguments"]
-            if cp.refs or any(is_goal_ref(v) for v in shown.values()):
-                continue
-            # the value must not occur in another call of the task: the user would state it there anyway
-            others = [json.dumps(x["arguments"], ensure_ascii=False) for s2, st2 in enumerate(goal)
-                      for c2, x in enumerate(st2) if (s2, c2) != (s, c)]
-            req = [p for p in specs[cp.tool].required if p in cp.arguments
-                   and not any(json.dumps(cp.arguments[p], ensure_ascii=False) in o for o in others)]
-            if req:
-                return (s, c, req[0])
-    return None

@@ -21,11 +21,12 @@ from typing import Any, Optional
 from toolace_mt.llm.types import ChatRequest
 
 from .. import llm_io
+from ..injections import INJECTIONS
 from ..llm_io import CALL_SCHEMA, visible_messages
-from ..plan import TaskPlan, derive_seed, goal_view, make_env
+from ..plan import TaskPlan, goal_view, make_env
 from ..pool import is_pool, plan_for
-from ..dialogue import new_dialogue as blank_dialogue, next_call_ids
-from ..work import append, assistant, call, fail, fill_empty, tool_msg, user
+from ..dialogue import WorkDialogue
+from ..work import assistant, call, tool_msg, user
 from . import agents
 
 GENERATOR = "mas"
@@ -63,51 +64,56 @@ def user_goal(plan: TaskPlan) -> list[dict[str, Any]]:
     return [{"description": s.description, "goal": g} for s, g in zip(plan.subtasks, goal)]
 
 
-def user_request(d: dict[str, Any], plan: TaskPlan, llm_cfg=None) -> ChatRequest:
+def user_request(d: WorkDialogue, plan: TaskPlan, llm_cfg=None) -> ChatRequest:
     """The user agent's prompt: its goal (the plan) and the conversation so far, as a user sees it."""
-    k = agents.clarify_subtask(plan) if "clarification" in plan.injections and not is_pool(plan.domain) else -1
-    wh = agents.withheld_value(plan, k) if k >= 0 else None
-    # satisfiable withholding: a value the user knows (a literal of its goal) that a required parameter needs, and
-    # the prompt says how to answer when the assistant asks
-    withhold = {"subtask": k, "param": wh[2], "value": plan.subtasks[k].steps[wh[0]][wh[1]].arguments[wh[2]]} \
-        if wh else None
-    payload = {"role": "user", "domain": plan.domain, "dialogue_id": d["id"]}  # bookkeeping: logs, audits
-    st = agents.smalltalk_subtask(plan)
+    payload = {"role": "user", "domain": plan.domain, "dialogue_id": d.id}  # bookkeeping: logs, audits
     return _request("mas_user.jinja", "mas_user", payload, USER_SCHEMA, llm_cfg, domain=plan.domain,
-                    subtasks=user_goal(plan), withhold=withhold, smalltalk_before=st if st >= 0 else None,
-                    history_messages=user_view(d["messages"]))
+                    subtasks=user_goal(plan), **acted_out(plan), history_messages=user_view(d.messages))
 
 
-def assistant_request(d: dict[str, Any], llm_cfg=None) -> ChatRequest:
+def acted_out(plan: TaskPlan) -> dict[str, Any]:
+    """What the user agent is asked to act out for the plan's injections, each type through its own module's
+    `mas_user` hook (clarification: a withheld value; non_function_call: small talk; a new type: lines of
+    ``user_instructions``). A type without the hook never gets here: `GenerateConfig` refuses it for MAS."""
+    ctx: dict[str, Any] = {"withhold": None, "smalltalk_before": None}
+    for t in dict.fromkeys(plan.injections):
+        extra = INJECTIONS.get(t).mas_user(plan)
+        if extra is None:
+            raise ValueError(f"injection type {t!r} has no MAS realisation (no `mas_user` hook in its module)")
+        for k, v in extra.items():
+            if k == "user_instructions":
+                ctx.setdefault(k, []).extend(v)
+            else:
+                ctx[k] = v
+    return ctx
+
+
+def assistant_request(d: WorkDialogue, llm_cfg=None) -> ChatRequest:
     """The assistant agent's prompt: the tools and the conversation so far, nothing else."""
-    payload = {"role": "assistant", "domain": d["meta"]["domain"], "dialogue_id": d["id"]}
-    return _request("mas_assistant.jinja", "mas_assistant", payload, ASSISTANT_SCHEMA, llm_cfg, tools=d["tools"],
-                    history_messages=visible_messages(d["messages"]))
+    payload = {"role": "assistant", "domain": d.domain, "dialogue_id": d.id}
+    return _request("mas_assistant.jinja", "mas_assistant", payload, ASSISTANT_SCHEMA, llm_cfg, tools=d.tools,
+                    history_messages=visible_messages(d.messages))
 
 
-def tool_request(d: dict[str, Any], llm_cfg=None) -> ChatRequest:
+def tool_request(d: WorkDialogue, llm_cfg=None) -> ChatRequest:
     """The tool agent's prompt (schema-only pool tools, no environment): simulate the outputs of the last calls."""
     calls = [{"name": tc["function"]["name"], "arguments": tc["function"]["arguments"]}
-             for tc in d["messages"][-1]["tool_calls"]]
+             for tc in d.messages[-1]["tool_calls"]]
     names = {c["name"] for c in calls}
-    tools = [t for t in d["tools"] if t["function"]["name"] in names]
+    tools = [t for t in d.tools if t["function"]["name"] in names]
     schema = json.loads(json.dumps(TOOL_SCHEMA))
     schema["properties"]["outputs"].update(minItems=len(calls), maxItems=len(calls))
-    payload = {"role": "tool", "domain": d["meta"]["domain"], "dialogue_id": d["id"]}
+    payload = {"role": "tool", "domain": d.domain, "dialogue_id": d.id}
     return _request("mas_tool.jinja", "mas_tool", payload, schema, llm_cfg, tools=tools, calls=calls,
-                    history_messages=visible_messages(d["messages"][:-1]))
-
-
-def _seed(d: dict[str, Any], role: str) -> int:
-    return derive_seed(d["id"], role, len(d["messages"]))
+                    history_messages=visible_messages(d.messages[:-1]))
 
 
 # ------------------------------------------------------------------------------------------------ dialogues
-def new_dialogue(plan: TaskPlan, index: int, cfg) -> dict[str, Any]:
+def new_dialogue(plan: TaskPlan, index: int, cfg) -> WorkDialogue:
     from ..skeleton import Catalog
 
-    return blank_dialogue(f"mas-{cfg.seed}-{index:06d}", Catalog(plan.domain, cfg).schemas(plan.tools), plan,
-                          index, cfg, GENERATOR, mas={"steps": 0, "stop": None, "user_turns": 0})
+    return WorkDialogue.new(f"mas-{cfg.seed}-{index:06d}", Catalog(plan.domain, cfg).schemas(plan.tools), plan,
+                            index, cfg, GENERATOR, mas={"steps": 0, "stop": None, "user_turns": 0})
 
 
 def max_messages(plan: TaskPlan) -> int:
@@ -117,8 +123,8 @@ def max_messages(plan: TaskPlan) -> int:
     return 2 * len(plan.subtasks) + steps + calls + TURN_SLACK
 
 
-def next_speaker(d: dict[str, Any]) -> str:
-    msgs = d["messages"]
+def next_speaker(d: WorkDialogue) -> str:
+    msgs = d.messages
     if not msgs:
         return "user"
     last = msgs[-1]
@@ -130,9 +136,9 @@ def next_speaker(d: dict[str, Any]) -> str:
 
 
 class _Live:
-    """A running dialogue: its dict, plan, live environment and the subtask the user is on."""
+    """A running dialogue: the typed dialogue, its plan, live environment and the subtask the user is on."""
 
-    def __init__(self, d: dict[str, Any], plan: TaskPlan):
+    def __init__(self, d: WorkDialogue, plan: TaskPlan):
         self.d, self.plan = d, plan
         self.env = None if is_pool(plan.domain) else make_env(plan)  # None: the LLM is the tool agent
         self.limit = max_messages(plan)
@@ -140,53 +146,53 @@ class _Live:
 
     @property
     def t(self) -> int:
-        return max(0, self.d["meta"]["mas"]["user_turns"] - 1)
+        return max(0, self.d.mas["user_turns"] - 1)
 
     def apply_user(self, ans: dict[str, Any]) -> None:
         d = self.d
         if ans["done"] or not ans["message"].strip():
-            if not d["messages"]:
-                fail(d, "simulate", "empty_dialogue", "the user agent was done before saying anything")
+            if not d.messages:
+                d.fail("simulate", "empty_dialogue", "the user agent was done before saying anything")
             self.finish("satisfied")
             return
-        d["meta"]["mas"]["user_turns"] += 1
-        append(d, user(ans["message"]), "query", self.t)
+        d.mas["user_turns"] += 1
+        d.append(user(ans["message"]), "query", self.t)
 
     def apply_assistant(self, ans: dict[str, Any]) -> None:
         d = self.d
         calls = [c for c in ans.get("tool_calls") or []]
         content = ans.get("content")
         if not calls and not (content or "").strip():
-            fail(d, "simulate", "empty_turn", "the assistant agent answered with neither text nor calls")
+            d.fail("simulate", "empty_turn", "the assistant agent answered with neither text nor calls")
             self.finish("failed")
             return
         if not calls:
-            append(d, assistant(content), "reply", self.t)
+            d.append(assistant(content), "reply", self.t)
             return
-        ids = next_call_ids(d, len(calls))
-        append(d, assistant(content or None, [call(i, c["name"], c.get("arguments") or {}) for i, c in zip(ids, calls)]),
+        ids = d.next_call_ids(len(calls))
+        d.append(assistant(content or None, [call(i, c["name"], c.get("arguments") or {}) for i, c in zip(ids, calls)]),
                "call", self.t)
         if self.env is None:
             return  # the LLM tool agent answers in the next step
         for cid, c in zip(ids, calls):  # the tool agent: the environment answers every call for real
             r = self.env.execute(c["name"], c.get("arguments") or {})
-            append(d, tool_msg(cid, c["name"], r.content()), "output", self.t)
+            d.append(tool_msg(cid, c["name"], r.content()), "output", self.t)
 
     def apply_tool(self, ans: dict[str, Any]) -> None:
         """Simulated outputs, one per call of the last assistant message."""
         d = self.d
-        for tc, out in zip(d["messages"][-1]["tool_calls"], ans["outputs"]):
+        for tc, out in zip(d.messages[-1]["tool_calls"], ans["outputs"]):
             content = out if isinstance(out, str) else json.dumps(out, ensure_ascii=False)
-            append(d, tool_msg(tc["id"], tc["function"]["name"], content), "output", self.t)
+            d.append(tool_msg(tc["id"], tc["function"]["name"], content), "output", self.t)
 
     def finish(self, why: str) -> None:
         self.done = True
-        self.d["meta"]["mas"]["stop"] = why
+        self.d.mas["stop"] = why
 
     def step_done(self) -> None:
-        self.d["meta"]["mas"]["steps"] += 1
-        if not self.done and len(self.d["messages"]) >= self.limit:
-            fail(self.d, "simulate", "turn_limit", f"{len(self.d['messages'])} messages without the user being satisfied")
+        self.d.mas["steps"] += 1
+        if not self.done and len(self.d.messages) >= self.limit:
+            self.d.fail("simulate", "turn_limit", f"{len(self.d.messages)} messages without the user being satisfied")
             self.finish("turn_limit")
 
 
@@ -215,13 +221,11 @@ def simulate(cfg, indices: list[int], client=None) -> list[dict[str, Any]]:
         from ..skeleton import llm_describe
 
         llm_describe(plans, client, cfg.llm, holders=ds, cfg=cfg)  # the goal's wording, as ToolACE-MT pays for it too
-        for d, p in zip(ds, plans):
-            d["meta"]["plan"] = p.to_dict()
     lives = []
     for d, p in zip(ds, plans):
         lv = _Live(d, p)
-        if d["meta"]["failure"] is not None or not p.subtasks:
-            fail(d, "plan", "empty_plan", "no executable call was found for any subtask")
+        if d.failure is not None or not p.subtasks:
+            d.fail("plan", "empty_plan", "no executable call was found for any subtask")
             lv.finish("failed")
         lives.append(lv)
     while True:
@@ -235,7 +239,7 @@ def simulate(cfg, indices: list[int], client=None) -> list[dict[str, Any]]:
             answers = _llm_answers(running, whos, client, cfg.llm)
         for lv, w, (ans, err) in zip(running, whos, answers):
             if err is not None:
-                fail(lv.d, f"mas_{w}", err["kind"], err["message"])
+                lv.d.fail(f"mas_{w}", err["kind"], err["message"])
                 lv.finish("failed")
             elif w == "user":
                 lv.apply_user(ans)
@@ -246,8 +250,8 @@ def simulate(cfg, indices: list[int], client=None) -> list[dict[str, Any]]:
             lv.step_done()
     for lv in lives:
         d = lv.d
-        fill_empty(d)
+        d.fill_empty()
         if lv.env is not None:
-            d["meta"]["final_state_hash"] = lv.env.state_hash()
-        d["meta"]["mas"]["n_messages"] = len(d["messages"])
-    return ds
+            d.final_state_hash = lv.env.state_hash()
+        d.mas["n_messages"] = len(d.messages)
+    return [d.to_dict() for d in ds]  # JSON at the stage boundary

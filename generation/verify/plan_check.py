@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import json
 
-from ..context import _atoms
 from ..plan import TaskPlan, goal_view, is_goal_ref
 from ..pool import is_pool
-from ..resolve import id_tokens, mentions_token
+from ..resolve import atoms, id_tokens, mentions_token
 
 
 def _returned_before(p: TaskPlan) -> list[set[str]]:
@@ -89,7 +88,7 @@ def plan_problems(d: dict) -> list[tuple[str, str]]:
                     # account listed"): in description mode the model's own calls carry it as a literal
                     if is_goal_ref(v) or json.dumps(v, sort_keys=True) in from_outputs[k]:
                         continue
-                    for a in _atoms(v):
+                    for a in atoms(v):
                         if isinstance(a, str) and any(ch.isdigit() for ch in a) and any(ch.isalpha() for ch in a) \
                                 and len(a) <= 40 and not mentions_token(desc, a):
                             out.append(("plan", f"subtask {t + 1}: {c['tool']}({p}={a!r}) serves nothing its "

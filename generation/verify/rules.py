@@ -30,7 +30,7 @@ from toolace_mt.registry import RegistryError
 from toolace_mt.schema import validate_dialogue
 
 from ..injections import INJECTIONS
-from ..resolve import id_tokens, is_error_text as _is_error, loose_args as _args, mentions_token, numbers_in
+from ..resolve import id_tokens, is_error_text as _is_error, json_value, list_lengths, loose_args as _args, mentions_token, numbers_in
 from ..resolve import reference_points_to, reference_rank
 from .natural import Facts, masked, recent_numbers, unstated
 
@@ -172,8 +172,10 @@ def injection_problems(d: dict) -> list[tuple[str, str]]:
     meta = d.get("meta") or {}
     if "injections" not in meta or "turns" not in meta:
         return []
+    from ..dialogue import WorkDialogue
+
+    work = WorkDialogue.from_dict(d)  # the typed dialogue each type's check reads
     out = []
-    msgs = d["messages"]
     P = lambda why: out.append(("injections", why))  # noqa: E731
     for r in meta["injections"]:
         typ = r.get("type")
@@ -184,7 +186,7 @@ def injection_problems(d: dict) -> list[tuple[str, str]]:
         if typ not in INJECTIONS:
             P(f"unknown injection type {typ!r}")
             continue
-        for why in INJECTIONS.get(typ).check(d, r, pos):
+        for why in INJECTIONS.get(typ).check(work, r, pos):
             P(f"{typ}: {why}")
     return out
 
@@ -217,7 +219,7 @@ def replay_problems(d: dict) -> Optional[list[tuple[str, str]]]:
     if src is None:
         return None
     try:
-        env, outputs = replay({"messages": d["messages"], "meta": {"plan": src}})
+        env, outputs = replay(src, d["messages"])
     except (KeyError, RegistryError):  # a plan that names no known domain or lacks a key: not replayable
         return None
     out = []
@@ -297,7 +299,7 @@ def content_problems(d: dict) -> list[tuple[str, str]]:
                 if not isinstance(fn, dict):
                     continue  # a malformed call is the format check's to report
                 try:
-                    a = _json_or(fn.get("arguments"))  # JSON text parsed; text that is not JSON is checked as is
+                    a = json_value(fn.get("arguments"))  # JSON text parsed; text that is not JSON is checked as is
                 except RecursionError:
                     a = fn.get("arguments")
                 for r in _bad_char_args(a, "" if isinstance(a, (dict, list)) else "(arguments)"):
@@ -319,21 +321,6 @@ def content_problems(d: dict) -> list[tuple[str, str]]:
             out.append(("content", f"a {r.get('stage')} answer was truncated or broken and repaired "
                                    f"({r.get('repairs')}): its content is not what the model meant"))
     return out
-
-
-def _json_or(s: Any) -> Any:
-    try:
-        return json.loads(s) if isinstance(s, str) else s
-    except json.JSONDecodeError:
-        return s
-
-
-def _list_lengths(v: Any) -> set[int]:
-    if isinstance(v, list):
-        return {len(v)} | {n for x in v for n in _list_lengths(x)}
-    if isinstance(v, dict):
-        return {n for x in v.values() for n in _list_lengths(x)}
-    return set()
 
 
 # a token that is a number with a unit or range ("4-minute", "10-20%", "3-6", "2x"): general knowledge in advice
@@ -364,8 +351,8 @@ def reply_problems(d: dict) -> list[tuple[str, str]]:
         if m["role"] == "user":
             last_user = i
         if m["role"] == "tool":
-            lengths |= _list_lengths(_json_or(m.get("content")))
-            ints |= _int_leaves(_json_or(m.get("content")))
+            lengths |= list_lengths(json_value(m.get("content")))
+            ints |= _int_leaves(json_value(m.get("content")))
         if m["role"] == "assistant" and not m.get("tool_calls") and m.get("content"):
             txt = m["content"]
             outs = [x for x in msgs[last_user + 1:i] if x["role"] == "tool"]
@@ -428,7 +415,7 @@ def _outputs_before(msgs: list[dict], start: int, call_id: Any) -> list[tuple[st
         if any(tc.get("id") == call_id for tc in x.get("tool_calls") or []):
             break
         if x["role"] == "tool":
-            outs.append((x.get("name") or "", _json_or(x.get("content"))))
+            outs.append((x.get("name") or "", json_value(x.get("content"))))
     return outs
 
 

@@ -75,7 +75,10 @@ def _imports(module: str, path: Path, known: set[str]) -> set[str]:
                 mod = f"{base}.{node.module}" if node.module else base
             else:
                 mod = node.module or ""
-            targets = [f"{mod}.{a.name}" for a in node.names] + [mod]
+            # `from M import a`: the submodule M.a where a is one, else M itself (a name defined in M). M is
+            # not an edge of its own when every name is a submodule: `from . import x` imports x, not a cycle
+            # with the package that holds it.
+            targets = [f"{mod}.{a.name}" if f"{mod}.{a.name}" in known else mod for a in node.names]
         for t in targets:
             r = _resolve(t, known)
             if r and r != module:
@@ -87,6 +90,15 @@ def _graph() -> dict[str, set[str]]:
     mods = _modules()
     known = set(mods)
     return {m: _imports(m, p, known) for m, p in mods.items()}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of `graph` (every edge counts, child -> parent included), or None."""
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as e:
+        return list(e.args[1])
+    return None
 
 
 def test_core_imports_nothing_above_it():
@@ -125,14 +137,10 @@ def test_packages_respect_the_order():
 
 
 def test_no_import_cycles_anywhere():
-    g = _graph()
-    # A package's __init__ that re-exports its submodules is not a cycle with them: Python resolves
-    # `from . import x` in the parent after the child finished; what would deadlock is child -> child.
-    edges = {m: {d for d in deps if not m.startswith(d + ".")} for m, deps in g.items()}
-    try:
-        tuple(graphlib.TopologicalSorter(edges).static_order())
-    except graphlib.CycleError as e:
-        raise AssertionError(f"import cycle: {' -> '.join(e.args[1])}") from None
+    # Every edge counts, child -> parent included: a child that imports a name from its package while the
+    # package imports the child (even inside a function) is a cycle.
+    cycle = _cycle(_graph())
+    assert cycle is None, f"import cycle: {' -> '.join(cycle or [])}"
 
 
 def test_the_checker_sees_function_level_imports(tmp_path):
@@ -140,7 +148,22 @@ def test_the_checker_sees_function_level_imports(tmp_path):
     p = tmp_path / "m.py"
     p.write_text("def f():\n    from toolace_mt.generation import plan\n    return plan\n")
     known = {"toolace_mt.generation", "toolace_mt.generation.plan", "toolace_mt.x"}
-    assert _imports("toolace_mt.x", p, known) == {"toolace_mt.generation.plan", "toolace_mt.generation"}
+    assert _imports("toolace_mt.x", p, known) == {"toolace_mt.generation.plan"}
+
+
+def test_the_checker_keeps_real_edges_and_invents_none(tmp_path):
+    """Guard the guard: `from . import x` is an edge to x only (not to the package that holds it); a name taken
+    from the parent package is an edge to the parent, and that edge closes a cycle the checker reports."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    init, child = pkg / "__init__.py", pkg / "child.py"
+    init.write_text("def load():\n    from . import child\n    return child\n")
+    child.write_text("from . import sibling\nfrom toolace_mt.pkg import load\n")
+    known = {"toolace_mt.pkg", "toolace_mt.pkg.child", "toolace_mt.pkg.sibling"}
+    assert _imports("toolace_mt.pkg", init, known) == {"toolace_mt.pkg.child"}
+    assert _imports("toolace_mt.pkg.child", child, known) == {"toolace_mt.pkg.sibling", "toolace_mt.pkg"}
+    graph = {m: _imports(m, p, known) for m, p in (("toolace_mt.pkg", init), ("toolace_mt.pkg.child", child))}
+    assert set(_cycle(graph) or []) == {"toolace_mt.pkg", "toolace_mt.pkg.child"}
 
 
 def test_every_package_directory_is_installed():

@@ -163,18 +163,65 @@ def test_backend_registry_errors_and_scripted_from_recipe():
         make_client(LLMConfig(backend="scripted"))
 
 
-def test_simulated_backend_hook():
-    """`simulated` is resolved lazily by "module:factory"; registering a factory under the name also works."""
+def test_builtin_backends_are_discovered_once_and_a_name_is_not_taken_twice():
+    """Every built-in backend registers itself from its own module (found by discovery, no list kept here);
+    a second factory under a taken name is an error, not a silent replacement."""
     from toolace_mt.llm import client as client_mod
+    from toolace_mt.registry import RegistryError
 
-    before = client_mod.BACKENDS._entries["simulated"]
+    assert {"openai", "transformers", "vllm", "simulated", "scripted"} <= set(client_mod.known_backends())
     assert client_mod.BACKENDS.get("simulated").__module__ == "toolace_mt.llm.simulated"
-    register_backend("simulated", lambda cfg: ScriptedBackend(lambda r: json.dumps(r.payload), model="sim"))
+    assert not any(isinstance(e, str) for e in client_mod.BACKENDS._entries.values())  # no lazy copies
+    with pytest.raises(RegistryError, match="LLM backend 'simulated' is registered twice"):
+        register_backend("simulated", lambda cfg: ScriptedBackend(lambda r: "x"))
+    assert client_mod.BACKENDS.get("simulated").__module__ == "toolace_mt.llm.simulated"
+
+
+TOY_BACKEND = '''
+"""A toy backend in its own file: it answers every request with the request's last message, reversed."""
+from toolace_mt.llm.client import register_backend
+from toolace_mt.llm.types import ChatResponse
+
+
+class ReverseBackend:
+    name = "toy_reverse"
+
+    def __init__(self, cfg):
+        self.model = cfg.model or "rev"
+
+    @staticmethod
+    def ray_gpus(extra, device, gpus_in_cluster=None):
+        return int(extra.get("toy_gpus", 3))
+
+    def generate(self, requests):
+        return [ChatResponse(text=r.messages[-1]["content"][::-1]) for r in requests]
+
+
+register_backend("toy_reverse", ReverseBackend)
+'''
+
+
+def test_a_new_backend_is_one_new_file(tmp_path, monkeypatch):
+    """A module dropped into the backends' folder is found by discovery and usable by name everywhere (client,
+    Ray resources); nothing else is edited."""
+    import sys
+
+    import toolace_mt.llm as llm_pkg
+    from toolace_mt.executor import shard_resources
+    from toolace_mt.llm import client as client_mod
+    from toolace_mt.registry import Registry
+
+    (tmp_path / "toy_reverse_backend.py").write_text(TOY_BACKEND)
+    client_mod.known_backends()  # the built-ins register into the real registry first (a module is imported once)
+    monkeypatch.setattr(llm_pkg, "__path__", [*llm_pkg.__path__, str(tmp_path)])  # "the folder" holds the new file
+    monkeypatch.setattr(client_mod, "BACKENDS", Registry("LLM backend", discover=client_mod._discover))
     try:
-        r = make_client(LLMConfig(backend="simulated")).chat([_req("x", payload={"say": "hi"})])[0]
-        assert json.loads(r.text) == {"say": "hi"}
-    finally:  # put back the real simulated factory, for the tests that run after this one
-        client_mod.BACKENDS.register("simulated", before)
+        assert "toy_reverse" in client_mod.known_backends()
+        r = make_client(LLMConfig(backend="toy_reverse")).chat([_req("hello")])[0]
+        assert r.text == "olleh"
+        assert shard_resources(LLMConfig(backend="toy_reverse", model="m"), "llm")["num_gpus"] == 3
+    finally:
+        sys.modules.pop("toolace_mt.llm.toy_reverse_backend", None)
 
 
 def test_import_is_cheap():

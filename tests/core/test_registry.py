@@ -21,17 +21,31 @@ def test_lazy_entry_is_imported_on_first_use_only(monkeypatch):
     assert reg.get("w") is mod.thing
 
 
-def test_decorator_and_replacement():
+def test_decorator_and_duplicates_are_errors():
     reg: Registry = Registry("suite")
 
     @reg.register("a")
     class A: ...
 
     assert reg.get("a") is A
+    reg.register("a", A)  # the same entry again: a no-op
+    with pytest.raises(RegistryError, match="suite 'a' is registered twice: .*A and 'collections:OrderedDict'"):
+        reg.register("a", "collections:OrderedDict")
+    with pytest.raises(RegistryError, match="registered twice"):
+        @reg.register("a")
+        class B: ...
+    assert reg.get("a") is A
+    reg.unregister("a")
     reg.register("a", "collections:OrderedDict")
     import collections
 
     assert reg.get("a") is collections.OrderedDict
+    # a module registering the very object its lazy entry names resolves the entry (no duplicate)
+    reg.register("od", "collections:OrderedDict")
+    reg.register("od", collections.OrderedDict)
+    assert reg.get("od") is collections.OrderedDict
+    reg.register("od", "collections:OrderedDict")  # and the other way round (the module was imported first)
+    assert reg.get("od") is collections.OrderedDict
 
 
 def test_unknown_name_lists_known_and_suggests():

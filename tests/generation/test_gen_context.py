@@ -18,6 +18,7 @@ from toolace_mt.generation.config import parse_recipe
 from toolace_mt.generation.llm_io import show_dialogue
 from toolace_mt.llm.simulated import OFFLINE_ANSWERS
 from toolace_mt.generation.pipeline import run_batch
+from toolace_mt.generation.dialogue import WorkDialogue
 from toolace_mt.generation.refine import refill_request
 from toolace_mt.generation.run import run_generation
 
@@ -40,6 +41,11 @@ def first_subtasks(d: dict, k: int) -> dict:
     return d2
 
 
+def W(d: dict) -> WorkDialogue:
+    """The typed dialogue stage 2 works on (the stage reads it from its JSON form the same way)."""
+    return WorkDialogue.from_dict(copy.deepcopy(d))
+
+
 def prompt(req) -> str:
     return req.messages[-1]["content"]
 
@@ -58,7 +64,7 @@ def test_refill_prompt_is_bounded_and_keeps_what_the_masked_turns_depend_on(long
         assert len(d["meta"]["plan"]["subtasks"]) == 5
         short = first_subtasks(d, 3)  # masks in subtasks 0-1: their windows (next turn included) lie in both
         for idx in ([index_of(d, "query", 1)], [index_of(d, "reply", 0)], [index_of(d, "query", 0), index_of(d, "reply", 1)]):
-            long_p, short_p = prompt(refill_request(d, idx)), prompt(refill_request(short, idx))
+            long_p, short_p = prompt(refill_request(W(d), idx)), prompt(refill_request(W(short), idx))
             # the window does not grow with the number of subtasks ...
             assert norm(long_p) == norm(short_p)
             assert len(show_dialogue(d["messages"])) > 1.3 * len(show_dialogue(short["messages"]))  # really longer
@@ -89,8 +95,8 @@ def test_judge_and_injection_context_is_bounded_too(long_dialogues):
         short = first_subtasks(d, 3)
         idx = [index_of(d, "query", 0), index_of(d, "reply", 1)]
         slots = {i: f"<CHANGED {k}>" for k, i in enumerate(idx)}
-        assert norm(context.local_context(d, idx, slots)) == norm(context.local_context(short, idx, slots))
-        assert "<CHANGED 0>" in context.local_context(d, idx, slots)
+        assert norm(context.local_context(W(d), idx, slots)) == norm(context.local_context(W(short), idx, slots))
+        assert "<CHANGED 0>" in context.local_context(W(d), idx, slots)
 
 
 def test_llm_run_refill_prompts_stay_small_for_long_dialogues():

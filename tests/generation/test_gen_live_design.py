@@ -11,6 +11,7 @@ from sim_recorder import Recorder
 from toolace_mt.envs import get_env
 from toolace_mt.generation import mas, pipeline
 from toolace_mt.generation.config import GenerateConfig, parse_recipe
+from toolace_mt.generation.dialogue import WorkDialogue
 from toolace_mt.generation.mas.simulate import user_request
 from toolace_mt.generation.plan import CallPlan, SubtaskPlan, TaskPlan, goal_view, is_goal_ref, make_env
 from toolace_mt.generation.skeleton import resolve_refs
@@ -108,7 +109,7 @@ def test_mas_user_prompt_shows_texts_only_and_says_how_to_answer_the_withheld_va
         tools = [x for x in d["messages"] if x["role"] == "tool"]
         assert tools and any(x.get("tool_calls") for x in d["messages"])
         cut = max(i for i, x in enumerate(d["messages"]) if x["role"] == "tool") + 1  # the conversation so far
-        part = dict(d, messages=d["messages"][:cut])
+        part = WorkDialogue.from_dict(dict(d, messages=d["messages"][:cut]))
         req = user_request(part, plan)
         v = req.payload["visible"]
         prompt = "\n".join(x["content"] for x in req.messages)

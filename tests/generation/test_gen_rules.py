@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from toolace_mt.generation.config import INJECTION_TYPES, parse_recipe
+from toolace_mt.generation.config import parse_recipe
+from toolace_mt.generation.injections import injection_types
 from toolace_mt.generation.pipeline import run_batch
 from toolace_mt.generation.plan import TaskPlan
 from toolace_mt.generation.pool import plan_for
@@ -62,7 +63,7 @@ def test_plans_chain_along_dependencies():
     assert again[0].to_dict() == plans[7].to_dict() and again[1].to_dict() == plans[3].to_dict()
 
 
-@pytest.mark.parametrize("itype", INJECTION_TYPES)
+@pytest.mark.parametrize("itype", injection_types())
 def test_each_injection_type_present_and_well_formed(itype):
     cfg = cfg_of(n_dialogues=10, injections=[1, 1], injection_types=[itype], subtasks=[2, 3], steps=[1, 3],
                  refinement_steps=1)

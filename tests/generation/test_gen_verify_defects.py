@@ -11,7 +11,7 @@ import pytest
 from toolace_mt.app.cli import main
 from toolace_mt.generation import mas, pipeline
 from toolace_mt.generation.config import parse_recipe
-from toolace_mt.generation.llm_io import ambiguous_json
+from toolace_mt.llm.jsonparse import parse_json_answer
 from toolace_mt.generation.resolve import mentions_token
 from toolace_mt.generation.verify import verify_dialogue
 from toolace_mt.generation.verify.rules import _args
@@ -197,7 +197,7 @@ def test_error_then_corrected_call_is_accepted_for_both_methods(dialogues):
             continue
         tc = d["messages"][i]["tool_calls"][0]
         p = next(p for p, v in _args(tc).items() if isinstance(v, str) and v[-1:].isdigit())
-        env, _ = replay(d, until=i)
+        env, _ = replay(d["meta"]["plan"], d["messages"], until=i)
         r = env.execute(tc["function"]["name"], dict(_args(tc), **{p: "NOPE0000"}))
         if r.ok:
             continue
@@ -245,9 +245,13 @@ def test_truncated_and_repaired_answer_is_rejected(dialogues):
 
 
 def test_ambiguous_json_answers_are_typed_failures():
-    assert ambiguous_json('{"keep": "new", "keep": "old", "reason": "x"}').startswith("duplicate keys")
-    assert ambiguous_json('{"keep": "new", "reason": "x"} {"keep": "old", "reason": "y"}') == "two JSON values in one answer"
-    assert ambiguous_json('```json\n{"keep": "new", "reason": "x"}\n```') is None
+    def kind(text):
+        ans = parse_json_answer(text, {"type": "object"})
+        return None if ans.ok else ans.failure.kind
+
+    assert kind('{"keep": "new", "keep": "old", "reason": "x"}') == "ambiguous_json"
+    assert kind('{"keep": "new", "reason": "x"} {"keep": "old", "reason": "y"}') == "ambiguous_json"
+    assert kind('```json\n{"keep": "new", "reason": "x"}\n```') is None
     cfg = parse_recipe({"name": "amb", "engine": "llm", "llm": {"backend": "scripted"}, "domains": ["banking"],
                         "n_dialogues": 2, "seed": 1, "subtasks": [2, 2], "progress": False})
     ds = pipeline.run_batch(cfg, [0, 1], make_scripted_client(

@@ -48,7 +48,7 @@ def test_an_unknown_type_is_a_recipe_error_naming_the_known_ones():
 TOY = textwrap.dedent('''
     """A toy type: the user adds "Please hurry." to a request."""
     from toolace_mt.generation.injections import Injection, free_queries, register, where
-    from toolace_mt.generation.work import replace, user
+    from toolace_mt.generation.work import user
 
     SUFFIX = " Please hurry."
     CHECKED = []  # records every check call (the test reads it)
@@ -64,7 +64,7 @@ TOY = textwrap.dedent('''
             if not qs:
                 return None
             i, tg = rng.choice(qs)
-            return {"type": self.name, "uid": tg["u"], "t": tg["t"], "roles": ["user"],
+            return {"type": self.name, "uid": tg.uid, "t": tg.subtask, "roles": ["user"],
                     "instruction": "Repeat the user's request and add: Please hurry."}
 
         def realise(self, d, spec, rng, env_cls, original):
@@ -75,12 +75,12 @@ TOY = textwrap.dedent('''
 
         def apply(self, d, spec, texts, rec):
             i, t = where(d, spec)
-            replace(d, i, [(user(texts[0]), "query", t)])
-            return d["meta"]["turns"][i:i + 1]
+            d.replace(i, [(user(texts[0]), "query", t)])
+            return d.turns[i:i + 1]
 
         def check(self, d, rec, pos):
             CHECKED.append(rec["uids"])
-            msg = d["messages"][pos[0]]
+            msg = d.messages[pos[0]]
             if self.reject or not (msg.get("content") or "").endswith(SUFFIX):
                 return [f"message {pos[0]} is not in a hurry"]
             return []
@@ -130,3 +130,30 @@ def test_a_type_nobody_registered_is_rejected_by_verification():
     d["meta"]["injections"][0]["type"] = "made_up"
     v = verify_dialogue(d)
     assert not v["passed"] and "injections: unknown injection type 'made_up'" in v["reasons"]
+
+
+def test_mas_refuses_a_type_without_a_mas_hook_and_acts_out_one_with_it(toy):
+    """MAS acts each type out through the type's own module (`mas_user`); a type without the hook is refused for
+    method mas with a one-line reason, never skipped silently."""
+    from toolace_mt.config import RecipeError
+    from toolace_mt.generation.dialogue import WorkDialogue
+    from toolace_mt.generation.plan import TaskPlan
+    from toolace_mt.generation.pool import plan_for
+
+    simulate = importlib.import_module("toolace_mt.generation.mas.simulate")
+
+    with pytest.raises((RecipeError, ValueError), match="method mas cannot act out toy_hurry .*`mas_user` hook"):
+        cfg_of(method="mas", injections=[1, 1], injection_types=["clarification", "toy_hurry"])
+    assert cfg_of(method="mas", injections=[1, 1], injection_types=["clarification"]).method == "mas"
+
+    # the same type with the hook (added in its module): MAS's user agent is told to act it out
+    type(INJECTIONS.get("toy_hurry")).mas_user = lambda self, plan: {
+        "user_instructions": [f"End your request for task 1 with: {toy.SUFFIX.strip()}"]}
+    cfg = cfg_of(method="mas", injections=[1, 1], injection_types=["toy_hurry"])
+    plan = plan_for(cfg, 0)
+    plan = TaskPlan.from_dict(dict(plan.to_dict(), injections=["toy_hurry", "non_function_call"]))
+    req = simulate.user_request(WorkDialogue(id="x", tools=[], messages=[]), plan)
+    prompt = req.messages[-1]["content"]
+    assert "End your request for task 1 with: Please hurry." in prompt
+    assert "make small talk once" in prompt  # the built-in types still act through their own hooks
+    assert req.payload["visible"]["user_instructions"] == ["End your request for task 1 with: Please hurry."]

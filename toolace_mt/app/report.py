@@ -10,9 +10,9 @@
 * the ablation curve when the run has one (paper §7.2, Fig. 5);
 * for own-task BFCL-style evaluations: per arm the official score, the per-turn accuracy and the teacher-forced
   exact-call rate on the tasks' gold dialogues, each with a 95% paired-bootstrap interval over tasks, and the
-  differences between arms with theirs (`toolace_mt.uncertainty`); the spread over training seeds when the run
+  differences between arms with theirs (`toolace_mt.app.uncertainty`); the spread over training seeds when the run
   has ``train_seeds``; evaluations named in the recipe's ``smoke`` list are marked as smoke rows;
-* the data-level comparison of the generation runs (`toolace_mt.datacompare`: pass rate, cost per generated
+* the data-level comparison of the generation runs (`toolace_mt.app.datacompare`: pass rate, cost per generated
   and per kept dialogue, coverage of the benchmark behaviours, diversity);
 * the recipe and the machine it ran on.
 """
@@ -78,7 +78,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
         if lc is not None:
             out.setdefault("learning_curves", {})[arm] = lc
     _collect_tasks(run_dir, out, arms)
-    from ..datacompare import compare_runs
+    from .datacompare import compare_runs
 
     out["data_comparison"] = compare_runs({n: run_dir / "generate" / n for n in ["toolace_mt", "mas", "base_data"]})
     if ab.is_dir():
@@ -120,8 +120,8 @@ def _per_task(eval_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def uncertainty(per_arm_tasks: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
-    """95% paired-bootstrap intervals over the tasks every arm was evaluated on (see toolace_mt.uncertainty)."""
-    from ..uncertainty import paired_bootstrap
+    """95% paired-bootstrap intervals over the tasks every arm was evaluated on (see toolace_mt.app.uncertainty)."""
+    from .uncertainty import paired_bootstrap
 
     arms = list(per_arm_tasks)
     ids = sorted(set.intersection(*(set(v) for v in per_arm_tasks.values()))) if arms else []
@@ -436,10 +436,10 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
     L += _uncertainty_markdown(data, arms)
     dc = data.get("data_comparison") or {}
     if dc:
-        from ..datacompare import markdown as dc_markdown
+        from .datacompare import markdown as dc_markdown
 
         L += ["## Data-level comparison (no training)", "",
-              "Deterministic figures of the generated data itself (`toolace_mt.datacompare`): verifier pass rate, "
+              "Deterministic figures of the generated data itself (`toolace_mt.app.datacompare`): verifier pass rate, "
               "cost per generated and per kept dialogue, coverage of the behaviours the BFCL-style categories "
               "test, and diversity.", ""] + dc_markdown(dc) + [""]
     gen = data["generation"]
@@ -526,7 +526,7 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
             L.append("")
     abd = data.get("ablation_data") or {}
     if abd:
-        from ..datacompare import markdown as dc_markdown
+        from .datacompare import markdown as dc_markdown
 
         L += ["### Ablation: data-level comparison (no training)", ""] + dc_markdown(
             dict(sorted(abd.items(), key=lambda kv: _ablation_sort_key(kv[0] + "/")))) + [""]

@@ -11,9 +11,10 @@ surrogates and control characters go (`jsonparse.clean_text`), tool-call argumen
 an ``invalid_tool_call``, and a JSON answer that is cut (``finish_reason == "length"``), ambiguous, holds
 chat-template control tokens or an absurdly long string is a typed failure (`jsonparse`) that is re-asked.
 
-Backends are registered by name (`register_backend`). The built-in ones live in their own modules and are
-imported only when a client for them is made, so ``import toolace_mt.llm`` stays cheap; a module named in
-`_LAZY_BACKENDS` registers itself on import (this is the hook the ``simulated`` backend uses).
+Backends are registered by name (`register_backend`), each from its own module in this folder: the first
+lookup of a backend imports every module here (like the env domains), so a new backend is one new file. Those
+modules import their heavy dependencies (openai, torch, vllm) only when a backend is built, so
+``import toolace_mt.llm`` and the discovery stay cheap.
 """
 from __future__ import annotations
 
@@ -64,17 +65,25 @@ def clean_response(resp: ChatResponse) -> ChatResponse:
     return resp
 
 
-# name -> factory ``(LLMConfig) -> Backend``; the built-in ones are imported on first use (vllm, torch stay unloaded)
-BACKENDS: Registry = Registry("LLM backend")
-BACKENDS.register("openai", "toolace_mt.llm.openai_backend:OpenAIBackend")
-BACKENDS.register("transformers", "toolace_mt.llm.transformers_backend:TransformersBackend")
-BACKENDS.register("vllm", "toolace_mt.llm.vllm_backend:VLLMBackend")
-BACKENDS.register("scripted", "toolace_mt.llm.testing:_from_config")
-BACKENDS.register("simulated", "toolace_mt.llm.simulated:_from_config")  # offline stand-in: see simulated.py
+def _discover() -> None:
+    """Import every module of this package: a backend module registers itself (`register_backend`) on import."""
+    import importlib
+    import pkgutil
+
+    package = __name__.rsplit(".", 1)[0]
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        importlib.import_module(f"{package}.{info.name}")
+
+
+# name -> factory ``(LLMConfig) -> Backend`` (a class, or a function building one). A factory may declare what
+# one in-process model needs on a cluster: ``ray_gpus(extra, device, gpus_in_cluster)`` and ``ray_shards(extra)``
+# (`toolace_mt.executor`); without them a backend needs no GPU (an HTTP client, an offline stand-in).
+BACKENDS: Registry = Registry("LLM backend", discover=_discover)
 
 
 def register_backend(name: str, factory: Callable[["LLMConfig"], Backend]) -> None:
-    """Make ``LLMConfig(backend=name)`` build ``factory(cfg)``. Registering a name again replaces it."""
+    """Make ``LLMConfig(backend=name)`` build ``factory(cfg)``. A name is registered once (a second,
+    different factory is a `RegistryError`)."""
     BACKENDS.register(name, factory)
 
 

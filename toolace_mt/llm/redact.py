@@ -29,10 +29,6 @@ def register_secret(value: str | None) -> None:
             _secrets.add(value)
 
 
-def secrets_registered() -> bool:
-    return bool(_secrets)
-
-
 def redact_registered(text: str) -> str:
     """Only the registered secret values (cheap: substring tests); used on everything a run dir receives."""
     if not _secrets or not isinstance(text, str):

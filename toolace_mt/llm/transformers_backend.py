@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from .client import LLMConfig, register_backend
 from .toolparse import parse_tool_calls
@@ -44,6 +44,13 @@ def _hf_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 class TransformersBackend:
     name = "transformers"
+
+    @staticmethod
+    def ray_gpus(extra: dict[str, Any], device: str, gpus_in_cluster: Optional[float] = None) -> float:
+        """One GPU unless the model runs on the CPU: ``device: cpu``, or ``auto`` on a cluster known to have no
+        GPU (where a one-process run would use its CPU; asking for a GPU would leave the task unschedulable)."""
+        auto_on_cpu = device == "auto" and gpus_in_cluster is not None and gpus_in_cluster <= 0
+        return 0 if str(device).startswith("cpu") or auto_on_cpu else 1
 
     def __init__(self, cfg: LLMConfig):
         import torch

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from .client import LLMConfig, register_backend
 from .toolparse import parse_tool_calls
@@ -41,6 +41,16 @@ def import_vllm():
 
 class VLLMBackend:
     name = "vllm"
+
+    @staticmethod
+    def ray_gpus(extra: dict[str, Any], device: str, gpus_in_cluster: Optional[float] = None) -> float:
+        """GPUs of one in-process engine (a Ray task's request): tensor x pipeline parallel ranks."""
+        return int(extra.get("tensor_parallel_size", 1)) * int(extra.get("pipeline_parallel_size", 1))
+
+    @staticmethod
+    def ray_shards(extra: dict[str, Any]) -> int:
+        """Offline data parallelism in vLLM is one engine process per rank, which is what a shard is."""
+        return max(1, int(extra.get("data_parallel_size", 1)))
 
     def __init__(self, cfg: LLMConfig):
         vllm, self._SO, LoRARequest = import_vllm()

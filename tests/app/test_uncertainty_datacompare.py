@@ -1,11 +1,11 @@
-"""Paired bootstrap intervals (toolace_mt.uncertainty) and the data-level comparison (toolace_mt.datacompare)."""
+"""Paired bootstrap intervals (toolace_mt.app.uncertainty) and the data-level comparison (toolace_mt.app.datacompare)."""
 from __future__ import annotations
 
 import json
 
 
 def test_paired_bootstrap_intervals_and_differences():
-    from toolace_mt.uncertainty import paired_bootstrap
+    from toolace_mt.app.uncertainty import paired_bootstrap
 
     cats = ["a"] * 20 + ["b"] * 20
     strong = [1.0] * 18 + [0.0] * 2 + [1.0] * 16 + [0.0] * 4
@@ -37,7 +37,7 @@ def _call(cid, name, **args):
 
 
 def test_behaviours_are_read_from_the_messages():
-    from toolace_mt.datacompare import behaviours, compare_dialogues
+    from toolace_mt.app.datacompare import behaviours, compare_dialogues
 
     clar = _dlg(0, [{"role": "user", "content": "Send money please."},
                     {"role": "assistant", "content": "To which account?"},

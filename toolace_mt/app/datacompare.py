@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from .schema import Dialogue
+from ..schema import Dialogue
 
 LONG_RESULT_CHARS = 1000  # chosen: about 5x a typical single-record result in our domains
 COVERAGE = ("tool_update", "recovered_error", "clarification", "non_function_call", "long_context")
@@ -126,7 +126,7 @@ def compare_dialogues(dialogues: list[Dialogue]) -> dict[str, Any]:
 
 def compare_run(gen_dir: str | Path) -> dict[str, Any]:
     """The comparison row of one generation run directory (card.json + dataset/)."""
-    from .io import load_dataset_dialogues
+    from ..io import load_dataset_dialogues
 
     gen_dir = Path(gen_dir)
     card = json.loads((gen_dir / "card.json").read_text())
