@@ -182,3 +182,24 @@ def test_warmup_runs_before_the_data_in_train(tmp_path):
         run_training(_recipe(**{**cfg.resolved(), "datasets": [{"path": str(empty)}], "task": "train"}),
                      tmp_path / "run2")
     assert not (tmp_path / "run2").exists()
+
+
+def test_bench_copy_prints_the_probe_and_refuses_bad_paths(tok, tmp_path, capsys):
+    from banking_data import write_banking_dataset
+    from transformers import AutoModelForCausalLM
+
+    from toolace_mt.app.cli import main
+
+    ds = write_banking_dataset(tmp_path / "two", n=4, turns=2, updates=False)
+    model_dir = tmp_path / "m"
+    AutoModelForCausalLM.from_pretrained(tok.name_or_path).save_pretrained(model_dir)
+    tok.save_pretrained(model_dir)
+    assert main(["bench", "copy", str(model_dir), "--data", str(ds), "--lines", "5"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["lines"] == 5 and 0 <= out["exact"] <= 5 and f" {SEP} " in out["example"]
+    assert main(["bench", "copy", str(tmp_path / "none"), "--data", str(ds)]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    assert main(["bench", "copy", str(model_dir), "--data", str(tmp_path / "none")]) == 2
+    assert main(["bench", "copy", str(model_dir), "--data", str(write_banking_dataset(
+        tmp_path / "one", n=2, turns=1, updates=False))]) == 2
+    assert "no argument value" in capsys.readouterr().err
