@@ -187,9 +187,6 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
     with PartialState().main_process_first():  # multi-GPU: rank 0 builds / merges the start model, others reuse it
         start = resolve_start_model(cfg, out, rows, seed)
     model, tok = load_model_and_tokenizer(start, cfg)
-    warm = copy_warmup(cfg, out, model, tok, rows, seed) if cfg.warmup.copy_warmup_steps else None
-    if warm is not None:
-        model = warm[0]
     template, source = select_template(tok, cfg.model.chat_template)
     tok.chat_template = template
     samples = [(r["messages"], json.loads(r["tools"]) or None) for r in rows[:4]]
@@ -199,6 +196,10 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
         require_ok(trep)
     data = check_rows(rows, report, cfg.data, tok, template, args.max_length, out_dir=out,
                       assistant_only=bool(args.assistant_only_loss))
+    # after the data checks (a row that cannot be trained on fails before minutes of warm-up), before the SFT
+    warm = copy_warmup(cfg, out, model, tok, rows, seed) if cfg.warmup.copy_warmup_steps else None
+    if warm is not None:
+        model = warm[0]
 
     from trl import SFTTrainer
 
