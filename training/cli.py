@@ -24,6 +24,13 @@ def register(sub, bench_sub) -> None:
     b.add_argument("--repeats", type=int, default=2, help="runs of each, alternating (median reported)")
     b.set_defaults(func=cmd_bench)
 
+    c = bench_sub.add_parser("copy", help="copy probe: share of held-out 4-id lines `v1 v2 v3 v4 |` a model "
+                                          "repeats exactly (greedy), ids drawn in the shapes of a dataset's values")
+    c.add_argument("model", help="a model directory, or a `toolace-mt train` run directory")
+    c.add_argument("--data", required=True, help="the dataset whose call arguments give the id shapes")
+    c.add_argument("--lines", type=int, default=100, help="probe lines (default 100)")
+    c.set_defaults(func=cmd_bench_copy)
+
 
 def _load(args):
     from toolace_mt.config import load_recipe
@@ -139,4 +146,41 @@ def cmd_bench(args: argparse.Namespace) -> int:
     (work / "bench.json").write_text(json.dumps(result, indent=2))
     print(f"throughput: ours {o_tps:.0f} tok/s, plain TRL {p_tps:.0f} tok/s, overhead {overhead:+.1f}% "
           f"(per CPU-second: {o_cpu:.0f} vs {p_cpu:.0f}, {overhead_cpu:+.1f}%; target within 5%)", file=sys.stderr)
+    return 0
+
+
+def cmd_bench_copy(args: argparse.Namespace) -> int:
+    """Print the copy probe (`copy_warmup.copy_exact`) of one model; bad paths get one error line and exit 2."""
+    from toolace_mt.cliargs import print_json
+
+    from .config import DataArguments
+    from .copy_warmup import copy_exact, load_probe, value_shapes
+    from .data import DataError, load_rows
+    from .train import find_run_model
+
+    model_dir = Path(args.model)
+    found = find_run_model(model_dir) if model_dir.is_dir() else None
+    if found is not None:
+        if found[0] == "adapter":
+            print(f"error: {model_dir} holds a LoRA adapter; give a full model (or a run with merged/)", file=sys.stderr)
+            return 2
+        model_dir = found[1]
+    if not (model_dir / "config.json").is_file():
+        print(f"error: {args.model}: no model here (config.json) and no `toolace-mt train` run directory",
+              file=sys.stderr)
+        return 2
+    if args.lines < 1:
+        print(f"error: --lines {args.lines} must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        rows, _ = load_rows(DataArguments(datasets=[{"path": args.data}]), 0)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not value_shapes(rows):
+        print(f"error: {args.data}: its tool calls carry no argument value to draw ids from", file=sys.stderr)
+        return 2
+    model, tok, lines = load_probe(model_dir, rows, args.lines)
+    res = copy_exact(model, tok, lines)
+    print_json({"model": str(model_dir), "example": lines[0][0] + lines[0][1].rstrip("\n"), **res})
     return 0

@@ -1,10 +1,11 @@
-"""Training recipes: a flat YAML whose keys are the fields of four dataclasses (alignment-handbook style).
+"""Training recipes: a flat YAML whose keys are the fields of five dataclasses (alignment-handbook style).
 
 * `ModelArguments`: which model (`model_name_or_path`: an HF path/id, ``tiny``, or a previous training run's
   directory), tiny-model sizes, dtype, attention implementation, chat template choice;
 * `LoraArguments`: PEFT LoRA settings (TRL `ModelConfig` names: ``use_peft``, ``lora_r``, ``lora_alpha``, ...);
 * `DataArguments`: datasets with mixing weights, which turns to train on, checks before training, eval split;
 * `LaunchArguments`: how many devices (``num_devices``; with > 1 the run goes through ``accelerate launch``);
+* `WarmupArguments`: the copy warm-up of a from-scratch model (``copy_warmup_*``, `copy_warmup.py`);
 * TRL's `SFTConfig` itself: any of its fields may be set in the recipe without new code here.
 
 Keys that belong to none of them are rejected with a suggestion. Unset SFTConfig keys get CPU-safe defaults
@@ -136,6 +137,35 @@ class LaunchArguments:
 
 
 @dataclass
+class WarmupArguments:
+    """Copy warm-up (`training/copy_warmup.py`): before the data, `copy_warmup_steps` steps on synthetic lines
+    ``v1 .. vk | v1 .. vk`` built from the data's argument values (fresh digits), loss on the repeats. For a
+    model trained from scratch: it teaches the copy that every argument needs (induction heads)."""
+
+    copy_warmup_steps: int = 0  # 0: no warm-up
+    copy_warmup_lr: float = 1.0e-3  # chosen: 3e-3 stays on the no-copy plateau (recipes/reproduce/README.md)
+    copy_warmup_batch_size: int = 16
+    copy_warmup_span: list[int] = field(default_factory=lambda: [3, 10])  # [lo, hi] values per line
+    copy_warmup_length: int = 96  # tokens per row (lines are added until it is full)
+    copy_warmup_rows: int = 4000  # distinct synthetic rows (drawn with the run's seed)
+
+    def __post_init__(self):
+        if isinstance(self.copy_warmup_steps, bool) or self.copy_warmup_steps < 0:
+            raise ValueError(f"copy_warmup_steps: {self.copy_warmup_steps} must be >= 0 (0: no warm-up)")
+        if not self.copy_warmup_lr > 0:
+            raise ValueError(f"copy_warmup_lr: {self.copy_warmup_lr} must be > 0")
+        span = self.copy_warmup_span
+        if (len(span) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in span)
+                or not 1 <= span[0] <= span[1]):
+            raise ValueError(f"copy_warmup_span: {span!r} must be [lo, hi] whole numbers with 1 <= lo <= hi")
+        for key in ("copy_warmup_batch_size", "copy_warmup_rows"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key}: {getattr(self, key)} must be >= 1")
+        if self.copy_warmup_length < 8:
+            raise ValueError(f"copy_warmup_length: {self.copy_warmup_length} must be >= 8 tokens")
+
+
+@dataclass
 class TrainConfig:
     name: str
     model: ModelArguments
@@ -143,6 +173,7 @@ class TrainConfig:
     data: DataArguments
     sft: dict[str, Any]  # SFTConfig keys set in the recipe (defaults are filled in by `sft_kwargs`)
     launch: LaunchArguments = field(default_factory=LaunchArguments)
+    warmup: WarmupArguments = field(default_factory=WarmupArguments)
 
     def resolved(self) -> dict[str, Any]:
         """The flat recipe as it runs (what `recipe.yaml` of the run directory holds)."""
@@ -152,6 +183,8 @@ class TrainConfig:
         # chosen: launch keys only when set, so run directories made before they existed still resume
         out.update({k: v for k, v in to_plain(self.launch).items()
                     if v != getattr(LaunchArguments(), k)})
+        if self.warmup.copy_warmup_steps:  # chosen: without a warm-up, recipe.yaml of earlier runs stays the same
+            out.update(to_plain(self.warmup))
         out.update(to_plain(self.sft))
         return out
 
@@ -246,7 +279,7 @@ def build_sft_config(cfg: TrainConfig, output_dir: str | Path):
         raise RecipeError(f"SFTConfig rejects the recipe: {e}") from None
 
 
-_OURS = (ModelArguments, LoraArguments, DataArguments, LaunchArguments)
+_OURS = (ModelArguments, LoraArguments, DataArguments, LaunchArguments, WarmupArguments)
 _STRATEGY_KEYS = ("save_strategy", "eval_strategy", "logging_strategy", "hub_strategy")
 
 
@@ -311,13 +344,17 @@ def parse_recipe(raw: dict[str, Any]) -> TrainConfig:
             known = sorted(set().union(*own_names) | set(sft_fields))
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise RecipeError(f"unknown key {key!r}{hint}: not a model, LoRA, data or TRL SFTConfig field")
+            raise RecipeError(f"unknown key {key!r}{hint}: not a model, LoRA, data, copy warm-up or TRL SFTConfig field")
     check_sft_values(sft, sft_fields)
     model = dataclass_from_dict(ModelArguments, parts[0])
     lora = dataclass_from_dict(LoraArguments, parts[1])
     data = dataclass_from_dict(DataArguments, parts[2])
     launch = dataclass_from_dict(LaunchArguments, parts[3])
-    return TrainConfig(name=name, model=model, lora=lora, data=data, sft=sft, launch=launch)
+    warmup = dataclass_from_dict(WarmupArguments, parts[4])
+    if warmup.copy_warmup_steps and not model.is_tiny:
+        raise RecipeError("copy_warmup_steps: the copy warm-up is for a model trained from scratch "
+                          "(model_name_or_path: tiny); a pretrained model already copies")
+    return TrainConfig(name=name, model=model, lora=lora, data=data, sft=sft, launch=launch, warmup=warmup)
 
 
 RECIPE_KINDS.register("train", parse_recipe)

@@ -6,6 +6,7 @@ the data checks before training (`data.py`), resume from the last checkpoint, an
 
     recipe.yaml            resolved recipe (`prepare_run_dir`: a changed recipe is refused with a diff)
     base_model/            tiny model + tokenizer (tiny runs), or the merged start model (chained LoRA runs)
+    copy_warmup/           the copy warm-up's model/ and summary.json (copy probe curve; ``copy_warmup_steps``)
     data_report.json       token lengths, truncated / dropped rows, mask and tool checks
     template_report.json   which template and the checks it passed
     checkpoints/           Trainer checkpoints (resume)
@@ -106,6 +107,28 @@ def merge_adapter(adapter_dir: Path, out_dir: Path, dtype: str = "auto") -> Path
     return out_dir
 
 
+def copy_warmup(cfg: TrainConfig, out: Path, model, tok, rows: list[dict[str, Any]], seed: int):
+    """(model, warm-up summary): the copy warm-up (`copy_warmup.py`) run into out/copy_warmup, or its saved
+    model when an earlier attempt of this run finished it (a resumed run does not warm up twice)."""
+    from accelerate import PartialState
+
+    from .copy_warmup import WarmupSpec, run_copy_warmup
+
+    w, wdir = cfg.warmup, out / "copy_warmup"
+    if (wdir / "summary.json").is_file() and (wdir / "model" / "config.json").is_file():
+        return load_model_and_tokenizer(wdir / "model", cfg)[0], json.loads((wdir / "summary.json").read_text())
+    if PartialState().num_processes > 1:  # chosen: a tiny model's warm-up is seconds to minutes on one device
+        raise DataError("copy_warmup_steps: the copy warm-up runs in one process; run it without a launcher")
+    spec = WarmupSpec(steps=w.copy_warmup_steps, lr=w.copy_warmup_lr, batch_size=w.copy_warmup_batch_size,
+                      span=(w.copy_warmup_span[0], w.copy_warmup_span[1]), length=w.copy_warmup_length,
+                      rows=w.copy_warmup_rows, seed=seed)
+    try:
+        summary = run_copy_warmup(model, tok, rows, spec, wdir)
+    except ValueError as e:  # no argument value in the data to build copy lines from
+        raise DataError(str(e)) from None
+    return model, summary
+
+
 # ------------------------------------------------------------------------------------------------ outputs
 def _series(log: list[dict[str, Any]], key: str) -> list[tuple[int, float]]:
     return [(int(e.get("step", 0)), float(e[key])) for e in log if key in e and isinstance(e[key], (int, float))]
@@ -155,6 +178,12 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
 
     check_world(cfg)  # a launched run has the processes the recipe's global batch was computed with
     rows, report = load_rows(cfg.data, seed)  # before the run directory exists: bad data leaves nothing behind
+    if cfg.warmup.copy_warmup_steps:
+        from .copy_warmup import value_shapes
+
+        if not value_shapes(rows):
+            raise DataError("copy_warmup_steps: the data's tool calls carry no argument value to build copy lines "
+                            "from; set copy_warmup_steps: 0")
     out = prepare_run_dir(out_dir, cfg.resolved(), restart=restart).resolve()
     done = out / "summary.json"
     if done.is_file():
@@ -174,6 +203,10 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
         require_ok(trep)
     data = check_rows(rows, report, cfg.data, tok, template, args.max_length, out_dir=out,
                       assistant_only=bool(args.assistant_only_loss))
+    # after the data checks (a row that cannot be trained on fails before minutes of warm-up), before the SFT
+    warm = copy_warmup(cfg, out, model, tok, rows, seed) if cfg.warmup.copy_warmup_steps else None
+    if warm is not None:
+        model = warm[0]
 
     from trl import SFTTrainer
 
@@ -243,6 +276,10 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
                   "devices": args.world_size},
         "machine": machine_info(),
     }
+    if warm is not None:
+        w = warm[1]
+        summary["copy_warmup"] = {"steps": w["steps"], "copy_exact_rate": w["copy_exact_rate"],
+                                  "s_per_step": w["s_per_step"], "wall_time_s": w["wall_time_s"]}
     atomic_write_json(done, summary)
     return summary
 

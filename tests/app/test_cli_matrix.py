@@ -149,6 +149,10 @@ CASES = [
     ("bench-evaluation-n-0", "bench evaluation --n 0", []),
     ("bench-generation-n-0", "bench generation --n 0 --out {t}/g", ["g"]),
     ("bench-training-repeats-0", "bench training {t}/train.yaml --repeats 0", []),
+    ("bench-copy-missing-model", "bench copy {t}/nope --data {t}/foreign.jsonl", []),
+    ("bench-copy-model-is-a-file", "bench copy {t}/afile --data {t}/foreign.jsonl", []),
+    ("bench-copy-model-no-config", "bench copy {t}/adir --data {t}/foreign.jsonl", []),
+    ("train-copy-warmup-bad-span", "train {t}/tiny_train.yaml --set copy_warmup_span=[5,2] --out {t}/tr", ["tr"]),
     # issue 24 item 7: YAML 1.1 traps and paths of the wrong kind, refused by validate and before any run
     ("validate-octal-seed", "validate {t}/octal.yaml", []),
     ("generate-octal-seed", "generate {t}/octal.yaml --out {t}/r", ["r"]),
