@@ -84,9 +84,9 @@ class _ModelConfigs(dict):
         return types.SimpleNamespace(underscore_to_dot=name == FC_MODEL)
 
 
-@lru_cache(maxsize=1)
-def bfcl() -> types.SimpleNamespace:
-    """bfcl-eval's checker, decoder and doc helpers (the installed, pinned package)."""
+def _load_without_vendor_sdks(parts: tuple[str, ...], name: str) -> types.ModuleType:
+    """Load one module file of the installed bfcl-eval with its model-config table replaced by a stand-in, only
+    while it loads: the real table imports every vendor SDK, which the `--no-deps` install does not have."""
     from . import official
 
     official.ensure_project_root()
@@ -94,18 +94,26 @@ def bfcl() -> types.SimpleNamespace:
     saved = sys.modules.get(key)
     stub = types.ModuleType(key)
     stub.MODEL_CONFIG_MAPPING = _ModelConfigs()
-    path = official.package_dir() / "eval_checker" / "ast_eval" / "ast_checker.py"
-    spec = importlib.util.spec_from_file_location("toolace_mt_bfcl_ast_checker", path)
-    checker = importlib.util.module_from_spec(spec)
+    spec = importlib.util.spec_from_file_location(name, official.package_dir().joinpath(*parts))
+    mod = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("bfcl_eval.constants", importlib.import_module("bfcl_eval.constants"))
     try:
-        sys.modules[key] = stub  # only while the checker module loads: the real one imports every vendor SDK
-        spec.loader.exec_module(checker)
+        sys.modules[key] = stub
+        spec.loader.exec_module(mod)
     finally:
         if saved is None:
             sys.modules.pop(key, None)
         else:
             sys.modules[key] = saved
+    return mod
+
+
+@lru_cache(maxsize=1)
+def bfcl() -> types.SimpleNamespace:
+    """bfcl-eval's checker, decoder and doc helpers (the installed, pinned package)."""
+    from . import official
+
+    checker = _load_without_vendor_sdks(("eval_checker", "ast_eval", "ast_checker.py"), "toolace_mt_bfcl_ast_checker")
     try:
         from bfcl_eval.constants.enums import Language, ModelStyle, ReturnFormat
         from bfcl_eval.constants.type_mappings import GORILLA_TO_OPENAPI
@@ -126,24 +134,7 @@ def bfcl() -> types.SimpleNamespace:
 @lru_cache(maxsize=1)
 def bfcl_helper() -> types.SimpleNamespace:
     """bfcl-eval's leaderboard aggregation functions (``eval_runner_helper``), loaded like the checker."""
-    from . import official
-
-    official.ensure_project_root()
-    key = "bfcl_eval.constants.model_config"
-    saved = sys.modules.get(key)
-    stub = types.ModuleType(key)
-    stub.MODEL_CONFIG_MAPPING = _ModelConfigs()
-    path = official.package_dir() / "eval_checker" / "eval_runner_helper.py"
-    spec = importlib.util.spec_from_file_location("toolace_mt_bfcl_eval_runner_helper", path)
-    mod = importlib.util.module_from_spec(spec)
-    try:
-        sys.modules[key] = stub
-        spec.loader.exec_module(mod)
-    finally:
-        if saved is None:
-            sys.modules.pop(key, None)
-        else:
-            sys.modules[key] = saved
+    mod = _load_without_vendor_sdks(("eval_checker", "eval_runner_helper.py"), "toolace_mt_bfcl_eval_runner_helper")
     return types.SimpleNamespace(calculate_unweighted_accuracy=mod.calculate_unweighted_accuracy,
                                  calculate_weighted_accuracy=mod.calculate_weighted_accuracy,
                                  calculate_percentage_weighted_accuracy=mod.calculate_percentage_weighted_accuracy)
