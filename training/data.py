@@ -71,12 +71,30 @@ def first_turn(d: Dialogue) -> Dialogue:
 
 
 # ------------------------------------------------------------------------------------------------ rows
+def _schema_order(d: Dialogue) -> dict[str, list[str]]:
+    """Tool name -> its parameters in schema order, over the initial tools and every tool update."""
+    tools = list(d.tools) + [t for _, ts in d.tool_updates() for t in ts]
+    return {t.name: list((t.function.parameters or {}).get("properties") or {}) for t in tools}
+
+
 def _row_messages(d: Dialogue, end: int) -> list[dict[str, Any]]:
+    """The first `end` messages as template input. A call's arguments are put in its tool's schema order (keys
+    the schema does not name keep their place after them). chosen: JSON key order carries no meaning, but the
+    generators differ in it (the rules MAS assistant writes arguments in the order the user mentioned them,
+    ToolACE-MT's skeleton in schema order), and a token-level target or metric (teacher-forced exact calls on gold
+    dialogues, rendered by this function too) would otherwise reward one generator's habit, not its content."""
+    order = _schema_order(d)
     msgs = [m.to_dict() for m in d.messages[:end]]
     for m in msgs:
         if m["role"] != "tool":
             m.pop("tool_call_id", None)
             m.pop("name", None)
+        for tc in m.get("tool_calls") or []:
+            fn = tc["function"]
+            keys = order.get(fn["name"], [])
+            args = fn["arguments"]
+            fn["arguments"] = {**{k: args[k] for k in keys if k in args},
+                               **{k: v for k, v in args.items() if k not in keys}}
     return msgs
 
 
