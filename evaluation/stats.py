@@ -35,6 +35,24 @@ def mcnemar_exact(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
+Z80 = 0.8416212335729143  # the 80% standard normal quantile: power 0.8
+
+
+def mcnemar_tasks_needed(discordant_rate: float, diff: float, z_alpha: float = Z95,
+                         z_power: float = Z80) -> float:
+    """Paired tasks a two-sided McNemar test at 5% needs to detect `diff` (the difference of the two success
+    rates, as a share of tasks) with power 0.8 when a share `discordant_rate` of tasks is discordant: the normal
+    approximation of Connor (1987), n = (z_a sqrt(pd) + z_b sqrt(pd - diff^2))^2 / diff^2. ``inf`` when no
+    difference was observed. With a few discordant tasks the observed rates are themselves uncertain, so this is
+    an order of magnitude, not a sample-size guarantee."""
+    pd, d = float(discordant_rate), abs(float(diff))
+    if not 0 <= pd <= 1 or d > pd:
+        raise ValueError(f"mcnemar_tasks_needed: need 0 <= |diff| <= discordant_rate <= 1 (got {diff}, {pd})")
+    if d == 0:
+        return math.inf
+    return math.ceil((z_alpha * math.sqrt(pd) + z_power * math.sqrt(pd - d * d)) ** 2 / (d * d))
+
+
 def paired(a: Mapping[Any, bool], b: Mapping[Any, bool]) -> dict[str, Any]:
     """Paired comparison of two verdict maps on the keys they share: counts, accuracies, exact McNemar p."""
     keys = sorted(set(a) & set(b), key=str)

@@ -52,3 +52,31 @@ def test_sign_test_for_graded_metrics_and_per_category_wilson_rows():
     assert 0.08 < lo < 0.2 < hi < 0.4
     md = "\n".join(_uncertainty_markdown({"uncertainty": {"bfcl_own": unc}}, ["base", "mas"]))
     assert "| official miss_func (k/n, Wilson 95%) | 0/25 [0.0, 13.3] | 5/25 [8.9, 39.1] |" in md
+
+
+def test_tasks_for_power_matches_a_simulation_of_the_exact_test_and_is_reported():
+    import math
+    import random
+
+    from toolace_mt.evaluation.stats import mcnemar_tasks_needed
+
+    n = mcnemar_tasks_needed(0.2, 0.1)
+    assert 140 <= n <= 170  # Connor's approximation: 155
+    # the exact McNemar test at that n rejects about 80% of the time when the rates are true
+    rng, hits, reps = random.Random(0), 0, 1500
+    for _ in range(reps):
+        b = c = 0
+        for _ in range(n):
+            u = rng.random()
+            b, c = (b + 1, c) if u < 0.15 else (b, c + 1) if u < 0.2 else (b, c)
+        hits += mcnemar_exact(b, c) < 0.05
+    assert 0.72 < hits / reps < 0.88
+    assert mcnemar_tasks_needed(0.1, 0.0) == math.inf
+    # the report states it for an unresolved official difference (micro's 4 vs 0 of 100 -> ~194 tasks)
+    unc = uncertainty(_arms(4))
+    assert unc["official"]["diffs"]["mas-base"]["tasks_for_power80"] == 194
+    md = "\n".join(_uncertainty_markdown({"uncertainty": {"bfcl_own": unc}}, ["base", "mas"]))
+    assert "MAS − Base: ~194 tasks" in md
+    # a resolved difference is not listed as needing more tasks
+    md20 = "\n".join(_uncertainty_markdown({"uncertainty": {"bfcl_own": uncertainty(_arms(20))}}, ["base", "mas"]))
+    assert "would need" not in md20

@@ -30,6 +30,12 @@ ARM_ORDER = ["base", "mas", "toolace_mt"]
 ARM_LABELS = {"base": "Base", "mas": "MAS", "toolace_mt": "ToolACE-MT"}
 
 
+def _base_data_names(run_dir: Path) -> list[str]:
+    """``base_data``, ``base_data_2``, ...: the base model's data runs (one per recipe in the reproduce recipe)."""
+    names = [p.name for p in (run_dir / "generate").glob("base_data*") if p.is_dir()]
+    return sorted(names, key=lambda n: (n != "base_data", int(n.rsplit("_", 1)[1]) if n != "base_data" else 0))
+
+
 def _load(p: Path) -> Optional[dict[str, Any]]:
     return json.loads(p.read_text()) if p.is_file() else None
 
@@ -56,7 +62,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
         t = _load(run_dir / "train" / arm / "summary.json")
         if t is not None:
             out["training"][arm] = t
-    for name in ["toolace_mt", "mas", "base_data"]:
+    for name in ["toolace_mt", "mas"] + _base_data_names(run_dir):
         g = run_dir / "generate" / name
         card, summ = _load(g / "card.json"), _load(g / "summary.json")
         if card is not None:
@@ -80,7 +86,8 @@ def collect(run_dir: Path) -> dict[str, Any]:
     _collect_tasks(run_dir, out, arms)
     from .datacompare import compare_runs
 
-    out["data_comparison"] = compare_runs({n: run_dir / "generate" / n for n in ["toolace_mt", "mas", "base_data"]})
+    out["data_comparison"] = compare_runs({n: run_dir / "generate" / n
+                                           for n in ["toolace_mt", "mas"] + _base_data_names(run_dir)})
     if ab.is_dir():
         out["ablation_data"] = compare_runs({sweep.name: sweep / "generate" for sweep in sorted(ab.iterdir())})
     out["paper_table"] = paper_table(out)
@@ -166,7 +173,7 @@ def exact_tests(boot: dict[str, Any], per_arm: dict[str, list[Optional[float]]])
     A percentile bootstrap on a handful of discordant tasks can exclude 0 where the exact test does not (4
     successes against 0: interval [1, 8] points, McNemar p = 0.125), so a difference is called resolved only
     where both agree (``resolved``)."""
-    from ..evaluation.stats import mcnemar_exact
+    from ..evaluation.stats import mcnemar_exact, mcnemar_tasks_needed
 
     binary = all(v in (0, 1, 0.0, 1.0) for vs in per_arm.values() for v in vs if v is not None)
     for pair, d in boot.get("diffs", {}).items():
@@ -179,6 +186,9 @@ def exact_tests(boot: dict[str, Any], per_arm: dict[str, list[Optional[float]]])
         d.update(exact_test="exact McNemar" if binary else "exact sign test", exact_p=mcnemar_exact(worse, better),
                  discordant={"b_better": better, "b_worse": worse})
         d["resolved"] = bool(d.get("excludes_0")) and d["exact_p"] < 0.05
+        n = sum(1 for x, y in zip(per_arm[a], per_arm[b]) if x is not None and y is not None)
+        if binary and n:  # what it would take: tasks for 80% power at the rates this run observed
+            d["tasks_for_power80"] = mcnemar_tasks_needed((better + worse) / n, (better - worse) / n)
     return boot
 
 
@@ -371,6 +381,14 @@ def _uncertainty_markdown(data: dict[str, Any], arms: list[str]) -> list[str]:
               "test on per-task values for the diagnostics). `*`: resolved, i.e. the 95% bootstrap interval of the "
               "difference excludes 0 AND p < 0.05; an interval that excludes 0 with p ≥ 0.05 (a few discordant "
               "tasks) is not called a difference.", ""]
+        need = [(pair, d["tasks_for_power80"]) for pair, d in (unc.get("official") or {}).get("diffs", {}).items()
+                if not d.get("resolved") and d.get("tasks_for_power80") is not None]
+        if need:
+            fmt = lambda n: "no difference observed" if n == float("inf") else f"~{int(n):,} tasks"  # noqa: E731
+            L += ["Tasks an official difference would need (exact McNemar at 5%, power 0.8, normal approximation "
+                  "at this run's discordant rates; an order of magnitude): " + "; ".join(
+                      f"{ARM_LABELS.get(p.split('-')[0], p)} − {ARM_LABELS.get(p.split('-')[1], p)}: {fmt(n)}"
+                      for p, n in need) + ".", ""]
     for name, by_arm in (data.get("seeds") or {}).items():
         L += [f"## {name}: spread over training seeds", "",
               "Each fine-tuned arm trained again per seed on the same data from the same base model (the main "
