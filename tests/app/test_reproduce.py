@@ -76,6 +76,11 @@ def test_reproduce_writes_complete_report(debug_run):
     assert "compact" in (run / "train" / "base" / "template_report.json").read_text()
     tok = json.loads((run / "train" / "base" / "base_model" / "tokenizer.json").read_text())
     assert "\\p{L}+|" in json.dumps(tok["pre_tokenizer"])
+    # the base saw both plain datasets (one per base_data recipe: ToolACE-MT-built and MAS-built), whole dialogues
+    base_recipe = (run / "train" / "base" / "recipe.yaml").read_text()
+    assert "generate/base_data/dataset" in base_recipe and "generate/base_data_2/dataset" in base_recipe
+    assert "method: mas" in (run / "generate" / "base_data_2" / "recipe.yaml").read_text()
+    assert set(summary["generation"]) >= {"base_data", "base_data_2"}
     # the arms really were trained from the base model, on their own data
     for arm in ("mas", "toolace_mt"):
         t = json.loads((run / "train" / arm / "summary.json").read_text())

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -188,7 +189,8 @@ def exact_tests(boot: dict[str, Any], per_arm: dict[str, list[Optional[float]]])
         d["resolved"] = bool(d.get("excludes_0")) and d["exact_p"] < 0.05
         n = sum(1 for x, y in zip(per_arm[a], per_arm[b]) if x is not None and y is not None)
         if binary and n:  # what it would take: tasks for 80% power at the rates this run observed
-            d["tasks_for_power80"] = mcnemar_tasks_needed((better + worse) / n, (better - worse) / n)
+            need = mcnemar_tasks_needed((better + worse) / n, (better - worse) / n)
+            d["tasks_for_power80"] = None if math.isinf(need) else int(need)  # None: no difference observed
     return boot
 
 
@@ -382,9 +384,9 @@ def _uncertainty_markdown(data: dict[str, Any], arms: list[str]) -> list[str]:
               "difference excludes 0 AND p < 0.05; an interval that excludes 0 with p ≥ 0.05 (a few discordant "
               "tasks) is not called a difference.", ""]
         need = [(pair, d["tasks_for_power80"]) for pair, d in (unc.get("official") or {}).get("diffs", {}).items()
-                if not d.get("resolved") and d.get("tasks_for_power80") is not None]
+                if not d.get("resolved") and "tasks_for_power80" in d]
         if need:
-            fmt = lambda n: "no difference observed" if n == float("inf") else f"~{int(n):,} tasks"  # noqa: E731
+            fmt = lambda n: "no difference observed" if n is None else f"~{int(n):,} tasks"  # noqa: E731
             L += ["Tasks an official difference would need (exact McNemar at 5%, power 0.8, normal approximation "
                   "at this run's discordant rates; an order of magnitude): " + "; ".join(
                       f"{ARM_LABELS.get(p.split('-')[0], p)} − {ARM_LABELS.get(p.split('-')[1], p)}: {fmt(n)}"

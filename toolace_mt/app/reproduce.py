@@ -58,7 +58,9 @@ class ReproduceConfig:
     name: str = "reproduce"
     arms: list[str] = field(default_factory=lambda: ["base", "mas", "toolace_mt"])
     generate: dict[str, StepRef] = field(default_factory=dict)  # data arm -> generate recipe
-    base_data: Optional[StepRef] = None  # generate recipe for the base model's own training data (single-turn)
+    # generate recipe(s) of the base model's own training data; a list (e.g. plain dialogues built by each method,
+    # so the base leans to neither generator's phrasing) is one dataset per recipe, all in the base's training
+    base_data: list[StepRef] = field(default_factory=list)
     base_train: Optional[StepRef] = None  # train recipe that builds the base model (None: use base_model as is)
     base_model: Optional[str] = None  # start model when there is no base_train (e.g. an HF checkpoint path)
     arm_train: Optional[StepRef] = None  # train recipe for every data arm (dataset and start model are wired)
@@ -84,7 +86,7 @@ class ReproduceConfig:
             raise ValueError("arm_train: a train recipe is required for the fine-tuned arms")
         if self.base_train is None and not self.base_model:
             raise ValueError("give either base_train (a train recipe that builds the base) or base_model")
-        if self.base_train is not None and self.base_data is None:
+        if self.base_train is not None and not self.base_data:
             raise ValueError("base_train needs base_data (the generate recipe of its training data)")
         if not self.evaluate:
             raise ValueError("evaluate: at least one evaluate recipe is required")
@@ -99,14 +101,20 @@ class ReproduceConfig:
 
     def step_refs(self) -> list[tuple[str, StepRef, str]]:
         out = [(f"generate/{a}", r, "generate") for a, r in self.generate.items()]
-        if self.base_data:
-            out.append(("generate/base_data", self.base_data, "generate"))
+        out += [(f"generate/{n}", r, "generate") for n, r in zip(self.base_data_names(), self.base_data)]
         if self.base_train:
             out.append(("train/base", self.base_train, "train"))
         if self.arm_train:
             out.append(("train/arm", self.arm_train, "train"))
         out += [(f"evaluate/{n}", r, "evaluate") for n, r in self.evaluate.items()]
         return out
+
+    def base_data_names(self) -> list[str]:
+        """Run folders under ``generate/`` of the base data: ``base_data`` (then ``base_data_2``, ... for a list)."""
+        return ["base_data" if i == 0 else f"base_data_{i + 1}" for i in range(len(self.base_data))]
+
+    def base_datasets(self, run: Path) -> list[dict[str, str]]:
+        return [{"path": str(run / "generate" / n / "dataset")} for n in self.base_data_names()]
 
     def check(self, run_dir: Optional[Path] = None) -> None:
         """`toolace-mt validate` (and `reproduce` before it starts): every sub-recipe parses as its kind and passes
@@ -131,11 +139,10 @@ class ReproduceConfig:
         ids = {"id_style": self.id_style} if self.id_style else None
         for arm, ref in self.generate.items():
             sub(f"generate/{arm}", ref, "generate", ids, run / "generate" / arm)
-        if self.base_data is not None:
-            sub("generate/base_data", self.base_data, "generate", ids, run / "generate" / "base_data")
+        for n, ref in zip(self.base_data_names(), self.base_data):
+            sub(f"generate/{n}", ref, "generate", ids, run / "generate" / n)
         if self.base_train is not None:
-            sub("train/base", self.base_train, "train",
-                {"datasets": [{"path": str(run / "generate" / "base_data" / "dataset")}]}, run / "train" / "base")
+            sub("train/base", self.base_train, "train", {"datasets": self.base_datasets(run)}, run / "train" / "base")
             base_start = str(run / "train" / "base")
             policies = {"base": {"policy.model": str(run / "train" / "base" / "model"), "policy.adapter": None}}
         else:
@@ -169,9 +176,12 @@ def parse_recipe(raw: dict[str, Any]) -> ReproduceConfig:
             if not isinstance(raw[key], dict):
                 raise RecipeError(f"{key}: expected a mapping of name -> recipe")
             raw[key] = {k: _parse_ref(v, f"{key}.{k}.") for k, v in raw[key].items()}
-    for key in ("base_data", "base_train", "arm_train"):
+    for key in ("base_train", "arm_train"):
         if raw.get(key) is not None:
             raw[key] = _parse_ref(raw[key], f"{key}.")
+    if raw.get("base_data") is not None:  # one recipe or a list of them
+        refs = raw["base_data"] if isinstance(raw["base_data"], list) else [raw["base_data"]]
+        raw["base_data"] = [_parse_ref(v, f"base_data[{i}].") for i, v in enumerate(refs)]
     if isinstance(raw.get("ablation"), dict):
         raw["ablation"] = dataclass_from_dict(AblationConfig, raw["ablation"], where="ablation.")
     return dataclass_from_dict(ReproduceConfig, raw, ignore=("task",))
@@ -319,17 +329,18 @@ def _run_reproduce(cfg: ReproduceConfig, out: Path, results: Optional[Path], run
     ids = {"id_style": cfg.id_style} if cfg.id_style else None  # recorded in each generate run's own recipe
     jobs: list[Job] = [("generate", ref, out / "generate" / arm, ids) for arm, ref in cfg.generate.items()]
     if cfg.base_train is not None:
-        jobs.append(("generate", cfg.base_data, out / "generate" / "base_data", ids))
+        jobs += [("generate", ref, out / "generate" / n, ids) for n, ref in zip(cfg.base_data_names(), cfg.base_data)]
     done = run_steps(jobs)
     gen = dict(zip(cfg.generate, done))
     steps["generate"] = gen
 
     # 2. the base model
     if cfg.base_train is not None:
-        steps["generate_base_data"] = done[len(cfg.generate)]
+        base_gen = done[len(cfg.generate):]
+        steps["generate_base_data"] = base_gen[0] if len(base_gen) == 1 else base_gen
         base_out = out / "train" / "base"
         steps["train_base"] = run_steps([("train", cfg.base_train, base_out, {
-            "datasets": [{"path": str(out / "generate" / "base_data" / "dataset")}]})])[0]
+            "datasets": cfg.base_datasets(out)})])[0]
         base_policy = policy_for_train_run(base_out)
         base_start = str(base_out)
     else:
