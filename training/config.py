@@ -39,6 +39,7 @@ class ModelArguments:
     tiny_arch: str = "qwen2"  # qwen2 | llama: the model type (decides which tokenizer class AutoTokenizer loads)
     tiny_digit_group: int = 1  # keep runs of up to this many digits in one pre-token (needs tiny_arch: llama)
     tiny_bare_words: bool = False  # words and ids are the same token wherever they stand (needs tiny_arch: llama)
+    tiny_whole_ids: bool = False  # a short id (ACC35) is one pre-token, hence one token (needs tiny_bare_words)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
     attn_implementation: Optional[str] = None  # e.g. sdpa | flash_attention_2 | eager (None: transformers' default)
     chat_template: str = "auto"  # auto | project | llama3_1 | compact | path to a .jinja file (see template.py)
@@ -48,7 +49,7 @@ class ModelArguments:
         from .template import BUILTIN_TEMPLATES
         from .tiny import check_tiny_tokenizer
 
-        check_tiny_tokenizer(self.tiny_arch, self.tiny_digit_group, self.tiny_bare_words)
+        check_tiny_tokenizer(self.tiny_arch, self.tiny_digit_group, self.tiny_bare_words, self.tiny_whole_ids)
 
         if self.chat_template != "auto" and self.chat_template not in BUILTIN_TEMPLATES \
                 and not self.chat_template.endswith((".jinja", ".j2")):

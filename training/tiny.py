@@ -7,7 +7,10 @@ copy one by one. With ``arch="llama"`` (same decoder block family: RMSNorm, rota
 `AutoTokenizer` keeps the saved tokenizer.json as is, so ``digit_group=k`` can keep runs of up to k digits
 together (Unicode digit class widened from one to k repeats in the same regex, like GPT-4's cl100k), and
 ``bare_words=True`` replaces the regex by three classes (letters, digit runs, everything else), so a word or an
-id is one and the same token after a space, a quote or a bracket. Why: Qwen2's regex glues a leading space or
+id is one and the same token after a space, a quote or a bracket. ``whole_ids=True`` adds one class before those three: capitals
+followed by a digit run (``ACC35``, ``C38``) stay one pre-token, so BPE makes each short id one token (533 of the
+534 ids of the CPU tier's data at 4096 merges) and copying an id is copying one token, not a prefix and then the
+number that follows the right one of several equal prefixes. Why: Qwen2's regex glues a leading space or
 quote to a word, so ``ACC35`` in the user's text is `` ACC`` ``35`` but ``ACC`` ``35`` inside the JSON call;
 a model trained from scratch must then learn that two different tokens match before it can copy a value,
 while a copy of identical tokens is the first thing small transformers learn (induction heads). The tool tags are added as
@@ -38,15 +41,16 @@ class TinySpec:
     arch: str = "qwen2"  # qwen2 | llama
     digit_group: int = 1  # >1 needs arch llama (see module doc)
     bare_words: bool = False  # words never carry a leading space or quote (needs arch llama; see module doc)
+    whole_ids: bool = False  # capitals + digits (ACC35) is one pre-token (needs bare_words; see module doc)
 
     def __post_init__(self):
-        check_tiny_tokenizer(self.arch, self.digit_group, self.bare_words)
+        check_tiny_tokenizer(self.arch, self.digit_group, self.bare_words, self.whole_ids)
 
 
 ARCHS = ("qwen2", "llama")
 
 
-def check_tiny_tokenizer(arch: str, digit_group: int, bare_words: bool = False) -> None:
+def check_tiny_tokenizer(arch: str, digit_group: int, bare_words: bool = False, whole_ids: bool = False) -> None:
     if arch not in ARCHS:
         raise ValueError(f"tiny_arch: {arch!r} is not one of {', '.join(ARCHS)}")
     if not 1 <= int(digit_group) <= 9:
@@ -54,18 +58,22 @@ def check_tiny_tokenizer(arch: str, digit_group: int, bare_words: bool = False) 
     if arch == "qwen2" and digit_group != 1:
         raise ValueError("tiny_digit_group > 1 needs tiny_arch: llama (AutoTokenizer rebuilds Qwen2's pre-tokenizer, "
                          "which splits every digit, and would ignore the grouping)")
+    if whole_ids and not bare_words:
+        raise ValueError("tiny_whole_ids needs tiny_bare_words: true (it adds one class to the bare-words regex)")
     if arch == "qwen2" and bare_words:
         raise ValueError("tiny_bare_words needs tiny_arch: llama (AutoTokenizer rebuilds Qwen2's pre-tokenizer and "
                          "would ignore it)")
 
 
-def pretokenize_regex(digit_group: int = 1, bare_words: bool = False) -> str:
+def pretokenize_regex(digit_group: int = 1, bare_words: bool = False, whole_ids: bool = False) -> str:
     """Qwen2's pre-tokenizer regex, with runs of up to `digit_group` digits kept together; with `bare_words`,
-    runs of letters, runs of up to `digit_group` digits, and runs of everything else are separate pre-tokens."""
+    runs of letters, runs of up to `digit_group` digits, and runs of everything else are separate pre-tokens;
+    `whole_ids` first keeps capitals followed by up to `digit_group` digits (``ACC35``, ``C38``) together."""
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
     if bare_words:
-        return r"\p{L}+|\p{N}{1,%d}|[^\p{L}\p{N}]+" % int(digit_group)
+        ids = r"\p{Lu}+\p{N}{1,%d}|" % int(digit_group) if whole_ids else ""
+        return ids + r"\p{L}+|\p{N}{1,%d}|[^\p{L}\p{N}]+" % int(digit_group)
     if digit_group == 1:
         return PRETOKENIZE_REGEX
     single = r"|\p{N}|"
@@ -100,13 +108,13 @@ def render_corpus(rows: Iterable[dict], chat_template: str) -> list[str]:
 
 
 def train_tokenizer(texts: list[str], vocab_size: int, max_len: int, chat_template: str | None,
-                    digit_group: int = 1, bare_words: bool = False):
+                    digit_group: int = 1, bare_words: bool = False, whole_ids: bool = False):
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()  # P1: what Qwen2Tokenizer rebuilds on load
     tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(pretokenize_regex(digit_group, bare_words)), behavior="isolated"),
+        pre_tokenizers.Split(Regex(pretokenize_regex(digit_group, bare_words, whole_ids)), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIAL,
@@ -127,7 +135,7 @@ def build_tiny_model(texts: list[str], out_dir: str | Path, spec: TinySpec | Non
         raise ValueError("tiny model: no text to train the tokenizer on")
     out_dir = Path(out_dir)
     hf = train_tokenizer(texts, spec.vocab_size, spec.max_position, chat_template, spec.digit_group,
-                         spec.bare_words)
+                         spec.bare_words, spec.whole_ids)
     config_cls, model_cls = (Qwen2Config, Qwen2ForCausalLM) if spec.arch == "qwen2" else (LlamaConfig, LlamaForCausalLM)
     cfg = config_cls(vocab_size=len(hf), hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
                       num_hidden_layers=spec.num_layers, num_attention_heads=spec.num_heads,

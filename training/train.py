@@ -65,7 +65,7 @@ def resolve_start_model(cfg: TrainConfig, out: Path, rows: list[dict[str, Any]],
                 if m.chat_template in BUILTIN_TEMPLATES else Path(m.chat_template).read_text())
         spec = TinySpec(m.tiny_hidden_size, m.tiny_intermediate_size, m.tiny_num_layers, m.tiny_num_heads,
                         m.tiny_num_kv_heads, m.tiny_vocab_size, m.tiny_max_position, seed, m.tiny_arch, m.tiny_digit_group,
-                        m.tiny_bare_words)
+                        m.tiny_bare_words, m.tiny_whole_ids)
         return build_tiny_model(render_corpus(rows, tmpl), base_dir, spec, chat_template=tmpl)
     src = Path(m.model_name_or_path)
     found = find_run_model(src) if src.is_dir() else None

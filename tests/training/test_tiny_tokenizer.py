@@ -68,3 +68,27 @@ def test_bare_words_make_a_value_the_same_tokens_in_text_and_json(tmp_path):
         assert all(found) is bare, (bare, found)
     with pytest.raises(ValueError, match="tiny_arch: llama"):
         ModelArguments(tiny_bare_words=True)
+
+
+def test_whole_ids_make_a_short_id_one_token_in_text_and_json(tmp_path):
+    """With whole ids a short id (capitals + digits) is ONE token after a space and inside a JSON string, while a
+    plain word and a bare number are tokenized as with bare words; the setting survives a reload."""
+    from transformers import AutoTokenizer
+
+    from toolace_mt.training.config import ModelArguments
+    from toolace_mt.training.template import project_template
+    from toolace_mt.training.tiny import TinySpec, build_tiny_model
+
+    texts = [f'Send {n} from ACC{n % 90 + 10} to Omar. {{"account": "ACC{n % 90 + 10}", "name": "Omar"}}'
+             for n in range(300)]
+    spec = TinySpec(hidden_size=32, intermediate_size=64, vocab_size=700, arch="llama", digit_group=3,
+                    bare_words=True, whole_ids=True)
+    tok = AutoTokenizer.from_pretrained(build_tiny_model(texts, tmp_path / "m", spec, chat_template=project_template()))
+    for text in ("pay ACC35 now", '{"account": "ACC35"}'):
+        toks = tok.convert_ids_to_tokens(tok(text, add_special_tokens=False)["input_ids"])
+        assert "ACC35" in toks, toks
+    # a lower-case word next to a number is not an id: letters and digits stay apart
+    toks = tok.convert_ids_to_tokens(tok("Send 35 from x35", add_special_tokens=False)["input_ids"])
+    assert not [t for t in toks if any(c.isalpha() for c in t) and any(c.isdigit() for c in t)], toks
+    with pytest.raises(ValueError, match="tiny_bare_words"):
+        ModelArguments(tiny_arch="llama", tiny_whole_ids=True)
