@@ -134,11 +134,11 @@ class Clarification(Injection):
     def check(self, d, rec, pos):
         msgs, out = d.messages, []
         ask, q, ans = (msgs[p] for p in pos)
-        if ask["role"] != "user" or value_in_text(rec["value"], ask.get("content")):
-            out.append(f"the request at {pos[0]} already states {rec['param']}={json.dumps(rec['value'])}")
+        if ask["role"] != "user" or value_in_text(rec.details["value"], ask.get("content")):
+            out.append(f"the request at {pos[0]} already states {rec.details['param']}={json.dumps(rec.details['value'])}")
         if q["role"] != "assistant" or q.get("tool_calls") or not q.get("content"):
             out.append(f"message {pos[1]} is not an assistant question")
-        if ans["role"] != "user" or not value_in_text(rec["value"], ans.get("content")):
-            out.append(f"the answer at {pos[2]} does not supply {rec['param']}")
+        if ans["role"] != "user" or not value_in_text(rec.details["value"], ans.get("content")):
+            out.append(f"the answer at {pos[2]} does not supply {rec.details['param']}")
         return out
 
