@@ -15,6 +15,7 @@ is carried through unchanged.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -443,3 +444,12 @@ _META_FIELDS = tuple(f.name for f in dataclasses.fields(WorkDialogue)
 def as_dialogue(d: "WorkDialogue | dict[str, Any]") -> WorkDialogue:
     """The typed dialogue of `d`: itself, or a finished row read tolerantly (`WorkDialogue.read`)."""
     return d if isinstance(d, WorkDialogue) else WorkDialogue.read(d)
+
+
+def reads_dialogue(check):
+    """Decorator for a check of finished dialogues: its first argument may be a `WorkDialogue` or a row (a dict
+    from a dataset, a test), which it then reads through `as_dialogue`."""
+    @functools.wraps(check)
+    def run(d, *args, **kwargs):
+        return check(as_dialogue(d), *args, **kwargs)
+    return run

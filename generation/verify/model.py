@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from .. import context, llm_io
-from ..dialogue import WorkDialogue
+from ..dialogue import WorkDialogue, reads_dialogue
 from ..llm_io import show_dialogue
 
 DIGEST_OUTPUT_CHARS = 160  # chosen: an error or a status fits; task completion needs no listing in full
 
 
+@reads_dialogue
 def view(d: WorkDialogue, name: str) -> str:
     """What specialist `name` is shown of dialogue d.
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 
-from ..dialogue import WorkDialogue
+from ..dialogue import WorkDialogue, reads_dialogue
 from ..plan import TaskPlan, goal_view, is_goal_ref
 from ..pool import is_pool
 from ..resolve import atoms, id_tokens, mentions_token
@@ -40,6 +40,7 @@ def _returned_before(p: TaskPlan) -> list[set[str]]:
     return out
 
 
+@reads_dialogue
 def completion_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     """A dialogue that ends before a subtask of its plan was served: none of that subtask's tools was called.
 
@@ -61,6 +62,7 @@ def completion_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     return out
 
 
+@reads_dialogue
 def plan_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     tp = d.plan
     if tp is None or not tp.subtasks or tp.planner == "rules" or is_pool(tp.domain):

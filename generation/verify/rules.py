@@ -24,12 +24,12 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from toolace_mt.registry import RegistryError
 from toolace_mt.schema import validate_dialogue
 
-from ..dialogue import WorkDialogue, as_dialogue
+from ..dialogue import WorkDialogue, reads_dialogue
 from ..injections import INJECTIONS
 from ..resolve import id_tokens, is_error_text as _is_error, json_value, list_lengths, loose_args as _args, mentions_token, numbers_in
 from ..resolve import reference_points_to, reference_rank
@@ -53,6 +53,7 @@ def _injected_failed_calls(d: WorkDialogue) -> set[str]:
         | corrected_failures(d)
 
 
+@reads_dialogue
 def corrected_failures(d: WorkDialogue) -> set[str]:
     """Ids of failed calls followed, before the next user turn, by a successful call of the same tool."""
     msgs = d.messages
@@ -72,6 +73,7 @@ def corrected_failures(d: WorkDialogue) -> set[str]:
     return out
 
 
+@reads_dialogue
 def format_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     out = []
     for p in validate_dialogue(d.schema_row()):
@@ -114,6 +116,7 @@ def free_text(param: str, value: Any, schema: Optional[dict]) -> bool:
     return bool(FREE_TEXT_PARAMS.search(param.lower())) or len(value.split()) >= FREE_TEXT_MIN_WORDS
 
 
+@reads_dialogue
 def grounding_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     out = []
     exempt = _injected_failed_calls(d)
@@ -157,6 +160,7 @@ def grounding_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     return out
 
 
+@reads_dialogue
 def tool_error_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     exempt = _injected_failed_calls(d)
     return [("tool_errors", f"message {i}: tool {m.get('name')} returned an error: {m.get('content')[:120]}")
@@ -164,6 +168,7 @@ def tool_error_problems(d: WorkDialogue) -> list[tuple[str, str]]:
             if m["role"] == "tool" and _is_error(m.get("content")) and m.get("tool_call_id") not in exempt]
 
 
+@reads_dialogue
 def injection_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     if not (d.has("injections") and d.has("turns")):
         return []
@@ -186,6 +191,7 @@ def injection_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     return out
 
 
+@reads_dialogue
 def replay_source(d: WorkDialogue) -> tuple[Optional[dict], str]:
     """(plan-like dict to build the initial environment from, or None, and why not)."""
     from toolace_mt.envs import all_envs
@@ -207,6 +213,7 @@ def replay_source(d: WorkDialogue) -> tuple[Optional[dict], str]:
     return {"domain": dom, "state_seed": int(seed), "distractors": int(d.extra.get("distractors") or 0)}, ""
 
 
+@reads_dialogue
 def replay_problems(d: WorkDialogue) -> Optional[list[tuple[str, str]]]:
     """None when the dialogue cannot be replayed (`replay_source` says why)."""
     from ..work import replay, same_json
@@ -280,6 +287,7 @@ def _bad_char_args(v: Any, where: str, depth: int = 0) -> list[str]:
     return []
 
 
+@reads_dialogue
 def content_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     out = []
     for i, m in enumerate(d.messages):
@@ -336,6 +344,7 @@ def _int_leaves(v: Any) -> set[int]:
     return set()
 
 
+@reads_dialogue
 def reply_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     """A reply must agree with the outputs before it (ids, numbers, counts; no success after a failure)."""
     out, lengths, ints = [], set(), set()
@@ -424,6 +433,7 @@ def _shape(v: str) -> str:
 STATED = re.compile(r"\b([a-z]+(?: [a-z]+)?) ('[^']+'|\"[^\"]+\"|[A-Z][\w.@/-]*\d[\w.@/-]*|[\w.@/-]*\d[\w.@/-]*)")
 
 
+@reads_dialogue
 def request_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     """Every id a user states is used later (by a call or answered in text); a call's argument for a parameter
     the user named with a value ("account id ACC1") is that value."""
@@ -517,18 +527,18 @@ def request_problems(d: WorkDialogue) -> list[tuple[str, str]]:
 from .plan_check import completion_problems, plan_problems  # noqa: E402  (its own module: a check of the plan, not of the turns)
 
 
-def cheap_problems(d: Union[WorkDialogue, dict]) -> list[tuple[str, str]]:
+@reads_dialogue
+def cheap_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     """Checks 1-6 (no replay): what the rules judge of the refinement stage scores."""
-    d = as_dialogue(d)
     return (format_problems(d) + grounding_problems(d) + tool_error_problems(d) + injection_problems(d)
             + content_problems(d) + reply_problems(d) + request_problems(d) + plan_problems(d)
             + completion_problems(d))
 
 
-def verify_rules(d: Union[WorkDialogue, dict]) -> tuple[dict[str, Optional[bool]], list[str]]:
+@reads_dialogue
+def verify_rules(d: WorkDialogue) -> tuple[dict[str, Optional[bool]], list[str]]:
     """All rule checks: check -> True/False (None = not applicable), and the reasons of the failures. A dialogue
     that cannot be replayed gets ``replay_verdict`` (why) on `d` (the typed dialogue; a dict is only read)."""
-    d = as_dialogue(d)
     checks: dict[str, Optional[bool]] = {c: True for c in CHECKS}
     reasons: list[str] = []
     if d.failure is not None:

@@ -41,7 +41,7 @@ def _reverify(d):
 
 
 def _checks_failed(v):
-    return {k for k, ok in v["checks"].items() if ok is False}
+    return {k for k, ok in v.checks.items() if ok is False}
 
 
 def test_clean_dialogues_pass_again(dialogues):
@@ -63,8 +63,8 @@ def test_reply_that_misstates_an_output_is_rejected(dialogues):
             bad = copy.deepcopy(d)
             bad["messages"][i]["content"] += " Your new reference is REF-90417."
             v = _reverify(bad)
-            assert not v["passed"] and "reply" in _checks_failed(v), v["reasons"]
-            assert any("REF-90417" in r for r in v["reasons"])
+            assert not v.passed and "reply" in _checks_failed(v), v.reasons
+            assert any("REF-90417" in r for r in v.reasons)
             n += 1
     assert n >= 5
 
@@ -77,7 +77,7 @@ def test_reply_claiming_success_after_a_failed_call_is_rejected(dialogues):
     bad["messages"][j]["content"] = json.dumps({"error": "conflict", "message": "it is locked"})
     bad["messages"][i]["content"] = "All set, everything went through."
     v = _reverify(bad)
-    assert any(r.startswith("reply:") and "success after the failed call" in r for r in v["reasons"]), v["reasons"]
+    assert any(r.startswith("reply:") and "success after the failed call" in r for r in v.reasons), v.reasons
 
 
 def _stated_call(d):
@@ -124,8 +124,8 @@ def test_call_with_another_value_than_the_user_stated_is_rejected(dialogues):
         tcb = next(t for t in bad["messages"][i]["tool_calls"] if t["id"] == tc["id"])
         tcb["function"]["arguments"][p] = other
         v = _reverify(bad)
-        assert not v["passed"] and "requests" in _checks_failed(v), v["reasons"]
-        assert v["checks"]["grounding"] is True  # grounded, yet not what the user asked for
+        assert not v.passed and "requests" in _checks_failed(v), v.reasons
+        assert v.checks["grounding"] is True  # grounded, yet not what the user asked for
         n += 1
     assert n >= 2
 
@@ -136,7 +136,7 @@ def test_user_request_nobody_serves_is_rejected(dialogues):
     u = next(i for i, m in enumerate(bad["messages"]) if m["role"] == "user")
     bad["messages"][u]["content"] += " Also cancel booking ZX4471 for me."
     v = _reverify(bad)
-    assert any("ZX4471" in r and r.startswith("requests:") for r in v["reasons"]), v["reasons"]
+    assert any("ZX4471" in r and r.startswith("requests:") for r in v.reasons), v.reasons
 
 
 def test_grounding_matches_ids_as_whole_tokens(dialogues):
@@ -170,7 +170,7 @@ def test_replay_without_our_plan(dialogues):
     rec["meta"] = {"domain": plan["domain"], "state_seed": plan["state_seed"], "distractors": plan.get("distractors", 0),
                    "final_state_hash": d["meta"].get("final_state_hash")}
     v = _reverify(rec)
-    assert v["checks"]["replay"] is True, v["reasons"]
+    assert v.checks["replay"] is True, v.reasons
     k = next(i for i, m in enumerate(rec["messages"]) if m["role"] == "tool" and '"' in m["content"])
     rec["messages"][k]["content"] = rec["messages"][k]["content"].replace('"', '"X', 2)
     assert _reverify(rec)["checks"]["replay"] is False
@@ -179,7 +179,7 @@ def test_replay_without_our_plan(dialogues):
     ext["meta"] = {}
     out = copy.deepcopy(ext)
     v = verify_dialogue(out)
-    assert v["checks"]["replay"] is None and out["meta"]["replay_verdict"].startswith("not replayable")
+    assert v.checks["replay"] is None and out["meta"]["replay_verdict"].startswith("not replayable")
 
 
 def test_error_then_corrected_call_is_accepted_for_both_methods(dialogues):
@@ -209,7 +209,7 @@ def test_error_then_corrected_call_is_accepted_for_both_methods(dialogues):
                                  "content": r.content()}]
         bad["meta"]["turns"][i:i] = [dict(bad["meta"]["turns"][i]), dict(bad["meta"]["turns"][i])]
         v = _reverify(bad)
-        assert v["checks"]["tool_errors"] is True and v["checks"]["grounding"] is True, v["reasons"]
+        assert v.checks["tool_errors"] is True and v.checks["grounding"] is True, v.reasons
         # the same failure NOT followed by a corrected call is rejected
         worse = copy.deepcopy(bad)
         del worse["messages"][i + 2:]
@@ -234,14 +234,14 @@ def test_content_gates(dialogues, defect, check):
     u = next(i for i, m in enumerate(bad["messages"]) if m["role"] == "user")
     bad["messages"][u]["content"] = defect(bad["messages"][u]["content"])
     v = _reverify(bad)
-    assert any(r.startswith("content:") and check in r for r in v["reasons"]), v["reasons"]
+    assert any(r.startswith("content:") and check in r for r in v.reasons), v.reasons
 
 
 def test_truncated_and_repaired_answer_is_rejected(dialogues):
     bad = copy.deepcopy(dialogues[2])
     bad["meta"]["answer_repairs"] = [{"stage": "skeleton", "repairs": "json_repair", "truncated": True}]
     v = _reverify(bad)
-    assert any(r.startswith("content:") and "truncated" in r for r in v["reasons"])
+    assert any(r.startswith("content:") and "truncated" in r for r in v.reasons)
 
 
 def test_ambiguous_json_answers_are_typed_failures():
