@@ -11,6 +11,12 @@ Between stages a dialogue is written as JSONL (`to_dict`) and read back on resum
 inverses (same keys, same order: a test checks every stage file of both methods), so the files on disk stay what
 they were. A meta key is written once it is set, in the order it was first set, and a key the code does not know
 is carried through unchanged.
+
+Every record in the meta is a dataclass whose `to_dict`/`from_dict` are exact inverses (`TurnTag`,
+`InjectionRecord`, `ToolUpdate`, `RefinementStep`/`Refinement`, `SkippedInjection`, `AnswerRepair`, `MasCounters`,
+`Verification`, `Failure`). Finished rows from anywhere (a dataset on disk, another generator) are read with
+`WorkDialogue.read`, which keeps a value that does not parse raw (so the row writes back unchanged and a check
+rejects it with a reason); stage 3, the card and export read dialogues only through this class.
 """
 from __future__ import annotations
 

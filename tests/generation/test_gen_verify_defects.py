@@ -46,7 +46,7 @@ def _checks_failed(v):
 
 def test_clean_dialogues_pass_again(dialogues):
     for d in dialogues:
-        assert _reverify(d)["passed"]
+        assert _reverify(d).passed
 
 
 def _replies(d):
@@ -173,7 +173,7 @@ def test_replay_without_our_plan(dialogues):
     assert v.checks["replay"] is True, v.reasons
     k = next(i for i, m in enumerate(rec["messages"]) if m["role"] == "tool" and '"' in m["content"])
     rec["messages"][k]["content"] = rec["messages"][k]["content"].replace('"', '"X', 2)
-    assert _reverify(rec)["checks"]["replay"] is False
+    assert _reverify(rec).checks["replay"] is False
     # not recoverable: an explicit verdict, never a silent pass of the replay check
     ext = copy.deepcopy(d)
     ext["meta"] = {}
@@ -216,7 +216,7 @@ def test_error_then_corrected_call_is_accepted_for_both_methods(dialogues):
         del worse["meta"]["turns"][i + 2:]
         worse["messages"].append({"role": "assistant", "content": "Sorry, that did not work."})
         worse["meta"]["turns"].append(dict(bad["meta"]["turns"][i], k="reply"))
-        assert _reverify(worse)["checks"]["tool_errors"] is False
+        assert _reverify(worse).checks["tool_errors"] is False
         n += 1
     assert n >= 2
 
@@ -272,3 +272,22 @@ def test_verify_cli_rejects_one_malformed_record_and_verifies_the_rest(dialogues
     assert res["counts"]["kept"] == 4
     assert any(f"{f}:3:" in r for r in res["malformed"]["reasons"]) and any(f"{f}:4:" in r for r in res["malformed"]["reasons"])
     assert len((tmp_path / "out" / "malformed.jsonl").read_text().splitlines()) == 2
+
+
+def test_verify_cli_rejects_records_whose_meta_does_not_parse(dialogues, tmp_path, capsys):
+    """A record that is a valid dialogue but whose generation meta is broken (hand-edited, another tool's
+    format) is verified with a typed reason, never a traceback; the other records are unaffected and every
+    record is written back with its meta as it was, plus the verdict."""
+    f = tmp_path / "data.jsonl"
+    broken = copy.deepcopy(dialogues[0])
+    broken["meta"].update(injections="oops", turns=[{"k": "query"}], failure=["x"], refinement={"steps": 5})
+    f.write_text("\n".join(json.dumps(d) for d in [broken] + dialogues[1:3]) + "\n")
+    assert main(["verify", str(f), "--out", str(tmp_path / "out")]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["counts"]["generated"] == 3 and res["counts"]["kept"] == 2
+    assert res["rejection_reasons"] == {"generation": 1, "injections": 1}
+    out = [json.loads(x) for p in sorted((tmp_path / "out").rglob("*.jsonl")) for x in p.read_text().splitlines()]
+    back = next(r for r in out if r["id"] == broken["id"])
+    meta = json.loads(back["meta"]) if isinstance(back["meta"], str) else back["meta"]
+    assert meta["injections"] == "oops" and meta["failure"] == ["x"] and meta["refinement"] == {"steps": 5}
+    assert meta["verification"]["passed"] is False
