@@ -130,6 +130,8 @@ class ErrorSimulation(Injection):
             out.append(f"corrected call {cid} missing or failed")
         elif fid in calls and calls[fid]["function"]["name"] != calls[cid]["function"]["name"]:
             out.append("the corrected call is to another tool")
-        elif fid in calls and loose_args(calls[fid]).get(rec.details["param"]) == loose_args(calls[cid]).get(rec.details["param"]):
-            out.append("the corrected call repeats the faulty value")
+        elif fid in calls:
+            param = rec.details["param"]
+            if loose_args(calls[fid]).get(param) == loose_args(calls[cid]).get(param):
+                out.append("the corrected call repeats the faulty value")
         return out

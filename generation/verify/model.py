@@ -6,7 +6,6 @@ specialists) go out in one batched call; an unusable answer is a failed check wi
 """
 from __future__ import annotations
 
-from typing import Any
 
 from .. import context, llm_io
 from ..dialogue import WorkDialogue, reads_dialogue
