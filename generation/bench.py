@@ -22,9 +22,9 @@ def bench_rules(n: int, domains: str, batch_size: int = 64, overrides: list[str]
     t0 = time.perf_counter()
     kept = total = 0
     for s in tqdm(range(0, n, batch_size), desc="bench generation-rules", unit="batch"):
-        ds = run_batch(cfg, list(range(s, min(n, s + batch_size))))
+        ds = run_batch(cfg, list(range(s, min(n, s + batch_size))), typed=True)
         total += len(ds)
-        kept += sum(d["meta"]["verification"]["passed"] for d in ds)
+        kept += sum(d.verification.passed for d in ds)
     dt = time.perf_counter() - t0
     res = {"dialogues": total, "kept": kept, "pass_rate": round(kept / max(total, 1), 4), "seconds": round(dt, 2),
            "kept_per_s": round(kept / dt, 1), "projected_s_for_8000_kept": round(8000 / max(kept / dt, 1e-9), 1),

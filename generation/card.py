@@ -1,13 +1,15 @@
 """The dataset card: what a generation run produced, from its verified dialogues (kept and rejected).
 
-Everything here is computed from the dialogues alone (no wall times), so a resumed run, a sharded run after
+Everything here is computed from the (typed) dialogues alone (no wall times), so a resumed run, a sharded run after
 merging and an uninterrupted run write the same card. Timings live in summary.json.
 """
 from __future__ import annotations
 
 import statistics
 from collections import Counter
-from typing import Any
+from typing import Any, Union
+
+from .dialogue import WorkDialogue, as_dialogue
 
 
 def _dist(xs: list[float]) -> dict[str, float]:
@@ -16,26 +18,25 @@ def _dist(xs: list[float]) -> dict[str, float]:
     return {"mean": round(statistics.fmean(xs), 2), "median": statistics.median(xs), "min": min(xs), "max": max(xs)}
 
 
-def _passed(d: dict[str, Any]) -> bool:
-    v = d["meta"].get("verification")
-    return True if v is None else bool(v["passed"])
+def _passed(d: WorkDialogue) -> bool:
+    return True if d.verification is None else bool(d.verification.passed)
 
 
-def build_card(ds: list[dict[str, Any]], cfg_name: str = "", method: str = "toolace_mt", engine: str = "rules") -> dict[str, Any]:
+def build_card(rows: list[Union[WorkDialogue, dict[str, Any]]], cfg_name: str = "", method: str = "toolace_mt",
+               engine: str = "rules") -> dict[str, Any]:
+    ds = [as_dialogue(d) for d in rows]
     kept = [d for d in ds if _passed(d)]
     reasons = Counter()
     failure_kinds = Counter()
     for d in ds:
-        v = d["meta"].get("verification") or {}
-        for c in sorted({r.split(":", 1)[0] for r in v.get("reasons", [])}):
+        for c in sorted({r.split(":", 1)[0] for r in (d.verification.reasons if d.verification else [])}):
             reasons[c] += 1
-        f = d["meta"].get("failure")
-        if f:
-            failure_kinds[f"{f.get('stage')}/{f.get('kind')}"] += 1
+        if d.failure is not None:
+            failure_kinds[f"{d.failure.stage}/{d.failure.kind}"] += 1
     usage = Counter()
     by_stage: dict[str, Counter] = {}
     for d in ds:
-        for stage, u in (d["meta"].get("usage") or {}).items():
+        for stage, u in (d.usage or {}).items():
             by_stage.setdefault(stage, Counter()).update(u)
             usage.update(u)
     n_kept = len(kept)
@@ -48,41 +49,40 @@ def build_card(ds: list[dict[str, Any]], cfg_name: str = "", method: str = "tool
 
     def stats(sub):
         return {
-            "messages": _dist([len(d["messages"]) for d in sub]),
-            "user_turns": _dist([sum(m["role"] == "user" for m in d["messages"]) for d in sub]),
-            "assistant_turns": _dist([sum(m["role"] == "assistant" for m in d["messages"]) for d in sub]),
-            "tool_calls": _dist([sum(len(m.get("tool_calls") or []) for m in d["messages"]) for d in sub]),
-            "subtasks": _dist([len((d["meta"].get("plan") or {}).get("subtasks", [])) for d in sub]),
-            "parallel_steps": sum(1 for d in sub for m in d["messages"] if len(m.get("tool_calls") or []) > 1),
+            "messages": _dist([len(d.messages) for d in sub]),
+            "user_turns": _dist([sum(m["role"] == "user" for m in d.messages) for d in sub]),
+            "assistant_turns": _dist([sum(m["role"] == "assistant" for m in d.messages) for d in sub]),
+            "tool_calls": _dist([sum(len(m.get("tool_calls") or []) for m in d.messages) for d in sub]),
+            "subtasks": _dist([len(d.plan.subtasks) if d.plan is not None else 0 for d in sub]),
+            "parallel_steps": sum(1 for d in sub for m in d.messages if len(m.get("tool_calls") or []) > 1),
         }
 
-    inj_all = Counter(r["type"] for d in ds for r in d["meta"].get("injections") or [])
-    inj_kept = Counter(r["type"] for d in kept for r in d["meta"].get("injections") or [])
-    skipped = Counter(s["type"] for d in ds for s in d["meta"].get("injections_skipped") or [])
-    ref_steps = [s for d in ds for s in (d["meta"].get("refinement") or {}).get("steps", [])]
+    inj_all = Counter(r.type for d in ds for r in d.injections)
+    inj_kept = Counter(r.type for d in kept for r in d.injections)
+    skipped = Counter(s.type for d in ds for s in d.injections_skipped)
+    ref_steps = [s for d in ds for s in d.refinement.steps]
     return {
         "name": cfg_name, "method": method, "engine": engine,
         "counts": {"generated": len(ds), "kept": n_kept, "rejected": len(ds) - n_kept,
                    "pass_rate": round(n_kept / len(ds), 4) if ds else None},
-        "domains": dict(sorted(Counter(d["meta"].get("domain", "?") for d in kept).items())),
+        "domains": dict(sorted(Counter(d.domain if d.has("domain") else "?" for d in kept).items())),
         "kept_stats": stats(kept),
         "all_stats": stats(ds),
         "injections": {"all": dict(sorted(inj_all.items())), "kept": dict(sorted(inj_kept.items())),
                        "skipped_no_place": dict(sorted(skipped.items())),
-                       "per_dialogue_kept": _dist([len(d["meta"].get("injections") or []) for d in kept])},
-        "refinement": {"passes": len(ref_steps), "accepted": sum(1 for s in ref_steps if s["accepted"]),
+                       "per_dialogue_kept": _dist([len(d.injections) for d in kept])},
+        "refinement": {"passes": len(ref_steps), "accepted": sum(1 for s in ref_steps if s.accepted),
                        # judge acceptance: of the passes a judge decided, the share it kept (the ablations' lever)
-                       "judge_acceptance": round(sum(1 for s in ref_steps if s["accepted"]) / len(ref_steps), 4)
+                       "judge_acceptance": round(sum(1 for s in ref_steps if s.accepted) / len(ref_steps), 4)
                        if ref_steps else None,
-                       "judged_by": dict(Counter(s.get("judge", "?") for s in ref_steps)),
+                       "judged_by": dict(Counter(s.judge for s in ref_steps)),
                        # turns a refinement pass rewrote and the judge kept
-                       "turns_changed": sum(len(s.get("masked") or []) for s in ref_steps if s["accepted"]),
-                       "turns_changed_per_dialogue": _dist([sum(len(s.get("masked") or []) for s in
-                                                                (d["meta"].get("refinement") or {}).get("steps", [])
-                                                                if s["accepted"]) for d in ds])},
+                       "turns_changed": sum(len(s.masked) for s in ref_steps if s.accepted),
+                       "turns_changed_per_dialogue": _dist([sum(len(s.masked) for s in d.refinement.steps
+                                                                if s.accepted) for d in ds])},
         "injections_realised": {"all": sum(inj_all.values()), "per_dialogue": round(sum(inj_all.values()) / len(ds), 3)
                                 if ds else None},
-        "simulated": any(d["meta"].get("simulated") for d in ds),
+        "simulated": any(d.simulated for d in ds),
         "rejection_reasons": dict(reasons.most_common()),
         "failures": dict(failure_kinds.most_common()),
         "cost": {"llm_calls": usage["calls"], "prompt_tokens": usage["prompt_tokens"],

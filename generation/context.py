@@ -155,11 +155,11 @@ def task_summary(d: WorkDialogue, idx: Iterable[int]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ verifier digests
-def digest(d: dict, output_chars: Optional[int], calls: str = "full") -> str:
+def digest(d: WorkDialogue, output_chars: Optional[int], calls: str = "full") -> str:
     """The whole dialogue with tool outputs clipped to `output_chars` (None: dropped) and calls shown
     `full` (name and arguments) or by `name` only. For specialists that do not read every value."""
     lines = []
-    for i, m in enumerate(d["messages"]):
+    for i, m in enumerate(d.messages):
         if m["role"] == "tool":
             if output_chars is not None:
                 lines.append(render_message(i, m, output_chars=output_chars))

@@ -16,7 +16,7 @@ from toolace_mt.envs import get_env
 from . import context, llm_io
 from .injections import INJECTIONS
 from .pool import is_pool
-from .dialogue import WorkDialogue
+from .dialogue import InjectionRecord, SkippedInjection, WorkDialogue
 
 
 # ------------------------------------------------------------------------------------------------ find
@@ -73,11 +73,11 @@ def facts(d: WorkDialogue, spec: dict) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ apply
 def apply(d: WorkDialogue, spec: dict, texts: list[str]) -> None:
     """Splice the new turns in and record the injection (uids of its turns; positions are set at export)."""
-    rec = {k: v for k, v in spec.items() if k not in ("roles", "instruction", "outputs") and not k.startswith("_")}
+    rec = InjectionRecord.from_spec(spec)
     new = INJECTIONS.get(spec["type"]).apply(d, spec, texts, rec)
-    rec["uids"] = [tg.uid for tg in new]
+    rec.uids = [tg.uid for tg in new]
     d.injections.append(rec)
-    d.refinement.edit_log.extend(rec["uids"])  # paper §2.2: the log stops a turn being edited twice
+    d.refinement.edit_log.extend(rec.uids)  # paper §2.2: the log stops a turn being edited twice
 
 
 def run_round(ds: list[WorkDialogue], itypes: list[Optional[str]], rngs: list[random.Random], engine: str, client=None,
@@ -90,7 +90,7 @@ def run_round(ds: list[WorkDialogue], itypes: list[Optional[str]], rngs: list[ra
     for d, it, rng in zip(ds, itypes, rngs):
         if it is None or d.failure is not None:
             continue
-        used = {r["type"] for r in d.injections} | {it}
+        used = {r.type for r in d.injections} | {it}
         alts = [t for t in fallback if t not in used and t not in d.plan.injections]
         rng.shuffle(alts)
         spec = None
@@ -102,7 +102,7 @@ def run_round(ds: list[WorkDialogue], itypes: list[Optional[str]], rngs: list[ra
                 why = "no suitable turn"
             if spec is not None:
                 break
-            d.injections_skipped.append({"type": t, "reason": why})
+            d.injections_skipped.append(SkippedInjection(t, why))
             d.touch("injections_skipped")
         if spec is None:
             continue

@@ -12,14 +12,13 @@ import functools
 import json
 import re
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import jinja2
 
 from toolace_mt.llm.types import ChatRequest, SamplingParams
 
-from .dialogue import WorkDialogue
-from .work import add_usage
+from .dialogue import AnswerRepair, WorkDialogue
 
 PROMPTS = Path(__file__).parent / "prompts"
 # every generation method's templates: ToolACE-MT's stages, then the MAS agents (names are unique across them)
@@ -90,20 +89,17 @@ def request(template: str, stage: str, payload: dict[str, Any], schema: dict[str
                        payload=payload, sampling=sampling)
 
 
-def note_repairs(d: Union[WorkDialogue, dict], stage: str, resp) -> None:
+def note_repairs(d: WorkDialogue, stage: str, resp) -> None:
     """Record that an answer was repaired (and whether it was cut at max_tokens): verification gates on it."""
     for w in getattr(resp, "warnings", None) or []:
         if "json repaired" in w:
-            rec = {"stage": stage, "repairs": w.split(":", 1)[-1].strip(),
-                   "truncated": "cut at max_tokens" in w or getattr(resp, "finish_reason", None) == "length"}
-            if isinstance(d, WorkDialogue):
-                d.answer_repairs.append(rec)
-                d.touch("answer_repairs")
-            else:
-                d.setdefault("meta", {}).setdefault("answer_repairs", []).append(rec)
+            rec = AnswerRepair(stage, w.split(":", 1)[-1].strip(),
+                               "cut at max_tokens" in w or getattr(resp, "finish_reason", None) == "length")
+            d.answer_repairs.append(rec)
+            d.touch("answer_repairs")
 
 
-def ask(client, items: list[tuple[dict[str, Any], ChatRequest]], stage: Optional[str] = None
+def ask(client, items: list[tuple[WorkDialogue, ChatRequest]], stage: Optional[str] = None
         ) -> list[tuple[Optional[Any], Optional[dict]]]:
     """One batched call for all `items` ((dialogue, request) pairs). Returns (parsed, failure) per item.
     Usage is booked under `stage`, or under each request's own stage (MAS batches several agents per call)."""
@@ -111,7 +107,7 @@ def ask(client, items: list[tuple[dict[str, Any], ChatRequest]], stage: Optional
         return []
     for d, r in items:  # lets logs tie answers to dialogues
         if r.payload is not None:
-            r.payload.setdefault("dialogue_id", d.id if isinstance(d, WorkDialogue) else d.get("id"))
+            r.payload.setdefault("dialogue_id", d.id)
     try:
         resps = client.chat([r for _, r in items])
     except Exception as e:  # a backend that raises is a misconfiguration or outage: fail these dialogues, keep going
@@ -122,14 +118,9 @@ def ask(client, items: list[tuple[dict[str, Any], ChatRequest]], stage: Optional
     out = []
     simulated = getattr(getattr(client, "backend", None), "name", None) == "simulated"
     for (d, req), resp in zip(items, resps):
-        if isinstance(d, WorkDialogue):
-            d.add_usage(stage or req.stage, resp)
-            if simulated:  # answers of the `simulated` backend (rules behind real prompts): label the data
-                d.simulated = True
-        else:  # a stage not yet on the typed dialogue
-            add_usage(d, stage or req.stage, resp)
-            if simulated:
-                d.setdefault("meta", {})["simulated"] = True
+        d.add_usage(stage or req.stage, resp)
+        if simulated:  # answers of the `simulated` backend (rules behind real prompts): label the data
+            d.simulated = True
         if getattr(resp, "error", None) is not None:
             e = resp.error
             out.append((None, {"kind": getattr(e, "kind", "backend"), "message": getattr(e, "message", str(e))}))

@@ -34,32 +34,37 @@ def stage2(ds: list[dict[str, Any]], cfg, client=None) -> list[dict[str, Any]]:
 
 
 def stage3(ds: list[dict[str, Any]], cfg, client=None) -> list[dict[str, Any]]:
-    # the verifiers check the records as they are written (the same path `toolace-mt verify` takes for any
-    # dataset); the positions for the record are set on the typed dialogue
-    if cfg.verify:
-        verify_batch(ds, cfg.verifiers(), client, cfg.llm, batched=cfg.batch_specialists)
+    return [w.to_dict() for w in verify_stage(ds, cfg, client)]
+
+
+def verify_stage(ds: list[dict[str, Any]], cfg, client=None) -> list[WorkDialogue]:
+    """Stage 3 on stage 2's JSON: the verified, finalised typed dialogues."""
+    # the verifiers check the typed dialogues (the same checks `toolace-mt verify` runs on any dataset); then the
+    # positions for the record are set
     work = [WorkDialogue.from_dict(d) for d in ds]
+    if cfg.verify:
+        verify_batch(work, cfg.verifiers(), client, cfg.llm, batched=cfg.batch_specialists)
     for w in work:
         finalize(w)
-    return [w.to_dict() for w in work]
+    return work
 
 
 def finalize(d: WorkDialogue) -> None:
     """Positions for the record: injection turns and edited turns as message indices of the final dialogue."""
     where = {tg.uid: i for i, tg in enumerate(d.turns)}
     for r in d.injections:
-        r["positions"] = [where.get(u) for u in r.get("uids", [])]
+        r.positions = [where.get(u) for u in r.uids]
     ref = d.refinement
     ref.edited_positions = sorted(where[u] for u in ref.edit_log if u in where)
     ref.weights = None  # selection weights matter only while refining
-    d.injection_types = [r["type"] for r in d.injections]
+    d.injection_types = [r.type for r in d.injections]
 
 
-def run_batch(cfg, indices: list[int], client=None, stages: Optional[dict] = None) -> list[dict[str, Any]]:
-    """All three stages on one batch (tests and benchmarks; the run driver calls the stages one by one)."""
-    ds = stage1(cfg, indices, client)
-    ds = stage2(ds, cfg, client)
-    return stage3(ds, cfg, client)
+def run_batch(cfg, indices: list[int], client=None, typed: bool = False) -> list[Any]:
+    """All three stages on one batch (tests and benchmarks; the run driver calls the stages one by one): the
+    records as JSON, or with `typed` the `WorkDialogue`s."""
+    ds = stage2(stage1(cfg, indices, client), cfg, client)
+    return verify_stage(ds, cfg, client) if typed else stage3(ds, cfg, client)
 
 
 def run_stage(stage: str, cfg, indices: list[int], ds: Optional[list[dict[str, Any]]], client=None) -> list[dict[str, Any]]:

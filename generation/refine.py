@@ -11,6 +11,7 @@ injection 2, pass 2, ..., then the remaining passes; a pass with no selectable t
 """
 from __future__ import annotations
 
+import copy
 import json
 import random
 from typing import Any, Optional
@@ -18,7 +19,7 @@ from typing import Any, Optional
 from toolace_mt.envs import get_env
 
 from . import context, inject, llm_io, text
-from .dialogue import WorkDialogue
+from .dialogue import RefinementStep, WorkDialogue
 from .plan import derive_seed
 from .work import call_outputs
 
@@ -71,7 +72,7 @@ def refill_rules(d: WorkDialogue, idx: list[int], rng: random.Random) -> dict[in
     return fills
 
 
-def score(d: dict[str, Any]) -> int:
+def score(d: WorkDialogue) -> int:
     """The rules judge: minus the number of rule-verifier problems a text refill can change (grounding of
     every argument value, injected complexities still present). Format and schema checks cannot change when
     only the text of user/assistant turns does, so the judge skips them (they dominate its cost)."""
@@ -80,12 +81,13 @@ def score(d: dict[str, Any]) -> int:
     return -len(grounding_problems(d)) - len(injection_problems(d))
 
 
-def _with(d: WorkDialogue, fills: dict[int, str]) -> dict[str, Any]:
-    """The JSON form the rule verifier reads, with the refilled texts (the dialogue itself is not changed)."""
-    new = d.to_dict()  # shallow: only the refilled messages are copied (the judge reads, never writes)
-    new["messages"] = list(d.messages)
+def _with(d: WorkDialogue, fills: dict[int, str]) -> WorkDialogue:
+    """The dialogue with the refilled texts, for the rules judge (`d` itself is not changed)."""
+    new = copy.copy(d)  # shallow: only the message list and the refilled messages are new (the judge only reads)
+    msgs = list(d.messages)
     for i, txt in fills.items():
-        new["messages"][i] = dict(d.messages[i], content=txt)
+        msgs[i] = dict(d.messages[i], content=txt)
+    object.__setattr__(new, "messages", msgs)
     return new
 
 
@@ -95,8 +97,7 @@ def _accept(d: WorkDialogue, fills: dict[int, str], keep_new: bool, judge: str, 
         for i, txt in fills.items():
             d.messages[i]["content"] = txt
         d.refinement.edit_log.extend(uids)
-    d.refinement.steps.append({"step": step, "masked": uids, "accepted": keep_new, "judge": judge,
-                               "reason": reason[:200]})
+    d.refinement.steps.append(RefinementStep(step, uids, keep_new, judge, reason[:200]))
 
 
 def refill_request(d: WorkDialogue, idx: list[int], llm_cfg=None):
@@ -128,7 +129,7 @@ def run_pass(ds: list[WorkDialogue], active: list[bool], rngs: list[random.Rando
             fills = refill_rules(d, idx, rng)
             if not fills:
                 continue
-            keep = score(_with(d, fills)) >= score(d.to_dict())  # chosen: ties keep the new text (more variety)
+            keep = score(_with(d, fills)) >= score(d)  # chosen: ties keep the new text (more variety)
             _accept(d, fills, keep, "rules", "rule score not worse" if keep else "rule score dropped", step)
         else:
             work.append((d, idx, step))
@@ -153,7 +154,7 @@ def run_pass(ds: list[WorkDialogue], active: list[bool], rngs: list[random.Rando
             # identical versions)
             _accept(d, fills, False, "rules", "no change", step)
             continue
-        old_s, new_s = score(d.to_dict()), score(_with(d, fills))
+        old_s, new_s = score(d), score(_with(d, fills))
         if new_s < old_s:  # chosen: a refill that breaks a rule check is refused without spending a judge call
             _accept(d, fills, False, "rules", f"rule score dropped {old_s} -> {new_s}", step)
             continue

@@ -27,6 +27,7 @@ from toolace_mt.runs import atomic_write_json, atomic_write_jsonl, atomic_write_
 
 from .card import build_card, card_markdown
 from .config import GenerateConfig, method_module, parse_shard
+from .dialogue import Verification, WorkDialogue
 
 STAGE_DIR = "stages"
 
@@ -115,7 +116,7 @@ def export(out: Path, chunk_ids: list[int], cfg: GenerateConfig, last_stage: str
     from toolace_mt.io import save_dataset
     from toolace_mt.schema import Dialogue
 
-    ds: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     for c in sorted(chunk_ids):
         path = None
         for src in sources or [out]:
@@ -125,19 +126,19 @@ def export(out: Path, chunk_ids: list[int], cfg: GenerateConfig, last_stage: str
                 break
         if path is None:
             raise RecipeError(f"chunk {c} has no {last_stage} output in {[str(s) for s in sources or [out]]}")
-        ds.extend(read_jsonl(path))
+        rows.extend(read_jsonl(path))
+    ds = [WorkDialogue.read(r) for r in rows]  # tolerant: a hand-edited chunk file is rejected, not a traceback
     kept, rejected = [], []
     for d in ds:
-        v = d["meta"].get("verification")
-        ok = v is None or v["passed"]
-        if ok:
+        row = d.to_dict()
+        if d.verification.passed if d.verification is not None else "verification" not in d.unreadable():
             try:
-                kept.append(Dialogue.model_validate(d))
+                kept.append(Dialogue.model_validate(row))
                 continue
             except Exception as e:  # cannot be exported: reject it with the reason rather than crash
-                d["meta"]["verification"] = {"passed": False, "reasons": [f"format: not exportable: {e}"],
-                                             "checks": {"format": False}}
-        rejected.append(d)
+                d.verification = Verification(False, [f"format: not exportable: {e}"], {"format": False})
+                row = d.to_dict()
+        rejected.append(row)
     paths = save_dataset(kept, out / "dataset")
     atomic_write_jsonl(out / "rejected.jsonl", rejected)
     card = build_card(ds, cfg.name, cfg.method, cfg.engine)
@@ -198,7 +199,8 @@ def verify_dataset(data: Path, out_dir: Path, model_verifiers: Optional[list[str
 
     from .verify import verify_batch
 
-    rows, malformed, notes = load_rows_tolerant(Path(data))
+    got, malformed, notes = load_rows_tolerant(Path(data))
+    rows = [WorkDialogue.read(r) for r in got]
     if not rows:  # nothing to verify is an input error, not a run that "kept 0"
         from toolace_mt.io import DataFileError
 
@@ -215,7 +217,7 @@ def verify_dataset(data: Path, out_dir: Path, model_verifiers: Optional[list[str
         # runs batch them per dialogue (recipe key batch_specialists)
         verify_batch(rows[s:s + batch_size], model_verifiers if use_model else None, client, llm_cfg, batched=False)
     out = Path(out_dir)
-    save_dataset([Dialogue.model_validate(r) for r in rows], out)
+    save_dataset([Dialogue.model_validate(r.to_dict()) for r in rows], out)
     card = build_card(rows, Path(data).name, "verify", "llm" if use_model else "rules")
     atomic_write_json(out / "card.json", card)
     atomic_write_text(out / "card.md", card_markdown(card))

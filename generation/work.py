@@ -1,5 +1,5 @@
 """Helpers around the in-flight dialogue (its structure and edits: `dialogue.py`): message constructors, the
-outputs of a subtask's calls, usage records, and replay on the environment.
+outputs of a subtask's calls, and replay on the environment.
 """
 from __future__ import annotations
 
@@ -64,19 +64,12 @@ def same_json(a: str, b: str) -> bool:
         return a == b
 
 
-def add_usage(d: dict[str, Any], stage: str, resp) -> None:
-    u = d["meta"].setdefault("usage", {}).setdefault(stage, {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0})
-    u["calls"] += 1
-    u["prompt_tokens"] += int(getattr(resp.usage, "prompt_tokens", 0) or 0)
-    u["completion_tokens"] += int(getattr(resp.usage, "completion_tokens", 0) or 0)
-
-
 def call_outputs(d: WorkDialogue, t: int) -> list[tuple[str, Any]]:
     """(tool, output) of subtask t's planned calls in call order (a corrected call's output for an injected
     failure), aligned with the plan's steps, so a rewritten request names its references as the skeleton did."""
     outs = {m.get("tool_call_id"): m.get("content") for m in d.messages if m["role"] == "tool"}
-    fixed = {r.get("failed_call_id"): r.get("corrected_call_id") for r in d.injections
-             if r.get("type") == "error_simulation"}
+    fixed = {r.details.get("failed_call_id"): r.details.get("corrected_call_id") for r in d.injections
+             if r.type == "error_simulation"}
     res = []
     for m, tg in zip(d.messages, d.turns):
         if tg.subtask == t and tg.kind == "call":

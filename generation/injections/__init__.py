@@ -28,7 +28,7 @@ Adding an injection type = adding one file here (+ its test)::
         def find(self, d, rng): ...            # -> spec or None (no place in this dialogue)
         def realise(self, d, spec, rng, env_cls, original): ...  # -> texts, one per spec["roles"]
         def answer(self, facts, original, rng): ...            # -> texts (offline LLM stand-in)
-        def apply(self, d, spec, texts, rec): ...              # -> turn tags of the new turns
+        def apply(self, d, spec, texts, rec): ...              # -> turn tags of the new turns (rec.details: its facts)
         def check(self, d, rec, pos): ...                      # -> list of problems (strings)
 
 Optional hooks: `facts` (extra facts the LLM prompt shows for this type), `check_texts` (why LLM-written
@@ -45,7 +45,7 @@ from typing import Any, Optional
 
 from toolace_mt.registry import Registry
 
-from ..dialogue import TurnTag, WorkDialogue
+from ..dialogue import InjectionRecord, TurnTag, WorkDialogue
 from ..resolve import value_in_text
 
 
@@ -77,8 +77,8 @@ class Injection:
         """Why LLM-written texts (already the right count, non-empty) do not realise the spec (None = fine)."""
         return None
 
-    def apply(self, d: WorkDialogue, spec: dict, texts: list[str], rec: dict) -> list[TurnTag]:
-        """Splice the new turns into `d` (may add keys to the record `rec`); returns their turn tags."""
+    def apply(self, d: WorkDialogue, spec: dict, texts: list[str], rec: InjectionRecord) -> list[TurnTag]:
+        """Splice the new turns into `d` (may add keys to ``rec.details``); returns their turn tags."""
         raise NotImplementedError
 
     def mas_user(self, plan: Any) -> Optional[dict[str, Any]]:
@@ -88,7 +88,7 @@ class Injection:
         that lists the type is refused (`GenerateConfig`), rather than the type being skipped silently."""
         return None
 
-    def check(self, d: WorkDialogue, rec: dict, pos: list[int]) -> list[str]:
+    def check(self, d: WorkDialogue, rec: InjectionRecord, pos: list[int]) -> list[str]:
         """Problems of a recorded injection whose turns sit at message positions `pos` (empty = fine)."""
         return []
 

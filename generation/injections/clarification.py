@@ -134,11 +134,12 @@ class Clarification(Injection):
     def check(self, d, rec, pos):
         msgs, out = d.messages, []
         ask, q, ans = (msgs[p] for p in pos)
-        if ask["role"] != "user" or value_in_text(rec["value"], ask.get("content")):
-            out.append(f"the request at {pos[0]} already states {rec['param']}={json.dumps(rec['value'])}")
+        param, value = rec.details["param"], rec.details["value"]
+        if ask["role"] != "user" or value_in_text(value, ask.get("content")):
+            out.append(f"the request at {pos[0]} already states {param}={json.dumps(value)}")
         if q["role"] != "assistant" or q.get("tool_calls") or not q.get("content"):
             out.append(f"message {pos[1]} is not an assistant question")
-        if ans["role"] != "user" or not value_in_text(rec["value"], ans.get("content")):
-            out.append(f"the answer at {pos[2]} does not supply {rec['param']}")
+        if ans["role"] != "user" or not value_in_text(value, ans.get("content")):
+            out.append(f"the answer at {pos[2]} does not supply {param}")
         return out
 

@@ -111,7 +111,7 @@ class ErrorSimulation(Injection):
         tt = d.turns[i].subtask
         d.insert(end + 1, [(assistant(texts[0], [call(cid, spec["tool"], good)]), "reflect_call", tt),
                             (tool_msg(cid, spec["tool"], ok_content), "corrected_output", tt)])
-        rec.update(failed_call_id=tc["id"], corrected_call_id=cid)
+        rec.details.update(failed_call_id=tc["id"], corrected_call_id=cid)
         return [d.turns[j]] + d.turns[end + 1:end + 3]
 
     def mas_user(self, plan):
@@ -121,7 +121,7 @@ class ErrorSimulation(Injection):
 
     def check(self, d, rec, pos):
         msgs, out = d.messages, []
-        fid, cid = rec.get("failed_call_id"), rec.get("corrected_call_id")
+        fid, cid = rec.details.get("failed_call_id"), rec.details.get("corrected_call_id")
         outs = {m.get("tool_call_id"): m for m in msgs if m["role"] == "tool"}
         calls = {tc["id"]: tc for m in msgs for tc in m.get("tool_calls") or []}
         if fid not in outs or not is_error_text(outs[fid].get("content")):
@@ -130,6 +130,8 @@ class ErrorSimulation(Injection):
             out.append(f"corrected call {cid} missing or failed")
         elif fid in calls and calls[fid]["function"]["name"] != calls[cid]["function"]["name"]:
             out.append("the corrected call is to another tool")
-        elif fid in calls and loose_args(calls[fid]).get(rec["param"]) == loose_args(calls[cid]).get(rec["param"]):
-            out.append("the corrected call repeats the faulty value")
+        elif fid in calls:
+            param = rec.details["param"]
+            if loose_args(calls[fid]).get(param) == loose_args(calls[cid]).get(param):
+                out.append("the corrected call repeats the faulty value")
         return out

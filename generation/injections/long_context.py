@@ -83,7 +83,7 @@ class LongContext(Injection):
         items = [(user(texts[0]), "long_ask", t), (assistant(None, calls), "long_call", t)]
         items += [(tool_msg(c["id"], c["function"]["name"], out), "long_output", t) for c, out in zip(calls, spec["outputs"])]
         d.replace(i, items)
-        rec["call_ids"] = [c["id"] for c in calls]
+        rec.details["call_ids"] = [c["id"] for c in calls]
         return d.turns[i:i + len(items)]
 
     def mas_user(self, plan):
@@ -91,7 +91,7 @@ class LongContext(Injection):
         return {}
 
     def check(self, d, rec, pos):
-        ids = set(rec.get("call_ids", []))
+        ids = set(rec.details.get("call_ids", []))
         size = sum(len(m.get("content") or "") for m in d.messages
                    if m["role"] == "tool" and m.get("tool_call_id") in ids)
         if size < LONG_MIN_CHARS:

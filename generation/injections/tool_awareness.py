@@ -83,7 +83,7 @@ class ToolAwareness(Injection):
 
     def check(self, d, rec, pos):
         msgs, out = d.messages, []
-        name = rec["tool"]
+        name = rec.details["tool"]
         if any(t["function"]["name"] == name for t in d.tools):
             out.append(f"{name} is in the initial tool list")
         ups = [u for u in d.tool_updates if any(t["function"]["name"] == name for t in u.tools)]

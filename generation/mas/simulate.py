@@ -25,7 +25,7 @@ from ..injections import INJECTIONS
 from ..llm_io import CALL_SCHEMA, visible_messages
 from ..plan import TaskPlan, goal_view, make_env
 from ..pool import is_pool, plan_for
-from ..dialogue import WorkDialogue
+from ..dialogue import MasCounters, WorkDialogue
 from ..work import assistant, call, tool_msg, user
 from . import agents
 
@@ -113,7 +113,7 @@ def new_dialogue(plan: TaskPlan, index: int, cfg) -> WorkDialogue:
     from ..skeleton import Catalog
 
     return WorkDialogue.new(f"mas-{cfg.seed}-{index:06d}", Catalog(plan.domain, cfg).schemas(plan.tools), plan,
-                            index, cfg, GENERATOR, mas={"steps": 0, "stop": None, "user_turns": 0})
+                            index, cfg, GENERATOR, mas=MasCounters())
 
 
 def max_messages(plan: TaskPlan) -> int:
@@ -146,7 +146,7 @@ class _Live:
 
     @property
     def t(self) -> int:
-        return max(0, self.d.mas["user_turns"] - 1)
+        return max(0, self.d.mas.user_turns - 1)
 
     def apply_user(self, ans: dict[str, Any]) -> None:
         d = self.d
@@ -155,7 +155,7 @@ class _Live:
                 d.fail("simulate", "empty_dialogue", "the user agent was done before saying anything")
             self.finish("satisfied")
             return
-        d.mas["user_turns"] += 1
+        d.mas.user_turns += 1
         d.append(user(ans["message"]), "query", self.t)
 
     def apply_assistant(self, ans: dict[str, Any]) -> None:
@@ -187,10 +187,10 @@ class _Live:
 
     def finish(self, why: str) -> None:
         self.done = True
-        self.d.mas["stop"] = why
+        self.d.mas.stop = why
 
     def step_done(self) -> None:
-        self.d.mas["steps"] += 1
+        self.d.mas.steps += 1
         if not self.done and len(self.d.messages) >= self.limit:
             self.d.fail("simulate", "turn_limit", f"{len(self.d.messages)} messages without the user being satisfied")
             self.finish("turn_limit")
@@ -253,5 +253,5 @@ def simulate(cfg, indices: list[int], client=None) -> list[dict[str, Any]]:
         d.fill_empty()
         if lv.env is not None:
             d.final_state_hash = lv.env.state_hash()
-        d.mas["n_messages"] = len(d.messages)
+        d.mas.n_messages = len(d.messages)
     return [d.to_dict() for d in ds]  # JSON at the stage boundary

@@ -6,15 +6,16 @@ specialists) go out in one batched call; an unusable answer is a failed check wi
 """
 from __future__ import annotations
 
-from typing import Any
 
 from .. import context, llm_io
+from ..dialogue import WorkDialogue, reads_dialogue
 from ..llm_io import show_dialogue
 
 DIGEST_OUTPUT_CHARS = 160  # chosen: an error or a status fits; task completion needs no listing in full
 
 
-def view(d: dict[str, Any], name: str) -> str:
+@reads_dialogue
+def view(d: WorkDialogue, name: str) -> str:
     """What specialist `name` is shown of dialogue d.
 
     chosen: argument grounding and cross-turn consistency judge relations between ANY two turns (a value used in
@@ -24,7 +25,7 @@ def view(d: dict[str, Any], name: str) -> str:
     user and assistant speak: it gets their texts, calls by name, no tool outputs. Plan fidelity judges whether
     the calls do what the tasks say (which ids, which values): it gets every call in full, no tool outputs."""
     if name in ("argument_grounding", "cross_turn_consistency"):
-        return show_dialogue(d["messages"])
+        return show_dialogue(d.messages)
     if name == "task_completion":
         return context.digest(d, DIGEST_OUTPUT_CHARS, calls="full")
     if name == "plan_fidelity":
@@ -32,19 +33,18 @@ def view(d: dict[str, Any], name: str) -> str:
     return context.digest(d, None, calls="name")
 
 
-def _tasks(d: dict[str, Any], name: str | None = None) -> list[str]:
+def _tasks(d: WorkDialogue, name: str | None = None) -> list[str]:
     """The user's task descriptions (the plan's), shown where plan fidelity is judged."""
     if name not in (None, "plan_fidelity"):
         return []
-    return [s.get("description") or "" for s in ((d.get("meta") or {}).get("plan") or {}).get("subtasks") or []]
+    return [s.description or "" for s in d.plan.subtasks] if d.plan is not None else []
 
 
-def _tool_names(d: dict[str, Any]) -> list[str]:
-    return sorted({t["function"]["name"] for t in d["tools"]}
-                  | {t["function"]["name"] for u in d["meta"].get("tool_updates") or [] for t in u["tools"]})
+def _tool_names(d: WorkDialogue) -> list[str]:
+    return sorted({t["function"]["name"] for t in d.tools} | d.held_tools())
 
 
-def run_specialists(ds: list[dict[str, Any]], names: list[str], client, llm_cfg=None,
+def run_specialists(ds: list[WorkDialogue], names: list[str], client, llm_cfg=None,
                     batched: bool = True) -> dict[int, dict[str, tuple[bool, str]]]:
     """Dialogue position -> specialist -> (passed, reason).
 
@@ -56,7 +56,7 @@ def run_specialists(ds: list[dict[str, Any]], names: list[str], client, llm_cfg=
     items, who = [], []
     for k, d in enumerate(ds):
         for name in names:
-            payload = {"specialist": name, "dialogue_id": d.get("id"), "verification": "model"}
+            payload = {"specialist": name, "dialogue_id": d.id, "verification": "model"}
             req = llm_io.request("verify.jinja", "verify", payload, llm_io.VERDICT_SCHEMA, llm_cfg, specialist=name,
                                  tool_names=_tool_names(d), dialogue=view(d, name), tasks=_tasks(d, name))
             items.append((d, req))
@@ -77,9 +77,9 @@ def _run_batched(ds, names, client, llm_cfg) -> dict[int, dict[str, tuple[bool, 
             "properties": {"specialist": {"type": "string"}, "pass": {"type": "boolean"}, "reason": {"type": "string"}}}}}}
     items = []
     for d in ds:
-        payload = {"specialists": list(names), "dialogue_id": d.get("id"), "verification": "model"}
+        payload = {"specialists": list(names), "dialogue_id": d.id, "verification": "model"}
         items.append((d, llm_io.request("verify_all.jinja", "verify", payload, schema, llm_cfg, specialists=list(names),
-                                        tool_names=_tool_names(d), dialogue=show_dialogue(d["messages"]),
+                                        tool_names=_tool_names(d), dialogue=show_dialogue(d.messages),
                                         tasks=_tasks(d) if "plan_fidelity" in names else [])))
     out: dict[int, dict[str, tuple[bool, str]]] = {}
     for k, (val, err) in enumerate(llm_io.ask(client, items, "verify")):

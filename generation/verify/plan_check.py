@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 
+from ..dialogue import WorkDialogue, reads_dialogue
 from ..plan import TaskPlan, goal_view, is_goal_ref
 from ..pool import is_pool
 from ..resolve import atoms, id_tokens, mentions_token
@@ -39,33 +40,34 @@ def _returned_before(p: TaskPlan) -> list[set[str]]:
     return out
 
 
-def completion_problems(d: dict) -> list[tuple[str, str]]:
+@reads_dialogue
+def completion_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     """A dialogue that ends before a subtask of its plan was served: none of that subtask's tools was called.
 
     ToolACE-MT builds every subtask by construction; a MAS dialogue grows turn by turn and the user agent may say
     it is done (or a malformed turn may end it) after the first subtask. Such a dialogue is cut short of the goal
     both methods were given, so it is rejected whichever method built it (issue 24 item 6). chosen: a tool of the
     subtask called anywhere counts (the assistant may serve subtasks in another order or with the same tool)."""
-    plan = (d.get("meta") or {}).get("plan") or {}
-    if not plan.get("subtasks") or is_pool(plan.get("domain", "")) or not d.get("messages"):
+    plan = d.plan
+    if plan is None or not plan.subtasks or is_pool(plan.domain) or not d.messages:
         return []
-    called = {tc["function"]["name"] for m in d.get("messages") or [] if m.get("role") == "assistant"
+    called = {tc["function"]["name"] for m in d.messages if m.get("role") == "assistant"
               for tc in m.get("tool_calls") or [] if isinstance(tc, dict) and isinstance(tc.get("function"), dict)}
     out = []
-    for t, sub in enumerate(plan["subtasks"]):
-        tools = {c["tool"] for st in sub.get("steps") or [] for c in st if isinstance(c, dict) and "tool" in c}
+    for t, sub in enumerate(plan.subtasks):
+        tools = {c.tool for st in sub.steps for c in st}
         if tools and not tools & called:
             out.append(("plan", f"subtask {t + 1} was never served: none of its tools ({', '.join(sorted(tools))}) "
                                 "was called (the dialogue ends short of its goal)"))
     return out
 
 
-def plan_problems(d: dict) -> list[tuple[str, str]]:
-    plan = (d.get("meta") or {}).get("plan") or {}
-    if not plan.get("subtasks") or plan.get("planner", "rules") == "rules" or is_pool(plan.get("domain", "")):
+@reads_dialogue
+def plan_problems(d: WorkDialogue) -> list[tuple[str, str]]:
+    tp = d.plan
+    if tp is None or not tp.subtasks or tp.planner == "rules" or is_pool(tp.domain):
         return []
     try:
-        tp = TaskPlan.from_dict(plan)
         goal = goal_view(tp)
         from_outputs = _returned_before(tp)
     except Exception:  # noqa: BLE001 -- a plan that cannot be replayed is the replay check's finding, not ours
@@ -73,9 +75,9 @@ def plan_problems(d: dict) -> list[tuple[str, str]]:
     out = []
     seen_args = ""
     k = -1  # index of the call in plan order
-    for t, (sub, g) in enumerate(zip(plan["subtasks"], goal)):
-        desc = sub.get("description") or ""
-        args = " ".join(json.dumps(c["arguments"], ensure_ascii=False) for st in sub.get("steps") or [] for c in st)
+    for t, (sub, g) in enumerate(zip(tp.subtasks, goal)):
+        desc = sub.description or ""
+        args = " ".join(json.dumps(c.arguments, ensure_ascii=False) for st in sub.steps for c in st)
         for tok in dict.fromkeys(id_tokens(desc)):
             # an id starts with letters ("ACC123", "RS79"); "17th", "3-unit", "4-star" are positions and amounts
             if tok[:1].isalpha() and any(ch.isalpha() for ch in tok) and not mentions_token(args + " " + seen_args, tok):

@@ -29,6 +29,7 @@ from typing import Any, Optional
 from toolace_mt.registry import RegistryError
 from toolace_mt.schema import validate_dialogue
 
+from ..dialogue import WorkDialogue, reads_dialogue
 from ..injections import INJECTIONS
 from ..resolve import id_tokens, is_error_text as _is_error, json_value, list_lengths, loose_args as _args, mentions_token, numbers_in
 from ..resolve import reference_points_to, reference_rank
@@ -47,14 +48,15 @@ COUNT = re.compile(r"\b(\d+) items?\b")
 FAILURE_WORDS = re.compile(r"\b(?:sorry|fail\w*|error|could not|couldn't|cannot|can't|unable|not)\b", re.I)
 
 
-def _injected_failed_calls(d: dict) -> set[str]:
-    return {r.get("failed_call_id") for r in d.get("meta", {}).get("injections") or []
-            if r.get("type") == "error_simulation"} | corrected_failures(d)
+def _injected_failed_calls(d: WorkDialogue) -> set[str]:
+    return {r.details.get("failed_call_id") for r in d.injections if r.type == "error_simulation"} \
+        | corrected_failures(d)
 
 
-def corrected_failures(d: dict) -> set[str]:
+@reads_dialogue
+def corrected_failures(d: WorkDialogue) -> set[str]:
     """Ids of failed calls followed, before the next user turn, by a successful call of the same tool."""
-    msgs = d["messages"]
+    msgs = d.messages
     outs = {m.get("tool_call_id"): m.get("content") for m in msgs if m["role"] == "tool"}
     out = set()
     for i, m in enumerate(msgs):
@@ -71,9 +73,10 @@ def corrected_failures(d: dict) -> set[str]:
     return out
 
 
-def format_problems(d: dict) -> list[tuple[str, str]]:
+@reads_dialogue
+def format_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     out = []
-    for p in validate_dialogue(d):
+    for p in validate_dialogue(d.schema_row()):
         if p.code == "unknown_tool":
             out.append(("tools_available", f"message {p.index}: {p.detail}"))
         elif p.code == "bad_arguments":
@@ -93,9 +96,9 @@ FREE_TEXT_PARAMS = re.compile(r"(?:^|_)(?:content|text|memo|message|body|notes?|
 FREE_TEXT_MIN_WORDS = 4
 
 
-def _param_schemas(d: dict) -> dict[tuple[str, str], dict]:
+def _param_schemas(d: WorkDialogue) -> dict[tuple[str, str], dict]:
     out = {}
-    for t in d.get("tools") or []:
+    for t in d.tools or []:
         f = t.get("function", t) if isinstance(t, dict) else {}
         props = ((f.get("parameters") or {}).get("properties") or {}) if isinstance(f, dict) else {}
         for p, s in props.items() if isinstance(props, dict) else ():
@@ -113,7 +116,8 @@ def free_text(param: str, value: Any, schema: Optional[dict]) -> bool:
     return bool(FREE_TEXT_PARAMS.search(param.lower())) or len(value.split()) >= FREE_TEXT_MIN_WORDS
 
 
-def grounding_problems(d: dict) -> list[tuple[str, str]]:
+@reads_dialogue
+def grounding_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     out = []
     exempt = _injected_failed_calls(d)
     seen: list[str] = []  # texts of earlier turns
@@ -140,7 +144,7 @@ def grounding_problems(d: dict) -> list[tuple[str, str]]:
             return all(known(x) for x in v.values())
         return True
 
-    for i, m in enumerate(d["messages"]):
+    for i, m in enumerate(d.messages):
         for tc in m.get("tool_calls") or []:
             if tc.get("id") in exempt:
                 continue
@@ -156,62 +160,61 @@ def grounding_problems(d: dict) -> list[tuple[str, str]]:
     return out
 
 
-def tool_error_problems(d: dict) -> list[tuple[str, str]]:
+@reads_dialogue
+def tool_error_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     exempt = _injected_failed_calls(d)
     return [("tool_errors", f"message {i}: tool {m.get('name')} returned an error: {m.get('content')[:120]}")
-            for i, m in enumerate(d["messages"])
+            for i, m in enumerate(d.messages)
             if m["role"] == "tool" and _is_error(m.get("content")) and m.get("tool_call_id") not in exempt]
 
 
-def _pos(d: dict, uids: list[int]) -> list[Optional[int]]:
-    where = {tg["u"]: i for i, tg in enumerate(d["meta"].get("turns") or [])}
-    return [where.get(u) for u in uids]
-
-
-def injection_problems(d: dict) -> list[tuple[str, str]]:
-    meta = d.get("meta") or {}
-    if "injections" not in meta or "turns" not in meta:
+@reads_dialogue
+def injection_problems(d: WorkDialogue) -> list[tuple[str, str]]:
+    if not (d.has("injections") and d.has("turns")):
         return []
-    from ..dialogue import WorkDialogue
-
-    work = WorkDialogue.from_dict(d)  # the typed dialogue each type's check reads
+    bad = [k for k in d.unreadable() if k in ("injections", "turns")]
+    if bad:  # a record from elsewhere whose injection log cannot be read: rejected with that reason
+        return [("injections", f"the recorded {' and '.join(bad)} cannot be read")]
     out = []
     P = lambda why: out.append(("injections", why))  # noqa: E731
-    for r in meta["injections"]:
-        typ = r.get("type")
-        pos = _pos(d, r.get("uids", []))
+    where = {tg.uid: i for i, tg in enumerate(d.turns)}
+    for r in d.injections:
+        pos = [where.get(u) for u in r.uids]
         if not pos or any(p is None for p in pos):
-            P(f"{typ}: its turns are missing from the dialogue")
+            P(f"{r.type}: its turns are missing from the dialogue")
             continue
-        if typ not in INJECTIONS:
-            P(f"unknown injection type {typ!r}")
+        if r.type not in INJECTIONS:
+            P(f"unknown injection type {r.type!r}")
             continue
-        for why in INJECTIONS.get(typ).check(work, r, pos):
-            P(f"{typ}: {why}")
+        for why in INJECTIONS.get(r.type).check(d, r, pos):
+            P(f"{r.type}: {why}")
     return out
 
 
-def replay_source(d: dict) -> tuple[Optional[dict], str]:
+@reads_dialogue
+def replay_source(d: WorkDialogue) -> tuple[Optional[dict], str]:
     """(plan-like dict to build the initial environment from, or None, and why not)."""
     from toolace_mt.envs import all_envs
 
-    meta = d.get("meta") or {}
-    plan = meta.get("plan")
+    plan = d.plan_json()
     if isinstance(plan, dict) and "domain" in plan and "state_seed" in plan:
         return (plan, "") if plan["domain"] in all_envs() else (None, f"domain {plan['domain']!r} has no environment")
-    # recovered without our plan: the recorded domain (or the one whose tools these are) and state seed
-    names = {t.get("function", {}).get("name") for t in d.get("tools") or []}
-    dom = meta.get("domain") if meta.get("domain") in all_envs() else next(
+    # recovered without our plan: the recorded domain (or the one whose tools these are) and state seed; another
+    # generator's keys (`state_seed`, `env`, `distractors`) are read from the meta keys this code does not own
+    names = {t.get("function", {}).get("name") for t in d.tools or []}
+    dom = d.domain if d.domain in all_envs() else next(
         (k for k, c in all_envs().items() if names and names <= set(c.tool_specs())), None)
-    seed = meta.get("state_seed", (meta.get("env") or {}).get("state_seed") if isinstance(meta.get("env"), dict) else None)
+    env = d.extra.get("env")
+    seed = d.extra.get("state_seed", env.get("state_seed") if isinstance(env, dict) else None)
     if dom is None:
         return None, "not replayable: no environment offers these tools"
     if seed is None:
         return None, f"not replayable: domain {dom} recovered, but not its initial state (no plan, no state_seed)"
-    return {"domain": dom, "state_seed": int(seed), "distractors": int(meta.get("distractors") or 0)}, ""
+    return {"domain": dom, "state_seed": int(seed), "distractors": int(d.extra.get("distractors") or 0)}, ""
 
 
-def replay_problems(d: dict) -> Optional[list[tuple[str, str]]]:
+@reads_dialogue
+def replay_problems(d: WorkDialogue) -> Optional[list[tuple[str, str]]]:
     """None when the dialogue cannot be replayed (`replay_source` says why)."""
     from ..work import replay, same_json
 
@@ -219,16 +222,16 @@ def replay_problems(d: dict) -> Optional[list[tuple[str, str]]]:
     if src is None:
         return None
     try:
-        env, outputs = replay(src, d["messages"])
+        env, outputs = replay(src, d.messages)
     except (KeyError, RegistryError):  # a plan that names no known domain or lacks a key: not replayable
         return None
     out = []
-    for i, m in enumerate(d["messages"]):
+    for i, m in enumerate(d.messages):
         if m["role"] == "tool" and m.get("tool_call_id") in outputs:
             if not same_json(m.get("content") or "", outputs[m["tool_call_id"]]):
                 out.append(("replay", f"message {i}: recorded output differs from the environment's: "
                                       f"{(m.get('content') or '')[:80]} vs {outputs[m['tool_call_id']][:80]}"))
-    want = (d.get("meta") or {}).get("final_state_hash")
+    want = d.final_state_hash
     if want and env.state_hash() != want:
         out.append(("replay", "final state hash differs from the recorded one"))
     return out
@@ -284,9 +287,10 @@ def _bad_char_args(v: Any, where: str, depth: int = 0) -> list[str]:
     return []
 
 
-def content_problems(d: dict) -> list[tuple[str, str]]:
+@reads_dialogue
+def content_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     out = []
-    for i, m in enumerate(d["messages"]):
+    for i, m in enumerate(d.messages):
         # chosen: user and assistant text and call arguments (what a model wrote and a trained model imitates);
         # tool outputs come from the environment, whose string arguments are checked here and refused there
         if m.get("role") in ("user", "assistant"):
@@ -316,10 +320,10 @@ def content_problems(d: dict) -> list[tuple[str, str]]:
         inj = INJECTION_TEXT.search(c)
         if inj:
             out.append(("content", f"message {i}: prompt-injection text {inj.group(0)!r}"))
-    for r in (d.get("meta") or {}).get("answer_repairs") or []:
-        if r.get("truncated") or "json_repair" in (r.get("repairs") or ""):
-            out.append(("content", f"a {r.get('stage')} answer was truncated or broken and repaired "
-                                   f"({r.get('repairs')}): its content is not what the model meant"))
+    for r in d.answer_repairs:
+        if r.truncated or "json_repair" in (r.repairs or ""):
+            out.append(("content", f"a {r.stage} answer was truncated or broken and repaired "
+                                   f"({r.repairs}): its content is not what the model meant"))
     return out
 
 
@@ -340,11 +344,12 @@ def _int_leaves(v: Any) -> set[int]:
     return set()
 
 
-def reply_problems(d: dict) -> list[tuple[str, str]]:
+@reads_dialogue
+def reply_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     """A reply must agree with the outputs before it (ids, numbers, counts; no success after a failure)."""
     out, lengths, ints = [], set(), set()
     facts = Facts()  # earlier turns (contents and call arguments), numbers/dates/times normalised
-    msgs = d["messages"]
+    msgs = d.messages
     exempt = _injected_failed_calls(d)
     last_user = -1
     for i, m in enumerate(msgs):
@@ -428,16 +433,17 @@ def _shape(v: str) -> str:
 STATED = re.compile(r"\b([a-z]+(?: [a-z]+)?) ('[^']+'|\"[^\"]+\"|[A-Z][\w.@/-]*\d[\w.@/-]*|[\w.@/-]*\d[\w.@/-]*)")
 
 
-def request_problems(d: dict) -> list[tuple[str, str]]:
+@reads_dialogue
+def request_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     """Every id a user states is used later (by a call or answered in text); a call's argument for a parameter
     the user named with a value ("account id ACC1") is that value."""
     from toolace_mt.envs import all_envs
 
     out = []
-    msgs = d["messages"]
+    msgs = d.messages
     exempt = _injected_failed_calls(d)
     src, _ = replay_source(d)
-    dom = (src or {}).get("domain") or (d.get("meta") or {}).get("domain")
+    dom = (src or {}).get("domain") or d.domain
     cls = all_envs().get(dom) if dom else None
     for i, m in enumerate(msgs):
         if m["role"] != "user" or not m.get("content"):
@@ -521,28 +527,33 @@ def request_problems(d: dict) -> list[tuple[str, str]]:
 from .plan_check import completion_problems, plan_problems  # noqa: E402  (its own module: a check of the plan, not of the turns)
 
 
-def cheap_problems(d: dict) -> list[tuple[str, str]]:
+@reads_dialogue
+def cheap_problems(d: WorkDialogue) -> list[tuple[str, str]]:
     """Checks 1-6 (no replay): what the rules judge of the refinement stage scores."""
     return (format_problems(d) + grounding_problems(d) + tool_error_problems(d) + injection_problems(d)
             + content_problems(d) + reply_problems(d) + request_problems(d) + plan_problems(d)
             + completion_problems(d))
 
 
-def verify_rules(d: dict) -> tuple[dict[str, Optional[bool]], list[str]]:
-    """All rule checks: check -> True/False (None = not applicable), and the reasons of the failures."""
+@reads_dialogue
+def verify_rules(d: WorkDialogue) -> tuple[dict[str, Optional[bool]], list[str]]:
+    """All rule checks: check -> True/False (None = not applicable), and the reasons of the failures. A dialogue
+    that cannot be replayed gets ``replay_verdict`` (why) on `d` (the typed dialogue; a dict is only read)."""
     checks: dict[str, Optional[bool]] = {c: True for c in CHECKS}
     reasons: list[str] = []
-    fail = (d.get("meta") or {}).get("failure")
-    if fail:
+    if d.failure is not None:
         checks["generation"] = False
-        reasons.append(f"generation: [{fail.get('stage')}/{fail.get('kind')}] {fail.get('message')}")
+        reasons.append(f"generation: [{d.failure.stage}/{d.failure.kind}] {d.failure.message}")
+    elif "failure" in d.unreadable():
+        checks["generation"] = False
+        reasons.append("generation: the recorded failure cannot be read")
     probs = cheap_problems(d)
-    if "turns" not in (d.get("meta") or {}):
+    if not d.has("turns"):
         checks["injections"] = None
     rp = replay_problems(d) if not any(c == "format" for c, _ in probs) else [("replay", "not replayed: bad format")]
     if rp is None:
         checks["replay"] = None  # explicit: the reason is recorded, the dialogue is not silently "replayed"
-        d.setdefault("meta", {})["replay_verdict"] = replay_source(d)[1] or "not replayable"
+        d.replay_verdict = replay_source(d)[1] or "not replayable"
         rp = []
     for c, why in probs + rp:
         checks[c] = False

@@ -71,3 +71,55 @@ def test_meta_keys_are_written_once_set_in_that_order_and_unknown_keys_survive()
     assert back.extra == {"from_elsewhere": {"a": 1}} and back.to_dict() == row
     d.fill_empty()
     assert d.turns == [TurnTag("query", 0, 0), TurnTag("reply", 0, -1)] and len(d.messages) == 2
+
+
+def test_typed_records_round_trip_exactly():
+    """Each record type's JSON form and back is the identity (key order included), with and without its
+    optional keys: what makes the stage files byte-identical."""
+    from toolace_mt.generation.dialogue import (AnswerRepair, InjectionRecord, MasCounters, Refinement,
+                                                RefinementStep, SkippedInjection, Verification)
+
+    rows = [
+        (InjectionRecord, {"type": "clarification", "uid": 4, "t": 1, "tool": "pay", "param": "amount", "value": 5,
+                           "step_call": [0, 0], "uids": [9, 10, 11]}),
+        (InjectionRecord, {"type": "error_simulation", "uid": 7, "call_index": 2, "tool": "pay", "param": "to",
+                           "failed_call_id": "call_3", "corrected_call_id": "call_4", "uids": [12, 13],
+                           "positions": [5, 6]}),
+        (RefinementStep, {"step": 1, "masked": [2, 5], "accepted": True, "judge": "rules", "reason": "ok"}),
+        (Refinement, {"steps": [{"step": 1, "masked": [2], "accepted": False, "judge": "llm", "reason": "worse"}],
+                      "edit_log": [2, 9], "exhausted": True, "edited_positions": [1]}),
+        (SkippedInjection, {"type": "long_context", "reason": "no suitable turn"}),
+        (AnswerRepair, {"stage": "refine", "repairs": "json_repair", "truncated": True}),
+        (MasCounters, {"steps": 7, "stop": None, "user_turns": 2}),
+        (MasCounters, {"steps": 9, "stop": "satisfied", "user_turns": 3, "n_messages": 12}),
+        (Verification, {"passed": False, "reasons": ["replay: x"], "checks": {"format": True, "replay": False}}),
+    ]
+    for cls, js in rows:
+        back = cls.from_dict(js).to_dict()
+        assert json.dumps(back) == json.dumps(js), cls.__name__
+    rec = InjectionRecord.from_dict(rows[1][1])
+    assert rec.subtask is None and rec.details["failed_call_id"] == "call_3" and rec.positions == [5, 6]
+
+
+def test_a_finished_row_is_read_tolerantly_and_written_back_unchanged():
+    """`WorkDialogue.read` (datasets on disk, other generators): a meta value that is not its type's JSON stays
+    raw, the row writes back byte for byte, and verification rejects it with a reason instead of a traceback."""
+    from toolace_mt.generation.verify import verify_dialogue
+
+    row = {"id": "x", "tools": [], "messages": [{"role": "user", "content": "hi"},
+                                                {"role": "assistant", "content": "hello"}],
+           "meta": {"domain": "banking", "turns": [{"k": "query"}], "injections": "oops", "failure": ["bad"],
+                    "plan": {"domain": "banking", "state_seed": 3}, "refinement": {"steps": 5}, "state_seed": 3}}
+    w = WorkDialogue.read(json.loads(json.dumps(row)))
+    assert json.dumps(w.to_dict()) == json.dumps(row)
+    assert w.turns == [] and w.injections == [] and w.failure is None and w.plan is None
+    assert set(w.unreadable()) == {"turns", "injections", "failure", "plan", "refinement"}
+    assert w.plan_json() == {"domain": "banking", "state_seed": 3}  # another generator's plan, for replay
+    v = verify_dialogue(row)
+    assert not v.passed and v.checks["injections"] is False and v.checks["generation"] is False
+    assert "injections: the recorded turns and injections cannot be read" in v.reasons
+    assert row["meta"]["verification"] == v.to_dict()  # the verdict goes back into the row, as JSON
+    # a typed value set later replaces the raw one
+    w.failure = Failure("verify", "k", "m")
+    assert w.to_dict()["meta"]["failure"] == {"stage": "verify", "kind": "k", "message": "m"}
+    assert "failure" not in w.unreadable()

@@ -145,8 +145,8 @@ def _first_call(d, pred=lambda tc: True):
 
 def _fails(d, check):
     v = verify_dialogue(d)
-    assert not v["passed"]
-    assert v["checks"][check] is False, (check, v["reasons"])
+    assert not v.passed
+    assert v.checks[check] is False, (check, v.reasons)
     return v
 
 
@@ -156,7 +156,7 @@ def good():
     ds = run_batch(cfg, list(range(4)))
     d = next(d for d in ds if any(tc["function"]["arguments"] for _, tc in
                                   [(0, tc) for m in d["messages"] for tc in m.get("tool_calls") or []]))
-    assert verify_dialogue(copy.deepcopy(d))["passed"]
+    assert verify_dialogue(copy.deepcopy(d)).passed
     return d
 
 
@@ -195,7 +195,7 @@ def test_defect_ungrounded_id(good):
     k = next(k for k, v in tc["function"]["arguments"].items() if isinstance(v, str))
     tc["function"]["arguments"][k] = "ZZZ-HALLUCINATED-9"
     v = _fails(d, "grounding")
-    assert any("ZZZ-HALLUCINATED-9" in r for r in v["reasons"])
+    assert any("ZZZ-HALLUCINATED-9" in r for r in v.reasons)
 
 
 def test_defect_tool_error_and_replay_mismatch(good):
@@ -219,7 +219,7 @@ def test_defect_final_state_hash(good):
 def test_defect_injection_not_really_there():
     cfg = cfg_of(n_dialogues=4, injections=[1, 1], injection_types=["clarification"], refinement_steps=0)
     d = next(d for d in run_batch(cfg, list(range(4))) if d["meta"]["injections"])
-    assert verify_dialogue(copy.deepcopy(d))["passed"]
+    assert verify_dialogue(copy.deepcopy(d)).passed
     rec = d["meta"]["injections"][0]
     d["messages"][rec["positions"][0]]["content"] += f" It is {rec['value']}."
     _fails(d, "injections")
@@ -229,11 +229,11 @@ def test_defect_generation_failure_recorded(good):
     d = copy.deepcopy(good)
     d["meta"]["failure"] = {"stage": "skeleton", "kind": "invalid_json", "message": "x"}
     v = _fails(d, "generation")
-    assert any("invalid_json" in r for r in v["reasons"])
+    assert any("invalid_json" in r for r in v.reasons)
 
 
 def test_foreign_dialogue_is_checked_without_plan():
     d = {"id": "x", "tools": [], "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
          "meta": {}}
     v = verify_dialogue(d)
-    assert v["passed"] and v["checks"]["replay"] is None and v["checks"]["injections"] is None
+    assert v.passed and v.checks["replay"] is None and v.checks["injections"] is None

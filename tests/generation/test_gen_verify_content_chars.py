@@ -35,12 +35,12 @@ def _dialogue():
 
 def _content_reasons(d):
     v = verify_dialogue(copy.deepcopy(d))
-    return v, [r for r in v["reasons"] if r.startswith("content:")]
+    return v, [r for r in v.reasons if r.startswith("content:")]
 
 
 def test_clean_dialogue_passes():
     v, reasons = _content_reasons(_dialogue())
-    assert v["passed"] and v["checks"]["content"] is True, v["reasons"]
+    assert v.passed and v.checks["content"] is True, v.reasons
 
 
 def test_clean_dialogue_with_line_breaks_tabs_and_rtl_marks_passes():
@@ -51,16 +51,16 @@ def test_clean_dialogue_with_line_breaks_tabs_and_rtl_marks_passes():
     d["messages"][1]["tool_calls"][0]["function"]["arguments"]["content"] = "Buy milk and eggs."
     assert content_problems(d) == []
     v, reasons = _content_reasons(d)
-    assert reasons == [] and v["checks"]["content"] is True, v["reasons"]
+    assert reasons == [] and v.checks["content"] is True, v.reasons
 
 
 def _check_refused(d, i, ch, what):
     v, reasons = _content_reasons(d)
-    assert not v["passed"] and v["checks"]["content"] is False, v["reasons"]
+    assert not v.passed and v.checks["content"] is False, v.reasons
     code = f"U+{ord(ch):04X}"
     hit = [r for r in reasons if r.startswith(f"content: message {i}:") and code in r and what in r]
     assert hit, reasons
-    assert all(ch not in r for r in v["reasons"])  # the reason names the character, never carries it
+    assert all(ch not in r for r in v.reasons)  # the reason names the character, never carries it
 
 
 @pytest.mark.parametrize("ch,what", BAD, ids=lambda x: f"U+{ord(x):04X}" if len(x) == 1 else None)

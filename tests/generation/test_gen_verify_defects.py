@@ -41,12 +41,12 @@ def _reverify(d):
 
 
 def _checks_failed(v):
-    return {k for k, ok in v["checks"].items() if ok is False}
+    return {k for k, ok in v.checks.items() if ok is False}
 
 
 def test_clean_dialogues_pass_again(dialogues):
     for d in dialogues:
-        assert _reverify(d)["passed"]
+        assert _reverify(d).passed
 
 
 def _replies(d):
@@ -63,8 +63,8 @@ def test_reply_that_misstates_an_output_is_rejected(dialogues):
             bad = copy.deepcopy(d)
             bad["messages"][i]["content"] += " Your new reference is REF-90417."
             v = _reverify(bad)
-            assert not v["passed"] and "reply" in _checks_failed(v), v["reasons"]
-            assert any("REF-90417" in r for r in v["reasons"])
+            assert not v.passed and "reply" in _checks_failed(v), v.reasons
+            assert any("REF-90417" in r for r in v.reasons)
             n += 1
     assert n >= 5
 
@@ -77,7 +77,7 @@ def test_reply_claiming_success_after_a_failed_call_is_rejected(dialogues):
     bad["messages"][j]["content"] = json.dumps({"error": "conflict", "message": "it is locked"})
     bad["messages"][i]["content"] = "All set, everything went through."
     v = _reverify(bad)
-    assert any(r.startswith("reply:") and "success after the failed call" in r for r in v["reasons"]), v["reasons"]
+    assert any(r.startswith("reply:") and "success after the failed call" in r for r in v.reasons), v.reasons
 
 
 def _stated_call(d):
@@ -124,8 +124,8 @@ def test_call_with_another_value_than_the_user_stated_is_rejected(dialogues):
         tcb = next(t for t in bad["messages"][i]["tool_calls"] if t["id"] == tc["id"])
         tcb["function"]["arguments"][p] = other
         v = _reverify(bad)
-        assert not v["passed"] and "requests" in _checks_failed(v), v["reasons"]
-        assert v["checks"]["grounding"] is True  # grounded, yet not what the user asked for
+        assert not v.passed and "requests" in _checks_failed(v), v.reasons
+        assert v.checks["grounding"] is True  # grounded, yet not what the user asked for
         n += 1
     assert n >= 2
 
@@ -136,7 +136,7 @@ def test_user_request_nobody_serves_is_rejected(dialogues):
     u = next(i for i, m in enumerate(bad["messages"]) if m["role"] == "user")
     bad["messages"][u]["content"] += " Also cancel booking ZX4471 for me."
     v = _reverify(bad)
-    assert any("ZX4471" in r and r.startswith("requests:") for r in v["reasons"]), v["reasons"]
+    assert any("ZX4471" in r and r.startswith("requests:") for r in v.reasons), v.reasons
 
 
 def test_grounding_matches_ids_as_whole_tokens(dialogues):
@@ -170,16 +170,16 @@ def test_replay_without_our_plan(dialogues):
     rec["meta"] = {"domain": plan["domain"], "state_seed": plan["state_seed"], "distractors": plan.get("distractors", 0),
                    "final_state_hash": d["meta"].get("final_state_hash")}
     v = _reverify(rec)
-    assert v["checks"]["replay"] is True, v["reasons"]
+    assert v.checks["replay"] is True, v.reasons
     k = next(i for i, m in enumerate(rec["messages"]) if m["role"] == "tool" and '"' in m["content"])
     rec["messages"][k]["content"] = rec["messages"][k]["content"].replace('"', '"X', 2)
-    assert _reverify(rec)["checks"]["replay"] is False
+    assert _reverify(rec).checks["replay"] is False
     # not recoverable: an explicit verdict, never a silent pass of the replay check
     ext = copy.deepcopy(d)
     ext["meta"] = {}
     out = copy.deepcopy(ext)
     v = verify_dialogue(out)
-    assert v["checks"]["replay"] is None and out["meta"]["replay_verdict"].startswith("not replayable")
+    assert v.checks["replay"] is None and out["meta"]["replay_verdict"].startswith("not replayable")
 
 
 def test_error_then_corrected_call_is_accepted_for_both_methods(dialogues):
@@ -209,14 +209,14 @@ def test_error_then_corrected_call_is_accepted_for_both_methods(dialogues):
                                  "content": r.content()}]
         bad["meta"]["turns"][i:i] = [dict(bad["meta"]["turns"][i]), dict(bad["meta"]["turns"][i])]
         v = _reverify(bad)
-        assert v["checks"]["tool_errors"] is True and v["checks"]["grounding"] is True, v["reasons"]
+        assert v.checks["tool_errors"] is True and v.checks["grounding"] is True, v.reasons
         # the same failure NOT followed by a corrected call is rejected
         worse = copy.deepcopy(bad)
         del worse["messages"][i + 2:]
         del worse["meta"]["turns"][i + 2:]
         worse["messages"].append({"role": "assistant", "content": "Sorry, that did not work."})
         worse["meta"]["turns"].append(dict(bad["meta"]["turns"][i], k="reply"))
-        assert _reverify(worse)["checks"]["tool_errors"] is False
+        assert _reverify(worse).checks["tool_errors"] is False
         n += 1
     assert n >= 2
 
@@ -234,14 +234,14 @@ def test_content_gates(dialogues, defect, check):
     u = next(i for i, m in enumerate(bad["messages"]) if m["role"] == "user")
     bad["messages"][u]["content"] = defect(bad["messages"][u]["content"])
     v = _reverify(bad)
-    assert any(r.startswith("content:") and check in r for r in v["reasons"]), v["reasons"]
+    assert any(r.startswith("content:") and check in r for r in v.reasons), v.reasons
 
 
 def test_truncated_and_repaired_answer_is_rejected(dialogues):
     bad = copy.deepcopy(dialogues[2])
     bad["meta"]["answer_repairs"] = [{"stage": "skeleton", "repairs": "json_repair", "truncated": True}]
     v = _reverify(bad)
-    assert any(r.startswith("content:") and "truncated" in r for r in v["reasons"])
+    assert any(r.startswith("content:") and "truncated" in r for r in v.reasons)
 
 
 def test_ambiguous_json_answers_are_typed_failures():
@@ -272,3 +272,22 @@ def test_verify_cli_rejects_one_malformed_record_and_verifies_the_rest(dialogues
     assert res["counts"]["kept"] == 4
     assert any(f"{f}:3:" in r for r in res["malformed"]["reasons"]) and any(f"{f}:4:" in r for r in res["malformed"]["reasons"])
     assert len((tmp_path / "out" / "malformed.jsonl").read_text().splitlines()) == 2
+
+
+def test_verify_cli_rejects_records_whose_meta_does_not_parse(dialogues, tmp_path, capsys):
+    """A record that is a valid dialogue but whose generation meta is broken (hand-edited, another tool's
+    format) is verified with a typed reason, never a traceback; the other records are unaffected and every
+    record is written back with its meta as it was, plus the verdict."""
+    f = tmp_path / "data.jsonl"
+    broken = copy.deepcopy(dialogues[0])
+    broken["meta"].update(injections="oops", turns=[{"k": "query"}], failure=["x"], refinement={"steps": 5})
+    f.write_text("\n".join(json.dumps(d) for d in [broken] + dialogues[1:3]) + "\n")
+    assert main(["verify", str(f), "--out", str(tmp_path / "out")]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["counts"]["generated"] == 3 and res["counts"]["kept"] == 2
+    assert res["rejection_reasons"] == {"generation": 1, "injections": 1}
+    out = [json.loads(x) for p in sorted((tmp_path / "out").rglob("*.jsonl")) for x in p.read_text().splitlines()]
+    back = next(r for r in out if r["id"] == broken["id"])
+    meta = json.loads(back["meta"]) if isinstance(back["meta"], str) else back["meta"]
+    assert meta["injections"] == "oops" and meta["failure"] == ["x"] and meta["refinement"] == {"steps": 5}
+    assert meta["verification"]["passed"] is False

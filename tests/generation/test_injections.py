@@ -79,7 +79,7 @@ TOY = textwrap.dedent('''
             return d.turns[i:i + 1]
 
         def check(self, d, rec, pos):
-            CHECKED.append(rec["uids"])
+            CHECKED.append(rec.uids)
             msg = d.messages[pos[0]]
             if self.reject or not (msg.get("content") or "").endswith(SUFFIX):
                 return [f"message {pos[0]} is not in a hurry"]
@@ -120,8 +120,8 @@ def test_a_new_type_from_its_own_module_is_generated_and_verified(toy, engine):
     toy.CHECKED.clear()
     INJECTIONS.get("toy_hurry").reject = True
     v = verify_dialogue(got[0])
-    assert toy.CHECKED and not v["passed"] and v["checks"]["injections"] is False
-    assert any(r.startswith("injections: toy_hurry: message") and "not in a hurry" in r for r in v["reasons"])
+    assert toy.CHECKED and not v.passed and v.checks["injections"] is False
+    assert any(r.startswith("injections: toy_hurry: message") and "not in a hurry" in r for r in v.reasons)
 
 
 def test_a_type_nobody_registered_is_rejected_by_verification():
@@ -129,7 +129,7 @@ def test_a_type_nobody_registered_is_rejected_by_verification():
                          refinement_steps=0), [0])[0]
     d["meta"]["injections"][0]["type"] = "made_up"
     v = verify_dialogue(d)
-    assert not v["passed"] and "injections: unknown injection type 'made_up'" in v["reasons"]
+    assert not v.passed and "injections: unknown injection type 'made_up'" in v.reasons
 
 
 def test_mas_refuses_a_type_without_a_mas_hook_and_acts_out_one_with_it(toy):

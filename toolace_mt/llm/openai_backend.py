@@ -23,7 +23,7 @@ from typing import Any, Optional
 from .client import LLMConfig, register_backend
 from .jsonparse import RefusedJSON, strict_loads
 from .redact import redact, register_secret
-from .types import ChatRequest, ChatResponse, LLMFailure, Usage
+from .types import ChatRequest, ChatResponse, LLMFailure, Usage, map_tool_calls
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +33,12 @@ MAX_RETRY_AFTER_S = 60.0  # chosen: never sleep longer than this on a server's R
 
 def to_wire_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Our messages carry tool-call arguments as dicts; the wire format wants JSON strings."""
-    out = []
-    for m in messages:
-        if m.get("tool_calls"):
-            m = dict(m)
-            calls = []
-            for c in m["tool_calls"]:
-                fn = dict(c.get("function", c))
-                if not isinstance(fn.get("arguments"), str):
-                    fn["arguments"] = json.dumps(fn.get("arguments") or {}, ensure_ascii=False)
-                calls.append({"id": c.get("id", ""), "type": "function", "function": fn})
-            m["tool_calls"] = calls
-        out.append(m)
-    return out
+    def wire(c: dict[str, Any], fn: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(fn.get("arguments"), str):
+            fn["arguments"] = json.dumps(fn.get("arguments") or {}, ensure_ascii=False)
+        return {"id": c.get("id", ""), "type": "function", "function": fn}
+
+    return map_tool_calls(messages, wire)
 
 
 def _retry_after(exc: Exception) -> Optional[float]:

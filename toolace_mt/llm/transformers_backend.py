@@ -17,29 +17,21 @@ from typing import Any, Optional
 
 from .client import LLMConfig, register_backend
 from .toolparse import parse_tool_calls
-from .types import ChatRequest, ChatResponse, LLMFailure, Usage
+from .types import ChatRequest, ChatResponse, LLMFailure, Usage, map_tool_calls
 
 
 def _hf_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Chat templates render arguments with `tojson`, so they expect dicts; wire-format strings are decoded when they parse."""
-    out = []
-    for m in messages:
-        if m.get("tool_calls"):
-            m = dict(m)
-            calls = []
-            for c in m["tool_calls"]:
-                fn = dict(c.get("function", c))
-                if isinstance(fn.get("arguments"), str):
-                    try:
-                        fn["arguments"] = json.loads(fn["arguments"])
-                    except json.JSONDecodeError:
-                        pass
-                calls.append({**c, "function": fn})
-            m["tool_calls"] = calls
-        if m.get("content") is None:
-            m = {**m, "content": ""}
-        out.append(m)
-    return out
+    def decoded(c: dict[str, Any], fn: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(fn.get("arguments"), str):
+            try:
+                fn["arguments"] = json.loads(fn["arguments"])
+            except json.JSONDecodeError:
+                pass
+        return {**c, "function": fn}
+
+    return [m if m.get("content") is not None else {**m, "content": ""}
+            for m in map_tool_calls(messages, decoded)]
 
 
 class TransformersBackend:

@@ -9,7 +9,7 @@ to import.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Protocol, runtime_checkable
+from typing import Any, Callable, Optional, Protocol, runtime_checkable
 
 from .sanitize import clean_text
 
@@ -125,3 +125,16 @@ class Backend(Protocol):
         """Answer every request, in order. Must not raise for a bad answer of the model: return a
         ChatResponse with ``error`` set instead. May raise for a misconfiguration (missing extra, bad path)."""
         ...
+
+
+def map_tool_calls(messages: list[dict[str, Any]], convert: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+                   ) -> list[dict[str, Any]]:
+    """`messages` with each tool call replaced by ``convert(call, function)`` (``function``: a copy of the call's
+    function dict, to change freely); messages without calls are passed through. The one walk over tool calls the
+    backends share (wire-format strings for the OpenAI API, dicts for chat templates)."""
+    out = []
+    for m in messages:
+        if m.get("tool_calls"):
+            m = dict(m, tool_calls=[convert(c, dict(c.get("function", c))) for c in m["tool_calls"]])
+        out.append(m)
+    return out
