@@ -100,8 +100,9 @@ def test_reproduce_on_ray_equals_local_run(ray_session, debug_reproduce, tmp_pat
     assert main(["reproduce", DEBUG, "--out", str(run), "--results", str(tmp_path / "ray" / "results"),
                  "--executor", "ray"]) == 0
     ex = json.loads((run / "steps.json").read_text())["executor"]
-    # submitted: generate/mas, train/mas, 3 arms x 2 evaluations; reused: the other data, base and arm
-    assert (ex["name"], ex["steps_submitted"], ex["steps_reused"]) == ("ray", 8, 4)
+    # submitted: generate/mas, train/mas, 3 arms x 2 evaluations; reused: the other arm's data, the base's two
+    # datasets, the base and the other arm
+    assert (ex["name"], ex["steps_submitted"], ex["steps_reused"]) == ("ray", 8, 5)
     assert (run / "generate/mas/dataset/train.jsonl").read_bytes() == \
         (local / "run/generate/mas/dataset/train.jsonl").read_bytes()
     for arm in ("base", "mas", "toolace_mt"):
