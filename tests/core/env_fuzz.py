@@ -71,10 +71,11 @@ def _numbers(obj: Any):
             yield from _numbers(v)
 
 
-def _sources(env, spec, param, extra):
+def value_sources(env, spec, param, extra=None):
+    """Candidate values for one parameter: chained outputs, entities in the state, pools, enums."""
     kind = spec.consumes.get(param)
     if kind is not None:
-        vals = list(extra.get(kind, [])) + env.entity_values(kind)
+        vals = list((extra or {}).get(kind, [])) + env.entity_values(kind)
         if vals:
             return vals
     if param in env.VALUE_POOLS:
@@ -91,7 +92,7 @@ def valid_args(env, spec, rng, extra=None, optional=0.5, any_enum=False) -> dict
     for p, ps in spec.parameters["properties"].items():
         if p not in spec.required and rng.random() > optional:
             continue
-        vals = _sources(env, spec, p, extra)
+        vals = value_sources(env, spec, p, extra)
         if any_enum and ps.get("enum") and rng.random() < 0.5:
             vals = [v for v in ps["enum"] if v is not None]
         if vals:

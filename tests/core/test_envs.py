@@ -10,6 +10,7 @@ import pytest
 
 from toolace_mt.registry import RegistryError
 
+from env_fuzz import value_sources  # the same candidate values the fuzz run draws from
 from toolace_mt.envs import all_envs, extract, get_env
 from toolace_mt.schema import check_schema
 
@@ -19,19 +20,6 @@ ALL_TOOLS = [(d, n) for d, cls in ENVS.items() for n in sorted(cls.tool_specs())
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def value_sources(env, spec, param, extra=None):
-    """Candidate values for one parameter: chained outputs, entities in the state, pools, enums."""
-    kind = spec.consumes.get(param)
-    if kind is not None:
-        vals = list((extra or {}).get(kind, [])) + env.entity_values(kind)
-        if vals:
-            return vals
-    if param in env.VALUE_POOLS:
-        return list(env.VALUE_POOLS[param])
-    enum = spec.parameters["properties"][param].get("enum")
-    return [v for v in enum if v is not None] if enum else []
-
-
 def candidate_args(env, spec, rng, extra=None, fixed=None, n=25):
     """Up to `n` argument dicts for the required parameters (distinct values for params of one kind)."""
     fixed = fixed or {}

@@ -8,24 +8,16 @@ import json
 import random
 
 import pytest
-import yaml
+from replay_helpers import verdicts, write_recipe
 
 from toolace_mt.app.cli import main
-from toolace_mt.evaluation.run import RESULTS, SUMMARY
+from toolace_mt.evaluation.run import SUMMARY
 
 needs_bfcl = pytest.mark.skipif(importlib.util.find_spec("bfcl_eval") is None,
                                 reason="bfcl-eval not installed (pip install --no-deps bfcl-eval==2026.3.23)")
 PER_CAT = 6  # chosen: 24 entries keep the test in seconds and still hold both verdicts
 
 
-def _recipe(tmp_path, name, body):
-    p = tmp_path / f"{name}.yaml"
-    p.write_text(yaml.safe_dump({"task": "evaluate", "progress": False, **body}))
-    return str(p)
-
-
-def _verdicts(run):
-    return {r["task_id"]: r["correct"] for r in map(json.loads, (run / RESULTS).read_text().splitlines())}
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +49,14 @@ def test_bfcl_result_files_replayed_and_scored_like_the_official_evaluation(tmp_
     from toolace_mt.evaluation.bfcl.export import official_rescore
 
     root, tasks = external_bfcl
-    rec = _recipe(tmp_path, "rep", {"suite": "bfcl", "source": "official", "limit": PER_CAT,
+    rec = write_recipe(tmp_path, "rep", {"suite": "bfcl", "source": "official", "limit": PER_CAT,
                                      "policy": {"kind": "replay", "path": str(root), "format": "bfcl_result"}})
     run = tmp_path / "run"
     assert main(["evaluate", rec, "--out", str(run)]) == 0
     summ = json.loads((run / SUMMARY).read_text())
     assert summ["policy"] == "my-model-7b" and "my-model-7b" in (run / "report.md").read_text()
     assert summ["decoding"] == "official" and summ["call_format"] == "pythonic" and "bfcl-eval" in summ["decoder"]
-    ours = _verdicts(run)
+    ours = verdicts(run)
     theirs = official_rescore(sorted(root.rglob("*.json")), tasks)
     assert len(ours) == 4 * PER_CAT and ours == theirs
     assert 0 < sum(ours.values()) < len(ours)
@@ -84,13 +76,13 @@ def test_oracle_run_export_rescored_by_the_official_checker(tmp_path):
     from toolace_mt.evaluation.bfcl.export import official_rescore
     from toolace_mt.evaluation.bfcl.official import load_tasks
 
-    rec = _recipe(tmp_path, "orc", {"suite": "bfcl", "source": "official", "limit": 3, "policy": {"kind": "oracle"}})
+    rec = write_recipe(tmp_path, "orc", {"suite": "bfcl", "source": "official", "limit": 3, "policy": {"kind": "oracle"}})
     run = tmp_path / "run"
     assert main(["evaluate", rec, "--out", str(run)]) == 0
     summ = json.loads((run / SUMMARY).read_text())
     tasks = {t["id"]: t for t in load_tasks()}
     got = official_rescore([run / f for f in summ["exported"]["files"]], tasks)
-    assert got == _verdicts(run) and all(got.values()) and len(got) == 12
+    assert got == verdicts(run) and all(got.values()) and len(got) == 12
 
 
 @needs_bfcl
@@ -114,7 +106,7 @@ def test_openai_format_trajectories_replay(tmp_path):
     src = tmp_path / "gpt-x" / "conversations.jsonl"
     src.parent.mkdir()
     src.write_text("\n".join(lines) + "\n")
-    rec = _recipe(tmp_path, "oai", {"suite": "bfcl", "source": "official", "categories": ["base"], "limit": 4,
+    rec = write_recipe(tmp_path, "oai", {"suite": "bfcl", "source": "official", "categories": ["base"], "limit": 4,
                                      "policy": {"kind": "replay", "path": str(src), "format": "trajectories"}})
     run = tmp_path / "run"
     assert main(["evaluate", rec, "--out", str(run)]) == 0
@@ -139,7 +131,7 @@ def test_ace_result_files_replayed_on_own_items(tmp_path):
         by_cat.setdefault(t["category"], []).append({"id": t["id"], "result": text})
     for cat, rows in by_cat.items():
         (root / f"data_{cat}_result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    rec = _recipe(tmp_path, "ace", {"suite": "ace", "source": "own",
+    rec = write_recipe(tmp_path, "ace", {"suite": "ace", "source": "own",
                                      "categories": ["normal_atom_bool", "special_irrelevant"],
                                      "policy": {"kind": "replay", "path": str(root.parent), "format": "ace_result"}})
     run = tmp_path / "run"
@@ -151,7 +143,7 @@ def test_ace_result_files_replayed_on_own_items(tmp_path):
 
 
 def test_replay_recipe_errors_are_one_line(tmp_path, capsys):
-    rec = _recipe(tmp_path, "bad", {"suite": "bfcl", "source": "official",
+    rec = write_recipe(tmp_path, "bad", {"suite": "bfcl", "source": "official",
                                      "policy": {"kind": "replay", "format": "bfcl_result"}})
     assert main(["evaluate", rec, "--out", str(tmp_path / "r")]) == 2
     assert capsys.readouterr().err.startswith("error: ")

@@ -10,24 +10,15 @@ import json
 import random
 
 import pytest
-import yaml
+from replay_helpers import verdicts, write_recipe
 
 from toolace_mt.app.cli import main
-from toolace_mt.evaluation.run import RESULTS
 
 needs_bfcl = pytest.mark.skipif(importlib.util.find_spec("bfcl_eval") is None,
                                 reason="bfcl-eval not installed (pip install --no-deps bfcl-eval==2026.3.23)")
 PER_CAT = 5  # chosen: 20 entries x 2 styles keep the test in seconds
 
 
-def _recipe(tmp_path, name, body):
-    p = tmp_path / f"{name}.yaml"
-    p.write_text(yaml.safe_dump({"task": "evaluate", "progress": False, **body}))
-    return str(p)
-
-
-def _verdicts(run):
-    return {r["task_id"]: r["correct"] for r in map(json.loads, (run / RESULTS).read_text().splitlines())}
 
 
 BROKEN_FC = [[{"ls<|channel|>commentary": "{}"}], [{"cd": json.dumps({"": "x"})}], [{"cd": "{not json"}],
@@ -77,11 +68,11 @@ def test_every_recorded_step_is_decoded_on_its_own(tmp_path, fc):
     tasks = [t for c in CATEGORIES for t in load_tasks([c])[:PER_CAT]]
     trajs = play(make_policy({"kind": "oracle"}), tasks, progress=False)
     src, broken = _write_results(tmp_path / "result", tasks, trajs, fc, seed=7)
-    rec = _recipe(tmp_path, "rep", {"suite": "bfcl", "source": "official", "limit": PER_CAT,
+    rec = write_recipe(tmp_path, "rep", {"suite": "bfcl", "source": "official", "limit": PER_CAT,
                                      "policy": {"kind": "replay", "path": str(src), "format": "bfcl_result"}})
     run = tmp_path / "run"
     assert main(["evaluate", rec, "--out", str(run)]) == 0
-    ours = _verdicts(run)
+    ours = verdicts(run)
     theirs = official_rescore(sorted(src.glob("*.json")), {t["id"]: t for t in tasks})
     assert len(ours) == len(tasks) and ours == theirs  # per entry, bfcl-eval's own decoder + checker
     # the steps after an undecodable one ran: entries with a broken step before their calls still pass
@@ -143,7 +134,7 @@ def test_bad_bfcl_result_file_refused_before_a_run_directory(tmp_path, capsys, c
     src = tmp_path / "rp"
     src.mkdir()
     (src / "BFCL_v3_multi_turn_base_result.json").write_text(BAD[case])
-    rec = _recipe(tmp_path, "r", {"suite": "bfcl", "source": "official", "categories": ["base"], "limit": 1,
+    rec = write_recipe(tmp_path, "r", {"suite": "bfcl", "source": "official", "categories": ["base"], "limit": 1,
                                   "policy": {"kind": "replay", "path": str(src), "format": "bfcl_result"}})
     out = tmp_path / "o1"
     assert main(["evaluate", rec, "--out", str(out)]) == 2
@@ -158,7 +149,7 @@ def test_bad_bfcl_result_file_refused_before_a_run_directory(tmp_path, capsys, c
 def test_bad_trajectories_refused_before_a_run_directory(tmp_path, capsys, case):
     src = tmp_path / "t.jsonl"
     src.write_text(BAD_TRAJ[case])
-    rec = _recipe(tmp_path, "r", {"suite": "bfcl", "source": "official", "categories": ["base"], "limit": 1,
+    rec = write_recipe(tmp_path, "r", {"suite": "bfcl", "source": "official", "categories": ["base"], "limit": 1,
                                   "policy": {"kind": "replay", "path": str(src), "format": "trajectories"}})
     out = tmp_path / "o1"
     assert main(["evaluate", rec, "--out", str(out)]) == 2
@@ -172,7 +163,7 @@ def test_result_files_of_categories_not_scored_here_are_not_read(tmp_path, capsy
     (src / "agentic").mkdir(parents=True)
     (src / "agentic" / "BFCL_v4_memory_kv_result.json").write_text('{"id": "memory_kv_0", "result": [[[1]]]}\n')
     (src / "BFCL_v4_multi_turn_base_result.json").write_text('{"id": "multi_turn_base_0", "result": [["Done."]]}\n')
-    rec = _recipe(tmp_path, "r", {"suite": "bfcl", "source": "official", "categories": ["base"], "limit": 1,
+    rec = write_recipe(tmp_path, "r", {"suite": "bfcl", "source": "official", "categories": ["base"], "limit": 1,
                                   "policy": {"kind": "replay", "path": str(src), "format": "bfcl_result"}})
     assert main(["evaluate", rec, "--out", str(tmp_path / "o")]) == 0
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["n_tasks"] == 1
