@@ -157,6 +157,17 @@ def test_reproduce_recipe_errors_are_clear(tmp_path, monkeypatch):
     # validate catches a sub-recipe of the wrong kind
     bad.write_text("task: reproduce\narms: [base]\nbase_model: x\nevaluate: {a: recipes/generate/debug.yaml}\n")
     assert main(["validate", str(bad)]) == 2
+    # base_data: one recipe or a list of them; each item is checked, an empty list is no base data
+    head = "task: reproduce\narms: [base]\nbase_train: recipes/train/tiny_base_pretrain.yaml\n" \
+           "evaluate: {a: recipes/evaluate/bfcl_own_oracle.yaml}\n"
+    for base_data, msg in (("[5]", r"base_data\[0\]\.: expected a mapping"),
+                           ("[{recipe: a.yaml, sett: {}}]", r"base_data\[0\]\.sett.*did you mean 'set'"),
+                           ("[]", "base_train needs base_data")):
+        bad.write_text(head + f"base_data: {base_data}\n")
+        with pytest.raises(RecipeError, match=msg):
+            load_recipe(bad)
+    bad.write_text(head + "base_data: recipes/generate/quickstart_plain_multi_turn.yaml\n")
+    assert [r.recipe for r in load_recipe(bad)[1].base_data] == ["recipes/generate/quickstart_plain_multi_turn.yaml"]
 
 
 def test_shipped_reproduce_recipes_validate(monkeypatch):
