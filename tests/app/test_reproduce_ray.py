@@ -146,3 +146,32 @@ def test_ablation_runs_as_three_batches(monkeypatch):
     assert res[tag][name] == {"out": str(root / "ablation" / tag / "evaluate" / name)}
     ev = [j for j in batches[2] if j[2] == root / "ablation" / tag / "evaluate" / name][0]
     assert ev[3]["policy.model"] == str(root / "ablation" / tag / "train")
+
+
+def test_cpu_train_steps_share_the_cluster_cpus():
+    """A lone CPU train step (the base pretrain) gets every CPU; two arm fine-tunes one each; GPU train steps and
+    evaluation steps keep what they asked for."""
+    from toolace_mt.app.reproduce_ray import share_cpus
+
+    one = {"num_cpus": 1, "num_gpus": 0}
+    assert share_cpus(["train"], [one], 2.0) == [{"num_cpus": 2, "num_gpus": 0}]
+    assert share_cpus(["train", "train"], [one, one], 2.0) == [one, one]
+    assert share_cpus(["train"] * 3, [one] * 3, 2.0) == [one] * 3
+    gpu = {"num_cpus": 1, "num_gpus": 1}
+    assert share_cpus(["train", "train"], [gpu, one], 4.0) == [gpu, {"num_cpus": 4, "num_gpus": 0}]
+    assert share_cpus(["evaluate"] * 2, [one] * 2, 8.0) == [one, one]
+
+
+def test_a_lone_train_step_gets_the_threads_of_its_cpus(ray_session):
+    """The worker's torch uses as many threads as CPUs Ray assigned, though the driver's OMP_NUM_THREADS says 1."""
+    from toolace_mt.app.reproduce_ray import _use_assigned_cpus
+
+    @ray_session.remote(num_cpus=2)
+    def threads():
+        import torch
+
+        torch.set_num_threads(1)
+        _use_assigned_cpus()
+        return torch.get_num_threads()
+
+    assert ray_session.get(threads.remote()) == 2
