@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any, Iterable, Optional
 
+from toolace_mt.envs.base import is_error_text  # noqa: F401  (re-exported: generation's callers import it here)
+
 from .plan import produced_values
 
 ID_TOKEN = re.compile(r"(?<![\w.-])(?=[\w.@-]*\d)[A-Za-z0-9][\w.@-]*[A-Za-z0-9]|(?<![\w.-])\d(?![\w.-])")
@@ -37,15 +39,6 @@ def list_lengths(v: Any) -> set[int]:
     if isinstance(v, dict):
         return {n for x in v.values() for n in list_lengths(x)}
     return set()
-
-
-def is_error_text(content: Optional[str]) -> bool:
-    """A recorded tool message that is an environment error (exactly ``{"error", "message"}``)."""
-    try:
-        v = json.loads(content or "")
-    except (json.JSONDecodeError, TypeError):
-        return False
-    return isinstance(v, dict) and set(v) == {"error", "message"}
 
 
 def loose_args(tc: dict) -> dict:

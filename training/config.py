@@ -104,6 +104,12 @@ class DataArguments:
     # domain: every row lists all tools of its dialogue's domain (in the env's order, tools that arrive by a tool
     # update left out until then), as the BFCL-style evaluation lists all tools of a task's domains
     tool_list: Literal["as_generated", "domain"] = "as_generated"
+    # chosen: false -- an assistant message whose call the environment refused (a staged error of ToolACE-MT's
+    # error simulation, or a MAS assistant's own slip) is shown but not trained on (weight 0, as OpenAI's chat
+    # fine-tuning format marks it): the model learns the reflection and the corrected call, not to send the wrong
+    # value. Same rule for every dataset, so neither method's rows teach mistakes. Needs assistant_only_loss
+    # (with the loss on every token nothing is masked). Measured on the quickstart (recipes/reproduce/README.md).
+    train_on_failed_calls: bool = False
 
     def __post_init__(self):
         for i, d in enumerate(self.datasets):

@@ -22,6 +22,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Optional
 
+from toolace_mt.envs.base import is_error_text
 from toolace_mt.io import read_dataset
 from toolace_mt.schema import Dialogue
 
@@ -77,14 +78,26 @@ def _schema_order(d: Dialogue) -> dict[str, list[str]]:
     return {t.name: list((t.function.parameters or {}).get("properties") or {}) for t in tools}
 
 
-def _row_messages(d: Dialogue, end: int) -> list[dict[str, Any]]:
+def failed_call_messages(d: Dialogue) -> set[int]:
+    """Indices of the assistant messages one of whose calls got an environment error back."""
+    failed_ids = {m.tool_call_id for m in d.messages if m.role == "tool" and is_error_text(m.content)}
+    return {i for i, m in enumerate(d.messages)
+            if m.role == "assistant" and any(tc.id in failed_ids for tc in (m.tool_calls or []))}
+
+
+def _row_messages(d: Dialogue, end: int, train_on_failed_calls: bool = True) -> list[dict[str, Any]]:
     """The first `end` messages as template input. A call's arguments are put in its tool's schema order (keys
     the schema does not name keep their place after them). chosen: JSON key order carries no meaning, but the
     generators differ in it (the rules MAS assistant writes arguments in the order the user mentioned them,
     ToolACE-MT's skeleton in schema order), and a token-level target or metric (teacher-forced exact calls on gold
-    dialogues, rendered by this function too) would otherwise reward one generator's habit, not its content."""
+    dialogues, rendered by this function too) would otherwise reward one generator's habit, not its content.
+    With ``train_on_failed_calls=False`` an assistant message whose call failed gets ``"weight": 0``
+    (`DataArguments.train_on_failed_calls`)."""
     order = _schema_order(d)
     msgs = [m.to_dict() for m in d.messages[:end]]
+    for i in (set() if train_on_failed_calls else failed_call_messages(d)):
+        if i < end:
+            msgs[i]["weight"] = 0  # the chat templates leave a weight-0 message outside the assistant mask
     for m in msgs:
         if m["role"] != "tool":
             m.pop("tool_call_id", None)
@@ -98,22 +111,22 @@ def _row_messages(d: Dialogue, end: int) -> list[dict[str, Any]]:
     return msgs
 
 
-def dialogue_to_rows(d: Dialogue) -> list[dict[str, Any]]:
+def dialogue_to_rows(d: Dialogue, train_on_failed_calls: bool = True) -> list[dict[str, Any]]:
     """TRL conversational rows, one per tool list the dialogue shows (see module doc): ``[{"messages", "tools",
     "id"}]``; a dialogue without tool updates is one row."""
     tools = [t.model_dump() for t in d.tools]
     ups = sorted(((at, ts) for at, ts in d.tool_updates() if 0 < at < len(d.messages)), key=lambda u: u[0])
     rows = []
     for j, (at, new) in enumerate(ups):
-        rows.append({"messages": _row_messages(d, at), "tools": json.dumps(tools, ensure_ascii=False),
+        rows.append({"messages": _row_messages(d, at, train_on_failed_calls), "tools": json.dumps(tools, ensure_ascii=False),
                      "id": f"{d.id}#tools{j}"})
         seen = {t["function"]["name"] for t in tools}
         tools = tools + [t.model_dump() for t in new if t.name not in seen]
     # an update after the last message (e.g. cut by turns: first) opens nothing and adds no row
-    rows.append({"messages": _row_messages(d, len(d.messages)), "tools": json.dumps(tools, ensure_ascii=False),
+    rows.append({"messages": _row_messages(d, len(d.messages), train_on_failed_calls), "tools": json.dumps(tools, ensure_ascii=False),
                  "id": d.id if not ups else f"{d.id}#tools{len(ups)}"})
-    # a row whose prefix holds no assistant message has nothing to train on
-    return [r for r in rows if any(m["role"] == "assistant" for m in r["messages"])]
+    # a row whose prefix holds no trained assistant message has nothing to train on
+    return [r for r in rows if any(m["role"] == "assistant" and m.get("weight", 1) for m in r["messages"])]
 
 
 def dialogue_to_row(d: Dialogue) -> dict[str, Any]:
@@ -167,7 +180,7 @@ def load_rows(data, seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]
         report["sources"][src] = report["sources"].get(src, 0) + 1
 
     rows, dropped_tools = [], []
-    tool_list_kept = 0
+    tool_list_kept = failed_not_trained = 0
     for src, d in mixed:
         if data.turns == "first":
             d = first_turn(d)
@@ -179,10 +192,14 @@ def load_rows(data, seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]
         if bad:
             dropped_tools.append({"id": d.id, "source": src, "problems": bad})
             continue
-        rows.extend(dialogue_to_rows(d))
+        new = dialogue_to_rows(d, getattr(data, "train_on_failed_calls", True))
+        failed_not_trained += sum(m.get("weight", 1) == 0 for m in new[-1]["messages"]) if new else 0
+        rows.extend(new)
     report["tool_list"] = getattr(data, "tool_list", "as_generated")
     report["tool_list_not_expanded"] = tool_list_kept  # dialogues whose domain is no registered env
     report["dialogues_loaded"] = len(mixed)
+    # assistant messages whose call failed, shown but not trained on (train_on_failed_calls: false)
+    report["failed_call_messages_not_trained"] = failed_not_trained
     report["rows"] = len(rows)  # one row per tool list a dialogue shows (see dialogue_to_rows)
     report["unknown_tool_rows"] = len(dropped_tools)
     report["unknown_tool_examples"] = dropped_tools[:10]

@@ -119,7 +119,8 @@ def mask_problems(tokenizer, messages: list[dict], tools: list[dict] | None, tem
     masked = [tokenizer.decode(ids[a:b]) for a, b in spans]
     all_masked = "\n".join(masked)
     problems = []
-    asst = [m for m in messages if m.get("role") == "assistant"]
+    # a weight-0 message (a failed call, `DataArguments.train_on_failed_calls`) is context, outside the mask
+    asst = [m for m in messages if m.get("role") == "assistant" and m.get("weight") != 0]
     if len(spans) != len(asst):
         problems.append(f"{len(spans)} masked span(s) for {len(asst)} assistant message(s)")
     for k, m in enumerate(asst):

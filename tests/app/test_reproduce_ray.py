@@ -162,16 +162,17 @@ def test_cpu_train_steps_share_the_cluster_cpus():
     assert share_cpus(["evaluate"] * 2, [one] * 2, 8.0) == [one, one]
 
 
-def test_a_lone_train_step_gets_the_threads_of_its_cpus(ray_session):
-    """The worker's torch uses as many threads as CPUs Ray assigned, though the driver's OMP_NUM_THREADS says 1."""
+def test_a_step_gets_the_threads_of_its_cpus(ray_session):
+    """The worker's torch uses as many threads as CPUs Ray assigned, though the driver's OMP_NUM_THREADS says 1,
+    and a later one-CPU step goes back to one thread (Ray reuses worker processes)."""
     from toolace_mt.app.reproduce_ray import _use_assigned_cpus
 
-    @ray_session.remote(num_cpus=2)
-    def threads():
+    def threads(start: int) -> int:
         import torch
 
-        torch.set_num_threads(1)
+        torch.set_num_threads(start)
         _use_assigned_cpus()
         return torch.get_num_threads()
 
-    assert ray_session.get(threads.remote()) == 2
+    assert ray_session.get(ray_session.remote(num_cpus=2)(threads).remote(1)) == 2
+    assert ray_session.get(ray_session.remote(num_cpus=1)(threads).remote(2)) == 1

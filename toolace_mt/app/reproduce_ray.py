@@ -15,6 +15,7 @@ the same path, and the recipes' relative paths resolve against the driver's work
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -28,7 +29,7 @@ def _run_step_task(kind: str, ref_plain: dict, out: str, extra: Optional[dict], 
     """One step on a Ray worker: the recipes' relative paths resolve against the driver's directory."""
     if os.path.isdir(cwd):
         os.chdir(cwd)
-    if kind == "train":
+    if kind == "train" or "torch" in sys.modules:
         _use_assigned_cpus()
     from .reproduce import run_step
 
@@ -36,16 +37,16 @@ def _run_step_task(kind: str, ref_plain: dict, out: str, extra: Optional[dict], 
 
 
 def _use_assigned_cpus() -> None:
-    """Give torch as many threads as CPUs Ray assigned this task. A driver started with OMP_NUM_THREADS=1 (two
-    processes on two cores each run 10x slower with two threads apiece) passes that to its workers, so a train
-    step that has the machine to itself would still use one thread; torch's thread count is set here instead."""
+    """Give torch exactly as many threads as CPUs Ray assigned this task. A driver started with OMP_NUM_THREADS=1
+    (two processes on two cores each run 10x slower with two threads apiece) passes that to its workers, so a
+    train step that has the machine to itself would still use one thread; and Ray reuses a worker process, so a
+    step after one that had two CPUs must go back to one (measured: the two arm fine-tunes at 1.3 s a step
+    instead of 0.9 when the base's worker kept its two threads)."""
     import ray
 
-    cpus = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))
-    if cpus > 1:
-        import torch
+    import torch
 
-        torch.set_num_threads(cpus)
+    torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
 
 
 def share_cpus(kinds: list[str], res: list[dict[str, float]], cluster_cpus: float) -> list[dict[str, float]]:

@@ -65,6 +65,15 @@ class ToolError:
         return {"error": self.kind, "message": self.message}
 
 
+def is_error_text(content: Optional[str]) -> bool:
+    """A recorded tool message that is an environment error (`ToolError.to_dict`: exactly ``{"error", "message"}``)."""
+    try:
+        v = json.loads(content or "")
+    except (json.JSONDecodeError, TypeError):
+        return False
+    return isinstance(v, dict) and set(v) == {"error", "message"}
+
+
 @dataclass
 class ToolResult:
     name: str
