@@ -11,8 +11,6 @@ import json
 import re
 from typing import Any, Iterable, Optional
 
-from toolace_mt.envs.base import is_error_text  # noqa: F401  (re-exported: generation's callers import it here)
-
 from .plan import produced_values
 
 ID_TOKEN = re.compile(r"(?<![\w.-])(?=[\w.@-]*\d)[A-Za-z0-9][\w.@-]*[A-Za-z0-9]|(?<![\w.-])\d(?![\w.-])")

@@ -160,8 +160,10 @@ def unknown_tool_calls(d: Dialogue) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ prepare
-def load_rows(data, seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Mix, cut to the chosen turns, convert, and enforce the tool check (no tokenizer needed)."""
+def load_rows(data, seed: int = 0, assistant_only: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Mix, cut to the chosen turns, convert, and enforce the tool check (no tokenizer needed). With the loss on
+    every token (``assistant_only=False``) nothing can be left out of the loss, so failed calls are trained
+    whatever ``train_on_failed_calls`` says, and the report says so."""
     if not data.datasets:
         raise DataError("no dataset given (recipe key `datasets: [{path, weight}]`)")
     refused: list[dict[str, Any]] = []
@@ -181,6 +183,7 @@ def load_rows(data, seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]
 
     rows, dropped_tools = [], []
     tool_list_kept = failed_not_trained = 0
+    train_failed = bool(getattr(data, "train_on_failed_calls", False)) or not assistant_only
     for src, d in mixed:
         if data.turns == "first":
             d = first_turn(d)
@@ -192,7 +195,7 @@ def load_rows(data, seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]
         if bad:
             dropped_tools.append({"id": d.id, "source": src, "problems": bad})
             continue
-        new = dialogue_to_rows(d, getattr(data, "train_on_failed_calls", True))
+        new = dialogue_to_rows(d, train_failed)
         failed_not_trained += sum(m.get("weight", 1) == 0 for m in new[-1]["messages"]) if new else 0
         rows.extend(new)
     report["tool_list"] = getattr(data, "tool_list", "as_generated")
@@ -200,6 +203,7 @@ def load_rows(data, seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]
     report["dialogues_loaded"] = len(mixed)
     # assistant messages whose call failed, shown but not trained on (train_on_failed_calls: false)
     report["failed_call_messages_not_trained"] = failed_not_trained
+    report["failed_calls_trained"] = train_failed
     report["rows"] = len(rows)  # one row per tool list a dialogue shows (see dialogue_to_rows)
     report["unknown_tool_rows"] = len(dropped_tools)
     report["unknown_tool_examples"] = dropped_tools[:10]

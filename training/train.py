@@ -177,7 +177,8 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
     from .launch import check_world
 
     check_world(cfg)  # a launched run has the processes the recipe's global batch was computed with
-    rows, report = load_rows(cfg.data, seed)  # before the run directory exists: bad data leaves nothing behind
+    # before the run directory exists: bad data leaves nothing behind
+    rows, report = load_rows(cfg.data, seed, assistant_only=bool(cfg.sft.get("assistant_only_loss", True)))
     if cfg.warmup.copy_warmup_steps:
         from .copy_warmup import value_shapes
 

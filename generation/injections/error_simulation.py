@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 from toolace_mt.envs import get_env
+from toolace_mt.envs.base import is_error_text
 
 from .. import text
-from ..resolve import is_error_text, loose_args
+from ..resolve import loose_args
 from ..work import args_of, assistant, call, replay, tool_msg
 from . import Injection, register, where
 

@@ -26,12 +26,13 @@ import re
 import unicodedata
 from typing import Any, Optional
 
+from toolace_mt.envs.base import is_error_text as _is_error
 from toolace_mt.registry import RegistryError
 from toolace_mt.schema import validate_dialogue
 
 from ..dialogue import WorkDialogue, reads_dialogue
 from ..injections import INJECTIONS
-from ..resolve import id_tokens, is_error_text as _is_error, json_value, list_lengths, loose_args as _args, mentions_token, numbers_in
+from ..resolve import id_tokens, json_value, list_lengths, loose_args as _args, mentions_token, numbers_in
 from ..resolve import reference_points_to, reference_rank
 from .natural import Facts, masked, recent_numbers, unstated
 

@@ -71,3 +71,20 @@ def test_a_row_whose_only_assistant_message_failed_has_nothing_to_train():
     cut = d.model_copy(update={"messages": d.messages[:3]})
     assert dialogue_to_rows(cut, train_on_failed_calls=False) == []
     assert len(dialogue_to_rows(cut)) == 1
+
+
+def test_load_rows_masks_failed_calls_only_where_the_loss_can_leave_them_out(tmp_path):
+    """With assistant-only loss the failed call is weight 0 and counted; with the loss on every token nothing can be
+    left out, so the rows are as before and the report says the failed calls are trained."""
+    from toolace_mt.training.config import DataArguments
+    from toolace_mt.training.data import load_rows
+
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps(_dialogue().model_dump(mode="json")) + "\n")
+    data = DataArguments(datasets=[{"path": str(path)}])
+    rows, rep = load_rows(data, 0)
+    assert [m.get("weight") for m in rows[0]["messages"]].count(0) == 1
+    assert rep["failed_call_messages_not_trained"] == 1 and rep["failed_calls_trained"] is False
+    rows, rep = load_rows(data, 0, assistant_only=False)
+    assert all("weight" not in m for m in rows[0]["messages"])
+    assert rep["failed_call_messages_not_trained"] == 0 and rep["failed_calls_trained"] is True
