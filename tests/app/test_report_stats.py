@@ -79,4 +79,28 @@ def test_tasks_for_power_matches_a_simulation_of_the_exact_test_and_is_reported(
     assert "MAS − Base: ~194 tasks" in md
     # a resolved difference is not listed as needing more tasks
     md20 = "\n".join(_uncertainty_markdown({"uncertainty": {"bfcl_own": uncertainty(_arms(20))}}, ["base", "mas"]))
-    assert "would need" not in md20
+    assert "Tasks an official difference would need" not in md20
+
+
+def test_per_category_paired_differences_with_exact_tests_and_power():
+    # mas wins the 25 miss_param tasks 12 times (a category-only effect, diluted in the overall) and ties elsewhere
+    cat_of = lambda i: ["base", "miss_param", "miss_func", "long_context"][i % 4]  # noqa: E731
+    mas = [1 if cat_of(i) == "miss_param" and i < 48 else 0 for i in range(100)]
+    arms = {"base": _tasks([0] * 100, cat_of), "mas": _tasks(mas, cat_of)}
+    unc = uncertainty(arms)
+    per = unc["official"]["per_category_diffs"]
+    assert set(per) == {"base", "miss_param", "miss_func", "long_context"}
+    mp = per["miss_param"]["mas-base"]
+    assert mp["discordant"] == {"b_better": 12, "b_worse": 0} and mp["exact_p"] == mcnemar_exact(0, 12)
+    assert abs(mp["value"] - 12 / 25) < 1e-12 and mp["resolved"] is True
+    assert per["miss_func"]["mas-base"]["resolved"] is False and per["miss_func"]["mas-base"]["value"] == 0
+    md = "\n".join(_uncertainty_markdown({"uncertainty": {"bfcl_own": unc}}, ["base", "mas"]))
+    row = next(ln for ln in md.splitlines() if ln.startswith("| MAS − Base") and "48.0" in ln)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2].startswith("48.0 [") and cells[2].endswith("*")  # miss_param column: resolved
+    assert cells[3] == "0.0 [0.0, 0.0] p=1 (no difference observed)"  # miss_func: nothing to detect
+    # a category with a few discordant tasks gets its own power figure, not a mark
+    few = [1 if cat_of(i) == "miss_func" and i < 12 else 0 for i in range(100)]
+    d = uncertainty({"base": _tasks([0] * 100, cat_of), "mas": _tasks(few, cat_of)})[
+        "official"]["per_category_diffs"]["miss_func"]["mas-base"]
+    assert d["discordant"]["b_better"] == 3 and d["resolved"] is False and d["tasks_for_power80"] > 25

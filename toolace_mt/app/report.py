@@ -142,12 +142,28 @@ def uncertainty(per_arm_tasks: dict[str, dict[str, dict[str, Any]]]) -> dict[str
     res = {"official": exact_tests(paired_bootstrap(official, cats), official),
            "turn_accuracy": exact_tests(paired_bootstrap(turn), turn)}
     res["official"]["per_category"] = per_category_wilson(official, cats)
+    res["official"]["per_category_diffs"] = per_category_diffs(official, cats)
     if all("tf_calls" in per_arm_tasks[a][i] for a in arms for i in ids):
         tf = {a: [per_arm_tasks[a][i]["tf_exact"] / per_arm_tasks[a][i]["tf_calls"]
                   if per_arm_tasks[a][i]["tf_calls"] else None for i in ids] for a in arms}
         res["teacher_forced_exact_calls"] = exact_tests(
             paired_bootstrap(tf, weights={a: [per_arm_tasks[a][i]["tf_calls"] for i in ids] for a in arms}), tf)
     return res
+
+
+def per_category_diffs(per_arm: dict[str, list[Optional[float]]], cats: list[str]) -> dict[str, Any]:
+    """category -> pair -> the paired difference of the official verdicts on that category's tasks alone: bootstrap
+    interval, exact McNemar p, ``resolved`` where both agree, and the tasks of that category 80% power would need.
+    The methods differ by construction on some categories (miss_param: clarification; miss_func: tool updates),
+    so a difference there can be real while the overall (a mean of four categories) hides it; with four
+    categories tested per pair, a single p just under 0.05 is weak evidence (no multiplicity correction here)."""
+    from .uncertainty import paired_bootstrap
+
+    out: dict[str, Any] = {}
+    for c in dict.fromkeys(cats):
+        sub = {a: [v for v, cc in zip(vs, cats) if cc == c] for a, vs in per_arm.items()}
+        out[c] = exact_tests(paired_bootstrap(sub), sub)["diffs"]
+    return out
 
 
 def per_category_wilson(per_arm: dict[str, list[Optional[float]]], cats: list[str]) -> dict[str, Any]:
@@ -347,6 +363,37 @@ def seeds_of(by_arm: dict[str, dict[str, Any]]) -> list[str]:
     return sorted({s for v in by_arm.values() for s in v}, key=lambda x: (not x.isdigit(), int(x) if x.isdigit() else 0, x))
 
 
+def _per_category_diff_markdown(by_cat: dict[str, Any]) -> list[str]:
+    """One row per pair, one column per category: difference [95% bootstrap] p (exact McNemar), `*` where both
+    agree, and for an unresolved one the category's task count 80% power would need."""
+    if not by_cat:
+        return []
+    cats = list(by_cat)
+    pairs = list(dict.fromkeys(p for d in by_cat.values() for p in d))
+    L = ["Official verdicts per category (the same tasks, that category only; n per category in the rows above): "
+         "difference [95% paired bootstrap] p (exact McNemar); `*` where both agree; (~N: the category's tasks an "
+         "unresolved difference would need for 80% power at the observed discordant rates). Four categories per "
+         "pair: one p just under 0.05 is weak evidence (no multiplicity correction).", "",
+         "| difference | " + " | ".join(f"official {c}" for c in cats) + " |", "|---|" + "---:|" * len(cats)]
+    for pair in pairs:
+        b, a = pair.split("-")
+        cells = []
+        for c in cats:
+            d = by_cat[c].get(pair)
+            if not d:
+                cells.append("–")
+                continue
+            cell = _ci_cell(d) + (f" p={d['exact_p']:.3g}" if d.get("exact_p") is not None else "")
+            if d.get("resolved"):
+                cell += " *"
+            elif "tasks_for_power80" in d:
+                n = d["tasks_for_power80"]
+                cell += " (no difference observed)" if n is None else f" (~{int(n):,})"
+            cells.append(cell)
+        L.append(f"| {ARM_LABELS.get(b, b)} − {ARM_LABELS.get(a, a)} | " + " | ".join(cells) + " |")
+    return L + [""]
+
+
 def _uncertainty_markdown(data: dict[str, Any], arms: list[str]) -> list[str]:
     L: list[str] = []
     for name, unc in (data.get("uncertainty") or {}).items():
@@ -383,6 +430,7 @@ def _uncertainty_markdown(data: dict[str, Any], arms: list[str]) -> list[str]:
               "test on per-task values for the diagnostics). `*`: resolved, i.e. the 95% bootstrap interval of the "
               "difference excludes 0 AND p < 0.05; an interval that excludes 0 with p ≥ 0.05 (a few discordant "
               "tasks) is not called a difference.", ""]
+        L += _per_category_diff_markdown((unc.get("official") or {}).get("per_category_diffs") or {})
         need = [(pair, d["tasks_for_power80"]) for pair, d in (unc.get("official") or {}).get("diffs", {}).items()
                 if not d.get("resolved") and "tasks_for_power80" in d]
         if need:
