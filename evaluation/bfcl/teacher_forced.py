@@ -5,7 +5,9 @@ list, `training.data.dialogue_to_rows`) with the model's own chat template; one 
 for every gold assistant message that makes calls, whether the greedy next-token prediction reproduces the
 whole message (every ``<tool_call>`` block and the end-of-turn token) given the gold history. An assistant
 message that appears in two rows (before a tool update) is counted once, from the first row. This separates
-"the model cannot copy the call" from "the model drifted earlier in free play".
+"the model cannot copy the call" from "the model drifted earlier in free play". For a message that is not exact,
+``first_miss`` says which part of the call its first wrong token falls in (`miss_part`): a wrong tool name and a
+wrong copied value are different failures with different cures.
 """
 from __future__ import annotations
 
@@ -18,10 +20,54 @@ def _render(tok, messages, tools, generation_prompt=False) -> list[int]:
                                         add_generation_prompt=generation_prompt)["input_ids"])
 
 
+MISS_PARTS = ("call_start", "name", "arg_key", "arg_value", "structure", "call_count")
+
+
+def miss_part(prefix: str) -> str:
+    """Which part of a gold call message its first wrong token falls in, from the gold text before that token:
+    ``call_start`` (no ``<tool_call>`` opened yet: the model answers in text or opens another way), ``name`` (the
+    tool's name, before its arguments), ``arg_key`` / ``arg_value`` (an argument's key or value; the token that
+    opens a string counts for the string it opens), ``structure`` (JSON punctuation between them), ``call_count``
+    (after a closed call: one call too few or too many)."""
+    start = prefix.rfind("<tool_call>")
+    if start < 0:
+        return "call_start"
+    block = prefix[start + len("<tool_call>"):]
+    if "</tool_call>" in block:
+        return "call_count"
+    m = next((block.find(k) for k in ('"arguments"', '"parameters"') if k in block), -1)
+    if m < 0:
+        return "name"
+    # scan the arguments object: inside a string or not, and the last significant character outside strings
+    # ('"' once a string has closed: what follows is punctuation)
+    in_str, esc, last, opener, stack = False, False, "", "", []
+    for ch in block[m:].split(":", 1)[-1]:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str, last = False, '"'
+        elif ch == '"':
+            in_str, opener = True, last
+        elif ch in "{},:[]":
+            if ch in "{[":
+                stack.append(ch)
+            elif ch in "}]" and stack:
+                stack.pop()
+            # a comma inside a list separates values, inside an object keys
+            last = "[" if ch == "," and stack[-1:] == ["["] else ch
+    if in_str:
+        return "arg_value" if opener in (":", "[") else "arg_key"
+    return "arg_value" if last in (":", "[") else "arg_key" if last in ("{", ",") else "structure"
+
+
 def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[str] = None,
                 max_tokens: int = 4096) -> list[dict[str, Any]]:
-    """Per task: ``{"task_id", "category", "calls", "exact", "skipped", "tokens", "tokens_ok"}`` (calls = gold
-    call messages; tokens = their tokens, tokens_ok = those predicted right: a finer learning-curve signal)."""
+    """Per task: ``{"task_id", "category", "calls", "exact", "skipped", "tokens", "tokens_ok", "first_miss"}``
+    (calls = gold call messages; tokens = their tokens, tokens_ok = those predicted right: a finer learning-curve
+    signal; first_miss = `miss_part` -> count over the messages that are not exact)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -42,6 +88,7 @@ def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[s
         d = gold_dialogue(task)
         seen = 0  # assistant messages already counted (rows are prefixes of one another)
         calls = exact = skipped = tokens = tokens_ok = 0
+        first_miss: dict[str, int] = {}
         for row in dialogue_to_rows(d):
             msgs, tools = row["messages"], json.loads(row["tools"])
             full = _render(tok, msgs, tools)[:limit]
@@ -63,9 +110,13 @@ def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[s
                     continue
                 hits = [pred[j - 1] == full[j] for j in range(a, b)]
                 exact += all(hits)
+                if not all(hits):
+                    part = miss_part(tok.decode(full[a:a + hits.index(False)]))
+                    first_miss[part] = first_miss.get(part, 0) + 1
                 tokens += len(hits)
                 tokens_ok += sum(hits)
             seen = k + 1
         out.append({"task_id": task["id"], "category": task.get("category", ""), "calls": calls, "exact": exact,
-                    "skipped": skipped, "tokens": tokens, "tokens_ok": tokens_ok})
+                    "skipped": skipped, "tokens": tokens, "tokens_ok": tokens_ok,
+                    "first_miss": first_miss})
     return out

@@ -58,6 +58,9 @@ def test_reproduce_writes_complete_report(debug_run):
     assert summary["data_comparison"]["toolace_mt"]["cost_per_kept"]["llm_calls"] is not None
     tf = json.loads((debug_run / "run" / "evaluate" / "mas" / "bfcl_own" / "teacher_forced.json").read_text())
     assert tf["calls"] > 0 and 0 <= tf["exact_call_rate"] <= 1
+    # every scored call that is not exact has one first-miss part (the report's "where ... first go wrong" table)
+    assert sum(tf["first_miss"].values()) == tf["calls"] - tf["exact"] - tf["skipped"]
+    assert sum(sum(r["first_miss"].values()) for r in tf["per_task"]) == sum(tf["first_miss"].values())
     # the tier's tokenizer and ids: a Llama tiny model, 2-digit ids in the built tasks
     cfg = json.loads((debug_run / "run" / "train" / "base" / "base_model" / "config.json").read_text())
     assert cfg["model_type"] == "llama"

@@ -459,6 +459,29 @@ def _uncertainty_markdown(data: dict[str, Any], arms: list[str]) -> list[str]:
     return L
 
 
+def _first_miss_markdown(tf: dict[str, dict[str, Any]]) -> list[str]:
+    """Per evaluation and arm: where each teacher-forced call message that is not exact first goes wrong."""
+    from ..evaluation.bfcl.teacher_forced import MISS_PARTS
+
+    L: list[str] = []
+    for name, by_arm in tf.items():
+        if not any((t or {}).get("first_miss") for t in by_arm.values()):
+            continue  # scored before first_miss existed
+        L += [f"## {name}: where the teacher-forced calls first go wrong (diagnostic)", "",
+              "Every gold call message the model does not reproduce exactly, by the part of the call its first "
+              "wrong token falls in: *call start* (answers in text or opens no call), *name* (the tool's name), "
+              "*arg key* / *arg value* (an argument's key or value: a value is usually a copy from the user's "
+              "text), *structure* (JSON punctuation), *call count* (one call too few or too many).", "",
+              "| arm | exact | " + " | ".join(p.replace("_", " ") for p in MISS_PARTS) + " |",
+              "|---|---:|" + "---:|" * len(MISS_PARTS)]
+        for arm, t in by_arm.items():
+            fm = t.get("first_miss") or {}
+            L.append(f"| {ARM_LABELS.get(arm, arm)} | {t.get('exact')}/{t.get('calls')} | "
+                     + " | ".join(str(fm.get(p, 0)) for p in MISS_PARTS) + " |")
+        L.append("")
+    return L
+
+
 def _learning_curve_markdown(curves: dict[str, dict[str, Any]]) -> list[str]:
     """Teacher-forced exact calls and call-token accuracy at every saved checkpoint (a diagnostic, not official):
     how far each training got, which the official score hides while it is 0."""
@@ -564,6 +587,7 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
         L.append("")
     if data.get("learning_curves"):
         L += _learning_curve_markdown(data["learning_curves"])
+    L += _first_miss_markdown(data.get("teacher_forced") or {})
     ab = {k: v for k, v in data["ablation"].items() if not k.startswith("_")}
     if ab:
         L += ["## Ablation", ""]

@@ -432,9 +432,15 @@ def teacher_forced_step(eval_out: Path, policy: dict[str, Any]) -> Optional[dict
 
 
 def tf_totals(per_task: list[dict[str, Any]]) -> dict[str, Any]:
-    """Totals of `score_tasks`' per-task rows: call messages, exact ones (and their rate), skipped, token accuracy."""
+    """Totals of `score_tasks`' per-task rows: call messages, exact ones (and their rate), where the others first
+    went wrong (`first_miss`), skipped, token accuracy."""
     calls, exact = sum(r["calls"] for r in per_task), sum(r["exact"] for r in per_task)
+    first_miss: dict[str, int] = {}
+    for r in per_task:  # rows written before first_miss existed have none
+        for part, n in (r.get("first_miss") or {}).items():
+            first_miss[part] = first_miss.get(part, 0) + n
     return {"calls": calls, "exact": exact, "exact_call_rate": exact / calls if calls else None,
+            "first_miss": first_miss,
             "skipped": sum(r["skipped"] for r in per_task),
             "token_accuracy": sum(r["tokens_ok"] for r in per_task) / max(1, sum(r["tokens"] for r in per_task))}
 
