@@ -119,7 +119,12 @@ def test_rerun_reuses_every_step_and_redoes_only_missing(debug_run, monkeypatch,
     steps = json.loads((run / "steps.json").read_text())
     assert len(steps["invocations"]) >= 2
     assert steps["wall_s"] == pytest.approx(sum(r["wall_s"] for r in steps["invocations"]), abs=0.2)
-    assert "invocations (a resumed run reuses finished steps" in (debug_run / "results2" / "report.md").read_text()
+    report2 = (debug_run / "results2" / "report.md").read_text()
+    assert "invocations (a resumed run reuses finished steps" in report2
+    # each invocation's phases are reported: the first run's training stays visible after a resume that re-scored
+    first = next(ln for ln in report2.splitlines() if ln.startswith("Where invocation 1 of "))
+    assert "train" in first and "generate" in first
+    assert f"Where invocation {len(steps['invocations'])} of " in report2
 
 
 @pytest.mark.slow

@@ -97,6 +97,8 @@ def collect(run_dir: Path) -> dict[str, Any]:
     out["wall_s"] = steps.get("wall_s")
     out["invocations"] = [r.get("wall_s") for r in steps.get("invocations") or []]
     out["phases"] = ((steps.get("invocations") or [{}])[-1]).get("phases") or []  # the last invocation's
+    # every invocation's: a resumed run that only re-scored must not hide where the first one spent its time
+    out["invocation_phases"] = [r.get("phases") or [] for r in steps.get("invocations") or []]
     return out
 
 
@@ -631,14 +633,18 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
         parts = (f" over {len(runs)} invocations (a resumed run reuses finished steps: "
                  + " + ".join(f"{w:.0f} s" for w in runs) + ")") if len(runs) > 1 else ""
         L.append(f"Total wall time of the reproduce run: {data['wall_s']:.0f} s{parts}.")
-        phases = [p for p in data.get("phases") or [] if p.get("wall_s")]
-        if phases:
+        by_run = data.get("invocation_phases") or [data.get("phases") or []]
+        for i, run_phases in enumerate(by_run):
+            phases = [p for p in run_phases if p.get("wall_s")]
+            if not phases:
+                continue
             total = sum(p["wall_s"] for p in phases)
             top = max(phases, key=lambda p: p["wall_s"])
-            L.append("Where the last invocation's time went: " + ", ".join(
+            who = f"invocation {i + 1} of {len(by_run)}" if len(by_run) > 1 else "the run"
+            L.append(f"Where {who}'s time went: " + ", ".join(
                 p["kind"] + (f" ({p['steps']} steps)" if p.get("steps") else "") + f" {p['wall_s']:.0f} s"
-                for p in phases) + f"; the dominant phase is {top['kind']} ({100 * top['wall_s'] / total:.0f} %). "
-                "Per-step times: steps.json (`step_times`).")
+                for p in phases) + f"; the dominant phase is {top['kind']} ({100 * top['wall_s'] / total:.0f} %).")
+        L.append("Per-step times: steps.json (`step_times`).")
     return "\n".join(L) + "\n"
 
 
