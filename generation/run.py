@@ -76,6 +76,16 @@ def _run_generation(cfg: GenerateConfig, out_dir: Path, restart: bool, shard: Op
 
         reqlog = RequestLog(out)
         reqlog.wrap(client)
+    # the ledger file sums every process that worked on this run directory: a resumed run adds its own requests
+    # to what the interrupted ones recorded (saved after each stage file), instead of replacing them
+    ledger_file = out / "llm_ledger.json"
+    earlier = _earlier_ledger(ledger_file)
+
+    def save_ledger() -> None:
+        led = getattr(client, "ledger", None)
+        if led is not None and hasattr(led, "summary"):
+            atomic_write_json(ledger_file, (earlier.plus(led) if earlier is not None else led).summary())
+
     t0 = time.time()
     todo = chunks_of(cfg, cfg.shard)
     from tqdm import tqdm
@@ -96,18 +106,30 @@ def _run_generation(cfg: GenerateConfig, out_dir: Path, restart: bool, shard: Op
                 if reqlog is not None:  # before the stage file: a kill in between logs, never loses, the requests
                     reqlog.flush()
                 atomic_write_jsonl(path, ds)
+                save_ledger()
                 if hook is not None:
                     hook(stage, c)
             bar.update(1)
     bar.close()
     gen_s = time.time() - t0
-    ledger = getattr(client, "ledger", None)
-    if ledger is not None and hasattr(ledger, "summary"):
-        atomic_write_json(out / "llm_ledger.json", ledger.summary())
+    save_ledger()
     summary = export(out, [c for c, _ in todo], cfg, method.STAGES[-1])
     summary["timing"] = {"generate_s": round(gen_s, 2), "total_s": round(time.time() - t0, 2)}
     atomic_write_json(out / "summary.json", summary)
     return summary
+
+
+def _earlier_ledger(path: Path):
+    """The usage ledger earlier processes saved in this run directory, or None (none yet, or unreadable: a
+    ledger is a record of cost, never a reason to stop a run; the file is then rewritten from this process)."""
+    if not path.is_file():
+        return None
+    from toolace_mt.llm.ledger import UsageLedger
+
+    try:
+        return UsageLedger.load(path)
+    except (ValueError, OSError, TypeError, AttributeError):
+        return None
 
 
 def export(out: Path, chunk_ids: list[int], cfg: GenerateConfig, last_stage: str,

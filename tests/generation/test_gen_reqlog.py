@@ -43,3 +43,9 @@ def test_requests_are_logged_once_across_a_kill_and_resume(tmp_path, method):
     assert len({r["key"] for r in resumed}) == len(resumed)  # nothing twice
     assert sorted(r["key"] for r in resumed) == sorted(r["key"] for r in log)  # nothing lost
     assert fresh["counts"] == json.loads((tmp_path / "run" / "summary.json").read_text())["counts"]
+    # the ledger sums the killed process and the resumed one: the same requests and tokens as the fresh run
+    # (before, the resumed process's ledger replaced the file and the killed one's calls vanished from it)
+    led = json.loads((tmp_path / "run" / "llm_ledger.json").read_text())
+    for k in ("requests", "calls", "prompt_tokens", "completion_tokens", "failures"):
+        assert led["total"][k] == ledger["total"][k], k
+    assert led["by_stage"].keys() == ledger["by_stage"].keys()

@@ -101,6 +101,21 @@ class UsageLedger:
         atomic_write_text(p, json.dumps(self.summary(), indent=2, sort_keys=True))
         return p
 
+    def plus(self, other: "UsageLedger") -> "UsageLedger":
+        """A new ledger with both ledgers' counts (a resumed run: what earlier processes recorded + this one)."""
+        out = UsageLedger()
+        for led in (self, other):
+            with led._lock:
+                for key, row in led._rows.items():
+                    dst = out._rows[key]
+                    for k in _FIELDS:
+                        dst[k] += row[k]
+                for k, n in led._failure_kinds.items():
+                    out._failure_kinds[k] += n
+                for k, m in led._failure_examples.items():
+                    out._failure_examples.setdefault(k, m)
+        return out
+
     @classmethod
     def load(cls, path: str | Path) -> "UsageLedger":
         """Rebuild a ledger from a saved summary (its by_stage_method rows), to keep summing after a resume."""
