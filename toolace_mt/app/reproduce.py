@@ -53,6 +53,20 @@ class AblationConfig:
     evaluate: list[str] = field(default_factory=list)  # names of evaluate steps to run (empty = all)
 
 
+def _recipe_named(name: str) -> Optional[str]:
+    """The shipped reproduce recipe (under ./recipes) whose ``name:`` is `name`, for a hint; None if none."""
+    import re
+
+    for p in sorted(Path("recipes").rglob("*.yaml")):
+        try:
+            text = p.read_text()
+        except OSError:
+            continue
+        if re.search(r"^task:\s*reproduce\s*$", text, re.M) and re.search(rf"^name:\s*{re.escape(name)}\s*$", text, re.M):
+            return str(p)
+    return None
+
+
 @dataclass
 class ReproduceConfig:
     name: str = "reproduce"
@@ -136,6 +150,16 @@ class ReproduceConfig:
                 raise RecipeError(f"{where} ({ref.recipe}): {e}") from None
             written.append(writes)
 
+        from ..config import is_produced
+
+        if self.base_train is None and self.base_model and not Path(self.base_model).exists() and \
+                Path(self.base_model).is_relative_to(Path(self.runs_dir)) and not is_produced(self.base_model):
+            # a model another reproduce recipe trains (e.g. the quickstart's base): say which command makes it
+            other = Path(self.base_model).relative_to(Path(self.runs_dir)).parts[0]
+            maker = _recipe_named(other)
+            how = f"`toolace-mt reproduce {maker}`" if maker else f"the reproduce recipe named {other!r}"
+            raise RecipeError(f"base_model: {self.base_model} does not exist yet: run {how} first, in this "
+                              f"checkout (this recipe starts from the model that run trains)")
         ids = {"id_style": self.id_style} if self.id_style else None
         for arm, ref in self.generate.items():
             sub(f"generate/{arm}", ref, "generate", ids, run / "generate" / arm)
