@@ -20,15 +20,19 @@ def _render(tok, messages, tools, generation_prompt=False) -> list[int]:
                                         add_generation_prompt=generation_prompt)["input_ids"])
 
 
-MISS_PARTS = ("call_start", "name", "arg_key", "arg_value", "structure", "call_count")
+MISS_PARTS = ("call_start", "call_frame", "name", "call_order", "arg_key", "arg_value", "structure", "call_count")
 
 
-def miss_part(prefix: str) -> str:
+def miss_part(prefix: str, predicted: str = "", other_names: tuple[str, ...] = ()) -> str:
     """Which part of a gold call message its first wrong token falls in, from the gold text before that token:
-    ``call_start`` (no ``<tool_call>`` opened yet: the model answers in text or opens another way), ``name`` (the
-    tool's name, before its arguments), ``arg_key`` / ``arg_value`` (an argument's key or value; the token that
-    opens a string counts for the string it opens), ``structure`` (JSON punctuation between them), ``call_count``
-    (after a closed call: one call too few or too many)."""
+    ``call_start`` (no ``<tool_call>`` opened yet: the model answers in text or opens another way), ``call_frame``
+    (the call's fixed opening ``{"name": "``, before the tool's name begins), ``name`` (the tool's name, before its
+    arguments), ``call_order`` (a name miss where the predicted token `predicted` continues the name of another call
+    of the same message, `other_names`: the right tools in another order), ``arg_key`` / ``arg_value`` (an
+    argument's key or value; the token that opens a string counts for the string it opens), ``structure`` (JSON
+    punctuation between them), ``call_count`` (after a closed call: one call too few or too many)."""
+    import re
+
     start = prefix.rfind("<tool_call>")
     if start < 0:
         return "call_start"
@@ -37,6 +41,13 @@ def miss_part(prefix: str) -> str:
         return "call_count"
     m = next((block.find(k) for k in ('"arguments"', '"parameters"') if k in block), -1)
     if m < 0:
+        opened = re.search(r'"name"\s*:\s*"', block)
+        if opened is None:
+            return "call_frame"
+        so_far = block[opened.end():]
+        guess = so_far + predicted.strip()
+        if predicted.strip() and any(n.startswith(guess) for n in other_names):
+            return "call_order"
         return "name"
     # scan the arguments object: inside a string or not, and the last significant character outside strings
     # ('"' once a string has closed: what follows is punctuation)
@@ -111,7 +122,12 @@ def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[s
                 hits = [pred[j - 1] == full[j] for j in range(a, b)]
                 exact += all(hits)
                 if not all(hits):
-                    part = miss_part(tok.decode(full[a:a + hits.index(False)]))
+                    j = a + hits.index(False)
+                    names = tuple((tc.get("function") or tc).get("name", "") for tc in m["tool_calls"])
+                    prefix = tok.decode(full[a:j])
+                    # the name of the call being written, so that only the message's other calls count as order
+                    current = names[min(prefix.count("<tool_call>"), len(names)) - 1] if names else ""
+                    part = miss_part(prefix, tok.decode([pred[j - 1]]), tuple(n for n in names if n != current))
                     first_miss[part] = first_miss.get(part, 0) + 1
                 tokens += len(hits)
                 tokens_ok += sum(hits)

@@ -11,7 +11,8 @@ CALL = '<tool_call>\n{"name": "transfer", "arguments": {'
 @pytest.mark.parametrize("prefix,part", [
     ("", "call_start"),
     ("I can do that", "call_start"),
-    ('<tool_call>\n{"name": ', "name"),
+    ('<tool_call>\n{"', "call_frame"),  # the constant key of the call, not yet the tool's name
+    ('<tool_call>\n{"name": ', "call_frame"),
     ('<tool_call>\n{"name": "list_', "name"),
     ('<tool_call>\n{"name": "list_cards", ', "name"),
     (CALL, "arg_key"),
@@ -31,6 +32,14 @@ def test_miss_part(prefix, part):
     assert part in MISS_PARTS and miss_part(prefix) == part
 
 
+def test_a_name_miss_that_names_another_call_of_the_message_is_an_order_miss():
+    pre = '<tool_call>\n{"name": "'
+    assert miss_part(pre, "search", ("search_contacts",)) == "call_order"
+    assert miss_part(pre + "list_", "cards", ("list_cards",)) == "call_order"
+    assert miss_part(pre + "list_", "payees", ("list_cards",)) == "name"  # no call of the message is list_payees
+    assert miss_part(pre, "search") == "name"  # a one-call message: a wrong tool, not an order
+
+
 def test_totals_sum_first_misses_and_tolerate_old_rows():
     from toolace_mt.app.reproduce import tf_totals
 
@@ -43,5 +52,5 @@ def test_totals_sum_first_misses_and_tolerate_old_rows():
     from toolace_mt.app.report import _first_miss_markdown
 
     md = "\n".join(_first_miss_markdown({"bfcl_own": {"base": t, "mas": {**t, "first_miss": {"call_start": 4}}}}))
-    assert "| Base | 2/6 | 0 | 3 | 0 | 1 | 0 | 0 |" in md and "| MAS | 2/6 | 4 | 0 | 0 | 0 | 0 | 0 |" in md
+    assert "| Base | 2/6 | 0 | 0 | 3 | 0 | 0 | 1 | 0 | 0 |" in md and "| MAS | 2/6 | 4 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |" in md
     assert _first_miss_markdown({"bfcl_own": {"base": {"exact": 1, "calls": 2}}}) == []  # nothing to show

@@ -471,9 +471,11 @@ def _first_miss_markdown(tf: dict[str, dict[str, Any]]) -> list[str]:
             continue  # scored before first_miss existed
         L += [f"## {name}: where the teacher-forced calls first go wrong (diagnostic)", "",
               "Every gold call message the model does not reproduce exactly, by the part of the call its first "
-              "wrong token falls in: *call start* (answers in text or opens no call), *name* (the tool's name), "
-              "*arg key* / *arg value* (an argument's key or value: a value is usually a copy from the user's "
-              "text), *structure* (JSON punctuation), *call count* (one call too few or too many).", "",
+              "wrong token falls in: *call start* (answers in text or opens no call), *call frame* (the call's fixed "
+              "`{\"name\": \"` before the tool's name), *name* (a wrong tool), *call order* (the name of another "
+              "call of the same message: the right tools in another order), *arg key* / *arg value* (an argument's "
+              "key or value: a value is usually a copy from the user's text), *structure* (JSON punctuation), "
+              "*call count* (one call too few or too many).", "",
               "| arm | exact | " + " | ".join(p.replace("_", " ") for p in MISS_PARTS) + " |",
               "|---|---:|" + "---:|" * len(MISS_PARTS)]
         for arm, t in by_arm.items():
