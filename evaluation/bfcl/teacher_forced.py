@@ -12,6 +12,7 @@ wrong copied value are different failures with different cures.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Optional
 
 
@@ -31,8 +32,6 @@ def miss_part(prefix: str, predicted: str = "", other_names: tuple[str, ...] = (
     of the same message, `other_names`: the right tools in another order), ``arg_key`` / ``arg_value`` (an
     argument's key or value; the token that opens a string counts for the string it opens), ``structure`` (JSON
     punctuation between them), ``call_count`` (after a closed call: one call too few or too many)."""
-    import re
-
     start = prefix.rfind("<tool_call>")
     if start < 0:
         return "call_start"

@@ -54,6 +54,12 @@ def test_reproduce_writes_complete_report(debug_run):
     assert "comparison with 95% confidence intervals" in report and "spread over training seeds" in report
     assert set(summary["seeds"]["bfcl_own"]) == {"mas", "toolace_mt"}
     assert set(summary["seeds"]["bfcl_own"]["mas"]) == {"0", "1"}  # the main run is seed 0
+    # the seeded fine-tunes go to the step runner as one batch (under --executor ray they share the cores), after
+    # the base's and the arms' batches; then their evaluations as one batch, then their teacher-forced scoring
+    phases = json.loads((debug_run / "run" / "steps.json").read_text())["invocations"][0]["phases"]
+    assert [p["steps"] for p in phases if p["kind"] == "train"] == [1, 2, 2]
+    kinds = [p["kind"] for p in phases]
+    assert kinds.index("seeds_teacher_forced") == len(kinds) - 1 and kinds[-2] == "evaluate"
     assert "## Data-level comparison" in report and set(summary["data_comparison"]) >= {"toolace_mt", "mas"}
     assert summary["data_comparison"]["toolace_mt"]["cost_per_kept"]["llm_calls"] is not None
     tf = json.loads((debug_run / "run" / "evaluate" / "mas" / "bfcl_own" / "teacher_forced.json").read_text())

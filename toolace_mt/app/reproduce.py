@@ -403,7 +403,8 @@ def _run_reproduce(cfg: ReproduceConfig, out: Path, results: Optional[Path], run
 
     # 4c. the seed spread: each fine-tuned arm trained again per seed (same data, same base), evaluated the same way
     if cfg.train_seeds:
-        steps["seeds"] = timer.timed("seeds", lambda: run_seeds(cfg, out, base_start))
+        steps["seeds"] = run_seeds(cfg, out, base_start, run_steps)
+        timer.timed("seeds_teacher_forced", lambda: seeds_teacher_forced(cfg, out))
 
     # 5. the ablation (ToolACE-MT data only)
     if cfg.ablation is not None and cfg.arm_train is not None and "toolace_mt" in cfg.generate:
@@ -525,24 +526,44 @@ def learning_curve_step(train_out: Path, tasks: list[dict[str, Any]]) -> dict[st
     return res
 
 
-def run_seeds(cfg: ReproduceConfig, out: Path, base_start: Optional[str]) -> dict[str, Any]:
+def _seed_train_outs(cfg: ReproduceConfig, out: Path) -> dict[tuple[int, str], Path]:
+    return {(seed, arm): out / "seeds" / f"seed={seed}" / "train" / arm
+            for seed in cfg.train_seeds for arm in cfg.arms if arm != "base"}
+
+
+def _seed_cells(cfg: ReproduceConfig, out: Path) -> list[tuple[int, str, str, Path, dict[str, Any]]]:
+    """(seed, arm, suite, evaluation dir, policy) for every seeded fine-tune (its model must exist)."""
+    cells = []
+    for (seed, arm), t_out in _seed_train_outs(cfg, out).items():
+        pol = policy_for_train_run(t_out)
+        pol["policy.name"] = f"{ARM_LABELS[arm]} (seed {seed})"
+        for name in cfg.evaluate:
+            cells.append((seed, arm, name, out / "seeds" / f"seed={seed}" / "evaluate" / arm / name, pol))
+    return cells
+
+
+def run_seeds(cfg: ReproduceConfig, out: Path, base_start: Optional[str],
+              run_steps: Optional[StepRunner] = None) -> dict[str, Any]:
     """``seeds/seed=S/{train,evaluate}/ARM``: the arm trainings again with training seed S (data order, LoRA
-    init); the base model is the one of the main run, so the spread is that of the fine-tuning alone."""
+    init); the base model is the one of the main run, so the spread is that of the fine-tuning alone.
+
+    Two batches of steps, like the main run's phases: every (seed, arm) fine-tune, then every evaluation (under
+    ``--executor ray`` the fine-tunes share the cores instead of running one after another)."""
+    run_steps = run_steps or run_steps_local
+    run_steps([("train", cfg.arm_train, t_out, {"datasets": [{"path": str(out / "generate" / arm / "dataset")}],
+                                                "model_name_or_path": base_start, "seed": seed})
+               for (seed, arm), t_out in _seed_train_outs(cfg, out).items()])
+    cells = _seed_cells(cfg, out)
+    done = run_steps([("evaluate", cfg.evaluate[name], e_out, pol) for _, _, name, e_out, pol in cells])
     res: dict[str, Any] = {}
-    for seed in cfg.train_seeds:
-        for arm in cfg.arms:
-            if arm == "base":
-                continue
-            t_out = out / "seeds" / f"seed={seed}" / "train" / arm
-            run_step("train", cfg.arm_train, t_out, {"datasets": [{"path": str(out / "generate" / arm / "dataset")}],
-                                                     "model_name_or_path": base_start, "seed": seed})
-            pol = policy_for_train_run(t_out)
-            pol["policy.name"] = f"{ARM_LABELS[arm]} (seed {seed})"
-            for name, ref in cfg.evaluate.items():
-                e_out = out / "seeds" / f"seed={seed}" / "evaluate" / arm / name
-                res.setdefault(str(seed), {}).setdefault(arm, {})[name] = run_step("evaluate", ref, e_out, pol)
-                teacher_forced_step(e_out, pol)
+    for (seed, arm, name, _, _), s in zip(cells, done):
+        res.setdefault(str(seed), {}).setdefault(arm, {})[name] = s
     return res
+
+
+def seeds_teacher_forced(cfg: ReproduceConfig, out: Path) -> list[Optional[dict[str, Any]]]:
+    """Teacher-forced exact calls of every seeded fine-tune (in this process: a pure function of its saved model)."""
+    return [teacher_forced_step(e_out, pol) for _, _, _, e_out, pol in _seed_cells(cfg, out)]
 
 
 def unfiltered_dataset(gen_out: Path) -> Path:
