@@ -73,11 +73,42 @@ def miss_part(prefix: str, predicted: str = "", other_names: tuple[str, ...] = (
     return "arg_value" if last in (":", "[") else "arg_key" if last in ("{", ",") else "structure"
 
 
+MAX_ORDER_CALLS = 4  # chosen: at most 4! = 24 extra forward passes for one message (the tasks' messages have 1-3 calls)
+
+
+def _exact_in_other_order(model, tok, msgs, i, tools, a, limit) -> bool:
+    """Whether the model reproduces assistant message `i` token for token with its calls in some order other than
+    the gold one, given the same history (the official multi-turn checker does not enforce the order of a turn's
+    calls: bfcl-eval's ``response_checker`` compares them as an unordered subsequence, since parallel calls can run
+    in any order). Only the message's own tokens are scored, as for the gold order."""
+    import itertools
+
+    import torch
+
+    calls = msgs[i]["tool_calls"]
+    if not 1 < len(calls) <= MAX_ORDER_CALLS:
+        return False
+    base = _render(tok, msgs[:i], tools, generation_prompt=True)
+    for perm in itertools.permutations(range(len(calls))):
+        if perm == tuple(range(len(calls))):
+            continue
+        other = dict(msgs[i], tool_calls=[calls[k] for k in perm])
+        seq = _render(tok, msgs[:i] + [other], tools)
+        if len(seq) > limit or seq[:a] != base[:a]:
+            continue
+        with torch.no_grad():
+            pred = model(input_ids=torch.tensor([seq])).logits[0].argmax(-1).tolist()
+        if all(pred[j - 1] == seq[j] for j in range(a, len(seq))):
+            return True
+    return False
+
+
 def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[str] = None,
                 max_tokens: int = 4096) -> list[dict[str, Any]]:
-    """Per task: ``{"task_id", "category", "calls", "exact", "skipped", "tokens", "tokens_ok", "first_miss"}``
-    (calls = gold call messages; tokens = their tokens, tokens_ok = those predicted right: a finer learning-curve
-    signal; first_miss = `miss_part` -> count over the messages that are not exact)."""
+    """Per task: ``{"task_id", "category", "calls", "exact", "exact_any_order", "skipped", "tokens", "tokens_ok",
+    "first_miss"}`` (calls = gold call messages; exact_any_order = those reproduced token for token with the
+    message's calls in the gold order or in another; tokens = their tokens, tokens_ok = those predicted right: a
+    finer learning-curve signal; first_miss = `miss_part` -> count over the messages that are not exact)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -97,7 +128,7 @@ def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[s
     for task in tasks:
         d = gold_dialogue(task)
         seen = 0  # assistant messages already counted (rows are prefixes of one another)
-        calls = exact = skipped = tokens = tokens_ok = 0
+        calls = exact = any_order = skipped = tokens = tokens_ok = 0
         first_miss: dict[str, int] = {}
         for row in dialogue_to_rows(d):
             msgs, tools = row["messages"], json.loads(row["tools"])
@@ -120,6 +151,7 @@ def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[s
                     continue
                 hits = [pred[j - 1] == full[j] for j in range(a, b)]
                 exact += all(hits)
+                any_order += all(hits) or _exact_in_other_order(model, tok, msgs, i, tools, a, limit)
                 if not all(hits):
                     j = a + hits.index(False)
                     names = tuple((tc.get("function") or tc).get("name", "") for tc in m["tool_calls"])
@@ -132,6 +164,6 @@ def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[s
                 tokens_ok += sum(hits)
             seen = k + 1
         out.append({"task_id": task["id"], "category": task.get("category", ""), "calls": calls, "exact": exact,
-                    "skipped": skipped, "tokens": tokens, "tokens_ok": tokens_ok,
+                    "exact_any_order": any_order, "skipped": skipped, "tokens": tokens, "tokens_ok": tokens_ok,
                     "first_miss": first_miss})
     return out

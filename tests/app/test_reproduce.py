@@ -48,7 +48,7 @@ def test_reproduce_writes_complete_report(debug_run):
     assert (res / "comparison.png").stat().st_size > 1000
     # intervals, teacher-forced calls, the seed spread and the data-level comparison
     unc = summary["uncertainty"]["bfcl_own"]
-    assert set(unc) == {"official", "turn_accuracy", "teacher_forced_exact_calls"}
+    assert set(unc) == {"official", "turn_accuracy", "teacher_forced_exact_calls", "teacher_forced_exact_any_order"}
     for r in unc.values():
         assert set(r["arms"]) == {"base", "mas", "toolace_mt"} and "toolace_mt-mas" in r["diffs"]
     assert "comparison with 95% confidence intervals" in report and "spread over training seeds" in report
@@ -64,6 +64,9 @@ def test_reproduce_writes_complete_report(debug_run):
     assert summary["data_comparison"]["toolace_mt"]["cost_per_kept"]["llm_calls"] is not None
     tf = json.loads((debug_run / "run" / "evaluate" / "mas" / "bfcl_own" / "teacher_forced.json").read_text())
     assert tf["calls"] > 0 and 0 <= tf["exact_call_rate"] <= 1
+    # a message exact in the gold order is exact in some order; no more than the messages scored
+    assert tf["exact"] <= tf["exact_any_order"] <= tf["calls"] - tf["skipped"]
+    assert all(r["exact"] <= r["exact_any_order"] for r in tf["per_task"])
     # every scored call that is not exact has one first-miss part (the report's "where ... first go wrong" table)
     assert sum(tf["first_miss"].values()) == tf["calls"] - tf["exact"] - tf["skipped"]
     assert sum(sum(r["first_miss"].values()) for r in tf["per_task"]) == sum(tf["first_miss"].values())
@@ -78,6 +81,7 @@ def test_reproduce_writes_complete_report(debug_run):
         lc = json.loads((run / "train" / arm / "learning_curve.json").read_text())
         assert [p["step"] for p in lc["points"]] == steps, (arm, lc)
         assert all(p["calls"] > 0 and 0 <= p["token_accuracy"] <= 1 for p in lc["points"])
+        assert all(p["exact"] <= p["exact_any_order"] <= p["calls"] for p in lc["points"])
     assert summary["learning_curves"]["mas"]["points"][-1]["step"] == 3
     assert "## Learning curves" in report and "| MAS | 2 |" in report
     assert (res / "learning_curves.png").stat().st_size > 1000

@@ -126,6 +126,8 @@ def _per_task(eval_dir: Path) -> dict[str, dict[str, Any]]:
     for t in (tf or {}).get("per_task", []):
         if t["task_id"] in rows:
             rows[t["task_id"]].update(tf_calls=t["calls"] - t.get("skipped", 0), tf_exact=t["exact"])
+            if "exact_any_order" in t:  # scored before 2026-12-07 evening: not there
+                rows[t["task_id"]]["tf_any_order"] = t["exact_any_order"]
     return rows
 
 
@@ -148,8 +150,12 @@ def uncertainty(per_arm_tasks: dict[str, dict[str, dict[str, Any]]]) -> dict[str
     if all("tf_calls" in per_arm_tasks[a][i] for a in arms for i in ids):
         tf = {a: [per_arm_tasks[a][i]["tf_exact"] / per_arm_tasks[a][i]["tf_calls"]
                   if per_arm_tasks[a][i]["tf_calls"] else None for i in ids] for a in arms}
-        res["teacher_forced_exact_calls"] = exact_tests(
-            paired_bootstrap(tf, weights={a: [per_arm_tasks[a][i]["tf_calls"] for i in ids] for a in arms}), tf)
+        weights = {a: [per_arm_tasks[a][i]["tf_calls"] for i in ids] for a in arms}
+        res["teacher_forced_exact_calls"] = exact_tests(paired_bootstrap(tf, weights=weights), tf)
+        if all("tf_any_order" in per_arm_tasks[a][i] for a in arms for i in ids):
+            anyo = {a: [per_arm_tasks[a][i]["tf_any_order"] / per_arm_tasks[a][i]["tf_calls"]
+                        if per_arm_tasks[a][i]["tf_calls"] else None for i in ids] for a in arms}
+            res["teacher_forced_exact_any_order"] = exact_tests(paired_bootstrap(anyo, weights=weights), anyo)
     return res
 
 
@@ -358,7 +364,8 @@ def _ci_cell(r: Optional[dict[str, Any]]) -> str:
 
 
 METRIC_LABELS = {"official": "official overall", "turn_accuracy": "per-turn accuracy (diag)",
-                 "teacher_forced_exact_calls": "teacher-forced exact calls (diag)"}
+                 "teacher_forced_exact_calls": "teacher-forced exact calls (diag)",
+                 "teacher_forced_exact_any_order": "teacher-forced exact calls, any call order (diag)"}
 
 
 def seeds_of(by_arm: dict[str, dict[str, Any]]) -> list[str]:
@@ -406,7 +413,9 @@ def _uncertainty_markdown(data: dict[str, Any], arms: list[str]) -> list[str]:
               f"Paired bootstrap over the {n} tasks every arm was evaluated on ({next(iter(unc.values()))['n_boot']} "
               "resamples; the official overall resampled within each category). Teacher-forced exact calls: the "
               "share of the gold dialogues' call messages the model reproduces token for token given the gold "
-              "history (rendered as in training).", "",
+              "history (rendered as in training); *any call order*: the same, where a message's calls may come in "
+              "another order than the gold's (the official multi-turn checker does not enforce the order of a "
+              "turn's calls).", "",
               "| metric | " + " | ".join(ARM_LABELS[a] for a in arms) + " |", "|---|" + "---:|" * len(arms)]
         for key, r in unc.items():
             L.append(f"| {METRIC_LABELS.get(key, key)} | " + " | ".join(_ci_cell(r["arms"].get(a)) for a in arms) + " |")
@@ -476,12 +485,14 @@ def _first_miss_markdown(tf: dict[str, dict[str, Any]]) -> list[str]:
               "call of the same message: the right tools in another order), *arg key* / *arg value* (an argument's "
               "key or value: a value is usually a copy from the user's text), *structure* (JSON punctuation), "
               "*call count* (one call too few or too many).", "",
-              "| arm | exact | " + " | ".join(p.replace("_", " ") for p in MISS_PARTS) + " |",
-              "|---|---:|" + "---:|" * len(MISS_PARTS)]
+              "*exact, any order*: exact with the message's calls in the gold order or in another.", "",
+              "| arm | exact | exact, any order | " + " | ".join(p.replace("_", " ") for p in MISS_PARTS) + " |",
+              "|---|---:|---:|" + "---:|" * len(MISS_PARTS)]
         for arm, t in by_arm.items():
             fm = t.get("first_miss") or {}
+            anyo = t.get("exact_any_order")
             L.append(f"| {ARM_LABELS.get(arm, arm)} | {t.get('exact')}/{t.get('calls')} | "
-                     + " | ".join(str(fm.get(p, 0)) for p in MISS_PARTS) + " |")
+                     f"{'–' if anyo is None else anyo} | " + " | ".join(str(fm.get(p, 0)) for p in MISS_PARTS) + " |")
         L.append("")
     return L
 
@@ -493,11 +504,14 @@ def _learning_curve_markdown(curves: dict[str, dict[str, Any]]) -> list[str]:
          "Each row is a saved checkpoint of the run, scored on the gold dialogues of the tasks the arms were "
          "evaluated on: *exact calls* = call messages whose every token the model predicts given the gold "
          "history; *call tokens* = share of those messages' tokens predicted right. The fine-tuned arms start "
-         "from the base's last point.", "", "| model | step | exact calls | call tokens |", "|---|---:|---:|---:|"]
+         "from the base's last point; *any order*: exact calls where a message's calls may come in another order.", "",
+         "| model | step | exact calls | any order | call tokens |", "|---|---:|---:|---:|---:|"]
     for arm, lc in curves.items():
         for p in lc.get("points", []):
+            anyo = p.get("exact_any_order")
             L.append(f"| {ARM_LABELS.get(arm, arm)} | {p['step']} | {p['exact']}/{p['calls']} "
-                     f"({_pct(p.get('exact_call_rate'))}%) | {_pct(p.get('token_accuracy'))}% |")
+                     f"({_pct(p.get('exact_call_rate'))}%) | {'–' if anyo is None else anyo} | "
+                     f"{_pct(p.get('token_accuracy'))}% |")
     return L + [""]
 
 

@@ -464,7 +464,12 @@ def tf_totals(per_task: list[dict[str, Any]]) -> dict[str, Any]:
     for r in per_task:  # rows written before first_miss existed have none
         for part, n in (r.get("first_miss") or {}).items():
             first_miss[part] = first_miss.get(part, 0) + n
+    # rows written before exact_any_order existed: None (not 0), so an old run is not read as "no call in any order"
+    any_order = (sum(r["exact_any_order"] for r in per_task)
+                 if per_task and all("exact_any_order" in r for r in per_task) else None)
     return {"calls": calls, "exact": exact, "exact_call_rate": exact / calls if calls else None,
+            "exact_any_order": any_order,
+            "exact_any_order_rate": any_order / calls if calls and any_order is not None else None,
             "first_miss": first_miss,
             "skipped": sum(r["skipped"] for r in per_task),
             "token_accuracy": sum(r["tokens_ok"] for r in per_task) / max(1, sum(r["tokens"] for r in per_task))}
