@@ -29,9 +29,9 @@ def miss_part(prefix: str, predicted: str = "", other_names: tuple[str, ...] = (
     ``call_start`` (no ``<tool_call>`` opened yet: the model answers in text or opens another way), ``call_frame``
     (the call's fixed opening ``{"name": "``, before the tool's name begins), ``name`` (the tool's name, before its
     arguments), ``call_order`` (a name miss where the predicted token `predicted` continues the name of another call
-    of the same message, `other_names`: the right tools in another order), ``arg_key`` / ``arg_value`` (an
-    argument's key or value; the token that opens a string counts for the string it opens), ``structure`` (JSON
-    punctuation between them), ``call_count`` (after a closed call: one call too few or too many)."""
+    of the same message, `other_names`: it begins with another of the message's calls), ``arg_key`` /
+    ``arg_value`` (an argument's key or value; the token that opens a string counts for the string it opens),
+    ``structure`` (JSON punctuation between them), ``call_count`` (after a closed call: one call too few or too many)."""
     start = prefix.rfind("<tool_call>")
     if start < 0:
         return "call_start"

@@ -482,8 +482,8 @@ def _first_miss_markdown(tf: dict[str, dict[str, Any]]) -> list[str]:
               "Every gold call message the model does not reproduce exactly, by the part of the call its first "
               "wrong token falls in: *call start* (answers in text or opens no call), *call frame* (the call's fixed "
               "`{\"name\": \"` before the tool's name), *name* (a wrong tool), *call order* (the name of another "
-              "call of the same message: the right tools in another order), *arg key* / *arg value* (an argument's "
-              "key or value: a value is usually a copy from the user's text), *structure* (JSON punctuation), "
+              "call of the same message: it starts the calls in another order; *exact, any order* counts the "
+              "messages then right to the end), *arg key* / *arg value* (an argument's key or value: a value is usually a copy from the user's text), *structure* (JSON punctuation), "
               "*call count* (one call too few or too many).", "",
               "*exact, any order*: exact with the message's calls in the gold order or in another.", "",
               "| arm | exact | exact, any order | " + " | ".join(p.replace("_", " ") for p in MISS_PARTS) + " |",
