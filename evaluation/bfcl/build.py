@@ -20,6 +20,13 @@ and writes the user message from the tool's ``phrases``. Categories:
 * ``long_context``: like base, with distractor records added to the starting state by the domain's
   ``add_distractors(state, rng, n)``.
 
+``chain_prob`` (default 0: no such turn, and the task sets built before it existed are unchanged): the share of
+ordinary turns that ask for a *dependent* second step -- a call whose output holds exactly one value of an
+entity kind, then a call that consumes that value, which the user names only by reference ("... the card id from
+that result"). The value is not in the user's words, so the second call can only be made after the first one's
+result; ``gt_steps`` records such a turn's steps (``{"turn": [1, 1]}``), so the oracle and the gold dialogue answer
+in two steps. The official checker reads the turn's calls as one unordered list, as for any turn.
+
 Every task is replayed on fresh envs before it is written: all ground-truth calls must succeed.
 ``manifest.json`` records the seed, domains, held-out domains (tasks in them carry ``heldout: true``), counts
 and what was skipped and why.
@@ -109,8 +116,57 @@ def _pick_call(envs: dict[str, Any], rng: random.Random, exclude: set[str], need
     return None
 
 
+def _pick_chain(envs: dict[str, Any], rng: random.Random):
+    """A dependent pair on one domain's live env: (user text, [call1, call2], [path entries]), or None. The first
+    call's output holds exactly one value of a kind the second call consumes; the user names that value only as
+    "the <param> from that result". Both calls are executed (the state moves on), or neither."""
+    from toolace_mt.envs import extract
+
+    firsts = [(d, s) for d, e in envs.items() for s in e.tool_specs().values() if s.produces and s.phrases]
+    rng.shuffle(firsts)
+    for dom, first in firsts:
+        env = envs[dom]
+        phrase1 = rng.choice(first.phrases)
+        args1 = _fill_args(env, first, rng, phrase1)
+        seconds = [s for s in env.tool_specs().values()
+                   if s.name != first.name and any(k in first.produces for k in s.consumes.values())]
+        if args1 is None or not seconds:
+            continue
+        snap = env.snapshot()
+        res1 = env.execute(first.name, args1)
+        if not res1.ok:
+            env.restore(snap)
+            continue
+        text1 = _render(phrase1, args1)
+        rng.shuffle(seconds)
+        for second in seconds:
+            for p, kind in second.consumes.items():
+                if kind not in first.produces:
+                    continue
+                vals = list(dict.fromkeys(v for v in extract(res1.output, first.produces[kind])
+                                          if isinstance(v, (str, int)) and not isinstance(v, bool)))
+                phrases = [ph for ph in second.phrases if "{" + p + "}" in ph]
+                if len(vals) != 1 or str(vals[0]) in text1 or not phrases:
+                    continue  # ambiguous, already in the user's words, or no way to say it
+                phrase2 = rng.choice(phrases)
+                args2 = _fill_args(env, second, rng, phrase2)
+                if args2 is None:
+                    continue
+                args2[p] = vals[0]
+                snap2 = env.snapshot()
+                res2 = env.execute(second.name, args2)
+                if not res2.ok:
+                    env.restore(snap2)
+                    continue
+                text2 = _render(phrase2.replace("{" + p + "}", f"the {p.replace('_', ' ')} from that result"), args2)
+                calls = [format_python_call(first.name, args1), format_python_call(second.name, args2)]
+                return f"{text1} Then: {text2}", calls, [f"{dom}.{first.name}", f"{dom}.{second.name}"]
+        env.restore(snap)
+    return None
+
+
 def _build_one(category: str, seed: int, env_classes: dict[str, type], n_distractors: int,
-               max_domains: int = 2, turns: tuple[int, int] = (2, 4)) -> dict[str, Any]:
+               max_domains: int = 2, turns: tuple[int, int] = (2, 4), chain_prob: float = 0.0) -> dict[str, Any]:
     rng = random.Random(seed)
     doms = sorted(env_classes)
     k = 2 if len(doms) > 1 and rng.random() < 0.4 else 1  # chosen: ~40% two-domain tasks, as BFCL mixes classes
@@ -126,7 +182,7 @@ def _build_one(category: str, seed: int, env_classes: dict[str, type], n_distrac
     envs = {d: env_classes[d](state=states[d]) for d in chosen}
     n_turns = rng.randint(*turns)
     special = rng.randrange(n_turns) if category in ("miss_param", "miss_func") else -1
-    questions, gts, path, missed = [], [], [], {}
+    questions, gts, path, missed, steps = [], [], [], {}, {}
     used: set[str] = set()
     for t in range(n_turns):
         if t == special:
@@ -150,6 +206,16 @@ def _build_one(category: str, seed: int, env_classes: dict[str, type], n_distrac
             path.append(f"{dom}.{spec.name}")
             used.add(spec.name)
             continue
+        # chosen: the draw only when asked for, so a set built with chain_prob 0 is the one built before it existed
+        chain = _pick_chain(envs, rng) if chain_prob and rng.random() < chain_prob else None
+        if chain is not None:
+            text, calls, where = chain
+            questions.append([{"role": "user", "content": text}])
+            gts.append(calls)
+            steps[str(len(questions) - 1)] = [1, 1]
+            path.extend(where)
+            used.update(w.split(".", 1)[1] for w in where)
+            continue
         n_calls = 1 if rng.random() < 0.6 else 2
         texts, calls = [], []
         for _ in range(n_calls):
@@ -169,6 +235,8 @@ def _build_one(category: str, seed: int, env_classes: dict[str, type], n_distrac
             "initial_config": {d: states[d] for d in chosen}, "involved_classes": chosen,
             "ground_truth": gts, "missed_function": missed, "long_context": category == "long_context",
             "seed": seed, "path": path}
+    if steps:
+        task["gt_steps"] = steps
     _replay_ok(task)
     return task
 
@@ -192,26 +260,30 @@ def _replay_ok(task: dict[str, Any]) -> None:
 def build_task_set(out: Path, per_category: int = 50, seed: int = 0, domains: Optional[list[str]] = None,
                    heldout_domains: Optional[list[str]] = None, n_distractors: int = 40,
                    categories: Optional[list[str]] = None, max_domains: int = 2,
-                   turns: Optional[list[int]] = None, id_style: Optional[str] = None) -> dict[str, Any]:
+                   turns: Optional[list[int]] = None, id_style: Optional[str] = None,
+                   chain_prob: float = 0.0) -> dict[str, Any]:
     """Write ``out/tasks.jsonl`` and ``out/manifest.json``; returns the manifest.
 
     ``max_domains`` 1 makes single-domain tasks, ``turns`` [lo, hi] the user turns before a special turn's extra
-    one (default [2, 4]), ``id_style`` the env samplers' id style (`toolace_mt.envs.base.use_id_style`)."""
+    one (default [2, 4]), ``id_style`` the env samplers' id style (`toolace_mt.envs.base.use_id_style`),
+    ``chain_prob`` the share of ordinary turns with a dependent second step (module docstring)."""
     from toolace_mt.envs.base import use_id_style
 
     with use_id_style(id_style):
         return _build_task_set(out, per_category, seed, domains, heldout_domains, n_distractors, categories,
-                               max_domains, tuple(turns or (2, 4)))
+                               max_domains, tuple(turns or (2, 4)), chain_prob)
 
 
 def _build_task_set(out, per_category, seed, domains, heldout_domains, n_distractors, categories, max_domains,
-                    turns) -> dict[str, Any]:
+                    turns, chain_prob=0.0) -> dict[str, Any]:
     from toolace_mt.envs import all_envs
     from toolace_mt.envs.base import id_style
 
     if max_domains < 1 or len(turns) != 2 or not 1 <= turns[0] <= turns[1]:
         raise ValueError(f"max_domains must be >= 1 and turns [lo, hi] with 1 <= lo <= hi; got {max_domains}, "
                          f"{list(turns)}")
+    if isinstance(chain_prob, bool) or not isinstance(chain_prob, (int, float)) or not 0 <= chain_prob <= 1:
+        raise ValueError(f"chain_prob must be a number in [0, 1]; got {chain_prob!r}")
 
     envs = all_envs()
     if domains:
@@ -237,7 +309,7 @@ def _build_task_set(out, per_category, seed, domains, heldout_domains, n_distrac
             for attempt in range(MAX_TRIES):
                 s = task_seed(seed, cat, i * MAX_TRIES + attempt)
                 try:
-                    task = _build_one(cat, s, pool, n_distractors, max_domains, turns)
+                    task = _build_one(cat, s, pool, n_distractors, max_domains, turns, chain_prob)
                     break
                 except CannotBuild as e:
                     last = str(e)
@@ -254,6 +326,7 @@ def _build_task_set(out, per_category, seed, domains, heldout_domains, n_distrac
     manifest = {"version": VERSION, "seed": seed, "per_category": per_category, "domains": sorted(envs),
                 "heldout_domains": sorted(held), "n_distractors": n_distractors, "counts": counts,
                 "max_domains": max_domains, "turns": list(turns), "id_style": id_style(),
+                **({"chain_prob": chain_prob} if chain_prob else {}),
                 "n_tasks": len(rows), "sha256": hashlib.sha256(text.encode()).hexdigest(), "skipped": skipped}
     atomic_write_json(out / "manifest.json", manifest)
     return manifest

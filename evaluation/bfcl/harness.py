@@ -9,7 +9,8 @@ played, so the checker fails it unless it was the last turn -- as the official r
 
 All tasks that are waiting for the model are sent to `policy.act` in one batch (chunks of
 ``max_parallel``), so a vLLM policy gets large batches. The ``gold`` of each `PolicyInput` (for the oracle
-only) is the turn's ground-truth calls at step 0 (keyword arguments) and a text answer afterwards.
+only) is the turn's ground-truth calls at step 0 (keyword arguments) and a text answer afterwards (a turn a
+task's ``gt_steps`` splits: one share of its calls per step, then the text answer).
 """
 from __future__ import annotations
 
@@ -67,10 +68,16 @@ class _Play:
         self.turns.append([])
 
     def gold(self) -> Any:
+        """The turn's ground-truth calls at step 0, or, where the task's ``gt_steps`` splits the turn (our own
+        sets' dependent steps: a call that needs an earlier call's result), that step's share of them."""
         gts = self.task.get("ground_truth") or []
-        if self.step == 0 and self.turn < len(gts) and gts[self.turn]:
-            return [keyword_call(self.world, parse_gt_call(s)) for s in gts[self.turn]]
-        return None
+        if self.turn >= len(gts) or not gts[self.turn]:
+            return None
+        sizes = (self.task.get("gt_steps") or {}).get(str(self.turn)) or [len(gts[self.turn])]
+        if self.step >= len(sizes):
+            return None
+        lo = sum(sizes[:self.step])
+        return [keyword_call(self.world, parse_gt_call(s)) for s in gts[self.turn][lo:lo + sizes[self.step]]]
 
     def policy_input(self) -> PolicyInput:
         return PolicyInput(messages=list(self.messages), tools=self.tools, gold=self.gold(), task_id=self.task["id"],

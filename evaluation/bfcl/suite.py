@@ -52,7 +52,7 @@ def call_format(cfg) -> str:
 
 OPTIONS = {"strict", "max_parallel", "build", "decoding", "decoder"}
 BUILD_KEYS = {"per_category", "seed", "domains", "heldout_domains", "n_distractors", "categories", "max_domains",
-              "turns", "id_style"}
+              "turns", "id_style", "chain_prob"}
 
 
 def own_task_file(path: str | Path) -> Path:
@@ -159,6 +159,9 @@ class BFCLSuite(Suite):
         build = cfg.options.get("build")
         if build is not None and (not isinstance(build, dict) or set(build) - BUILD_KEYS):
             raise RecipeError(f"options.build must be a mapping with keys from {sorted(BUILD_KEYS)}")
+        cp = (build or {}).get("chain_prob", 0)
+        if isinstance(cp, bool) or not isinstance(cp, (int, float)) or not 0 <= cp <= 1:
+            raise RecipeError(f"options.build.chain_prob must be a number in [0, 1]; got {cp!r}")
         if cfg.source == "official":
             from . import official
 

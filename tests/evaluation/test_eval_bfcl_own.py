@@ -149,3 +149,76 @@ def test_malformed_policy_calls_are_recorded_not_crashes(own_set):
     results = tr["turns"][0][0]["results"]
     assert len(results) == 3 and all("Error" in r or "error" in r for r in results)
     assert not BFCLSuite().score(task, tr)["correct"]
+
+
+# --- dependent second steps (chain_prob) ------------------------------------------------------------------------
+TIER = dict(per_category=6, seed=0, domains=["banking", "messaging", "trading"], max_domains=1, turns=[2, 3],
+            id_style="short")
+
+
+@pytest.fixture(scope="module")
+def chain_set(tmp_path_factory):
+    out = tmp_path_factory.mktemp("chain")
+    return out, build_task_set(out, chain_prob=0.5, **TIER)
+
+
+def test_default_build_is_the_set_built_before_chain_prob_existed(tmp_path):
+    # the quickstart's committed task set (results/quickstart/summary.json: own-bfcl-v1:sha256=4e27ea4d9774)
+    man = build_task_set(tmp_path, **{**TIER, "per_category": 10})
+    assert man["sha256"].startswith("4e27ea4d9774") and "chain_prob" not in man
+    assert not any("gt_steps" in t for t in read_jsonl(tmp_path / "tasks.jsonl"))
+
+
+def test_chained_turns_need_the_first_result(chain_set):
+    from toolace_mt.pycalls import parse_python_calls
+
+    out, man = chain_set
+    assert man["chain_prob"] == 0.5
+    tasks = read_jsonl(out / "tasks.jsonl")
+    chained = [(t, int(k)) for t in tasks for k in t.get("gt_steps", {})]
+    assert len(chained) >= 10
+    for t, k in chained:
+        assert t["gt_steps"][str(k)] == [1, 1] and len(t["ground_truth"][k]) == 2
+        text = t["question"][k][0]["content"]
+        second = parse_python_calls(t["ground_truth"][k][1])[0]
+        assert "from that result" in text
+        # the value the second call needs is named only by reference: it is not in the user's words
+        referred = [v for v in second["arguments"].values() if isinstance(v, str) and v not in text]
+        assert referred, (text, second)
+
+
+def test_chained_turns_oracle_and_gold_play_in_two_steps(chain_set, tmp_path):
+    from toolace_mt.evaluation.bfcl.gold import gold_dialogue
+
+    out, _ = chain_set
+    s = run_evaluation(_cfg(out, "oracle"), tmp_path / "o")
+    assert s["overall"] == 1.0
+    assert run_evaluation(_cfg(out, "null"), tmp_path / "n")["overall"] == 0.0
+    task = next(t for t in read_jsonl(out / "tasks.jsonl") if t.get("gt_steps"))
+    msgs = gold_dialogue(task).messages
+    k = int(next(iter(task["gt_steps"])))
+    user_turns = [i for i, m in enumerate(msgs) if m.role == "user"]
+    start = user_turns[k]
+    end = user_turns[k + 1] if k + 1 < len(user_turns) else len(msgs)
+    calls = [m for m in msgs[start:end] if m.role == "assistant" and m.tool_calls]
+    assert [len(m.tool_calls) for m in calls] == [1, 1]  # the second call after the first one's result
+    value = [v for v in calls[1].tool_calls[0].function.arguments.values() if isinstance(v, str)]
+    first_result = next(m.content for m in msgs[start:end] if m.role == "tool")
+    assert any(v in first_result for v in value)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, "half", True])
+def test_chain_prob_out_of_range_is_refused(tmp_path, bad):
+    with pytest.raises(ValueError, match="chain_prob"):
+        build_task_set(tmp_path, chain_prob=bad, **TIER)
+
+
+def test_chain_prob_out_of_range_fails_validation_in_one_line(tmp_path, capsys):
+    from toolace_mt.app.cli import main
+
+    from pathlib import Path
+
+    recipe = Path(__file__).resolve().parents[2] / "recipes/evaluate/bfcl_own_oracle.yaml"
+    rc = main(["validate", str(recipe), "--set", f"tasks={tmp_path}",
+               "--set", "options={build: {chain_prob: 2}}"])
+    assert rc == 2 and "chain_prob must be a number in [0, 1]" in capsys.readouterr().out
