@@ -108,7 +108,9 @@ def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[s
     """Per task: ``{"task_id", "category", "calls", "exact", "exact_any_order", "skipped", "tokens", "tokens_ok",
     "first_miss"}`` (calls = gold call messages; exact_any_order = those reproduced token for token with the
     message's calls in the gold order or in another; tokens = their tokens, tokens_ok = those predicted right: a
-    finer learning-curve signal; first_miss = `miss_part` -> count over the messages that are not exact)."""
+    finer learning-curve signal; first_miss = `miss_part` -> count over the messages that are not exact). A task
+    with dependent steps (``gt_steps``) adds ``chain_first`` and ``chain_dependent``: [exact, scored] over the first
+    and the dependent call messages of those turns."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -130,6 +132,8 @@ def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[s
         seen = 0  # assistant messages already counted (rows are prefixes of one another)
         calls = exact = any_order = skipped = tokens = tokens_ok = 0
         first_miss: dict[str, int] = {}
+        chained = {int(t) for t in task.get("gt_steps") or {}}  # turns with a dependent second step
+        steps = {"chain_first": [0, 0], "chain_dependent": [0, 0]}  # [exact, scored] per step of those turns
         for row in dialogue_to_rows(d):
             msgs, tools = row["messages"], json.loads(row["tools"])
             full = _render(tok, msgs, tools)[:limit]
@@ -151,6 +155,13 @@ def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[s
                     continue
                 hits = [pred[j - 1] == full[j] for j in range(a, b)]
                 exact += all(hits)
+                turn = sum(1 for x in msgs[:i] if x["role"] == "user") - 1
+                if turn in chained:
+                    opened = max(j for j in range(i) if msgs[j]["role"] == "user")
+                    later = any(x["role"] == "assistant" and x.get("tool_calls") for x in msgs[opened:i])
+                    cell = steps["chain_dependent" if later else "chain_first"]
+                    cell[0] += all(hits)
+                    cell[1] += 1
                 any_order += all(hits) or _exact_in_other_order(model, tok, msgs, i, tools, a, limit)
                 if not all(hits):
                     j = a + hits.index(False)
@@ -165,5 +176,5 @@ def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[s
             seen = k + 1
         out.append({"task_id": task["id"], "category": task.get("category", ""), "calls": calls, "exact": exact,
                     "exact_any_order": any_order, "skipped": skipped, "tokens": tokens, "tokens_ok": tokens_ok,
-                    "first_miss": first_miss})
+                    "first_miss": first_miss, **(steps if chained else {})})
     return out

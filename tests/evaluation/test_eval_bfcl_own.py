@@ -222,3 +222,27 @@ def test_chain_prob_out_of_range_fails_validation_in_one_line(tmp_path, capsys):
     rc = main(["validate", str(recipe), "--set", f"tasks={tmp_path}",
                "--set", "options={build: {chain_prob: 2}}"])
     assert rc == 2 and "chain_prob must be a number in [0, 1]" in capsys.readouterr().out
+
+
+def test_teacher_forced_splits_the_steps_of_chained_turns(chain_set, tiny_model_dir):
+    from toolace_mt.app.reproduce import tf_totals
+    from toolace_mt.app.report import _first_miss_markdown
+    from toolace_mt.evaluation.bfcl.teacher_forced import score_tasks
+
+    out, _ = chain_set
+    tasks = [t for t in read_jsonl(out / "tasks.jsonl") if t["category"] == "base"][:4]
+    tasks += [t for t in read_jsonl(out / "tasks.jsonl") if t["category"] == "base" and not t.get("gt_steps")][:1]
+    rows = score_tasks(str(tiny_model_dir), tasks)
+    for task, r in zip(tasks, rows):
+        n = len(task.get("gt_steps") or {})
+        if not n:
+            assert "chain_dependent" not in r  # a task without dependent steps has no such counts
+            continue
+        # one first step and one dependent step per chained turn, each a call message of the gold dialogue
+        assert r["skipped"] == 0 and r["chain_first"][1] == r["chain_dependent"][1] == n
+        assert 0 <= r["chain_dependent"][0] <= n and r["calls"] >= 2 * n
+    t = tf_totals(rows)
+    n_all = sum(len(x.get("gt_steps") or {}) for x in tasks)
+    assert n_all and t["chain_dependent"][1] == n_all == t["chain_first"][1]
+    md = "\n".join(_first_miss_markdown({"bfcl_own": {"base": {**t, "first_miss": t["first_miss"] or {"name": 1}}}}))
+    assert f"and {t['chain_dependent'][0]}/{n_all}" in md

@@ -494,6 +494,12 @@ def _first_miss_markdown(tf: dict[str, dict[str, Any]]) -> list[str]:
             L.append(f"| {ARM_LABELS.get(arm, arm)} | {t.get('exact')}/{t.get('calls')} | "
                      f"{'–' if anyo is None else anyo} | " + " | ".join(str(fm.get(p, 0)) for p in MISS_PARTS) + " |")
         L.append("")
+        chain = {a: t for a, t in by_arm.items() if t.get("chain_dependent")}
+        if chain:
+            L += ["Turns with a dependent second step (tasks built with `chain_prob`; the second call needs the "
+                  "first one's result): exact first steps and exact dependent steps, of those scored: " + "; ".join(
+                      f"{ARM_LABELS.get(a, a)} {t['chain_first'][0]}/{t['chain_first'][1]} and "
+                      f"{t['chain_dependent'][0]}/{t['chain_dependent'][1]}" for a, t in chain.items()) + ".", ""]
     return L
 
 
