@@ -62,7 +62,7 @@ def test_seed_and_ablation_recipes_start_from_the_quickstarts_base():
     root = Path(__file__).resolve().parents[2] / "recipes"
     quick = yaml.safe_load((root / "quickstart.yaml").read_text())
     runs_dir = quick.get("runs_dir", "runs/reproduce")
-    for name in ("quickstart_seeds", "ablation_refinement"):
+    for name in ("quickstart_seeds", "ablation_refinement", "quickstart_chain_steps"):
         r = yaml.safe_load((root / "reproduce" / f"{name}.yaml").read_text())
         assert "base_train" not in r and "base_data" not in r, name
         assert r["base_model"] == f"{runs_dir}/{quick['name']}/train/base/model", name

@@ -199,7 +199,8 @@ def test_shipped_reproduce_recipes_validate(monkeypatch, capsys, tmp_path):
     assert main(["validate", *recipes]) == 0  # together: the quickstart's run makes the others' base_model
     # alone, before the quickstart has run, the seed and ablation recipes (which start from its trained base) fail
     # with the command that makes it; with a model there they validate
-    after_quickstart = ["recipes/reproduce/quickstart_seeds.yaml", "recipes/reproduce/ablation_refinement.yaml"]
+    after_quickstart = ["recipes/reproduce/quickstart_seeds.yaml", "recipes/reproduce/ablation_refinement.yaml",
+                        "recipes/reproduce/quickstart_chain_steps.yaml"]
     capsys.readouterr()
     if not (ROOT / "runs/reproduce/quickstart/train/base/model").exists():
         for r in after_quickstart:
