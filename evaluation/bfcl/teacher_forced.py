@@ -110,7 +110,8 @@ def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[s
     message's calls in the gold order or in another; tokens = their tokens, tokens_ok = those predicted right: a
     finer learning-curve signal; first_miss = `miss_part` -> count over the messages that are not exact). A task
     with dependent steps (``gt_steps``) adds ``chain_first`` and ``chain_dependent``: [exact, scored] over the first
-    and the dependent call messages of those turns."""
+    and the dependent call messages of those turns, and ``chain_dependent_opened``: the dependent steps where the
+    model opens a call (right or wrong) instead of ending the turn in text."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -133,7 +134,9 @@ def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[s
         calls = exact = any_order = skipped = tokens = tokens_ok = 0
         first_miss: dict[str, int] = {}
         chained = {int(t) for t in task.get("gt_steps") or {}}  # turns with a dependent second step
-        steps = {"chain_first": [0, 0], "chain_dependent": [0, 0]}  # [exact, scored] per step of those turns
+        # [exact, scored] per step of those turns; for the dependent step also how often the model opens a call at
+        # all (its first wrong token is not the call's start: it does not end the turn in text after the result)
+        steps: dict[str, Any] = {"chain_first": [0, 0], "chain_dependent": [0, 0], "chain_dependent_opened": 0}
         for row in dialogue_to_rows(d):
             msgs, tools = row["messages"], json.loads(row["tools"])
             full = _render(tok, msgs, tools)[:limit]
@@ -156,12 +159,14 @@ def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[s
                 hits = [pred[j - 1] == full[j] for j in range(a, b)]
                 exact += all(hits)
                 turn = sum(1 for x in msgs[:i] if x["role"] == "user") - 1
+                later = False
                 if turn in chained:
-                    opened = max(j for j in range(i) if msgs[j]["role"] == "user")
-                    later = any(x["role"] == "assistant" and x.get("tool_calls") for x in msgs[opened:i])
+                    start = max(j for j in range(i) if msgs[j]["role"] == "user")
+                    later = any(x["role"] == "assistant" and x.get("tool_calls") for x in msgs[start:i])
                     cell = steps["chain_dependent" if later else "chain_first"]
                     cell[0] += all(hits)
                     cell[1] += 1
+                    steps["chain_dependent_opened"] += later and all(hits)
                 any_order += all(hits) or _exact_in_other_order(model, tok, msgs, i, tools, a, limit)
                 if not all(hits):
                     j = a + hits.index(False)
@@ -171,6 +176,7 @@ def score_tasks(model_dir: str, tasks: list[dict[str, Any]], adapter: Optional[s
                     current = names[min(prefix.count("<tool_call>"), len(names)) - 1] if names else ""
                     part = miss_part(prefix, tok.decode([pred[j - 1]]), tuple(n for n in names if n != current))
                     first_miss[part] = first_miss.get(part, 0) + 1
+                    steps["chain_dependent_opened"] += later and part != "call_start"
                 tokens += len(hits)
                 tokens_ok += sum(hits)
             seen = k + 1

@@ -496,10 +496,14 @@ def _first_miss_markdown(tf: dict[str, dict[str, Any]]) -> list[str]:
         L.append("")
         chain = {a: t for a, t in by_arm.items() if t.get("chain_dependent")}
         if chain:
+            opened = lambda t: ("" if t.get("chain_dependent_opened") is None else  # noqa: E731
+                                f", a call opened at {t['chain_dependent_opened']}/{t['chain_dependent'][1]}")
             L += ["Turns with a dependent second step (tasks built with `chain_prob`; the second call needs the "
-                  "first one's result): exact first steps and exact dependent steps, of those scored: " + "; ".join(
+                  "first one's result): exact first steps, exact dependent steps, and the dependent steps where the "
+                  "model opens a call at all instead of ending the turn in text, of those scored: " + "; ".join(
                       f"{ARM_LABELS.get(a, a)} {t['chain_first'][0]}/{t['chain_first'][1]} and "
-                      f"{t['chain_dependent'][0]}/{t['chain_dependent'][1]}" for a, t in chain.items()) + ".", ""]
+                      f"{t['chain_dependent'][0]}/{t['chain_dependent'][1]}{opened(t)}" for a, t in chain.items())
+                  + ".", ""]
     return L
 
 
