@@ -246,3 +246,57 @@ def test_teacher_forced_splits_the_steps_of_chained_turns(chain_set, tiny_model_
     assert n_all and t["chain_dependent"][1] == n_all == t["chain_first"][1]
     md = "\n".join(_first_miss_markdown({"bfcl_own": {"base": {**t, "first_miss": t["first_miss"] or {"name": 1}}}}))
     assert f"and {t['chain_dependent'][0]}/{n_all}, a call opened at {t['chain_dependent_opened']}/{n_all}" in md
+
+
+class _Chars:
+    """A chat 'tokenizer' whose ids are the characters of a plain rendering (enough for teacher-forced scoring)."""
+
+    def apply_chat_template(self, messages, tools=None, tokenize=True, return_dict=True, add_generation_prompt=False):
+        text = "".join(f"<{m['role']}>" + (m.get("content") or json.dumps(m.get("tool_calls") or [], sort_keys=True))
+                       for m in messages) + ("<assistant>" if add_generation_prompt else "")
+        return {"input_ids": [min(ord(c), 511) for c in text]}
+
+    def decode(self, ids):
+        return "".join(chr(i) for i in ids)
+
+
+class _Fixed:
+    """Greedy predictions of a fixed kind: `perfect` predicts the next input token, otherwise always a space
+    (a model that never opens a call: its first wrong token is the message's first)."""
+
+    config = type("C", (), {"max_position_embeddings": 10 ** 6})()
+
+    def __init__(self, perfect):
+        self.perfect = perfect
+
+    def eval(self):
+        return self
+
+    def __call__(self, input_ids):
+        import torch
+
+        ids = input_ids[0].tolist()
+        nxt = ids[1:] + [0] if self.perfect else [ord(" ")] * len(ids)
+        logits = torch.zeros(1, len(ids), 512)
+        logits[0, torch.arange(len(ids)), torch.tensor(nxt)] = 1.0
+        return type("Out", (), {"logits": logits})()
+
+
+@pytest.mark.parametrize("perfect", [True, False])
+def test_dependent_steps_opened_and_exact_are_counted_per_step(chain_set, monkeypatch, perfect):
+    import transformers
+
+    from toolace_mt.evaluation.bfcl.teacher_forced import score_tasks
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: _Chars())
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", lambda *a, **k: _Fixed(perfect))
+    out, _ = chain_set
+    tasks = [t for t in read_jsonl(out / "tasks.jsonl") if t.get("gt_steps")][:3]
+    for task, r in zip(tasks, score_tasks("unused", tasks)):
+        n = len(task["gt_steps"])
+        expect = n if perfect else 0  # a perfect model opens and gets every dependent step; a silent one none
+        assert r["chain_first"] == [expect, n] and r["chain_dependent"] == [expect, n]
+        assert r["chain_dependent_opened"] == expect
+        assert r["exact"] == (r["calls"] if perfect else 0)
+        if not perfect:
+            assert r["first_miss"] == {"call_start": r["calls"]}

@@ -467,9 +467,11 @@ def tf_totals(per_task: list[dict[str, Any]]) -> dict[str, Any]:
     # rows written before exact_any_order existed: None (not 0), so an old run is not read as "no call in any order"
     any_order = (sum(r["exact_any_order"] for r in per_task)
                  if per_task and all("exact_any_order" in r for r in per_task) else None)
-    chain: dict[str, Any] = {key: [sum(r[key][0] for r in per_task if key in r), sum(r[key][1] for r in per_task
-                                                                                  if key in r)]
-                             for key in ("chain_first", "chain_dependent") if any(key in r for r in per_task)}
+    chain: dict[str, Any] = {}  # tasks with dependent steps only: [exact, scored] per step kind
+    for key in ("chain_first", "chain_dependent"):
+        cells = [r[key] for r in per_task if key in r]
+        if cells:
+            chain[key] = [sum(c[0] for c in cells), sum(c[1] for c in cells)]
     if any("chain_dependent_opened" in r for r in per_task):
         chain["chain_dependent_opened"] = sum(r.get("chain_dependent_opened", 0) for r in per_task)
     return {"calls": calls, "exact": exact, "exact_call_rate": exact / calls if calls else None, **chain,
