@@ -209,9 +209,14 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
     if warm is not None:
         model = warm[0]
 
-    from trl import SFTTrainer
-
     from toolace_mt.runs import last_complete_checkpoint
+
+    if cfg.launch.fused_loss:
+        from trl import SFTTrainer
+    else:
+        from .loss import model_loss_trainer_class
+
+        SFTTrainer = model_loss_trainer_class()
 
     peft_config = cfg.lora.lora_config() if cfg.lora.use_peft else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=to_hf(data["train"]),
