@@ -116,6 +116,16 @@ def _pick_call(envs: dict[str, Any], rng: random.Random, exclude: set[str], need
     return None
 
 
+def _ref_request(spec, args: dict[str, Any], ref: str) -> str:
+    """The dependent request, its value `ref` named only as "the <param> from that result". Not the tool's phrase:
+    "Did order {order_id} go through?" would read "Did order the order id from that result go through?", which a
+    live model's answerers flagged (2026-12-07); the tool's description names the action, the values follow it:
+    "Please get the status of an order (the order id from that result)." The phrase still picks the arguments."""
+    d = spec.schema["function"].get("description", "").strip().split("\n")[0].rstrip(".") or spec.name.replace("_", " ")
+    vals = [f"{k.replace('_', ' ')} {v}" for k, v in args.items() if k != ref]
+    return f"Please {d[:1].lower() + d[1:]} ({', '.join(vals + [f'the {ref.replace(chr(95), chr(32))} from that result'])})."
+
+
 def _pick_chain(envs: dict[str, Any], rng: random.Random):
     """A dependent pair on one domain's live env: (user text, [call1, call2], [path entries]), or None. The first
     call's output holds exactly one value of a kind the second call consumes; the user names that value only as
@@ -158,7 +168,7 @@ def _pick_chain(envs: dict[str, Any], rng: random.Random):
                 if not res2.ok:
                     env.restore(snap2)
                     continue
-                text2 = _render(phrase2.replace("{" + p + "}", f"the {p.replace('_', ' ')} from that result"), args2)
+                text2 = _ref_request(second, args2, p)
                 calls = [format_python_call(first.name, args1), format_python_call(second.name, args2)]
                 return f"{text1} Then: {text2}", calls, [f"{dom}.{first.name}", f"{dom}.{second.name}"]
         env.restore(snap)

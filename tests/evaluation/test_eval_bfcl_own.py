@@ -3,6 +3,7 @@ policy end to end with a tiny random model."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -185,6 +186,13 @@ def test_chained_turns_need_the_first_result(chain_set):
         # the value the second call needs is named only by reference: it is not in the user's words
         referred = [v for v in second["arguments"].values() if isinstance(v, str) and v not in text]
         assert referred, (text, second)
+        # the dependent request names the action and then its values, the reference among them, never inside a
+        # phrase template ("Did order the order id from that result go through?", flagged in a live run)
+        dep = text.split(" Then: ", 1)[1]
+        assert re.fullmatch(r"Please [a-z][^()]* \((?:[^()]+, )?the [a-z ]+ from that result\)\.", dep), dep
+        for k2, v in second["arguments"].items():
+            if v not in referred:
+                assert f"{k2.replace('_', ' ')} {v}" in dep, (dep, k2)
 
 
 def test_chained_turns_oracle_and_gold_play_in_two_steps(chain_set, tmp_path):
