@@ -193,7 +193,7 @@ class TradingEnv(Env):
         return dict(self._order(order_id))
 
     @tool(writes=True, consumes={"order_id": "trade_order_id"},
-          phrases=["Cancel order {order_id}.", "Please cancel my order {order_id}."])
+          phrases=["Cancel order {order_id}.", "Please pull my order {order_id}."])
     def cancel_order(self, order_id: str) -> dict:
         """Cancel an open order.
 
