@@ -122,8 +122,9 @@ def _ref_request(spec, args: dict[str, Any], ref: str) -> str:
     live model's answerers flagged (2026-12-07); the tool's description names the action, the values follow it:
     "Please get the status of an order (the order id from that result)." The phrase still picks the arguments."""
     d = spec.schema["function"].get("description", "").strip().split("\n")[0].rstrip(".") or spec.name.replace("_", " ")
-    vals = [f"{k.replace('_', ' ')} {v}" for k, v in args.items() if k != ref]
-    return f"Please {d[:1].lower() + d[1:]} ({', '.join(vals + [f'the {ref.replace(chr(95), chr(32))} from that result'])})."
+    words = [f"{k.replace('_', ' ')} {v}" for k, v in args.items() if k != ref]
+    words.append("the " + ref.replace("_", " ") + " from that result")
+    return f"Please {d[:1].lower() + d[1:]} ({', '.join(words)})."
 
 
 def _pick_chain(envs: dict[str, Any], rng: random.Random):
