@@ -121,7 +121,7 @@ def copy_warmup(cfg: TrainConfig, out: Path, model, tok, rows: list[dict[str, An
         raise DataError("copy_warmup_steps: the copy warm-up runs in one process; run it without a launcher")
     spec = WarmupSpec(steps=w.copy_warmup_steps, lr=w.copy_warmup_lr, batch_size=w.copy_warmup_batch_size,
                       span=(w.copy_warmup_span[0], w.copy_warmup_span[1]), length=w.copy_warmup_length,
-                      rows=w.copy_warmup_rows, seed=seed)
+                      rows=w.copy_warmup_rows, seed=seed, target=w.copy_warmup_target)
     try:
         summary = run_copy_warmup(model, tok, rows, spec, wdir)
     except ValueError as e:  # no argument value in the data to build copy lines from

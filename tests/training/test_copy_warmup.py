@@ -138,10 +138,15 @@ def test_warmup_keys_parse_and_are_checked():
     assert cfg.warmup.copy_warmup_steps == 50 and cfg.warmup.copy_warmup_span == [4, 8]
     assert cfg.resolved()["copy_warmup_lr"] == 2e-3
     assert "copy_warmup_steps" not in _recipe().resolved()  # off: earlier runs' recipe.yaml stays the same
+    assert "copy_warmup_target" not in cfg.resolved()  # unset: a warmed-up run's recipe.yaml is as before the key
+    assert _recipe(copy_warmup_steps=50, copy_warmup_target=0.5).resolved()["copy_warmup_target"] == 0.5
     for bad, match in [({"copy_warmup_steps": -1}, ">= 0"), ({"copy_warmup_lr": 0}, "> 0"),
                        ({"copy_warmup_span": [5, 2]}, "lo <= hi"), ({"copy_warmup_span": [3]}, r"\[lo, hi\]"),
                        ({"copy_warmup_batch_size": 0}, ">= 1"), ({"copy_warmup_length": 4}, ">= 8"),
-                       ({"copy_warmup_steps": "many"}, "not of type int"), ({"copy_warmup_stpes": 3}, "did you mean")]:
+                       ({"copy_warmup_steps": "many"}, "not of type int"), ({"copy_warmup_stpes": 3}, "did you mean"),
+                       ({"copy_warmup_steps": 10, "copy_warmup_target": 0}, r"\(0, 1\]"),
+                       ({"copy_warmup_steps": 10, "copy_warmup_target": 1.5}, r"\(0, 1\]"),
+                       ({"copy_warmup_target": 0.5}, "needs copy_warmup_steps")]:
         with pytest.raises(RecipeError, match=match):
             _recipe(**bad)
     with pytest.raises(RecipeError, match="from scratch"):
@@ -182,6 +187,42 @@ def test_warmup_runs_before_the_data_in_train(tmp_path):
         run_training(_recipe(**{**cfg.resolved(), "datasets": [{"path": str(empty)}], "task": "train"}),
                      tmp_path / "run2")
     assert not (tmp_path / "run2").exists()
+
+
+def test_warmup_target_stops_the_phase_at_the_first_probe_that_reaches_it(tok, tmp_path, monkeypatch):
+    """copy_warmup_target: the phase ends at the first probe whose exact rate reaches the target, steps being the
+    cap; a target never reached, or none, runs every step. The probe is replaced by one whose rate rises by `slope`
+    per step (with a target it runs at step 0 and every 24 // 12 = 2 steps), so the stopping rule is tested, not
+    whether a 32-wide model learns to copy in 24 steps."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from toolace_mt.training import copy_warmup as cw
+
+    torch.set_num_threads(1)
+    calls = {"n": 0, "every": 2, "slope": 0.0}
+
+    def rising(model, tok_, lines, batch_size=50):
+        rate = min(1.0, calls["n"] * calls["every"] * calls["slope"])  # the n-th probe runs at step n * every
+        calls["n"] += 1
+        return {"lines": len(lines), "exact": int(rate * len(lines)), "exact_rate": rate, "token_accuracy": rate}
+
+    monkeypatch.setattr(cw, "copy_exact", rising)
+
+    def run(target, slope, out):
+        calls.update(n=0, slope=slope, every=2 if target is not None else 24 // 4)
+        model = AutoModelForCausalLM.from_pretrained(tok.name_or_path)
+        spec = cw.WarmupSpec(steps=24, lr=1e-3, batch_size=2, span=(3, 4), length=32, rows=8, seed=0,
+                             target=target)
+        return cw.run_copy_warmup(model, tok, ROWS, spec, tmp_path / out, probe_lines_n=4)
+
+    hit = run(0.5, 1 / 20, "hit")  # 0.5 first reached at step 10
+    assert hit["steps_run"] == 10 and hit["target_reached"] and [p["step"] for p in hit["copy_probe"]][-2:] == [8, 10]
+    assert hit["steps"] == 24 and (tmp_path / "hit" / "model" / "config.json").is_file()
+    missed = run(1.0, 1 / 40, "missed")  # 24 / 40 at the cap: every step runs, recorded as not reached
+    assert missed["steps_run"] == 24 and not missed["target_reached"] and len(missed["copy_probe"]) == 13
+    free = run(None, 1 / 20, "free")  # no target: every step, the usual 4 probes, no target fields
+    assert free["copy_probe"][-1]["step"] == 24 and len(free["copy_probe"]) == 5 and "steps_run" not in free
 
 
 def test_bench_copy_prints_the_probe_and_refuses_bad_paths(tok, tmp_path, capsys):
