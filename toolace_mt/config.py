@@ -302,6 +302,11 @@ def number_text_hint(value: Any, tp: Any = float) -> str:
     return f" (YAML reads {shown} as text; write it with a dot, e.g. {text})"
 
 
+def _type_name(tp: Any) -> str:
+    """`int`, `Optional[float]`, `list[str]`: a plain class by its name, a typing form as written in code."""
+    return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
+
+
 def dataclass_from_dict(cls: type, raw: dict[str, Any], where: str = "", ignore: tuple[str, ...] = ("task", "name")):
     """Build `cls` from `raw`, strictly: unknown keys and wrong types are RecipeErrors with a suggestion.
 
@@ -326,7 +331,7 @@ def dataclass_from_dict(cls: type, raw: dict[str, Any], where: str = "", ignore:
         if dataclasses.is_dataclass(tp) and isinstance(value, dict):
             value = dataclass_from_dict(tp, value, where=f"{where}{key}.")
         elif not _type_ok(value, tp):
-            raise RecipeError(f"key {where + key!r}: {value!r} is not of type {getattr(tp, '__name__', tp)}"
+            raise RecipeError(f"key {where + key!r}: {value!r} is not of type {_type_name(tp)}"
                               f"{number_text_hint(value, tp)}")
         kwargs[key] = value
     try:

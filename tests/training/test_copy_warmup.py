@@ -146,7 +146,8 @@ def test_warmup_keys_parse_and_are_checked():
                        ({"copy_warmup_steps": "many"}, "not of type int"), ({"copy_warmup_stpes": 3}, "did you mean"),
                        ({"copy_warmup_steps": 10, "copy_warmup_target": 0}, r"\(0, 1\]"),
                        ({"copy_warmup_steps": 10, "copy_warmup_target": 1.5}, r"\(0, 1\]"),
-                       ({"copy_warmup_target": 0.5}, "needs copy_warmup_steps")]:
+                       ({"copy_warmup_target": 0.5}, "needs copy_warmup_steps"),
+                       ({"copy_warmup_steps": 10, "copy_warmup_target": "half"}, r"not of type Optional\[float\]")]:
         with pytest.raises(RecipeError, match=match):
             _recipe(**bad)
     with pytest.raises(RecipeError, match="from scratch"):
