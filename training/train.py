@@ -285,7 +285,8 @@ def run_training(cfg: TrainConfig, out_dir: Path, restart: bool = False) -> dict
     if warm is not None:
         w = warm[1]
         summary["copy_warmup"] = {"steps": w["steps"], "copy_exact_rate": w["copy_exact_rate"],
-                                  "s_per_step": w["s_per_step"], "wall_time_s": w["wall_time_s"]}
+                                  "s_per_step": w["s_per_step"], "wall_time_s": w["wall_time_s"],
+                                  **{k: w[k] for k in ("target", "steps_run", "target_reached") if k in w}}
     atomic_write_json(done, summary)
     return summary
 

@@ -168,12 +168,14 @@ def test_warmup_runs_before_the_data_in_train(tmp_path):
                   tiny_bare_words=True, tiny_hidden_size=32, tiny_intermediate_size=64, tiny_vocab_size=400,
                   chat_template="compact", max_steps=2, per_device_train_batch_size=2, save_strategy="no",
                   report_to="none", disable_tqdm=True, copy_warmup_steps=4, copy_warmup_batch_size=2,
-                  copy_warmup_rows=8, copy_warmup_length=32, seed=0)
+                  copy_warmup_rows=8, copy_warmup_length=32, seed=0,
+                  copy_warmup_target=1.0)  # out of reach in 4 steps: the phase runs to its cap
     s = run_training(cfg, tmp_path / "run")
     w = json.loads((tmp_path / "run" / "copy_warmup" / "summary.json").read_text())
     assert w["steps"] == 4 and [p["step"] for p in w["copy_probe"]][0] == 0 and w["copy_probe"][-1]["step"] == 4
     assert any("loss" in e for e in w["log"]) and " | " in w["example"]
     assert s["copy_warmup"]["steps"] == 4 and s["steps"] == 2
+    assert s["copy_warmup"]["steps_run"] == 4 and s["copy_warmup"]["target_reached"] is False  # in the run summary
     # the SFT started from the warmed-up weights, not from the random init in base_model/
     from transformers import AutoModelForCausalLM
 
