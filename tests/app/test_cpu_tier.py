@@ -67,4 +67,8 @@ def test_seed_and_ablation_recipes_start_from_the_quickstarts_base():
         assert "base_train" not in r and "base_data" not in r, name
         assert r["base_model"] == f"{runs_dir}/{quick['name']}/train/base/model", name
         assert r["arm_train"]["set"]["learning_rate"] == quick["arm_train"]["set"]["learning_rate"], name
+        # the step-cost keys change the batches (group_by_length) and the loss code: "the quickstart's arms" means
+        # the same fine-tune, so a recipe that drops them measures another one
+        for key in ("fused_loss", "train_sampling_strategy"):
+            assert r["arm_train"]["set"].get(key) == quick["arm_train"]["set"].get(key), (name, key)
         assert r["generate"]["toolace_mt"] == quick["generate"]["toolace_mt"], name
