@@ -661,15 +661,20 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
         L.append(f"Total wall time of the reproduce run: {data['wall_s']:.0f} s{parts}.")
         by_run = data.get("invocation_phases") or [data.get("phases") or []]
         for i, run_phases in enumerate(by_run):
-            phases = [p for p in run_phases if p.get("wall_s")]
+            # a phase that took time, or ran steps (`ran`, older steps.json lack it) however fast they were
+            phases = [p for p in run_phases if p.get("wall_s") or p.get("ran")]
             if not phases:
                 continue
             total = sum(p["wall_s"] for p in phases)
             top = max(phases, key=lambda p: p["wall_s"])
             who = f"invocation {i + 1} of {len(by_run)}" if len(by_run) > 1 else "the run"
+            steps_of = lambda p: (f" ({p['steps']} steps" + (f", {p['ran']} run" if p.get("ran") is not None
+                                                              and p["ran"] < p["steps"] else "") + ")"
+                                  if p.get("steps") else "")
             L.append(f"Where {who}'s time went: " + ", ".join(
-                p["kind"] + (f" ({p['steps']} steps)" if p.get("steps") else "") + f" {p['wall_s']:.0f} s"
-                for p in phases) + f"; the dominant phase is {top['kind']} ({100 * top['wall_s'] / total:.0f} %).")
+                p["kind"] + steps_of(p) + f" {p['wall_s']:.0f} s" for p in phases)
+                + (f"; the dominant phase is {top['kind']} ({100 * top['wall_s'] / total:.0f} %)." if total > 0
+                   else "; every phase under 0.05 s."))
         L.append("Per-step times: steps.json (`step_times`).")
     return "\n".join(L) + "\n"
 
