@@ -525,6 +525,14 @@ def _learning_curve_markdown(curves: dict[str, dict[str, Any]]) -> list[str]:
     return L + [""]
 
 
+def _phase_steps(p: dict[str, Any]) -> str:
+    """' (6 steps)', or ' (6 steps, 1 run)' when some of a phase's steps were reused from an earlier invocation."""
+    if not p.get("steps"):
+        return ""
+    ran = p.get("ran")
+    return f" ({p['steps']} steps" + (f", {ran} run" if ran is not None and ran < p["steps"] else "") + ")"
+
+
 def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
     arms = data["arms"]
     L = [f"# Reproduce report: {data['name']}", ""]
@@ -668,11 +676,8 @@ def render_markdown(data: dict[str, Any], plots: list[str]) -> str:
             total = sum(p["wall_s"] for p in phases)
             top = max(phases, key=lambda p: p["wall_s"])
             who = f"invocation {i + 1} of {len(by_run)}" if len(by_run) > 1 else "the run"
-            steps_of = lambda p: (f" ({p['steps']} steps" + (f", {p['ran']} run" if p.get("ran") is not None
-                                                              and p["ran"] < p["steps"] else "") + ")"
-                                  if p.get("steps") else "")
             L.append(f"Where {who}'s time went: " + ", ".join(
-                p["kind"] + steps_of(p) + f" {p['wall_s']:.0f} s" for p in phases)
+                p["kind"] + _phase_steps(p) + f" {p['wall_s']:.0f} s" for p in phases)
                 + (f"; the dominant phase is {top['kind']} ({100 * top['wall_s'] / total:.0f} %)." if total > 0
                    else "; every phase under 0.05 s."))
         L.append("Per-step times: steps.json (`step_times`).")
